@@ -1,0 +1,231 @@
+//! The description of a recurrent layer stack, in PyTorch's vocabulary.
+
+use std::fmt;
+use std::str::FromStr;
+
+use crate::error::{Error, Result};
+
+/// Which recurrent cell a stack uses, as in `torch.nn.GRU`, `torch.nn.LSTM` and `torch.nn.RNN`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Kind {
+    /// `torch.nn.GRU`: gate rows `[r | z | n]`.
+    Gru,
+    /// `torch.nn.LSTM`: gate rows `[i | f | g | o]`, optional `proj_size`.
+    Lstm,
+    /// `torch.nn.RNN(nonlinearity="tanh")`, PyTorch's default Elman RNN.
+    RnnTanh,
+    /// `torch.nn.RNN(nonlinearity="relu")`.
+    RnnRelu,
+}
+
+impl Kind {
+    /// Number of gate blocks stacked in `weight_ih`/`weight_hh` (4 for LSTM, 3 for GRU, 1 for RNN).
+    pub fn gate_count(self) -> usize {
+        match self {
+            Kind::Lstm => 4,
+            Kind::Gru => 3,
+            Kind::RnnTanh | Kind::RnnRelu => 1,
+        }
+    }
+
+    /// The name used on the command line and in errors: `gru`, `lstm`, `rnn-tanh`, `rnn-relu`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Gru => "gru",
+            Kind::Lstm => "lstm",
+            Kind::RnnTanh => "rnn-tanh",
+            Kind::RnnRelu => "rnn-relu",
+        }
+    }
+
+    /// The PyTorch module this kind mirrors, for messages.
+    pub fn torch_name(self) -> &'static str {
+        match self {
+            Kind::Gru => "nn.GRU",
+            Kind::Lstm => "nn.LSTM",
+            Kind::RnnTanh => "nn.RNN(nonlinearity='tanh')",
+            Kind::RnnRelu => "nn.RNN(nonlinearity='relu')",
+        }
+    }
+
+    /// Whether this kind carries a cell state `c` next to `h`.
+    pub fn has_cell_state(self) -> bool {
+        self == Kind::Lstm
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Kind {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "gru" => Ok(Kind::Gru),
+            "lstm" => Ok(Kind::Lstm),
+            "rnn" | "rnn-tanh" | "rnn_tanh" | "tanh" => Ok(Kind::RnnTanh),
+            "rnn-relu" | "rnn_relu" | "relu" => Ok(Kind::RnnRelu),
+            _ => Err(Error::UnknownKind {
+                given: s.to_string(),
+            }),
+        }
+    }
+}
+
+/// A recurrent layer stack, described exactly as the PyTorch constructor arguments.
+///
+/// ```
+/// use wgpu_rnn::{Kind, RnnConfig};
+/// // nn.LSTM(input_size=20, hidden_size=10, num_layers=2, bidirectional=True, batch_first=True)
+/// let config = RnnConfig::new(Kind::Lstm, 20, 10)
+///     .num_layers(2)
+///     .bidirectional(true)
+///     .batch_first(true);
+/// config.validate()?;
+/// assert_eq!(config.output_width(), 20); // D * H_out
+/// # Ok::<(), wgpu_rnn::Error>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct RnnConfig {
+    /// The cell.
+    pub kind: Kind,
+    /// Features per timestep of the input (`I`). Need not equal `hidden_size`.
+    pub input_size: usize,
+    /// Features of the hidden state (`H`).
+    pub hidden_size: usize,
+    /// Stacked layers (`L`).
+    pub num_layers: usize,
+    /// Whether each layer also runs right to left (`D = 2`).
+    pub bidirectional: bool,
+    /// Whether the layers have `bias_ih`/`bias_hh`.
+    pub bias: bool,
+    /// Input and output are `(B, T, ..)` instead of `(T, B, ..)`.
+    pub batch_first: bool,
+    /// LSTM only: project `h` to this width (`H_out`); 0 means no projection.
+    pub proj_size: usize,
+}
+
+impl RnnConfig {
+    /// A single-layer, unidirectional stack with biases and time-major input, as PyTorch's defaults.
+    pub fn new(kind: Kind, input_size: usize, hidden_size: usize) -> Self {
+        RnnConfig {
+            kind,
+            input_size,
+            hidden_size,
+            num_layers: 1,
+            bidirectional: false,
+            bias: true,
+            batch_first: false,
+            proj_size: 0,
+        }
+    }
+
+    /// Sets `num_layers`.
+    pub fn num_layers(mut self, num_layers: usize) -> Self {
+        self.num_layers = num_layers;
+        self
+    }
+
+    /// Sets `bidirectional`.
+    pub fn bidirectional(mut self, bidirectional: bool) -> Self {
+        self.bidirectional = bidirectional;
+        self
+    }
+
+    /// Sets `bias`.
+    pub fn bias(mut self, bias: bool) -> Self {
+        self.bias = bias;
+        self
+    }
+
+    /// Sets `batch_first`.
+    pub fn batch_first(mut self, batch_first: bool) -> Self {
+        self.batch_first = batch_first;
+        self
+    }
+
+    /// Sets `proj_size` (LSTM only; 0 for none).
+    pub fn proj_size(mut self, proj_size: usize) -> Self {
+        self.proj_size = proj_size;
+        self
+    }
+
+    /// Number of directions `D`: 2 when bidirectional, else 1.
+    pub fn num_directions(&self) -> usize {
+        if self.bidirectional {
+            2
+        } else {
+            1
+        }
+    }
+
+    /// Width of `h` (`H_out`): `proj_size` when set, else `hidden_size`.
+    pub fn state_width(&self) -> usize {
+        if self.proj_size > 0 {
+            self.proj_size
+        } else {
+            self.hidden_size
+        }
+    }
+
+    /// Width of each output timestep: `D * H_out`.
+    pub fn output_width(&self) -> usize {
+        self.num_directions() * self.state_width()
+    }
+
+    /// Input width of layer `layer`: `input_size` for layer 0, `D * H_out` above it.
+    pub fn layer_input_size(&self, layer: usize) -> usize {
+        if layer == 0 {
+            self.input_size
+        } else {
+            self.output_width()
+        }
+    }
+
+    /// Rows of `weight_ih`/`weight_hh`: gates times `hidden_size`.
+    pub fn gate_rows(&self) -> usize {
+        self.kind.gate_count() * self.hidden_size
+    }
+
+    /// Checks the configuration on its own (sizes non-zero, `proj_size` legal).
+    ///
+    /// # Errors
+    /// [`Error::ZeroSize`] for a zero `input_size`, `hidden_size` or `num_layers`;
+    /// [`Error::ProjSize`] when `proj_size` is set on a GRU/RNN or is not below `hidden_size`.
+    pub fn validate(&self) -> Result<()> {
+        for (field, value) in [
+            ("input_size", self.input_size),
+            ("hidden_size", self.hidden_size),
+            ("num_layers", self.num_layers),
+        ] {
+            if value == 0 {
+                return Err(Error::ZeroSize { field });
+            }
+        }
+        if self.proj_size > 0 && (self.kind != Kind::Lstm || self.proj_size >= self.hidden_size) {
+            return Err(Error::ProjSize {
+                kind: self.kind,
+                proj_size: self.proj_size,
+                hidden_size: self.hidden_size,
+            });
+        }
+        // Every size we index with must fit the u32 arithmetic of the kernels.
+        let widest = self
+            .gate_rows()
+            .checked_mul(self.input_size.max(self.output_width()))
+            .filter(|&n| n <= u32::MAX as usize / 4);
+        if widest.is_none() {
+            return Err(Error::TooLarge {
+                what: "a weight matrix",
+                elements: self.gate_rows() as u128
+                    * self.input_size.max(self.output_width()) as u128,
+                limit: u32::MAX as u64 / 4,
+            });
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,341 @@
+//! The one error type of the crate: structured fields to match on, a `Display` to read.
+
+use std::path::PathBuf;
+
+use crate::config::Kind;
+
+/// A shorthand for `std::result::Result<T, wgpu_rnn::Error>`.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Shapes print as PyTorch prints them: `(1600, 3)`.
+pub(crate) struct Shape<'a>(pub &'a [usize]);
+
+impl std::fmt::Display for Shape<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("(")?;
+        for (i, d) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            write!(f, "{d}")?;
+        }
+        if self.0.len() == 1 {
+            f.write_str(",")?;
+        }
+        f.write_str(")")
+    }
+}
+
+/// Everything that can go wrong, checked on the host before any GPU work where possible.
+///
+/// Every variant carries the facts (argument, expected and actual values) as fields, and its
+/// `Display` is a complete sentence with the most likely fix.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A size in the configuration is zero.
+    #[error("`{field}` is 0; a recurrent layer needs at least one {field_meaning}. Set `{field}` to a positive number.", field_meaning = zero_meaning(field))]
+    ZeroSize {
+        /// `input_size`, `hidden_size` or `num_layers`.
+        field: &'static str,
+    },
+
+    /// `proj_size` is set where PyTorch forbids it.
+    #[error("{}", proj_message(*kind, *proj_size, *hidden_size))]
+    ProjSize {
+        /// The configured cell.
+        kind: Kind,
+        /// The `proj_size` given.
+        proj_size: usize,
+        /// The `hidden_size` given.
+        hidden_size: usize,
+    },
+
+    /// A kind name that is none of `gru`, `lstm`, `rnn-tanh`, `rnn-relu`.
+    #[error("unknown recurrent kind `{given}`; expected one of gru, lstm, rnn-tanh, rnn-relu")]
+    UnknownKind {
+        /// What was given.
+        given: String,
+    },
+
+    /// Sizes so large that their element count overflows what the kernels can index.
+    #[error("{what} would hold {elements} elements, more than the {limit} this crate can index; reduce the sizes")]
+    TooLarge {
+        /// What would be too large.
+        what: &'static str,
+        /// Its element count.
+        elements: u128,
+        /// The largest count supported.
+        limit: u64,
+    },
+
+    /// A tensor's data does not have as many elements as its shape says.
+    #[error("`{arg}` has shape {} ({expected} elements) but {got} values were given; the data must be the row-major contents of that shape", Shape(shape))]
+    DataLength {
+        /// Which argument.
+        arg: &'static str,
+        /// The shape given.
+        shape: Vec<usize>,
+        /// Elements the shape implies.
+        expected: usize,
+        /// Values given.
+        got: usize,
+    },
+
+    /// The input is not 2-D (unbatched) or 3-D (batched).
+    #[error("`input` has shape {} ({} dimensions); a recurrent layer takes a 3-D batched input {} or a 2-D unbatched input (T, input_size={input_size})", Shape(shape), shape.len(), batched_layout(*batch_first, *input_size))]
+    InputRank {
+        /// The input's shape.
+        shape: Vec<usize>,
+        /// The model's `input_size`.
+        input_size: usize,
+        /// The model's `batch_first`.
+        batch_first: bool,
+    },
+
+    /// The input's last dimension is not `input_size`.
+    #[error("`input` has {got} features per timestep (shape {}), but the model was built with input_size={expected}. input_size is the width of each timestep's feature vector; it need not equal hidden_size. Build the model with input_size={got}, or map your {got} features to {expected} (for example with a linear layer) before the recurrent layer", Shape(shape))]
+    InputSize {
+        /// The model's `input_size`.
+        expected: usize,
+        /// The input's last dimension.
+        got: usize,
+        /// The input's shape.
+        shape: Vec<usize>,
+    },
+
+    /// `h0` or `c0` has the wrong shape.
+    #[error(
+        "`{arg}` has shape {}, expected {} = (num_layers * num_directions, batch, {width_name}){}",
+        Shape(got),
+        Shape(expected),
+        state_hint(got, expected)
+    )]
+    StateShape {
+        /// `h0` or `c0`.
+        arg: &'static str,
+        /// The shape the input and configuration call for.
+        expected: Vec<usize>,
+        /// The shape given.
+        got: Vec<usize>,
+        /// What the last dimension is (`hidden_size` or `proj_size`).
+        width_name: &'static str,
+    },
+
+    /// A state was given that this kind does not have (`c0` for a GRU or RNN).
+    #[error("`{arg}` was given, but {} has no cell state; only LSTM takes `c0`. Pass `h0` alone", kind.torch_name())]
+    UnexpectedState {
+        /// The argument.
+        arg: &'static str,
+        /// The configured cell.
+        kind: Kind,
+    },
+
+    /// `lengths` does not have one entry per sequence.
+    #[error("`lengths` has {got} entries but the batch holds {expected} sequences; give exactly one length per sequence")]
+    LengthsCount {
+        /// The batch size.
+        expected: usize,
+        /// The number of lengths given.
+        got: usize,
+    },
+
+    /// A length is 0 or longer than the padded sequence.
+    #[error("`lengths[{index}]` is {length}, but every length must be between 1 and T={max} (the padded sequence length); {}", if *length == 0 { "drop empty sequences from the batch (PyTorch rejects them too)" } else { "a sequence cannot be longer than the input's time axis" })]
+    LengthOutOfRange {
+        /// Which sequence.
+        index: usize,
+        /// Its length.
+        length: usize,
+        /// The padded length `T`.
+        max: usize,
+    },
+
+    /// A length read from a file is negative or not an integer type.
+    #[error("`lengths` {reason}")]
+    LengthsType {
+        /// What is wrong.
+        reason: String,
+    },
+
+    /// A weight tensor the configuration needs is missing.
+    #[error(
+        "weight `{name}` is missing; a {kind} with this configuration needs it with shape {}",
+        Shape(expected)
+    )]
+    MissingWeight {
+        /// Full tensor name.
+        name: String,
+        /// The cell.
+        kind: Kind,
+        /// The shape it must have.
+        expected: Vec<usize>,
+    },
+
+    /// A tensor under the model's prefix that the configuration does not use.
+    #[error("weight `{name}` is not part of a {kind} with {num_layers} layer(s){}; check num_layers/bidirectional/bias/proj_size, or the prefix", if *bidirectional { ", bidirectional" } else { "" })]
+    UnexpectedWeight {
+        /// Full tensor name.
+        name: String,
+        /// The cell.
+        kind: Kind,
+        /// Configured layers.
+        num_layers: usize,
+        /// Configured directions.
+        bidirectional: bool,
+    },
+
+    /// A weight tensor has the wrong shape.
+    #[error(
+        "weight `{name}` has shape {}, expected {} ({meaning})",
+        Shape(got),
+        Shape(expected)
+    )]
+    WeightShape {
+        /// Full tensor name.
+        name: String,
+        /// The shape the configuration implies.
+        expected: Vec<usize>,
+        /// The shape found.
+        got: Vec<usize>,
+        /// What the dimensions mean.
+        meaning: String,
+    },
+
+    /// A weight is NaN or infinite.
+    #[error("weight `{name}` holds {value} at flat index {index} (row {row}, column {col}); weights must be finite")]
+    NonFiniteWeight {
+        /// Full tensor name.
+        name: String,
+        /// Flat index.
+        index: usize,
+        /// Row of the first bad value.
+        row: usize,
+        /// Column of the first bad value.
+        col: usize,
+        /// The value.
+        value: f32,
+    },
+
+    /// A tensor in a file has a dtype this crate cannot use.
+    #[error("tensor `{name}` has dtype {dtype}, expected {expected}")]
+    Dtype {
+        /// Tensor name.
+        name: String,
+        /// The dtype found.
+        dtype: String,
+        /// What is accepted.
+        expected: &'static str,
+    },
+
+    /// The tensors do not describe a recurrent stack this crate can infer.
+    #[error("cannot infer the recurrent configuration: {reason}")]
+    InferConfig {
+        /// Why.
+        reason: String,
+    },
+
+    /// A `.safetensors` file could not be parsed.
+    #[error("{} is not a valid .safetensors file: {reason}", path.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "the data".into()))]
+    Safetensors {
+        /// The file, when loaded from one.
+        path: Option<PathBuf>,
+        /// The parser's explanation.
+        reason: String,
+    },
+
+    /// A file could not be read or written.
+    #[error("cannot access {}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+
+    /// No GPU adapter was found.
+    #[error("no GPU adapter found ({reason}); install a Vulkan/Metal/DX12 driver (on Linux without a GPU: the Mesa package mesa-vulkan-drivers) or use the CPU path")]
+    NoAdapter {
+        /// What wgpu said.
+        reason: String,
+    },
+
+    /// The adapter refused to create a device.
+    #[error("the GPU adapter refused to create a device: {reason}")]
+    RequestDevice {
+        /// What wgpu said.
+        reason: String,
+    },
+
+    /// The work does not fit a limit of the device.
+    #[error("{what} needs {needed} but the device allows at most {limit} (limit `{limit_name}`); {hint}")]
+    DeviceLimit {
+        /// What would exceed the limit.
+        what: String,
+        /// The wgpu limit's name.
+        limit_name: &'static str,
+        /// The limit's value.
+        limit: u64,
+        /// What the work needs.
+        needed: u64,
+        /// What to reduce.
+        hint: String,
+    },
+
+    /// wgpu reported an error (device lost, out of memory, validation) during GPU work.
+    #[error("GPU error during {operation}: {message}")]
+    Gpu {
+        /// What the crate was doing.
+        operation: &'static str,
+        /// What wgpu said.
+        message: String,
+    },
+}
+
+fn zero_meaning(field: &str) -> &'static str {
+    match field {
+        "input_size" => "input feature",
+        "hidden_size" => "hidden unit",
+        _ => "layer",
+    }
+}
+
+fn proj_message(kind: Kind, proj_size: usize, hidden_size: usize) -> String {
+    if kind != Kind::Lstm {
+        format!(
+            "proj_size={proj_size} was given for {}, but only LSTM supports proj_size; set proj_size=0",
+            kind.torch_name()
+        )
+    } else {
+        format!(
+            "proj_size={proj_size} must be smaller than hidden_size={hidden_size} (PyTorch's rule); use a smaller proj_size or none"
+        )
+    }
+}
+
+fn batched_layout(batch_first: bool, input_size: usize) -> String {
+    if batch_first {
+        format!("(batch, T, input_size={input_size}) (batch_first=true)")
+    } else {
+        format!("(T, batch, input_size={input_size}) (batch_first=false)")
+    }
+}
+
+fn state_hint(got: &[usize], expected: &[usize]) -> String {
+    if got.len() == 3 && expected.len() == 3 && got[0] == expected[0] && got[2] == expected[2] {
+        format!(
+            ". The state was made for a batch of {} but this input holds {} sequences (a short last batch?): slice the state to the batch, or pass none to start from zeros",
+            got[1], expected[1]
+        )
+    } else if got.len() != expected.len() {
+        if expected.len() == 2 {
+            ". The input is unbatched (2-D), so the state must be 2-D too: drop the batch dimension"
+                .to_string()
+        } else {
+            ". The input is batched (3-D), so the state must be 3-D too: add the batch dimension"
+                .to_string()
+        }
+    } else {
+        String::new()
+    }
+}

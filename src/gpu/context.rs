@@ -1,0 +1,201 @@
+//! The GPU context: adapter, device, queue and compiled kernels, created once and shared.
+
+use std::sync::Arc;
+
+use super::kernels::Kernels;
+use crate::error::{Error, Result};
+
+/// A device and queue with the crate's kernels compiled for them. Cheap to clone (shared).
+///
+/// Create it from the default adapter ([`GpuContext::new`]), from the software adapter
+/// ([`GpuContext::software`]), or from a device your application already owns
+/// ([`GpuContext::from_device`]).
+#[derive(Clone)]
+pub struct GpuContext {
+    pub(crate) inner: Arc<ContextInner>,
+}
+
+pub(crate) struct ContextInner {
+    pub device: wgpu::Device,
+    pub queue: wgpu::Queue,
+    pub info: Option<wgpu::AdapterInfo>,
+    pub kernels: Kernels,
+}
+
+impl std::fmt::Debug for GpuContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GpuContext")
+            .field("adapter", &self.adapter_name())
+            .finish()
+    }
+}
+
+/// Which adapter [`GpuContext::with_adapter`] picks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum AdapterChoice {
+    /// The high-performance adapter wgpu prefers (a discrete GPU when present).
+    #[default]
+    Default,
+    /// A CPU-backed software adapter (Mesa lavapipe/llvmpipe, WARP): for tests and CI.
+    Software,
+}
+
+impl GpuContext {
+    /// A context on the default (high-performance) adapter. Blocks until ready.
+    ///
+    /// # Errors
+    /// [`Error::NoAdapter`] when no adapter exists, [`Error::RequestDevice`] when it refuses a
+    /// device, [`Error::Gpu`] when the kernels do not compile on it.
+    pub fn new() -> Result<Self> {
+        pollster::block_on(Self::with_adapter(AdapterChoice::Default))
+    }
+
+    /// A context on a software (CPU) adapter, such as Mesa's lavapipe. Blocks until ready.
+    ///
+    /// # Errors
+    /// As [`GpuContext::new`].
+    pub fn software() -> Result<Self> {
+        pollster::block_on(Self::with_adapter(AdapterChoice::Software))
+    }
+
+    /// A context on the chosen adapter.
+    ///
+    /// # Errors
+    /// As [`GpuContext::new`].
+    pub async fn with_adapter(choice: AdapterChoice) -> Result<Self> {
+        let instance =
+            wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+        let adapter = match choice {
+            AdapterChoice::Default => instance
+                .request_adapter(&wgpu::RequestAdapterOptions {
+                    power_preference: wgpu::PowerPreference::HighPerformance,
+                    ..Default::default()
+                })
+                .await
+                .map_err(|e| Error::NoAdapter {
+                    reason: e.to_string(),
+                })?,
+            AdapterChoice::Software => {
+                let mut adapters: Vec<wgpu::Adapter> = instance
+                    .enumerate_adapters(wgpu::Backends::all())
+                    .await
+                    .into_iter()
+                    .filter(|a| a.get_info().device_type == wgpu::DeviceType::Cpu)
+                    .collect();
+                // Vulkan's lavapipe before GL's llvmpipe: it has compute limits the GL path lacks.
+                adapters.sort_by_key(|a| a.get_info().backend != wgpu::Backend::Vulkan);
+                adapters
+                    .into_iter()
+                    .next()
+                    .ok_or_else(|| Error::NoAdapter {
+                        reason: "no software (CPU) adapter among the adapters wgpu enumerated"
+                            .into(),
+                    })?
+            }
+        };
+        let (device, queue) = adapter
+            .request_device(&wgpu::DeviceDescriptor {
+                label: Some("wgpu-rnn"),
+                required_features: wgpu::Features::empty(),
+                // The adapter's own limits: larger storage bindings mean longer chunks.
+                required_limits: adapter.limits(),
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| Error::RequestDevice {
+                reason: e.to_string(),
+            })?;
+        Self::build(device, queue, Some(adapter.get_info())).await
+    }
+
+    /// A context on a device and queue your application already owns (for example the one it
+    /// renders with). The crate only creates its own buffers and pipelines on it.
+    ///
+    /// # Errors
+    /// [`Error::DeviceLimit`] when the device allows fewer than 9 storage buffers per stage
+    /// or has no compute support, [`Error::Gpu`] when the kernels do not compile on it.
+    pub fn from_device(device: wgpu::Device, queue: wgpu::Queue) -> Result<Self> {
+        pollster::block_on(Self::build(device, queue, None))
+    }
+
+    async fn build(
+        device: wgpu::Device,
+        queue: wgpu::Queue,
+        info: Option<wgpu::AdapterInfo>,
+    ) -> Result<Self> {
+        let limits = device.limits();
+        let checks: [(&str, &'static str, u64, u64); 3] = [
+            (
+                "the recurrent kernel",
+                "max_storage_buffers_per_shader_stage",
+                limits.max_storage_buffers_per_shader_stage as u64,
+                8,
+            ),
+            (
+                "the input-projection kernel",
+                "max_compute_invocations_per_workgroup",
+                limits.max_compute_invocations_per_workgroup as u64,
+                256,
+            ),
+            (
+                "the input-projection kernel",
+                "max_compute_workgroup_storage_size",
+                limits.max_compute_workgroup_storage_size as u64,
+                2048,
+            ),
+        ];
+        for (what, limit_name, limit, needed) in checks {
+            if limit < needed {
+                return Err(Error::DeviceLimit {
+                    what: what.to_string(),
+                    limit_name,
+                    limit,
+                    needed,
+                    hint: "request a device with the adapter's own limits (`adapter.limits()`), or use another adapter".into(),
+                });
+            }
+        }
+        let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let kernels = Kernels::new(&device);
+        if let Some(e) = scope.pop().await {
+            return Err(Error::Gpu {
+                operation: "compiling the kernels",
+                message: e.to_string(),
+            });
+        }
+        Ok(GpuContext {
+            inner: Arc::new(ContextInner {
+                device,
+                queue,
+                info,
+                kernels,
+            }),
+        })
+    }
+
+    /// The device the context runs on.
+    pub fn device(&self) -> &wgpu::Device {
+        &self.inner.device
+    }
+
+    /// The queue the context submits to.
+    pub fn queue(&self) -> &wgpu::Queue {
+        &self.inner.queue
+    }
+
+    /// The adapter, when the context created it (`None` for [`GpuContext::from_device`]).
+    pub fn adapter_info(&self) -> Option<&wgpu::AdapterInfo> {
+        self.inner.info.as_ref()
+    }
+
+    /// A one-line description of the adapter: name, backend and driver.
+    pub fn adapter_name(&self) -> String {
+        match &self.inner.info {
+            Some(i) => format!(
+                "{} ({:?}, {} {})",
+                i.name, i.backend, i.driver, i.driver_info
+            ),
+            None => "a device supplied by the application".to_string(),
+        }
+    }
+}

@@ -1,0 +1,239 @@
+//! The model users hold: a configuration plus checked weights, run on the CPU or uploaded to a GPU.
+
+use std::borrow::Cow;
+use std::path::Path;
+
+use crate::config::RnnConfig;
+use crate::error::Result;
+use crate::gpu::{GpuContext, GpuRnn};
+use crate::shape::{swap_batch_time, Input, OutputShapes, Resolved, Tensor};
+use crate::weights::{DirectionWeights, LoadOptions, TensorFile};
+use crate::{cpu, Output};
+
+/// A recurrent layer stack with its weights, in PyTorch layout, on the host.
+///
+/// Run it on the CPU reference path with [`Rnn::forward`], or upload it with [`Rnn::to_gpu`]
+/// and run the same inputs through [`GpuRnn::forward`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct Rnn {
+    config: RnnConfig,
+    layers: Vec<Vec<DirectionWeights>>,
+}
+
+impl Rnn {
+    /// Builds a model from named tensors in PyTorch layout (`weight_ih_l0`, `bias_hh_l1_reverse`,
+    /// ...), given as `(name, shape, row-major values)`. Every tensor the configuration needs
+    /// must be present, with its exact shape and finite values; no other tensor may be.
+    ///
+    /// ```
+    /// use wgpu_rnn::{Input, Kind, Rnn, RnnConfig, Tensor};
+    /// // nn.RNN(input_size=2, hidden_size=1, bias=False) with weight_ih = [[1, 0]], weight_hh = [[0.5]]
+    /// let config = RnnConfig::new(Kind::RnnRelu, 2, 1).bias(false);
+    /// let rnn = Rnn::from_tensors(config, [
+    ///     ("weight_ih_l0", &[1usize, 2][..], &[1.0f32, 0.0][..]),
+    ///     ("weight_hh_l0", &[1, 1][..], &[0.5][..]),
+    /// ])?;
+    /// let x = Tensor::new([2, 2], vec![1.0, 9.0, 1.0, 9.0])?; // unbatched (T=2, I=2)
+    /// let out = rnn.forward(&Input::new(&x))?;
+    /// assert_eq!(out.output.data(), &[1.0, 1.5]); // h1 = relu(1), h2 = relu(1 + 0.5 * 1)
+    /// # Ok::<(), wgpu_rnn::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::MissingWeight`], [`Error::UnexpectedWeight`], [`Error::WeightShape`],
+    /// [`Error::NonFiniteWeight`], or the configuration's own errors.
+    pub fn from_tensors<'a>(
+        config: RnnConfig,
+        tensors: impl IntoIterator<Item = (&'a str, &'a [usize], &'a [f32])>,
+    ) -> Result<Self> {
+        let layers = crate::weights::collect(
+            &config,
+            "",
+            tensors
+                .into_iter()
+                .map(|(n, s, d)| (n, s, Cow::Borrowed(d))),
+        )?;
+        Ok(Rnn { config, layers })
+    }
+
+    /// Builds a model whose every tensor is produced by `init(name, shape)` (for random or
+    /// synthetic weights). The values are checked as in [`Rnn::from_tensors`].
+    ///
+    /// # Errors
+    /// As [`Rnn::from_tensors`]; a closure returning the wrong number of values is an error.
+    pub fn from_fn(
+        config: RnnConfig,
+        mut init: impl FnMut(&str, &[usize]) -> Vec<f32>,
+    ) -> Result<Self> {
+        let specs = crate::weights::expected_tensors(&config)?;
+        let values: Vec<Vec<f32>> = specs.iter().map(|s| init(&s.name, &s.shape)).collect();
+        let layers = crate::weights::collect(
+            &config,
+            "",
+            specs.iter().zip(&values).map(|(s, v)| {
+                (
+                    s.name.as_str(),
+                    s.shape.as_slice(),
+                    Cow::Borrowed(v.as_slice()),
+                )
+            }),
+        )?;
+        Ok(Rnn { config, layers })
+    }
+
+    /// Loads a PyTorch `state_dict` saved with `safetensors.torch.save_file`, inferring the
+    /// configuration from the tensors (kind, sizes, layers, directions, bias, projection).
+    ///
+    /// ```no_run
+    /// use wgpu_rnn::{LoadOptions, Rnn};
+    /// let rnn = Rnn::load("gru.safetensors", &LoadOptions { batch_first: true, ..Default::default() })?;
+    /// println!("{:?}", rnn.config());
+    /// # Ok::<(), wgpu_rnn::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::Io`], [`Error::Safetensors`], [`Error::InferConfig`], [`Error::Dtype`], or any
+    /// weight error of [`Rnn::from_tensors`], naming the tensor as it is in the file.
+    pub fn load(path: impl AsRef<Path>, options: &LoadOptions) -> Result<Self> {
+        Self::from_file(&TensorFile::open(path)?, options)
+    }
+
+    /// As [`Rnn::load`], from a file already read.
+    ///
+    /// # Errors
+    /// As [`Rnn::load`].
+    pub fn from_file(file: &TensorFile, options: &LoadOptions) -> Result<Self> {
+        let (config, layers) = file.rnn_parts(options)?;
+        Ok(Rnn { config, layers })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &RnnConfig {
+        &self.config
+    }
+
+    /// Changes `batch_first` (a property of the data layout, not of the weights).
+    pub fn set_batch_first(&mut self, batch_first: bool) {
+        self.config.batch_first = batch_first;
+    }
+
+    /// Dry run: the output shapes for these arguments, or the error a forward pass would give.
+    ///
+    /// # Errors
+    /// As [`RnnConfig::check`].
+    pub fn check(&self, input: &Input<'_>) -> Result<OutputShapes> {
+        self.config.check(&input.shapes())
+    }
+
+    /// Runs the stack on the CPU reference path.
+    ///
+    /// # Errors
+    /// Every shape, state and length error of [`RnnConfig::check`].
+    pub fn forward(&self, input: &Input<'_>) -> Result<Output> {
+        let resolved = crate::shape::resolve(&self.config, &input.shapes())?;
+        if resolved.t == 0 || resolved.b == 0 {
+            return empty_output(input, &resolved);
+        }
+        let host = HostSequences::new(&self.config, input, &resolved);
+        let seq = cpu::Sequences {
+            x: &host.x,
+            t: resolved.t,
+            b: resolved.b,
+            lengths: &host.lengths,
+            h0: &host.h0,
+            c0: &host.c0,
+        };
+        let r = cpu::forward(&self.config, &self.layers, &seq);
+        Ok(finish_output(
+            &self.config,
+            &resolved,
+            r.output,
+            r.h_n,
+            r.c_n,
+        ))
+    }
+
+    /// Uploads the weights to `ctx` (once); the returned model runs on that GPU.
+    ///
+    /// # Errors
+    /// [`Error::DeviceLimit`] when a weight matrix exceeds the device's buffer limits,
+    /// [`Error::Gpu`] when the upload fails.
+    pub fn to_gpu(&self, ctx: &GpuContext) -> Result<GpuRnn> {
+        GpuRnn::upload(ctx, &self.config, &self.layers)
+    }
+}
+
+/// The arguments of a forward pass in the layout both paths compute in: time-major, with
+/// lengths and zero states filled in.
+pub(crate) struct HostSequences {
+    /// `(T, B, I)`.
+    pub x: Vec<f32>,
+    /// One per sequence (`T` when not given).
+    pub lengths: Vec<usize>,
+    /// `(D*L, B, H_out)`.
+    pub h0: Vec<f32>,
+    /// `(D*L, B, H)` for LSTM, empty otherwise.
+    pub c0: Vec<f32>,
+}
+
+impl HostSequences {
+    pub(crate) fn new(config: &RnnConfig, input: &Input<'_>, r: &Resolved) -> Self {
+        let x = if r.batched && config.batch_first {
+            swap_batch_time(input.x.data(), r.b, r.t, config.input_size)
+        } else {
+            input.x.data().to_vec()
+        };
+        let stacked = config.num_layers * config.num_directions();
+        let h0 = match input.h0 {
+            Some(h0) => h0.data().to_vec(),
+            None => vec![0.0; stacked * r.b * config.state_width()],
+        };
+        let c0 = match (input.c0, config.kind.has_cell_state()) {
+            (Some(c0), _) => c0.data().to_vec(),
+            (None, true) => vec![0.0; stacked * r.b * config.hidden_size],
+            (None, false) => Vec::new(),
+        };
+        let lengths = r.lengths.clone().unwrap_or_else(|| vec![r.t; r.b]);
+        HostSequences { x, lengths, h0, c0 }
+    }
+}
+
+/// Puts time-major results into the caller's layout and shapes.
+pub(crate) fn finish_output(
+    config: &RnnConfig,
+    r: &Resolved,
+    output: Vec<f32>,
+    h_n: Vec<f32>,
+    c_n: Vec<f32>,
+) -> Output {
+    let output = if r.batched && config.batch_first {
+        swap_batch_time(&output, r.t, r.b, config.output_width())
+    } else {
+        output
+    };
+    Output {
+        output: Tensor::from_parts(r.shapes.output.clone(), output),
+        h_n: Tensor::from_parts(r.shapes.h_n.clone(), h_n),
+        c_n: r
+            .shapes
+            .c_n
+            .clone()
+            .map(|shape| Tensor::from_parts(shape, c_n)),
+    }
+}
+
+/// `T = 0` or `B = 0`: no step runs, so the output is empty and the final state is the initial one.
+pub(crate) fn empty_output(input: &Input<'_>, r: &Resolved) -> Result<Output> {
+    let state = |given: Option<&Tensor>, shape: &[usize]| match given {
+        Some(t) => Ok(t.clone()),
+        None => Tensor::zeros(shape.to_vec()),
+    };
+    Ok(Output {
+        output: Tensor::zeros(r.shapes.output.clone())?,
+        h_n: state(input.h0, &r.shapes.h_n)?,
+        c_n: match &r.shapes.c_n {
+            Some(shape) => Some(state(input.c0, shape)?),
+            None => None,
+        },
+    })
+}

@@ -1,0 +1,344 @@
+//! Host tensors, the arguments of a forward pass, and the shape checks done before any work.
+
+use crate::config::RnnConfig;
+use crate::error::{Error, Result};
+
+/// A dense row-major `f32` tensor on the host.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Tensor {
+    shape: Vec<usize>,
+    data: Vec<f32>,
+}
+
+impl Tensor {
+    /// Wraps row-major `data` of the given `shape`.
+    ///
+    /// # Errors
+    /// [`Error::DataLength`] when `data.len()` is not the product of `shape`.
+    pub fn new(shape: impl Into<Vec<usize>>, data: Vec<f32>) -> Result<Self> {
+        let shape = shape.into();
+        let expected = element_count("tensor", &shape)?;
+        if expected != data.len() {
+            return Err(Error::DataLength {
+                arg: "tensor",
+                shape,
+                expected,
+                got: data.len(),
+            });
+        }
+        Ok(Tensor { shape, data })
+    }
+
+    /// A tensor of zeros.
+    ///
+    /// # Errors
+    /// [`Error::TooLarge`] when the shape's element count overflows `usize`.
+    pub fn zeros(shape: impl Into<Vec<usize>>) -> Result<Self> {
+        let shape = shape.into();
+        let n = element_count("tensor", &shape)?;
+        Ok(Tensor {
+            shape,
+            data: vec![0.0; n],
+        })
+    }
+
+    /// The shape, outermost dimension first.
+    pub fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+
+    /// The row-major values.
+    pub fn data(&self) -> &[f32] {
+        &self.data
+    }
+
+    /// Takes the values out.
+    pub fn into_data(self) -> Vec<f32> {
+        self.data
+    }
+
+    pub(crate) fn from_parts(shape: Vec<usize>, data: Vec<f32>) -> Self {
+        debug_assert_eq!(shape.iter().product::<usize>(), data.len());
+        Tensor { shape, data }
+    }
+}
+
+pub(crate) fn element_count(what: &'static str, shape: &[usize]) -> Result<usize> {
+    shape
+        .iter()
+        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+        .ok_or(Error::TooLarge {
+            what,
+            elements: shape
+                .iter()
+                .map(|&d| d as u128)
+                .fold(1u128, |a, d| a.saturating_mul(d)),
+            limit: usize::MAX as u64,
+        })
+}
+
+/// The arguments of one forward pass: `input`, and optionally `h0`, `c0` and per-sequence `lengths`.
+///
+/// ```
+/// use wgpu_rnn::{Input, Tensor};
+/// let x = Tensor::zeros([6, 3, 5])?; // (T, B, input_size)
+/// let h0 = Tensor::zeros([1, 3, 7])?; // (num_layers * D, B, hidden_size)
+/// let input = Input::new(&x).h0(&h0).lengths(&[6, 2, 4]);
+/// # let _ = input;
+/// # Ok::<(), wgpu_rnn::Error>(())
+/// ```
+#[derive(Clone, Copy, Debug)]
+pub struct Input<'a> {
+    pub(crate) x: &'a Tensor,
+    pub(crate) h0: Option<&'a Tensor>,
+    pub(crate) c0: Option<&'a Tensor>,
+    pub(crate) lengths: Option<&'a [usize]>,
+}
+
+impl<'a> Input<'a> {
+    /// The input sequence(s): `(T, B, I)`, `(B, T, I)` with `batch_first`, or unbatched `(T, I)`.
+    pub fn new(x: &'a Tensor) -> Self {
+        Input {
+            x,
+            h0: None,
+            c0: None,
+            lengths: None,
+        }
+    }
+
+    /// Initial hidden state `(D*L, B, H_out)` (or `(D*L, H_out)` for unbatched input).
+    pub fn h0(mut self, h0: &'a Tensor) -> Self {
+        self.h0 = Some(h0);
+        self
+    }
+
+    /// Initial LSTM cell state `(D*L, B, H)` (or `(D*L, H)` for unbatched input).
+    pub fn c0(mut self, c0: &'a Tensor) -> Self {
+        self.c0 = Some(c0);
+        self
+    }
+
+    /// Valid length of each sequence, in any order, as `pack_padded_sequence(..., enforce_sorted=False)`.
+    pub fn lengths(mut self, lengths: &'a [usize]) -> Self {
+        self.lengths = Some(lengths);
+        self
+    }
+
+    /// The shapes alone, for [`RnnConfig::check`].
+    pub fn shapes(&self) -> InputShapes<'a> {
+        InputShapes {
+            input: self.x.shape(),
+            h0: self.h0.map(Tensor::shape),
+            c0: self.c0.map(Tensor::shape),
+            lengths: self.lengths,
+        }
+    }
+}
+
+/// The shapes of a forward pass's arguments, for a dry run without data.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct InputShapes<'a> {
+    /// Shape of `input`.
+    pub input: &'a [usize],
+    /// Shape of `h0`, if given.
+    pub h0: Option<&'a [usize]>,
+    /// Shape of `c0`, if given.
+    pub c0: Option<&'a [usize]>,
+    /// The lengths themselves, if given (their values are checked too).
+    pub lengths: Option<&'a [usize]>,
+}
+
+/// What a forward pass returns, shaped as PyTorch returns it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Output {
+    /// `(T, B, D*H_out)`, `(B, T, D*H_out)` with `batch_first`, or `(T, D*H_out)` unbatched.
+    /// Zero past each sequence's length.
+    pub output: Tensor,
+    /// Final hidden state `(D*L, B, H_out)` (or `(D*L, H_out)`): the state at each sequence's last valid step.
+    pub h_n: Tensor,
+    /// Final LSTM cell state `(D*L, B, H)`; `None` for GRU and RNN.
+    pub c_n: Option<Tensor>,
+}
+
+/// The output shapes a forward pass will produce, from [`RnnConfig::check`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutputShapes {
+    /// Shape of `output`.
+    pub output: Vec<usize>,
+    /// Shape of `h_n`.
+    pub h_n: Vec<usize>,
+    /// Shape of `c_n` (LSTM only).
+    pub c_n: Option<Vec<usize>>,
+}
+
+/// A forward pass's dimensions once every check has passed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Resolved {
+    /// Padded sequence length.
+    pub t: usize,
+    /// Sequences in the batch (1 for unbatched input).
+    pub b: usize,
+    /// Whether the input had a batch dimension.
+    pub batched: bool,
+    /// Per-sequence lengths; `None` means every sequence runs all `t` steps.
+    pub lengths: Option<Vec<usize>>,
+    /// Shapes to return.
+    pub shapes: OutputShapes,
+}
+
+impl RnnConfig {
+    /// Dry run: checks the shapes of a forward pass against this configuration and returns the
+    /// output shapes, without any data or GPU.
+    ///
+    /// ```
+    /// use wgpu_rnn::{InputShapes, Kind, RnnConfig};
+    /// let gru = RnnConfig::new(Kind::Gru, 3, 20).batch_first(true);
+    /// // A (1600, 3) input is one unbatched sequence of 1600 steps, as in PyTorch.
+    /// let shapes = gru.check(&InputShapes { input: &[1600, 3], ..Default::default() })?;
+    /// assert_eq!(shapes.output, vec![1600, 20]);
+    /// # Ok::<(), wgpu_rnn::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// Any shape, state or length error a forward pass would return.
+    pub fn check(&self, shapes: &InputShapes<'_>) -> Result<OutputShapes> {
+        resolve(self, shapes).map(|r| r.shapes)
+    }
+}
+
+pub(crate) fn resolve(config: &RnnConfig, shapes: &InputShapes<'_>) -> Result<Resolved> {
+    config.validate()?;
+    let input = shapes.input;
+    let (t, b, features) = match *input {
+        [t, i] => (t, 1, i),
+        [d0, d1, i] if config.batch_first => (d1, d0, i),
+        [d0, d1, i] => (d0, d1, i),
+        _ => {
+            return Err(Error::InputRank {
+                shape: input.to_vec(),
+                input_size: config.input_size,
+                batch_first: config.batch_first,
+            })
+        }
+    };
+    let batched = input.len() == 3;
+    if features != config.input_size {
+        return Err(Error::InputSize {
+            expected: config.input_size,
+            got: features,
+            shape: input.to_vec(),
+        });
+    }
+
+    let stacked = config.num_layers * config.num_directions();
+    let state_shape = |width: usize| {
+        if batched {
+            vec![stacked, b, width]
+        } else {
+            vec![stacked, width]
+        }
+    };
+    if let Some(h0) = shapes.h0 {
+        let expected = state_shape(config.state_width());
+        if h0 != expected.as_slice() {
+            let width_name = if config.proj_size > 0 {
+                "proj_size"
+            } else {
+                "hidden_size"
+            };
+            return Err(Error::StateShape {
+                arg: "h0",
+                expected,
+                got: h0.to_vec(),
+                width_name,
+            });
+        }
+    }
+    if let Some(c0) = shapes.c0 {
+        if !config.kind.has_cell_state() {
+            return Err(Error::UnexpectedState {
+                arg: "c0",
+                kind: config.kind,
+            });
+        }
+        let expected = state_shape(config.hidden_size);
+        if c0 != expected.as_slice() {
+            return Err(Error::StateShape {
+                arg: "c0",
+                expected,
+                got: c0.to_vec(),
+                width_name: "hidden_size",
+            });
+        }
+    }
+    let lengths = match shapes.lengths {
+        None => None,
+        Some(lengths) => {
+            if lengths.len() != b {
+                return Err(Error::LengthsCount {
+                    expected: b,
+                    got: lengths.len(),
+                });
+            }
+            if let Some((index, &length)) =
+                lengths.iter().enumerate().find(|(_, &l)| l == 0 || l > t)
+            {
+                return Err(Error::LengthOutOfRange {
+                    index,
+                    length,
+                    max: t,
+                });
+            }
+            Some(lengths.to_vec())
+        }
+    };
+
+    // The kernels index with u32: every buffer we create must stay below 2^32 / 4 elements.
+    let widest = config
+        .input_size
+        .max(config.output_width())
+        .max(config.gate_rows());
+    let elements = (t as u128) * (b as u128) * (widest as u128);
+    if elements > (u32::MAX / 4) as u128 {
+        return Err(Error::TooLarge {
+            what: "the sequence batch",
+            elements,
+            limit: (u32::MAX / 4) as u64,
+        });
+    }
+
+    let width = config.output_width();
+    let output = match (batched, config.batch_first) {
+        (false, _) => vec![t, width],
+        (true, true) => vec![b, t, width],
+        (true, false) => vec![t, b, width],
+    };
+    let c_n = config
+        .kind
+        .has_cell_state()
+        .then(|| state_shape(config.hidden_size));
+    Ok(Resolved {
+        t,
+        b,
+        batched,
+        lengths,
+        shapes: OutputShapes {
+            output,
+            h_n: state_shape(config.state_width()),
+            c_n,
+        },
+    })
+}
+
+/// Reorders `(B, T, W)` into `(T, B, W)` (or back: the operation is its own shape-swap).
+pub(crate) fn swap_batch_time(data: &[f32], d0: usize, d1: usize, width: usize) -> Vec<f32> {
+    let mut out = vec![0.0; data.len()];
+    for i in 0..d0 {
+        for j in 0..d1 {
+            let src = (i * d1 + j) * width;
+            let dst = (j * d0 + i) * width;
+            out[dst..dst + width].copy_from_slice(&data[src..src + width]);
+        }
+    }
+    out
+}

@@ -1,0 +1,74 @@
+//! Shared by the integration tests: the GPU context (or a loud skip), and one tolerance check.
+#![allow(dead_code)]
+
+use std::sync::OnceLock;
+
+use wgpu_rnn::GpuContext;
+
+/// The test GPU context, created once per test binary.
+///
+/// Without an adapter: when `CI` is set this fails the test (a GPU test that silently skips on
+/// CI proves nothing); locally it prints a loud notice and returns `None`.
+pub fn gpu() -> Option<&'static GpuContext> {
+    static CONTEXT: OnceLock<Result<GpuContext, String>> = OnceLock::new();
+    let ctx = CONTEXT.get_or_init(|| {
+        let ctx = GpuContext::new()
+            .or_else(|_| GpuContext::software())
+            .map_err(|e| e.to_string())?;
+        eprintln!("GPU tests run on: {}", ctx.adapter_name());
+        Ok(ctx)
+    });
+    match ctx {
+        Ok(ctx) => Some(ctx),
+        Err(e) if std::env::var_os("CI").is_some() => {
+            panic!("CI is set but no GPU adapter was found ({e}); install mesa-vulkan-drivers")
+        }
+        Err(e) => {
+            eprintln!("!!! SKIPPING GPU TEST: no adapter ({e}). Install mesa-vulkan-drivers to run it. !!!");
+            None
+        }
+    }
+}
+
+/// Asserts `|got - want| <= abs + rel * |want|` everywhere, reporting the worst element,
+/// the count of failures, and treating NaN/Inf as equal only to the same value.
+#[track_caller]
+pub fn assert_close(what: &str, got: &[f32], want: &[f32], abs: f32, rel: f32) {
+    assert_eq!(
+        got.len(),
+        want.len(),
+        "{what}: {} values, expected {}",
+        got.len(),
+        want.len()
+    );
+    let mut worst = (0usize, 0.0f32);
+    let mut failures = 0;
+    for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
+        let same_special = (g.is_nan() && w.is_nan()) || (g.is_infinite() && g == w);
+        let err = if same_special { 0.0 } else { (g - w).abs() };
+        let ok = same_special || err <= abs + rel * w.abs();
+        if !ok {
+            failures += 1;
+        }
+        if !ok && (err > worst.1 || err.is_nan()) || (failures == 0 && err > worst.1) {
+            worst = (i, if err.is_nan() { f32::INFINITY } else { err });
+        }
+    }
+    assert!(
+        failures == 0,
+        "{what}: {failures} of {} values differ by more than {abs} + {rel}*|want|; worst at index {}: got {}, want {} (|diff| = {})",
+        got.len(),
+        worst.0,
+        got[worst.0],
+        want[worst.0],
+        worst.1
+    );
+}
+
+/// The largest absolute difference, for reporting.
+pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
+}
