@@ -282,6 +282,15 @@ pub enum Error {
         hint: String,
     },
 
+    /// A feature or option cannot be used with this model.
+    #[error("{what} is not supported: {reason}")]
+    Unsupported {
+        /// What was asked for.
+        what: String,
+        /// Why not, and what to use instead.
+        reason: String,
+    },
+
     /// wgpu reported an error (device lost, out of memory, validation) during GPU work.
     #[error("GPU error during {operation}: {message}")]
     Gpu {

@@ -4,6 +4,8 @@ use wgpu::{BindGroupLayout, BindingType, BufferBindingType, ComputePipeline, Sha
 
 /// Prepended to every kernel file: the shared structs, activations and chunk geometry.
 const COMMON: &str = include_str!("../../shaders/common.wgsl");
+/// Prepended to both recurrent families: they share one bind group layout.
+const RECURRENT_BINDINGS: &str = include_str!("../../shaders/recurrent_bindings.wgsl");
 
 /// One WGSL file per kernel family.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -12,18 +14,43 @@ pub(crate) enum ShaderFile {
     Gemm,
     /// `shaders/recurrent.wgsl`: the fused per-timestep recurrent steps.
     Recurrent,
+    /// `shaders/sequence.wgsl`: whole chunks of timesteps per dispatch, one workgroup per sequence.
+    Sequence,
 }
 
 impl ShaderFile {
-    pub(crate) const ALL: [ShaderFile; 2] = [ShaderFile::Gemm, ShaderFile::Recurrent];
+    pub(crate) const ALL: [ShaderFile; 3] = [
+        ShaderFile::Gemm,
+        ShaderFile::Recurrent,
+        ShaderFile::Sequence,
+    ];
 
-    /// The complete module source: the common snippet, then the kernel file.
+    /// The file name under `shaders/`.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            ShaderFile::Gemm => "gemm.wgsl",
+            ShaderFile::Recurrent => "recurrent.wgsl",
+            ShaderFile::Sequence => "sequence.wgsl",
+        }
+    }
+
+    /// The complete module source: the shared snippets, then the kernel file.
     pub(crate) fn source(self) -> String {
-        let body = match self {
-            ShaderFile::Gemm => include_str!("../../shaders/gemm.wgsl"),
-            ShaderFile::Recurrent => include_str!("../../shaders/recurrent.wgsl"),
-        };
-        format!("{COMMON}\n{body}")
+        match self {
+            ShaderFile::Gemm => format!("{COMMON}\n{}", include_str!("../../shaders/gemm.wgsl")),
+            ShaderFile::Recurrent => {
+                format!(
+                    "{COMMON}\n{RECURRENT_BINDINGS}\n{}",
+                    include_str!("../../shaders/recurrent.wgsl")
+                )
+            }
+            ShaderFile::Sequence => {
+                format!(
+                    "{COMMON}\n{RECURRENT_BINDINGS}\n{}",
+                    include_str!("../../shaders/sequence.wgsl")
+                )
+            }
+        }
     }
 }
 
@@ -35,20 +62,30 @@ pub(crate) enum Kernel {
     LstmStep,
     LstmProject,
     RnnStep,
+    GruSequence,
+    LstmSequence,
+    RnnSequence,
 }
 
 impl Kernel {
-    pub(crate) const ALL: [Kernel; 5] = [
+    /// In declaration order: `pipelines[kernel as usize]` is the kernel's pipeline.
+    pub(crate) const ALL: [Kernel; 8] = [
         Kernel::InputProjection,
         Kernel::GruStep,
         Kernel::LstmStep,
         Kernel::LstmProject,
         Kernel::RnnStep,
+        Kernel::GruSequence,
+        Kernel::LstmSequence,
+        Kernel::RnnSequence,
     ];
 
     pub(crate) fn file(self) -> ShaderFile {
         match self {
             Kernel::InputProjection => ShaderFile::Gemm,
+            Kernel::GruSequence | Kernel::LstmSequence | Kernel::RnnSequence => {
+                ShaderFile::Sequence
+            }
             _ => ShaderFile::Recurrent,
         }
     }
@@ -60,6 +97,9 @@ impl Kernel {
             Kernel::LstmStep => "lstm_step",
             Kernel::LstmProject => "lstm_project",
             Kernel::RnnStep => "rnn_step",
+            Kernel::GruSequence => "gru_sequence",
+            Kernel::LstmSequence => "lstm_sequence",
+            Kernel::RnnSequence => "rnn_sequence",
         }
     }
 }
@@ -68,6 +108,11 @@ impl Kernel {
 pub(crate) const GEMM_TILE: u32 = 16;
 /// Invocations per workgroup of the step kernels (`WORKGROUP` in recurrent.wgsl).
 pub(crate) const STEP_WORKGROUP: u32 = 64;
+/// Invocations per workgroup of the sequence kernels (`SEQUENCE_WORKGROUP` in sequence.wgsl).
+#[cfg_attr(not(test), allow(dead_code))] // one workgroup per sequence: no dispatch arithmetic uses it
+pub(crate) const SEQUENCE_WORKGROUP: u32 = 64;
+/// Widest `h` and `c` the sequence kernels hold in workgroup memory (`MAX_WIDTH`).
+pub(crate) const SEQUENCE_MAX_WIDTH: usize = 1024;
 /// Size of one `Step` slot in WGSL; slots sit `min_uniform_buffer_offset_alignment` apart.
 pub(crate) const STEP_SLOT_SIZE: u64 = 16;
 
@@ -96,7 +141,7 @@ pub(crate) fn bindings(file: ShaderFile) -> &'static [Binding] {
         // layer, x, w_ih, b_ih, gates
         ShaderFile::Gemm => &[Uniform, ReadOnly, ReadOnly, ReadOnly, ReadWrite],
         // layer, gates, w_hh, b_hh, lengths, state, cell, output, w_hr
-        ShaderFile::Recurrent => &[
+        ShaderFile::Recurrent | ShaderFile::Sequence => &[
             Uniform, ReadOnly, ReadOnly, ReadOnly, ReadOnly, ReadWrite, ReadWrite, ReadWrite,
             ReadOnly,
         ],
@@ -162,10 +207,7 @@ impl Kernels {
             .iter()
             .map(|file| {
                 device.create_shader_module(wgpu::ShaderModuleDescriptor {
-                    label: Some(match file {
-                        ShaderFile::Gemm => "gemm.wgsl",
-                        ShaderFile::Recurrent => "recurrent.wgsl",
-                    }),
+                    label: Some(file.name()),
                     source: wgpu::ShaderSource::Wgsl(file.source().into()),
                 })
             })
@@ -175,17 +217,14 @@ impl Kernels {
             .map(|kernel| {
                 let group0 = match kernel.file() {
                     ShaderFile::Gemm => &gemm_layout,
-                    ShaderFile::Recurrent => &recurrent_layout,
+                    ShaderFile::Recurrent | ShaderFile::Sequence => &recurrent_layout,
                 };
                 let layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
                     label: Some(kernel.entry_point()),
                     bind_group_layouts: &[Some(group0), Some(&step_layout)],
                     immediate_size: 0,
                 });
-                let module = &modules[ShaderFile::ALL
-                    .iter()
-                    .position(|f| *f == kernel.file())
-                    .unwrap_or(0)];
+                let module = &modules[kernel.file() as usize];
                 device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
                     label: Some(kernel.entry_point()),
                     layout: Some(&layout),
@@ -205,6 +244,179 @@ impl Kernels {
     }
 
     pub(crate) fn pipeline(&self, kernel: Kernel) -> &ComputePipeline {
-        &self.pipelines[Kernel::ALL.iter().position(|k| *k == kernel).unwrap_or(0)]
+        &self.pipelines[kernel as usize]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The WGSL sources checked without a GPU: they parse and validate with naga, every entry
+    //! point the crate dispatches exists, and the bindings and struct layouts agree with the
+    //! Rust side (the bind group layouts in `Kernels::new` and `LayerParams`).
+
+    use super::*;
+    use naga::valid::{Capabilities, ValidationFlags, Validator};
+    use naga::{AddressSpace, Module, ShaderStage, StorageAccess};
+
+    fn parse(file: ShaderFile) -> Module {
+        let source = file.source();
+        let module = naga::front::wgsl::parse_str(&source)
+            .unwrap_or_else(|e| panic!("{file:?}: {}", e.emit_to_string(&source)));
+        Validator::new(ValidationFlags::all(), Capabilities::default())
+            .validate(&module)
+            .unwrap_or_else(|e| panic!("{file:?}: {}", e.emit_to_string(&source)));
+        module
+    }
+
+    /// Size in bytes of the WGSL struct named `name`.
+    fn struct_size(module: &Module, name: &str) -> u32 {
+        let (_, ty) = module
+            .types
+            .iter()
+            .find(|(_, ty)| ty.name.as_deref() == Some(name))
+            .unwrap_or_else(|| panic!("no struct {name}"));
+        ty.inner.size(module.to_ctx())
+    }
+
+    fn binding_of(space: AddressSpace) -> Option<Binding> {
+        match space {
+            AddressSpace::Uniform => Some(Binding::Uniform),
+            AddressSpace::Storage { access } if access.contains(StorageAccess::STORE) => {
+                Some(Binding::ReadWrite)
+            }
+            AddressSpace::Storage { .. } => Some(Binding::ReadOnly),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn lists_follow_declaration_order() {
+        for (i, kernel) in Kernel::ALL.iter().enumerate() {
+            assert_eq!(*kernel as usize, i, "{kernel:?}");
+        }
+        for (i, file) in ShaderFile::ALL.iter().enumerate() {
+            assert_eq!(*file as usize, i, "{file:?}");
+        }
+    }
+
+    #[test]
+    fn every_shader_parses_and_validates() {
+        for file in ShaderFile::ALL {
+            parse(file);
+        }
+    }
+
+    #[test]
+    fn every_kernel_entry_point_exists_as_a_compute_shader() {
+        for kernel in Kernel::ALL {
+            let module = parse(kernel.file());
+            let entry = module
+                .entry_points
+                .iter()
+                .find(|e| e.name == kernel.entry_point())
+                .unwrap_or_else(|| panic!("{kernel:?}: no entry point {}", kernel.entry_point()));
+            assert_eq!(entry.stage, ShaderStage::Compute, "{kernel:?}");
+            // The dispatch arithmetic in gpu::model divides by these.
+            let expected = match kernel.file() {
+                ShaderFile::Gemm => [GEMM_TILE, GEMM_TILE, 1],
+                ShaderFile::Recurrent => [STEP_WORKGROUP, 1, 1],
+                ShaderFile::Sequence => [SEQUENCE_WORKGROUP, 1, 1],
+            };
+            assert_eq!(entry.workgroup_size, expected, "{kernel:?} workgroup size");
+        }
+    }
+
+    #[test]
+    fn bindings_match_the_bind_group_layouts() {
+        for file in ShaderFile::ALL {
+            let module = parse(file);
+            let expected = bindings(file);
+            let mut group0 = 0;
+            let mut step_uniform = false;
+            for (_, var) in module.global_variables.iter() {
+                let Some(rb) = &var.binding else { continue };
+                let name = var.name.as_deref().unwrap_or("?");
+                let got = binding_of(var.space);
+                match rb.group {
+                    0 => {
+                        group0 += 1;
+                        let want = expected.get(rb.binding as usize).unwrap_or_else(|| {
+                            panic!(
+                                "{file:?}: `{name}` at binding {} has no layout entry",
+                                rb.binding
+                            )
+                        });
+                        assert_eq!(
+                            got,
+                            Some(*want),
+                            "{file:?}: `{name}` at @group(0) @binding({})",
+                            rb.binding
+                        );
+                    }
+                    1 => {
+                        assert_eq!(rb.binding, 0, "{file:?}: `{name}` in group 1");
+                        assert_eq!(got, Some(Binding::Uniform), "{file:?}: `{name}` in group 1");
+                        step_uniform = true;
+                    }
+                    g => panic!("{file:?}: `{name}` in unexpected group {g}"),
+                }
+            }
+            assert_eq!(group0, expected.len(), "{file:?}: group 0 binding count");
+            assert!(
+                step_uniform,
+                "{file:?}: no uniform at @group(1) @binding(0)"
+            );
+        }
+    }
+
+    /// The value of the WGSL `const NAME: u32` in `module`.
+    fn const_u32(module: &Module, name: &str) -> u32 {
+        let (_, c) = module
+            .constants
+            .iter()
+            .find(|(_, c)| c.name.as_deref() == Some(name))
+            .unwrap_or_else(|| panic!("no const {name}"));
+        match module.global_expressions[c.init] {
+            naga::Expression::Literal(naga::Literal::U32(v)) => v,
+            ref e => panic!("const {name} is not a u32 literal: {e:?}"),
+        }
+    }
+
+    #[test]
+    fn wgsl_constants_match_rust() {
+        let gemm = parse(ShaderFile::Gemm);
+        let recurrent = parse(ShaderFile::Recurrent);
+        assert_eq!(const_u32(&gemm, "TILE"), GEMM_TILE, "TILE vs GEMM_TILE");
+        assert_eq!(
+            const_u32(&recurrent, "WORKGROUP"),
+            STEP_WORKGROUP,
+            "WORKGROUP vs STEP_WORKGROUP"
+        );
+        let sequence = parse(ShaderFile::Sequence);
+        assert_eq!(
+            const_u32(&sequence, "SEQUENCE_WORKGROUP"),
+            SEQUENCE_WORKGROUP
+        );
+        assert_eq!(
+            const_u32(&sequence, "MAX_WIDTH") as usize,
+            SEQUENCE_MAX_WIDTH
+        );
+    }
+
+    #[test]
+    fn host_structs_match_wgsl_layouts() {
+        for file in ShaderFile::ALL {
+            let module = parse(file);
+            assert_eq!(
+                std::mem::size_of::<LayerParams>() as u32,
+                struct_size(&module, "Layer"),
+                "{file:?}: LayerParams vs struct Layer"
+            );
+            assert_eq!(
+                STEP_SLOT_SIZE as u32,
+                struct_size(&module, "Step"),
+                "{file:?}: STEP_SLOT_SIZE vs struct Step"
+            );
+        }
     }
 }

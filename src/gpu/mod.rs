@@ -6,4 +6,4 @@ pub(crate) mod kernels;
 mod model;
 
 pub use context::{AdapterChoice, GpuContext};
-pub use model::GpuRnn;
+pub use model::{GpuRnn, Strategy};

@@ -6,7 +6,9 @@ use wgpu::util::DeviceExt;
 use wgpu::{BufferUsages, PollType};
 
 use super::context::GpuContext;
-use super::kernels::{Kernel, LayerParams, GEMM_TILE, STEP_SLOT_SIZE, STEP_WORKGROUP};
+use super::kernels::{
+    Kernel, LayerParams, GEMM_TILE, SEQUENCE_MAX_WIDTH, STEP_SLOT_SIZE, STEP_WORKGROUP,
+};
 use crate::config::{Kind, RnnConfig};
 use crate::error::{Error, Result};
 use crate::shape::{Input, Output, Resolved};
@@ -14,9 +16,28 @@ use crate::weights::DirectionWeights;
 
 /// Rows (timesteps x batch) of input projection computed per chunk: bounds one GEMM dispatch.
 const MAX_CHUNK_ROWS: usize = 16_384;
+/// Timesteps one sequence-kernel dispatch runs at most.
+const MAX_SEQUENCE_CHUNK: usize = 512;
 /// Timesteps encoded per submit: long sequences go to the GPU in bounded command buffers
 /// (OS watchdogs kill multi-second ones) while state stays on the GPU between them.
 const STEPS_PER_SUBMIT: usize = 1_024;
+
+/// How the recurrence is dispatched. Both give the same results; they differ in speed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Strategy {
+    /// Chosen per model and device: [`Strategy::Sequence`] where it fits and wins, else
+    /// [`Strategy::PerStep`].
+    #[default]
+    Auto,
+    /// One fused dispatch per timestep (both directions at once), each invocation owning one
+    /// hidden unit: spreads a step over the whole GPU, best for wide layers.
+    PerStep,
+    /// One workgroup per (sequence, direction) runs a whole chunk of timesteps in one
+    /// dispatch, with the state in workgroup memory: no per-step dispatch cost, best for
+    /// narrow layers and CPU adapters. Needs `hidden_size` and the state width <= 1024.
+    Sequence,
+}
 
 /// An [`crate::Rnn`] whose weights live on a GPU. Create it with [`crate::Rnn::to_gpu`].
 ///
@@ -27,6 +48,7 @@ pub struct GpuRnn {
     ctx: GpuContext,
     config: RnnConfig,
     layers: Vec<LayerBuffers>,
+    strategy: Strategy,
     /// Uniform slots holding 0, 1, 2, ... selected by dynamic offset; grown on demand.
     steps: Mutex<Option<StepSlots>>,
 }
@@ -258,6 +280,7 @@ impl GpuRnn {
             ctx: ctx.clone(),
             config: config.clone(),
             layers: buffers,
+            strategy: Strategy::Auto,
             steps: Mutex::new(None),
         })
     }
@@ -265,6 +288,52 @@ impl GpuRnn {
     /// The configuration of the uploaded model.
     pub fn config(&self) -> &RnnConfig {
         &self.config
+    }
+
+    /// Chooses how the recurrence is dispatched (the default is [`Strategy::Auto`]).
+    ///
+    /// # Errors
+    /// [`Error::Unsupported`] for [`Strategy::Sequence`] when `hidden_size` or the state
+    /// width exceeds 1024.
+    pub fn set_strategy(&mut self, strategy: Strategy) -> Result<()> {
+        if strategy == Strategy::Sequence && !self.sequence_fits() {
+            return Err(Error::Unsupported {
+                what: format!(
+                    "Strategy::Sequence with hidden_size={} and state width {}",
+                    self.config.hidden_size,
+                    self.config.state_width()
+                ),
+                reason: format!("its workgroup memory holds at most {SEQUENCE_MAX_WIDTH} units; use Strategy::PerStep or Auto"),
+            });
+        }
+        self.strategy = strategy;
+        Ok(())
+    }
+
+    /// The strategy a forward pass will use, with `Auto` resolved.
+    pub fn strategy(&self) -> Strategy {
+        match self.strategy {
+            Strategy::Auto => {
+                let cpu = self
+                    .ctx
+                    .adapter_info()
+                    .is_some_and(|i| i.device_type == wgpu::DeviceType::Cpu);
+                // Per-step dispatches cost ~10-50 us of fixed overhead each; a workgroup per
+                // sequence avoids it but uses one compute unit per sequence, so it only wins
+                // while a step's work is small (or the "GPU" is a CPU anyway).
+                if self.sequence_fits() && (cpu || self.config.hidden_size <= 256) {
+                    Strategy::Sequence
+                } else {
+                    Strategy::PerStep
+                }
+            }
+            s => s,
+        }
+    }
+
+    fn sequence_fits(&self) -> bool {
+        self.config.hidden_size <= SEQUENCE_MAX_WIDTH
+            && self.config.state_width() <= SEQUENCE_MAX_WIDTH
     }
 
     /// The context the weights live on.
@@ -296,7 +365,7 @@ impl GpuRnn {
             return crate::model::empty_output(input, &resolved);
         }
         let host = crate::model::HostSequences::new(&self.config, input, &resolved);
-        let plan = Plan::new(&self.ctx, &self.config, &resolved)?;
+        let plan = Plan::new(&self.ctx, &self.config, &resolved, self.strategy())?;
         let (staging, errors) = self.encode_and_submit(&plan, &host, &resolved)?;
         errors.await?;
         let values = self.read_back(&staging, wait).await?;
@@ -416,10 +485,11 @@ impl GpuRnn {
 
         let state_bytes = (d * b * h_out * 4) as u64;
         let cell_bytes = (d * b * h * 4) as u64;
-        let step_kernel = match config.kind {
-            Kind::Gru => Kernel::GruStep,
-            Kind::Lstm => Kernel::LstmStep,
-            Kind::RnnTanh | Kind::RnnRelu => Kernel::RnnStep,
+        let sequence = plan.strategy == Strategy::Sequence;
+        let (step_kernel, sequence_kernel) = match config.kind {
+            Kind::Gru => (Kernel::GruStep, Kernel::GruSequence),
+            Kind::Lstm => (Kernel::LstmStep, Kernel::LstmSequence),
+            Kind::RnnTanh | Kind::RnnRelu => (Kernel::RnnStep, Kernel::RnnSequence),
         };
         let n_chunks = t_len.div_ceil(plan.chunk_steps);
         let mut encoder = device.create_command_encoder(&Default::default());
@@ -514,7 +584,11 @@ impl GpuRnn {
                         d as u32,
                     );
                     pass.set_bind_group(0, &step_group, &[]);
-                    for s in first..first + steps {
+                    if sequence {
+                        pass.set_pipeline(kernels.pipeline(sequence_kernel));
+                        pass.dispatch_workgroups(1, b as u32, d as u32);
+                    }
+                    for s in (first..first + steps).filter(|_| !sequence) {
                         pass.set_bind_group(
                             1,
                             &slots.bind_group,
@@ -646,6 +720,7 @@ impl GpuRnn {
 
 /// Sizes of one forward pass, checked against the device before anything is created.
 struct Plan {
+    strategy: Strategy,
     chunk_steps: usize,
     output_floats: usize,
     state_floats: usize,
@@ -653,7 +728,7 @@ struct Plan {
 }
 
 impl Plan {
-    fn new(ctx: &GpuContext, config: &RnnConfig, r: &Resolved) -> Result<Plan> {
+    fn new(ctx: &GpuContext, config: &RnnConfig, r: &Resolved, strategy: Strategy) -> Result<Plan> {
         let limits = ctx.inner.device.limits();
         let (d, gh, b, t) = (config.num_directions(), config.gate_rows(), r.b, r.t);
         let max_groups = limits.max_compute_workgroups_per_dimension as usize;
@@ -680,7 +755,18 @@ impl Plan {
         }
         let by_rows = (MAX_CHUNK_ROWS / b).max(1);
         let by_dispatch = max_groups * GEMM_TILE as usize / b;
-        let chunk_steps = t.min(by_memory).min(by_rows).min(by_dispatch).max(1);
+        // A sequence dispatch runs a whole chunk: keep each one short of any GPU watchdog.
+        let by_latency = if strategy == Strategy::Sequence {
+            MAX_SEQUENCE_CHUNK
+        } else {
+            usize::MAX
+        };
+        let chunk_steps = t
+            .min(by_memory)
+            .min(by_rows)
+            .min(by_dispatch)
+            .min(by_latency)
+            .max(1);
 
         let output_floats = t * b * config.output_width();
         let state_floats = config.num_layers * d * b * config.state_width();
@@ -707,6 +793,7 @@ impl Plan {
             hint,
         )?;
         Ok(Plan {
+            strategy,
             chunk_steps,
             output_floats,
             state_floats,

@@ -1,0 +1,161 @@
+//! Times one forward pass (upload + compute + read back) and sets it against the adapter's
+//! measured dependent-dispatch floor.
+//!
+//! `cargo run --release --example bench -- --kind lstm|gru|rnn-tanh|rnn-relu --batch B --seq T
+//!  --input I --hidden H [--layers L] [--bidirectional] [--device gpu|cpu] [--runs N]`
+//!
+//! The last line is `ms_per_forward=<median>`, for scripts.
+
+use std::time::Instant;
+
+use rand::{rngs::StdRng, Rng, SeedableRng};
+use wgpu_rnn::{GpuContext, Input, Kind, Rnn, RnnConfig, Tensor};
+
+struct Args {
+    kind: Kind,
+    batch: usize,
+    seq: usize,
+    input: usize,
+    hidden: usize,
+    layers: usize,
+    bidirectional: bool,
+    gpu: bool,
+    runs: usize,
+}
+
+fn parse() -> Result<Args, String> {
+    let mut a = Args {
+        kind: Kind::Lstm,
+        batch: 8,
+        seq: 64,
+        input: 64,
+        hidden: 128,
+        layers: 1,
+        bidirectional: false,
+        gpu: true,
+        runs: 20,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().ok_or(format!("{flag} needs a value"));
+        let number = |v: String| v.parse::<usize>().map_err(|e| format!("{flag}: {e}"));
+        match flag.as_str() {
+            "--kind" => a.kind = value()?.parse().map_err(|e| format!("{e}"))?,
+            "--batch" => a.batch = number(value()?)?,
+            "--seq" => a.seq = number(value()?)?,
+            "--input" => a.input = number(value()?)?,
+            "--hidden" => a.hidden = number(value()?)?,
+            "--layers" => a.layers = number(value()?)?,
+            "--runs" => a.runs = number(value()?)?.max(1),
+            "--bidirectional" => a.bidirectional = true,
+            "--device" => {
+                a.gpu = match value()?.as_str() {
+                    "gpu" => true,
+                    "cpu" => false,
+                    d => return Err(format!("--device {d}: expected gpu or cpu")),
+                }
+            }
+            other => return Err(format!("unknown argument {other}")),
+        }
+    }
+    Ok(a)
+}
+
+fn random_rnn(config: RnnConfig, seed: u64) -> Result<Rnn, wgpu_rnn::Error> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let k = 1.0 / (config.hidden_size as f32).sqrt();
+    Rnn::from_fn(config, |_, shape| {
+        (0..shape.iter().product::<usize>())
+            .map(|_| rng.random_range(-k..k))
+            .collect()
+    })
+}
+
+/// Median, min and max in milliseconds of `runs` calls after one warm-up.
+fn time(
+    runs: usize,
+    mut f: impl FnMut() -> Result<(), wgpu_rnn::Error>,
+) -> Result<(f64, f64, f64), wgpu_rnn::Error> {
+    f()?;
+    let mut ms: Vec<f64> = (0..runs)
+        .map(|_| {
+            let t = Instant::now();
+            f().map(|_| t.elapsed().as_secs_f64() * 1e3)
+        })
+        .collect::<Result<_, _>>()?;
+    ms.sort_by(f64::total_cmp);
+    Ok((ms[ms.len() / 2], ms[0], ms[ms.len() - 1]))
+}
+
+/// Cost of one dependent dispatch: a 1-unit RNN at T = 2N minus T = N, over N steps.
+fn dispatch_floor_us(ctx: &GpuContext) -> Result<f64, wgpu_rnn::Error> {
+    let rnn = random_rnn(RnnConfig::new(Kind::RnnTanh, 1, 1), 1)?.to_gpu(ctx)?;
+    let n = 512;
+    let run = |t: usize| {
+        let x = Tensor::zeros([t, 1, 1])?;
+        time(5, || rnn.forward(&Input::new(&x)).map(|_| ()))
+    };
+    let (short, _, _) = run(n)?;
+    let (long, _, _) = run(2 * n)?;
+    Ok((long - short) * 1e3 / n as f64)
+}
+
+fn main() {
+    let args = match parse() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::exit(2);
+        }
+    };
+    if let Err(e) = run(args) {
+        eprintln!("error: {e}");
+        std::process::exit(2);
+    }
+}
+
+fn run(a: Args) -> Result<(), wgpu_rnn::Error> {
+    let config = RnnConfig::new(a.kind, a.input, a.hidden)
+        .num_layers(a.layers)
+        .bidirectional(a.bidirectional);
+    let rnn = random_rnn(config.clone(), 7)?;
+    let mut rng = StdRng::seed_from_u64(8);
+    let x = Tensor::new(
+        [a.seq, a.batch, a.input],
+        (0..a.seq * a.batch * a.input)
+            .map(|_| rng.random_range(-1.0..1.0))
+            .collect(),
+    )?;
+    let input = Input::new(&x);
+
+    // Multiply-adds per forward: input projection plus recurrence, per layer and direction.
+    let g = a.kind.gate_count();
+    let macs: usize = (0..a.layers)
+        .map(|l| a.seq * a.batch * g * a.hidden * (config.layer_input_size(l) + a.hidden))
+        .sum::<usize>()
+        * config.num_directions();
+    let (median, min, max) = if a.gpu {
+        let ctx = GpuContext::new()?;
+        println!("adapter: {}", ctx.adapter_name());
+        let floor = dispatch_floor_us(&ctx)?;
+        println!("dependent-dispatch floor: {floor:.1} us");
+        let gpu = rnn.to_gpu(&ctx)?;
+        let t = time(a.runs, || gpu.forward(&input).map(|_| ()))?;
+        println!(
+            "per step: {:.1} us = {:.2}x the floor",
+            t.0 * 1e3 / a.seq as f64,
+            t.0 * 1e3 / a.seq as f64 / floor
+        );
+        t
+    } else {
+        println!("device: CPU reference path");
+        time(a.runs, || rnn.forward(&input).map(|_| ()))?
+    };
+    println!(
+        "{} B={} T={} I={} H={} L={} D={}: median {median:.3} ms, min {min:.3} ms, max {max:.3} ms per forward ({} runs)",
+        a.kind, a.batch, a.seq, a.input, a.hidden, a.layers, config.num_directions(), a.runs
+    );
+    println!("GFLOP/s: {:.2}", 2.0 * macs as f64 / (median * 1e-3) / 1e9);
+    println!("ms_per_forward={median:.3}");
+    Ok(())
+}

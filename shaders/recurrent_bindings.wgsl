@@ -1,0 +1,13 @@
+// Bindings shared by the recurrent kernel families (recurrent.wgsl, sequence.wgsl): one bind
+// group layout serves both, mirrored by `bindings(ShaderFile::..)` on the Rust side.
+
+@group(0) @binding(0) var<uniform> layer: Layer;
+@group(0) @binding(1) var<storage, read> gates: array<f32>;        // [D][chunk_steps*B][G*H]
+@group(0) @binding(2) var<storage, read> w_hh: array<vec4<f32>>;   // [D][H_out][H]
+@group(0) @binding(3) var<storage, read> b_hh: array<f32>;         // [D][G*H]
+@group(0) @binding(4) var<storage, read> lengths: array<u32>;      // [B]
+@group(0) @binding(5) var<storage, read_write> state: array<f32>;  // [2][D][B][H_out] ping-pong
+@group(0) @binding(6) var<storage, read_write> cell: array<f32>;   // [2][D][B][H]: c, then o*tanh(c)
+@group(0) @binding(7) var<storage, read_write> output: array<f32>; // [T][B][D*H_out]
+@group(0) @binding(8) var<storage, read> w_hr: array<f32>;         // [D][H][H_out] (W_hr transposed)
+@group(1) @binding(0) var<uniform> step: Step;
