@@ -1,0 +1,520 @@
+//! The GPU path against the CPU reference path on a wide, randomised spread of configurations:
+//! every kind, layer count, direction and layout, odd sizes, long sequences (several submits
+//! and input-projection chunks), padded lengths, initial states, projections and no bias.
+//!
+//! Weights are drawn as PyTorch initialises them, uniform in [-k, k] with k = 1/sqrt(H), and
+//! inputs uniform in [-1, 1]; every case is seeded, and its seed and configuration are part of
+//! every failure message.
+
+mod common;
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use wgpu_rnn::{Error, GpuContext, GpuRnn, Input, Kind, Output, Rnn, RnnConfig, Strategy, Tensor};
+
+const KINDS: [Kind; 4] = [Kind::Gru, Kind::Lstm, Kind::RnnTanh, Kind::RnnRelu];
+
+/// Every case runs both ways of dispatching the recurrence. `Auto` picks one of them, and on
+/// a software adapter always `Sequence`, so `PerStep` would otherwise go untested there.
+const STRATEGIES: [Strategy; 2] = [Strategy::PerStep, Strategy::Sequence];
+
+/// Short sequences: both paths compute the same float32 formulas, differing only in the
+/// summation order of the dot products and in exp/tanh (a few ulp), so a handful of steps of
+/// O(1) activations stays far below 1e-4.
+const ABS: f32 = 1e-4;
+const REL: f32 = 1e-4;
+
+/// One forward pass to compare: a configuration plus the shape of the arguments.
+#[derive(Clone, Debug)]
+struct Case {
+    seed: u64,
+    config: RnnConfig,
+    t: usize,
+    /// `None`: unbatched `(T, I)` input.
+    b: Option<usize>,
+    lengths: Option<Vec<usize>>,
+    h0: bool,
+    c0: bool,
+}
+
+impl Case {
+    fn new(seed: u64, config: RnnConfig, t: usize, b: usize) -> Self {
+        Case {
+            seed,
+            config,
+            t,
+            b: Some(b),
+            lengths: None,
+            h0: false,
+            c0: false,
+        }
+    }
+
+    fn batch(&self) -> usize {
+        self.b.unwrap_or(1)
+    }
+}
+
+fn uniform(rng: &mut StdRng, n: usize, k: f32) -> Vec<f32> {
+    (0..n).map(|_| rng.random_range(-k..=k)).collect()
+}
+
+/// A model initialised as PyTorch does: every tensor uniform in [-1/sqrt(H), 1/sqrt(H)].
+fn random_rnn(config: &RnnConfig, rng: &mut StdRng) -> Rnn {
+    let k = 1.0 / (config.hidden_size as f32).sqrt();
+    Rnn::from_fn(config.clone(), |_, shape| {
+        uniform(rng, shape.iter().product(), k)
+    })
+    .unwrap()
+}
+
+/// Lengths in 1..=T in no particular order, containing 1 and T when B allows.
+fn random_lengths(rng: &mut StdRng, t: usize, b: usize) -> Vec<usize> {
+    let mut lengths: Vec<usize> = (0..b).map(|_| rng.random_range(1..=t)).collect();
+    lengths[0] = 1;
+    if b > 1 {
+        lengths[b - 1] = t;
+    }
+    // Unsorted: swap the extremes into the middle when possible.
+    if b > 2 {
+        lengths.swap(0, b / 2);
+    }
+    lengths
+}
+
+/// Runs `case` on both paths, asserts the shapes agree, every value is within
+/// `abs + rel*|cpu|`, and the GPU output is exactly 0.0 past each sequence's length.
+/// Returns the largest absolute difference seen.
+fn check(ctx: &GpuContext, case: &Case, abs: f32, rel: f32) -> f32 {
+    let mut rng = StdRng::seed_from_u64(case.seed);
+    let config = &case.config;
+    let rnn = random_rnn(config, &mut rng);
+    let (t, b) = (case.t, case.batch());
+    let stacked = config.num_layers * config.num_directions();
+    let x_shape = match (case.b, config.batch_first) {
+        (None, _) => vec![t, config.input_size],
+        (Some(b), true) => vec![b, t, config.input_size],
+        (Some(b), false) => vec![t, b, config.input_size],
+    };
+    let state_shape = |width: usize| match case.b {
+        None => vec![stacked, width],
+        Some(b) => vec![stacked, b, width],
+    };
+    let x = Tensor::new(
+        x_shape.clone(),
+        uniform(&mut rng, t * b * config.input_size, 1.0),
+    )
+    .unwrap();
+    let h0 = case.h0.then(|| {
+        let shape = state_shape(config.state_width());
+        let n = shape.iter().product();
+        Tensor::new(shape, uniform(&mut rng, n, 1.0)).unwrap()
+    });
+    let c0 = case.c0.then(|| {
+        let shape = state_shape(config.hidden_size);
+        let n = shape.iter().product();
+        Tensor::new(shape, uniform(&mut rng, n, 1.0)).unwrap()
+    });
+    let mut input = Input::new(&x);
+    if let Some(h0) = &h0 {
+        input = input.h0(h0);
+    }
+    if let Some(c0) = &c0 {
+        input = input.c0(c0);
+    }
+    if let Some(lengths) = &case.lengths {
+        input = input.lengths(lengths);
+    }
+
+    let what = format!("{case:?} x{x_shape:?}");
+    let cpu = rnn
+        .forward(&input)
+        .unwrap_or_else(|e| panic!("{what}: cpu: {e}"));
+    let mut gpu = rnn
+        .to_gpu(ctx)
+        .unwrap_or_else(|e| panic!("{what}: upload: {e}"));
+    let mut worst = 0.0f32;
+    for strategy in STRATEGIES {
+        let what = format!("{what} {strategy:?}");
+        gpu.set_strategy(strategy)
+            .unwrap_or_else(|e| panic!("{what}: {e}"));
+        let out = gpu
+            .forward(&input)
+            .unwrap_or_else(|e| panic!("{what}: gpu: {e}"));
+        worst = worst.max(compare(&what, case, &out, &cpu, abs, rel));
+    }
+    worst
+}
+
+fn compare(what: &str, case: &Case, gpu: &Output, cpu: &Output, abs: f32, rel: f32) -> f32 {
+    assert_eq!(
+        gpu.output.shape(),
+        cpu.output.shape(),
+        "{what}: output shape"
+    );
+    assert_eq!(gpu.h_n.shape(), cpu.h_n.shape(), "{what}: h_n shape");
+    assert_eq!(
+        gpu.c_n.as_ref().map(Tensor::shape),
+        cpu.c_n.as_ref().map(Tensor::shape),
+        "{what}: c_n shape"
+    );
+    let mut worst = 0.0f32;
+    for (key, g, c) in [
+        ("output", Some(&gpu.output), Some(&cpu.output)),
+        ("h_n", Some(&gpu.h_n), Some(&cpu.h_n)),
+        ("c_n", gpu.c_n.as_ref(), cpu.c_n.as_ref()),
+    ] {
+        if let (Some(g), Some(c)) = (g, c) {
+            common::assert_close(&format!("{what} {key}"), g.data(), c.data(), abs, rel);
+            worst = worst.max(common::max_abs_diff(g.data(), c.data()));
+        }
+    }
+    if let Some(lengths) = &case.lengths {
+        assert_padding_is_zero(what, case, lengths, &gpu.output);
+    }
+    worst
+}
+
+/// Every output value at `t >= lengths[b]` must be exactly 0.0, as `pad_packed_sequence` gives.
+fn assert_padding_is_zero(what: &str, case: &Case, lengths: &[usize], output: &Tensor) {
+    let width = case.config.output_width();
+    let (t_len, b_len) = (case.t, case.batch());
+    for (b, &length) in lengths.iter().enumerate() {
+        for t in length..t_len {
+            let at = if case.b.is_some() && case.config.batch_first {
+                (b * t_len + t) * width
+            } else {
+                (t * b_len + b) * width
+            };
+            let row = &output.data()[at..at + width];
+            assert!(
+                row.iter().all(|&v| v == 0.0),
+                "{what}: GPU output at t={t}, b={b} (length {length}) is not zero: {row:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn every_kind_layers_directions_and_layouts() {
+    let Some(ctx) = common::gpu() else { return };
+    let mut seed = 100;
+    for kind in KINDS {
+        for layers in 1..=3 {
+            for bidirectional in [false, true] {
+                for batch_first in [false, true] {
+                    seed += 1;
+                    let config = RnnConfig::new(kind, 5, 6)
+                        .num_layers(layers)
+                        .bidirectional(bidirectional)
+                        .batch_first(batch_first);
+                    let mut case = Case::new(seed, config, 7, 3);
+                    case.h0 = seed % 2 == 0;
+                    case.c0 = kind == Kind::Lstm && seed % 3 == 0;
+                    check(ctx, &case, ABS, REL);
+                }
+                // Unbatched (T, I) input, with and without its (D*L, H) states.
+                seed += 1;
+                let config = RnnConfig::new(kind, 4, 9)
+                    .num_layers(layers)
+                    .bidirectional(bidirectional);
+                let mut case = Case::new(seed, config, 6, 1);
+                case.b = None;
+                case.h0 = layers != 2;
+                case.c0 = kind == Kind::Lstm && layers != 1;
+                check(ctx, &case, ABS, REL);
+            }
+        }
+    }
+}
+
+#[test]
+fn odd_sizes_and_single_steps() {
+    let Some(ctx) = common::gpu() else { return };
+    let mut seed = 1000;
+    for kind in KINDS {
+        // Sizes around the kernels' tile and workgroup edges (16 and 64), and 1.
+        for (input_size, hidden_size) in [(1, 1), (1, 7), (7, 1), (7, 33), (33, 7), (33, 33)] {
+            for (t, b) in [(1, 1), (1, 4), (9, 5)] {
+                seed += 1;
+                let config = RnnConfig::new(kind, input_size, hidden_size)
+                    .bidirectional(seed % 2 == 0)
+                    .num_layers(1 + (seed % 3) as usize);
+                let mut case = Case::new(seed, config, t, b);
+                case.lengths =
+                    (b > 2).then(|| random_lengths(&mut StdRng::seed_from_u64(seed), t, b));
+                case.h0 = seed % 3 == 0;
+                check(ctx, &case, ABS, REL);
+            }
+        }
+        // 257: just past a multiple of both the GEMM tile and the step workgroup; small T, B.
+        for (input_size, hidden_size) in [(257, 7), (7, 257), (257, 257)] {
+            seed += 1;
+            let config = RnnConfig::new(kind, input_size, hidden_size).bidirectional(true);
+            let mut case = Case::new(seed, config, 3, 2);
+            case.lengths = Some(vec![1, 3]);
+            case.h0 = true;
+            case.c0 = kind == Kind::Lstm;
+            // A dot product over 257 terms of O(1/16) values: summation order alone moves the
+            // result by a few 1e-7; 2e-4 leaves room for the larger gate pre-activations.
+            check(ctx, &case, 2e-4, REL);
+        }
+    }
+}
+
+#[test]
+fn lengths_states_projection_and_no_bias() {
+    let Some(ctx) = common::gpu() else { return };
+    let mut seed = 2000;
+    for kind in KINDS {
+        for bias in [true, false] {
+            for with_state in [false, true] {
+                for batch_first in [false, true] {
+                    seed += 1;
+                    let mut rng = StdRng::seed_from_u64(seed);
+                    let (t, b) = (11, 6);
+                    let config = RnnConfig::new(kind, 8, 12)
+                        .num_layers(2)
+                        .bidirectional(true)
+                        .batch_first(batch_first)
+                        .bias(bias);
+                    let mut case = Case::new(seed, config, t, b);
+                    case.lengths = Some(random_lengths(&mut rng, t, b));
+                    case.h0 = with_state;
+                    case.c0 = with_state && kind == Kind::Lstm;
+                    check(ctx, &case, ABS, REL);
+                }
+            }
+        }
+    }
+    // LSTM with proj_size: narrow, odd and H-1 projections, with lengths and states, no bias.
+    for (hidden, proj) in [(12, 1), (12, 5), (12, 11), (33, 7), (257, 33)] {
+        for bias in [true, false] {
+            seed += 1;
+            let mut rng = StdRng::seed_from_u64(seed);
+            let (t, b) = if hidden > 64 { (3, 2) } else { (9, 4) };
+            let config = RnnConfig::new(Kind::Lstm, 6, hidden)
+                .proj_size(proj)
+                .num_layers(2)
+                .bidirectional(true)
+                .batch_first(seed % 2 == 0)
+                .bias(bias);
+            let mut case = Case::new(seed, config, t, b);
+            case.lengths = Some(random_lengths(&mut rng, t, b));
+            case.h0 = true;
+            case.c0 = seed % 3 != 0;
+            // As the short-sequence tolerance; 2e-4 for H = 257 (long dot products).
+            check(ctx, &case, if hidden > 64 { 2e-4 } else { ABS }, REL);
+        }
+    }
+    // Lengths on unbatched input: one sequence, its length below T.
+    seed += 1;
+    let mut case = Case::new(
+        seed,
+        RnnConfig::new(Kind::Gru, 3, 5).bidirectional(true),
+        8,
+        1,
+    );
+    case.b = None;
+    case.lengths = Some(vec![5]);
+    check(ctx, &case, ABS, REL);
+}
+
+/// Tolerance for a sequence of `t` steps. The per-step difference between the two paths is a
+/// few float32 ulp (summation order, exp/tanh); it is carried into the next step through the
+/// recurrence, whose gain is below 1 for PyTorch-initialised weights (|W_hh| entries at most
+/// 1/sqrt(H), squashing activations, forget/update gates < 1), so the error accumulates at
+/// worst linearly and in practice like a random walk. We allow 1e-4 plus 1e-7 per step: at
+/// T = 3000 that is 4e-4, still ~1000x below the O(0.1) activations.
+fn long_tolerance(t: usize) -> f32 {
+    1e-4 + 1e-7 * t as f32
+}
+
+#[test]
+fn long_sequences() {
+    let Some(ctx) = common::gpu() else { return };
+    // T = 3000: three submits (1024 steps each); one input-projection chunk per-step, six
+    // (512 steps each, the sequence kernel's cap) with Strategy::Sequence.
+    for (seed, kind) in [(3001, Kind::Gru), (3002, Kind::Lstm), (3003, Kind::RnnTanh)] {
+        let config = RnnConfig::new(kind, 4, 8).bidirectional(kind == Kind::Lstm);
+        let mut case = Case::new(seed, config, 3000, 2);
+        case.lengths = Some(vec![3000, 1777]);
+        case.h0 = true;
+        case.c0 = kind == Kind::Lstm;
+        let worst = check(ctx, &case, long_tolerance(case.t), REL);
+        println!("{kind} T=3000: max |gpu - cpu| = {worst:.2e}");
+    }
+    // B = 8, T = 2500: 20000 rows > 16384, so per-step runs two input-projection chunks of
+    // 2048 and 452 steps (the reverse direction walks them from the end), across three
+    // submits; Sequence runs 512-step chunks, the last of 452. Two bidirectional layers,
+    // unsorted lengths including 1 and T.
+    for (seed, kind, batch_first) in [(3011, Kind::Gru, false), (3012, Kind::Lstm, true)] {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let config = RnnConfig::new(kind, 5, 8)
+            .num_layers(2)
+            .bidirectional(true)
+            .batch_first(batch_first);
+        let mut case = Case::new(seed, config, 2500, 8);
+        case.lengths = Some(random_lengths(&mut rng, 2500, 8));
+        case.h0 = true;
+        let worst = check(ctx, &case, long_tolerance(case.t), REL);
+        println!("{kind} B=8 T=2500: max |gpu - cpu| = {worst:.2e}");
+    }
+}
+
+/// Chunk geometry at its edges: a chunk holds 16384 / B timesteps (at least 1).
+#[test]
+fn input_projection_chunk_edges() {
+    let Some(ctx) = common::gpu() else { return };
+    // (B, T): a last chunk of exactly one step (2048 + 1 per-step; 4 * 512 + 1 Sequence);
+    // a ragged 5 + 2 split; B > 16384 rows, so every timestep is its own chunk.
+    for (seed, kind, b, t) in [
+        (3101, Kind::Gru, 8, 2049),
+        (3102, Kind::Lstm, 3000, 7),
+        (3103, Kind::RnnTanh, 17000, 3),
+    ] {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let config = RnnConfig::new(kind, 3, 2).bidirectional(true).num_layers(2);
+        let mut case = Case::new(seed, config, t, b);
+        case.lengths = Some(random_lengths(&mut rng, t, b));
+        case.h0 = true;
+        let worst = check(ctx, &case, long_tolerance(t), REL);
+        println!("{kind} B={b} T={t}: max |gpu - cpu| = {worst:.2e}");
+    }
+}
+
+/// Property-style sweep: random configurations from a seeded RNG, each GPU ~ CPU.
+#[test]
+fn randomized_sweep() {
+    let Some(ctx) = common::gpu() else { return };
+    const SEED: u64 = 0x5eed_2024;
+    let mut rng = StdRng::seed_from_u64(SEED);
+    let mut worst = 0.0f32;
+    for i in 0..40 {
+        let kind = KINDS[rng.random_range(0..KINDS.len())];
+        let hidden = rng.random_range(1..=40);
+        let proj = if kind == Kind::Lstm && hidden > 1 && rng.random_bool(0.4) {
+            rng.random_range(1..hidden)
+        } else {
+            0
+        };
+        let config = RnnConfig::new(kind, rng.random_range(1..=40), hidden)
+            .num_layers(rng.random_range(1..=3))
+            .bidirectional(rng.random_bool(0.5))
+            .batch_first(rng.random_bool(0.5))
+            .bias(rng.random_bool(0.8))
+            .proj_size(proj);
+        let t = rng.random_range(1..=20);
+        let unbatched = rng.random_bool(0.15);
+        let b = if unbatched {
+            1
+        } else {
+            rng.random_range(1..=5)
+        };
+        let mut case = Case::new(SEED + i, config, t, b);
+        if unbatched {
+            case.b = None;
+        }
+        if rng.random_bool(0.5) {
+            case.lengths = Some((0..b).map(|_| rng.random_range(1..=t)).collect());
+        }
+        case.h0 = rng.random_bool(0.5);
+        case.c0 = kind == Kind::Lstm && rng.random_bool(0.5);
+        // Short sequences (T <= 20) of width <= 40: the short-sequence tolerance.
+        worst = worst.max(check(ctx, &case, ABS, REL));
+    }
+    println!("randomized sweep (seed {SEED:#x}): max |gpu - cpu| = {worst:.2e}");
+}
+
+/// `forward_async` gives the same result as `forward`, and its future can move across threads.
+#[test]
+fn forward_async_matches_and_is_send() {
+    fn assert_send<T: Send>(_: &T) {}
+    let Some(ctx) = common::gpu() else { return };
+    let mut rng = StdRng::seed_from_u64(4000);
+    let config = RnnConfig::new(Kind::Lstm, 3, 10).bidirectional(true);
+    let rnn = random_rnn(&config, &mut rng);
+    let gpu = rnn.to_gpu(ctx).unwrap();
+    let x = Tensor::new([5, 2, 3], uniform(&mut rng, 30, 1.0)).unwrap();
+    let lengths = [2, 5];
+    let input = Input::new(&x).lengths(&lengths);
+    let future = gpu.forward_async(&input);
+    assert_send(&future);
+    let got = block_on(future).unwrap();
+    let want = gpu.forward(&input).unwrap();
+    assert_eq!(got, want, "forward_async vs forward on the same GPU");
+    let case = Case {
+        lengths: Some(lengths.to_vec()),
+        ..Case::new(4000, config, 5, 2)
+    };
+    compare(
+        "forward_async",
+        &case,
+        &got,
+        &rnn.forward(&input).unwrap(),
+        ABS,
+        REL,
+    );
+}
+
+/// A minimal executor (the crate's own executors are not dev-dependencies): polls with a no-op
+/// waker until ready. `forward_async` polls the device on each poll, so this makes progress.
+fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    let mut future = std::pin::pin!(future);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    loop {
+        if let std::task::Poll::Ready(v) = future.as_mut().poll(&mut cx) {
+            return v;
+        }
+        std::thread::yield_now();
+    }
+}
+
+/// The public handles can be shared across threads.
+#[test]
+fn handles_are_send_and_sync() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<GpuRnn>();
+    assert_send_sync::<GpuContext>();
+    assert_send_sync::<Rnn>();
+    assert_send_sync::<Output>();
+}
+
+/// `Strategy::Sequence` holds the state in workgroup memory of 1024 floats: H = 1024 fits,
+/// H = 1025 is refused with `Error::Unsupported`, and `Auto` then falls back to `PerStep`.
+#[test]
+fn sequence_strategy_width_limit() {
+    let Some(ctx) = common::gpu() else { return };
+    // At the limit, both strategies run (the helper sets each in turn).
+    let mut case = Case::new(5001, RnnConfig::new(Kind::RnnTanh, 3, 1024), 2, 2);
+    case.h0 = true;
+    case.lengths = Some(vec![1, 2]);
+    // Dot products over 1024 terms of O(1/32) weights: summation order moves them by ~1e-6.
+    check(ctx, &case, 2e-4, REL);
+
+    let config = RnnConfig::new(Kind::RnnTanh, 3, 1025);
+    let rnn = random_rnn(&config, &mut StdRng::seed_from_u64(5002));
+    let mut gpu = rnn.to_gpu(ctx).unwrap();
+    assert_eq!(gpu.strategy_for(1), Strategy::PerStep, "Auto with H = 1025");
+    let err = gpu.set_strategy(Strategy::Sequence).unwrap_err();
+    assert!(matches!(err, Error::Unsupported { .. }), "{err}");
+    assert_eq!(
+        gpu.strategy(),
+        Strategy::Auto,
+        "a refused strategy is not kept"
+    );
+    let x = Tensor::new([2, 3], vec![0.5, -0.25, 1.0, -1.0, 0.0, 0.75]).unwrap();
+    let input = Input::new(&x);
+    let case = Case {
+        b: None,
+        ..Case::new(5002, config, 2, 1)
+    };
+    compare(
+        "H = 1025, Auto",
+        &case,
+        &gpu.forward(&input).unwrap(),
+        &rnn.forward(&input).unwrap(),
+        2e-4,
+        REL,
+    );
+}
