@@ -2,14 +2,15 @@
 //! measured dependent-dispatch floor.
 //!
 //! `cargo run --release --example bench -- --kind lstm|gru|rnn-tanh|rnn-relu --batch B --seq T
-//!  --input I --hidden H [--layers L] [--bidirectional] [--device gpu|cpu] [--runs N]`
+//!  --input I --hidden H [--layers L] [--bidirectional] [--device gpu|cpu] [--runs N]
+//!  [--strategy auto|per-step|sequence]`
 //!
 //! The last line is `ms_per_forward=<median>`, for scripts.
 
 use std::time::Instant;
 
 use rand::{rngs::StdRng, Rng, SeedableRng};
-use wgpu_rnn::{GpuContext, Input, Kind, Rnn, RnnConfig, Tensor};
+use wgpu_rnn::{GpuContext, Input, Kind, Rnn, RnnConfig, Strategy, Tensor};
 
 struct Args {
     kind: Kind,
@@ -21,6 +22,7 @@ struct Args {
     bidirectional: bool,
     gpu: bool,
     runs: usize,
+    strategy: Strategy,
 }
 
 fn parse() -> Result<Args, String> {
@@ -34,6 +36,7 @@ fn parse() -> Result<Args, String> {
         bidirectional: false,
         gpu: true,
         runs: 20,
+        strategy: Strategy::Auto,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -48,6 +51,18 @@ fn parse() -> Result<Args, String> {
             "--layers" => a.layers = number(value()?)?,
             "--runs" => a.runs = number(value()?)?.max(1),
             "--bidirectional" => a.bidirectional = true,
+            "--strategy" => {
+                a.strategy = match value()?.as_str() {
+                    "auto" => Strategy::Auto,
+                    "per-step" => Strategy::PerStep,
+                    "sequence" => Strategy::Sequence,
+                    s => {
+                        return Err(format!(
+                            "--strategy {s}: expected auto, per-step or sequence"
+                        ))
+                    }
+                }
+            }
             "--device" => {
                 a.gpu = match value()?.as_str() {
                     "gpu" => true,
@@ -139,7 +154,9 @@ fn run(a: Args) -> Result<(), wgpu_rnn::Error> {
         println!("adapter: {}", ctx.adapter_name());
         let floor = dispatch_floor_us(&ctx)?;
         println!("dependent-dispatch floor: {floor:.1} us");
-        let gpu = rnn.to_gpu(&ctx)?;
+        let mut gpu = rnn.to_gpu(&ctx)?;
+        gpu.set_strategy(a.strategy)?;
+        println!("strategy: {:?}", gpu.strategy_for(a.batch));
         let t = time(a.runs, || gpu.forward(&input).map(|_| ()))?;
         println!(
             "per step: {:.1} us = {:.2}x the floor",

@@ -1,58 +1,63 @@
 // Input projection for a chunk of timesteps, both directions at once (workgroup z = direction):
-//   gates[d][row][n] = sum_k x[t0*B + row][k] * w_ih[d][n][k] + b_ih[d][n]
-// A 16x16 output tile per workgroup, K walked in 16-wide tiles through workgroup memory.
+//   gates[d][row][n] = sum_k x[t0*B + row][k] * w_ih_t[d][k][n] + b_ih[d][n]
+// Each invocation computes a block of ROWS rows x COLS gate rows in registers: per k it loads
+// COLS weights and ROWS inputs for ROWS*COLS multiply-adds. W_ih is stored transposed so that
+// neighbouring invocations read neighbouring weights. No workgroup memory and no barriers: on
+// software adapters (lavapipe) a barrier costs more than the loads it would save, while every
+// load costs about the same there, so loads per multiply-add decide the speed.
 
 @group(0) @binding(0) var<uniform> layer: Layer;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read> w_ih: array<f32>;
+@group(0) @binding(2) var<storage, read> w_ih: array<vec4<f32>>;   // [D][K][G*H/4] (transposed)
 @group(0) @binding(3) var<storage, read> b_ih: array<f32>;
 @group(0) @binding(4) var<storage, read_write> gates: array<f32>;
 @group(1) @binding(0) var<uniform> chunk: Step;
 
-const TILE: u32 = 16u;
+const GEMM_WORKGROUP: u32 = 64u;
+const ROWS: u32 = 8u;
+const COLS: u32 = 4u;
 
-var<workgroup> tile_x: array<array<f32, 16>, 16>;
-var<workgroup> tile_w: array<array<f32, 16>, 16>;
-
-@compute @workgroup_size(16, 16, 1)
-fn input_projection(
-    @builtin(workgroup_id) wg: vec3<u32>,
-    @builtin(local_invocation_id) lid: vec3<u32>,
-) {
-    let d = wg.z;
+@compute @workgroup_size(64, 1, 1)
+fn input_projection(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let d = gid.z;
     let k_len = layer.in_size;
-    let n_len = layer.gate_rows;
+    let n_len = layer.gate_stride;        // gate_rows rounded up to COLS: the host pads W_ih
+    let n4_len = n_len / COLS;
     let start = chunk.index * layer.chunk_steps;
     let rows = min(layer.chunk_steps, layer.seq_len - start) * layer.batch;
     let t0 = chunk_first_t(chunk.index, d, layer.seq_len, layer.chunk_steps);
 
-    let row = wg.y * TILE + lid.y;          // row of this chunk (timestep-major, then batch)
-    let col = wg.x * TILE + lid.x;          // gate row of W_ih
-    let w_row = wg.x * TILE + lid.y;        // the W_ih row this invocation loads
-    let x_base = (t0 * layer.batch + row) * k_len;
-    let w_base = (d * n_len + w_row) * k_len;
-
-    var acc = 0.0;
-    for (var k0 = 0u; k0 < k_len; k0 += TILE) {
-        let k = k0 + lid.x;
-        var xv = 0.0;
-        if (row < rows && k < k_len) {
-            xv = x[x_base + k];
-        }
-        tile_x[lid.y][lid.x] = xv;
-        var wv = 0.0;
-        if (w_row < n_len && k < k_len) {
-            wv = w_ih[w_base + k];
-        }
-        tile_w[lid.y][lid.x] = wv;
-        workgroupBarrier();
-        for (var kk = 0u; kk < TILE; kk++) {
-            acc += tile_x[lid.y][kk] * tile_w[lid.x][kk];
-        }
-        workgroupBarrier();
+    let n4 = min(gid.x, n4_len - 1u);     // surplus invocations compute a copy and discard it
+    let row0 = gid.y * ROWS;
+    // Rows past the chunk's end repeat its last row; their results are discarded.
+    let last = rows - 1u;
+    var xr: array<u32, ROWS>;
+    for (var r = 0u; r < ROWS; r++) {
+        xr[r] = (t0 * layer.batch + min(row0 + r, last)) * k_len;
     }
-    if (row < rows && col < n_len) {
-        let capacity = layer.chunk_steps * layer.batch;
-        gates[(d * capacity + row) * n_len + col] = acc + b_ih[d * n_len + col];
+    var acc: array<vec4<f32>, ROWS>;
+    var w = d * k_len * n4_len + n4;
+    for (var k = 0u; k < k_len; k++) {
+        let wk = w_ih[w];
+        for (var r = 0u; r < ROWS; r++) {
+            acc[r] += wk * x[xr[r] + k];
+        }
+        w += n4_len;
+    }
+    if (gid.x >= n4_len) {
+        return;
+    }
+    let capacity = layer.chunk_steps * layer.batch;
+    let n = gid.x * COLS;
+    let bias = vec4<f32>(b_ih[d * n_len + n], b_ih[d * n_len + n + 1u], b_ih[d * n_len + n + 2u], b_ih[d * n_len + n + 3u]);
+    for (var r = 0u; r < ROWS; r++) {
+        if (row0 + r < rows) {
+            let out = (d * capacity + row0 + r) * n_len + n;
+            let v = acc[r] + bias;
+            gates[out] = v.x;
+            gates[out + 1u] = v.y;
+            gates[out + 2u] = v.z;
+            gates[out + 3u] = v.w;
+        }
     }
 }

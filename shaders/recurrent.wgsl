@@ -1,8 +1,12 @@
 // Fused recurrent steps: one dispatch per timestep for both directions (workgroup z = d).
 // The invocation that owns hidden unit j computes all of its gate rows of W_hh h_{t-1} and the
-// gate math in registers, then writes h_t (and c_t). Weights are packed gate-interleaved
-// (w_hh[d][k][j] = vec4 of the unit's gate rows at column k), so neighbouring invocations
-// read neighbouring memory and each read fetches all gates at once.
+// gate math in registers, then writes h_t (and c_t), for BATCH_BLOCK sequences at once, so
+// each weight is loaded once per block rather than once per sequence. Weights are packed
+// gate-interleaved (w_hh[d][k][j] = vec4 of the unit's gate rows at column k): neighbouring
+// invocations read neighbouring memory and one read fetches every gate.
+//
+// On Mesa's lavapipe every load costs about the same (a gather across the SIMD lanes), so
+// loads per multiply-add decide the speed there: 4 weight loads + 8 state loads feed 32 of them.
 //
 // Masking (pack_padded_sequence semantics): a step past a sequence's length keeps the state
 // and writes a zero output; the reverse direction thus starts at each sequence's last step.
@@ -10,6 +14,7 @@
 // Bindings: shaders/recurrent_bindings.wgsl (prepended).
 
 const WORKGROUP: u32 = 64u;
+const BATCH_BLOCK: u32 = 8u;
 
 // Where one (direction, sequence) pair reads and writes at this step.
 struct Site {
@@ -31,22 +36,52 @@ fn site(d: u32, b: u32) -> Site {
     var out: Site;
     out.t = t;
     out.valid = t < lengths[b];
-    out.gate_base = (d * capacity + row) * layer.gate_rows;
+    out.gate_base = (d * capacity + row) * layer.gate_stride;
     out.prev = (((s % 2u) * layer.directions + d) * layer.batch + b) * width;
     out.next = ((((s + 1u) % 2u) * layer.directions + d) * layer.batch + b) * width;
     out.out = (t * layer.batch + b) * layer.directions * width + d * width;
     return out;
 }
 
-// sum_k w_hh[d][k][j] * h_{t-1}[k], all gates at once.
-fn recurrent_dot(d: u32, j: u32, prev: u32) -> vec4<f32> {
+// The invocation's unit, first sequence and direction.
+struct Owner {
+    j: u32,
+    b0: u32,
+    d: u32,
+}
+
+fn owner(gid: vec3<u32>) -> Owner {
+    return Owner(gid.x, gid.y * BATCH_BLOCK, gid.z);
+}
+
+// Start of sequence b0 + bb's h_{t-1}; past the batch's end it repeats the last sequence,
+// whose results are then discarded (no branch in the hot loop).
+fn block_prev(o: Owner, bb: u32) -> u32 {
+    let b = min(o.b0 + bb, layer.batch - 1u);
+    return (((step.index % 2u) * layer.directions + o.d) * layer.batch + b) * layer.state_width;
+}
+
+// sum_k w_hh[d][k][j] * h_{t-1}[b][k], all gates at once, for each sequence of the block.
+fn recurrent_dot(o: Owner) -> array<vec4<f32>, BATCH_BLOCK> {
     let h = layer.hidden;
-    let base = d * layer.state_width * h + j;
-    var acc = vec4<f32>(0.0);
+    let base = o.d * layer.state_width * h + min(o.j, h - 1u);
+    var prev: array<u32, BATCH_BLOCK>;
+    for (var bb = 0u; bb < BATCH_BLOCK; bb++) {
+        prev[bb] = block_prev(o, bb);
+    }
+    var acc: array<vec4<f32>, BATCH_BLOCK>;
     for (var k = 0u; k < layer.state_width; k++) {
-        acc += w_hh[base + k * h] * state[prev + k];
+        let w = w_hh[base + k * h];
+        for (var bb = 0u; bb < BATCH_BLOCK; bb++) {
+            acc[bb] += w * state[prev[bb] + k];
+        }
     }
     return acc;
+}
+
+// Sequences of this invocation's block that exist.
+fn block_len(o: Owner) -> u32 {
+    return min(BATCH_BLOCK, layer.batch - o.b0);
 }
 
 // Keeps h for a step past the sequence's end, and pads the output with zero.
@@ -62,89 +97,105 @@ fn write_h(at: Site, j: u32, value: f32) {
 
 @compute @workgroup_size(64, 1, 1)
 fn gru_step(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let j = gid.x;
-    let b = gid.y;
-    let d = gid.z;
+    let o = owner(gid);
     let h = layer.hidden;
-    if (j >= h) {
+    let acc = recurrent_dot(o);
+    if (o.j >= h) {
         return;
     }
-    let at = site(d, b);
-    let acc = recurrent_dot(d, j, at.prev);
-    let bias = d * layer.gate_rows + j;
-    let r = sigmoid(gates[at.gate_base + j] + acc.x + b_hh[bias]);
-    let z = sigmoid(gates[at.gate_base + h + j] + acc.y + b_hh[bias + h]);
-    let n = tanh_safe(gates[at.gate_base + 2u * h + j] + r * (acc.z + b_hh[bias + 2u * h]));
-    write_h(at, j, (1.0 - z) * n + z * state[at.prev + j]);
+    let bias = o.d * layer.gate_rows + o.j;
+    let b_r = b_hh[bias];
+    let b_z = b_hh[bias + h];
+    let b_n = b_hh[bias + 2u * h];
+    for (var bb = 0u; bb < block_len(o); bb++) {
+        let at = site(o.d, o.b0 + bb);
+        let g = at.gate_base + o.j;
+        let r = sigmoid(gates[g] + acc[bb].x + b_r);
+        let z = sigmoid(gates[g + h] + acc[bb].y + b_z);
+        let n = tanh_safe(gates[g + 2u * h] + r * (acc[bb].z + b_n));
+        write_h(at, o.j, (1.0 - z) * n + z * state[at.prev + o.j]);
+    }
 }
 
 @compute @workgroup_size(64, 1, 1)
 fn lstm_step(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let j = gid.x;
-    let b = gid.y;
-    let d = gid.z;
+    let o = owner(gid);
     let h = layer.hidden;
-    if (j >= h) {
+    let acc = recurrent_dot(o);
+    if (o.j >= h) {
         return;
     }
-    let at = site(d, b);
-    let acc = recurrent_dot(d, j, at.prev);
-    let bias = d * layer.gate_rows + j;
-    let i = sigmoid(gates[at.gate_base + j] + acc.x + b_hh[bias]);
-    let f = sigmoid(gates[at.gate_base + h + j] + acc.y + b_hh[bias + h]);
-    let g = tanh_safe(gates[at.gate_base + 2u * h + j] + acc.z + b_hh[bias + 2u * h]);
-    let o = sigmoid(gates[at.gate_base + 3u * h + j] + acc.w + b_hh[bias + 3u * h]);
-    let c_at = (d * layer.batch + b) * h + j;
-    if (layer.project == 1u) {
-        // h = W_hr (o * tanh(c)) needs every unit's value: lstm_project finishes the step.
-        if (at.valid) {
-            let c = f * cell[c_at] + i * g;
+    let bias = o.d * layer.gate_rows + o.j;
+    let b_gates = vec4<f32>(b_hh[bias], b_hh[bias + h], b_hh[bias + 2u * h], b_hh[bias + 3u * h]);
+    for (var bb = 0u; bb < block_len(o); bb++) {
+        let b = o.b0 + bb;
+        let at = site(o.d, b);
+        let g = at.gate_base + o.j;
+        let pre = acc[bb] + b_gates;
+        let i = sigmoid(gates[g] + pre.x);
+        let f = sigmoid(gates[g + h] + pre.y);
+        let gg = tanh_safe(gates[g + 2u * h] + pre.z);
+        let og = sigmoid(gates[g + 3u * h] + pre.w);
+        let c_at = (o.d * layer.batch + b) * h + o.j;
+        if (layer.project == 1u) {
+            // h = W_hr (o * tanh(c)) needs every unit's value: lstm_project finishes the step.
+            if (at.valid) {
+                let c = f * cell[c_at] + i * gg;
+                cell[c_at] = c;
+                cell[layer.directions * layer.batch * h + c_at] = og * tanh_safe(c);
+            }
+        } else if (at.valid) {
+            let c = f * cell[c_at] + i * gg;
             cell[c_at] = c;
-            cell[layer.directions * layer.batch * h + c_at] = o * tanh_safe(c);
+            write_h(at, o.j, og * tanh_safe(c));
+        } else {
+            write_h(at, o.j, 0.0);
         }
-        return;
-    }
-    if (at.valid) {
-        let c = f * cell[c_at] + i * g;
-        cell[c_at] = c;
-        write_h(at, j, o * tanh_safe(c));
-    } else {
-        write_h(at, j, 0.0);
     }
 }
 
+// h = W_hr m for an LSTM with proj_size: invocation j owns one projected unit.
 @compute @workgroup_size(64, 1, 1)
 fn lstm_project(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let r = gid.x;
-    let b = gid.y;
-    let d = gid.z;
+    let o = owner(gid);
+    let h = layer.hidden;
     let width = layer.state_width;
-    if (r >= width) {
+    var m: array<u32, BATCH_BLOCK>;
+    for (var bb = 0u; bb < BATCH_BLOCK; bb++) {
+        let b = min(o.b0 + bb, layer.batch - 1u);
+        m[bb] = layer.directions * layer.batch * h + (o.d * layer.batch + b) * h;
+    }
+    let r = min(o.j, width - 1u);
+    var acc: array<f32, BATCH_BLOCK>;
+    for (var k = 0u; k < h; k++) {
+        let w = w_hr[(o.d * h + k) * width + r];
+        for (var bb = 0u; bb < BATCH_BLOCK; bb++) {
+            acc[bb] += w * cell[m[bb] + k];
+        }
+    }
+    if (o.j >= width) {
         return;
     }
-    let at = site(d, b);
-    let h = layer.hidden;
-    let m = layer.directions * layer.batch * h + (d * layer.batch + b) * h;
-    var acc = 0.0;
-    for (var k = 0u; k < h; k++) {
-        acc += w_hr[(d * h + k) * width + r] * cell[m + k];
+    for (var bb = 0u; bb < block_len(o); bb++) {
+        write_h(site(o.d, o.b0 + bb), o.j, acc[bb]);
     }
-    write_h(at, r, acc);
 }
 
 @compute @workgroup_size(64, 1, 1)
 fn rnn_step(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let j = gid.x;
-    let b = gid.y;
-    let d = gid.z;
-    if (j >= layer.hidden) {
+    let o = owner(gid);
+    let acc = recurrent_dot(o);
+    if (o.j >= layer.hidden) {
         return;
     }
-    let at = site(d, b);
-    let pre = gates[at.gate_base + j] + recurrent_dot(d, j, at.prev).x + b_hh[d * layer.gate_rows + j];
-    var value = tanh_safe(pre);
-    if (layer.relu == 1u) {
-        value = max(pre, 0.0);
+    let bias = b_hh[o.d * layer.gate_rows + o.j];
+    for (var bb = 0u; bb < block_len(o); bb++) {
+        let at = site(o.d, o.b0 + bb);
+        let pre = gates[at.gate_base + o.j] + acc[bb].x + bias;
+        var value = tanh_safe(pre);
+        if (layer.relu == 1u) {
+            value = max(pre, 0.0);
+        }
+        write_h(at, o.j, value);
     }
-    write_h(at, j, value);
 }

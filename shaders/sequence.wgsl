@@ -29,7 +29,7 @@ fn at_step(d: u32, b: u32, first: u32, i: u32) -> At {
     let width = layer.state_width;
     var at: At;
     at.valid = t < lengths[b];
-    at.gate_base = (d * capacity + (t - t0) * layer.batch + b) * layer.gate_rows;
+    at.gate_base = (d * capacity + (t - t0) * layer.batch + b) * layer.gate_stride;
     at.out = (t * layer.batch + b) * layer.directions * width + d * width;
     at.prev = (i % 2u) * MAX_WIDTH;
     at.next = MAX_WIDTH - at.prev;

@@ -63,18 +63,39 @@ impl GpuContext {
     /// # Errors
     /// As [`GpuContext::new`].
     pub async fn with_adapter(choice: AdapterChoice) -> Result<Self> {
-        let instance =
-            wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
-        let adapter = match choice {
+        // Vulkan/Metal/DX12 first: initialising the GL backend probes EGL and display servers
+        // (and prints driver noise on headless Linux); GL is the fallback. WGPU_BACKEND wins.
+        let from_env = std::env::var_os("WGPU_BACKEND").is_some();
+        let mut last_error = String::from("no adapter");
+        for backends in [wgpu::Backends::PRIMARY, wgpu::Backends::all()] {
+            let mut descriptor = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
+            if !from_env {
+                descriptor.backends = backends;
+            }
+            let instance = wgpu::Instance::new(descriptor);
+            match Self::pick_adapter(&instance, choice).await {
+                Ok(adapter) => return Self::open(adapter).await,
+                Err(e) => last_error = e,
+            }
+            if from_env {
+                break;
+            }
+        }
+        Err(Error::NoAdapter { reason: last_error })
+    }
+
+    async fn pick_adapter(
+        instance: &wgpu::Instance,
+        choice: AdapterChoice,
+    ) -> Result<wgpu::Adapter, String> {
+        match choice {
             AdapterChoice::Default => instance
                 .request_adapter(&wgpu::RequestAdapterOptions {
                     power_preference: wgpu::PowerPreference::HighPerformance,
                     ..Default::default()
                 })
                 .await
-                .map_err(|e| Error::NoAdapter {
-                    reason: e.to_string(),
-                })?,
+                .map_err(|e| e.to_string()),
             AdapterChoice::Software => {
                 let mut adapters: Vec<wgpu::Adapter> = instance
                     .enumerate_adapters(wgpu::Backends::all())
@@ -84,15 +105,14 @@ impl GpuContext {
                     .collect();
                 // Vulkan's lavapipe before GL's llvmpipe: it has compute limits the GL path lacks.
                 adapters.sort_by_key(|a| a.get_info().backend != wgpu::Backend::Vulkan);
-                adapters
-                    .into_iter()
-                    .next()
-                    .ok_or_else(|| Error::NoAdapter {
-                        reason: "no software (CPU) adapter among the adapters wgpu enumerated"
-                            .into(),
-                    })?
+                adapters.into_iter().next().ok_or_else(|| {
+                    "no software (CPU) adapter among the adapters wgpu enumerated".to_string()
+                })
             }
-        };
+        }
+    }
+
+    async fn open(adapter: wgpu::Adapter) -> Result<Self> {
         let (device, queue) = adapter
             .request_device(&wgpu::DeviceDescriptor {
                 label: Some("wgpu-rnn"),

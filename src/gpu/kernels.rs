@@ -104,10 +104,16 @@ impl Kernel {
     }
 }
 
-/// Workgroup edge of the input-projection tile (`TILE` in gemm.wgsl).
-pub(crate) const GEMM_TILE: u32 = 16;
+/// Invocations per workgroup of the input projection (`GEMM_WORKGROUP` in gemm.wgsl).
+pub(crate) const GEMM_WORKGROUP: u32 = 64;
+/// Rows of `x` each input-projection invocation computes (`ROWS` in gemm.wgsl).
+pub(crate) const GEMM_ROWS: u32 = 8;
+/// Gate rows each input-projection invocation computes (`COLS` in gemm.wgsl).
+pub(crate) const GEMM_COLS: u32 = 4;
 /// Invocations per workgroup of the step kernels (`WORKGROUP` in recurrent.wgsl).
 pub(crate) const STEP_WORKGROUP: u32 = 64;
+/// Sequences each per-step invocation computes (`BATCH_BLOCK` in recurrent.wgsl).
+pub(crate) const BATCH_BLOCK: u32 = 8;
 /// Invocations per workgroup of the sequence kernels (`SEQUENCE_WORKGROUP` in sequence.wgsl).
 #[cfg_attr(not(test), allow(dead_code))] // one workgroup per sequence: no dispatch arithmetic uses it
 pub(crate) const SEQUENCE_WORKGROUP: u32 = 64;
@@ -130,7 +136,7 @@ pub(crate) struct LayerParams {
     pub gate_rows: u32,
     pub relu: u32,
     pub project: u32,
-    pub _pad0: u32,
+    pub gate_stride: u32,
     pub _pad1: u32,
 }
 
@@ -318,7 +324,7 @@ mod tests {
             assert_eq!(entry.stage, ShaderStage::Compute, "{kernel:?}");
             // The dispatch arithmetic in gpu::model divides by these.
             let expected = match kernel.file() {
-                ShaderFile::Gemm => [GEMM_TILE, GEMM_TILE, 1],
+                ShaderFile::Gemm => [GEMM_WORKGROUP, 1, 1],
                 ShaderFile::Recurrent => [STEP_WORKGROUP, 1, 1],
                 ShaderFile::Sequence => [SEQUENCE_WORKGROUP, 1, 1],
             };
@@ -386,13 +392,16 @@ mod tests {
     fn wgsl_constants_match_rust() {
         let gemm = parse(ShaderFile::Gemm);
         let recurrent = parse(ShaderFile::Recurrent);
-        assert_eq!(const_u32(&gemm, "TILE"), GEMM_TILE, "TILE vs GEMM_TILE");
+        assert_eq!(const_u32(&gemm, "GEMM_WORKGROUP"), GEMM_WORKGROUP);
+        assert_eq!(const_u32(&gemm, "ROWS"), GEMM_ROWS);
+        assert_eq!(const_u32(&gemm, "COLS"), GEMM_COLS);
         assert_eq!(
             const_u32(&recurrent, "WORKGROUP"),
             STEP_WORKGROUP,
             "WORKGROUP vs STEP_WORKGROUP"
         );
         let sequence = parse(ShaderFile::Sequence);
+        assert_eq!(const_u32(&recurrent, "BATCH_BLOCK"), BATCH_BLOCK);
         assert_eq!(
             const_u32(&sequence, "SEQUENCE_WORKGROUP"),
             SEQUENCE_WORKGROUP

@@ -7,7 +7,8 @@ use wgpu::{BufferUsages, PollType};
 
 use super::context::GpuContext;
 use super::kernels::{
-    Kernel, LayerParams, GEMM_TILE, SEQUENCE_MAX_WIDTH, STEP_SLOT_SIZE, STEP_WORKGROUP,
+    Kernel, LayerParams, BATCH_BLOCK, GEMM_COLS, GEMM_ROWS, GEMM_WORKGROUP, SEQUENCE_MAX_WIDTH,
+    STEP_SLOT_SIZE, STEP_WORKGROUP,
 };
 use crate::config::{Kind, RnnConfig};
 use crate::error::{Error, Result};
@@ -217,6 +218,42 @@ fn pack_recurrent(config: &RnnConfig, dirs: &[DirectionWeights]) -> Vec<f32> {
     packed
 }
 
+/// `W_ih` transposed to `[d][k][n]` (n padded to [`gate_stride`]), so neighbouring invocations
+/// read neighbouring memory.
+fn transpose_input(dirs: &[DirectionWeights]) -> Vec<f32> {
+    let mut packed = Vec::new();
+    for w in dirs {
+        let n_len = w.b_ih.len();
+        let stride = gate_stride(n_len);
+        let k_len = w.w_ih.len() / n_len.max(1);
+        for k in 0..k_len {
+            packed.extend((0..stride).map(|n| {
+                if n < n_len {
+                    w.w_ih[n * k_len + k]
+                } else {
+                    0.0
+                }
+            }));
+        }
+    }
+    packed
+}
+
+/// `b_ih` of every direction, each padded with zeros to [`gate_stride`].
+fn pad_bias(dirs: &[DirectionWeights]) -> Vec<f32> {
+    let mut padded = Vec::new();
+    for w in dirs {
+        padded.extend_from_slice(&w.b_ih);
+        padded.resize(padded.len() + gate_stride(w.b_ih.len()) - w.b_ih.len(), 0.0);
+    }
+    padded
+}
+
+/// Rows of the input projection rounded up to the 4 columns each GEMM invocation computes.
+fn gate_stride(gate_rows: usize) -> usize {
+    gate_rows.next_multiple_of(GEMM_COLS as usize)
+}
+
 /// `W_hr` transposed to `[d][j][r]`, so neighbouring invocations (r) read neighbouring memory.
 fn pack_projection(config: &RnnConfig, dirs: &[DirectionWeights]) -> Vec<f32> {
     let (h, p) = (config.hidden_size, config.proj_size);
@@ -245,7 +282,7 @@ impl GpuRnn {
             config.state_width(),
         );
         for l in 0..config.num_layers {
-            let w_ih = (d * gh * config.layer_input_size(l) * 4) as u64;
+            let w_ih = (d * gate_stride(gh) * config.layer_input_size(l) * 4) as u64;
             ctx.check_buffer(format!("weight_ih_l{l} (both directions)"), w_ih, hint)?;
             ctx.check_buffer(
                 format!("weight_hh_l{l} (packed, both directions)"),
@@ -262,8 +299,11 @@ impl GpuRnn {
             .iter()
             .enumerate()
             .map(|(l, dirs)| LayerBuffers {
-                w_ih: ctx.storage(&format!("weight_ih_l{l}"), &cat(&|w| &w.w_ih, dirs)),
-                b_ih: ctx.storage(&format!("bias_ih_l{l}"), &cat(&|w| &w.b_ih, dirs)),
+                w_ih: ctx.storage(
+                    &format!("weight_ih_l{l} transposed"),
+                    &transpose_input(dirs),
+                ),
+                b_ih: ctx.storage(&format!("bias_ih_l{l} padded"), &pad_bias(dirs)),
                 w_hh: ctx.storage(
                     &format!("weight_hh_l{l} packed"),
                     &pack_recurrent(config, dirs),
@@ -310,24 +350,36 @@ impl GpuRnn {
         Ok(())
     }
 
-    /// The strategy a forward pass will use, with `Auto` resolved.
+    /// The strategy set with [`GpuRnn::set_strategy`] (`Auto` unless changed).
     pub fn strategy(&self) -> Strategy {
-        match self.strategy {
-            Strategy::Auto => {
-                let cpu = self
-                    .ctx
-                    .adapter_info()
-                    .is_some_and(|i| i.device_type == wgpu::DeviceType::Cpu);
-                // Per-step dispatches cost ~10-50 us of fixed overhead each; a workgroup per
-                // sequence avoids it but uses one compute unit per sequence, so it only wins
-                // while a step's work is small (or the "GPU" is a CPU anyway).
-                if self.sequence_fits() && (cpu || self.config.hidden_size <= 256) {
-                    Strategy::Sequence
-                } else {
-                    Strategy::PerStep
-                }
-            }
-            s => s,
+        self.strategy
+    }
+
+    /// The strategy a forward pass over `batch` sequences uses, with `Auto` resolved.
+    pub fn strategy_for(&self, batch: usize) -> Strategy {
+        if self.strategy != Strategy::Auto {
+            return self.strategy;
+        }
+        if !self.sequence_fits() {
+            return Strategy::PerStep;
+        }
+        let cpu = self
+            .ctx
+            .adapter_info()
+            .is_some_and(|i| i.device_type == wgpu::DeviceType::Cpu);
+        // Measured on lavapipe (BENCHMARKS.md): the per-step kernel shares each weight load
+        // across a block of 8 sequences and wins from 4 sequences up; below that the
+        // workgroup-per-sequence kernel wins. On GPUs a dispatch costs several microseconds,
+        // which the sequence kernel saves while one workgroup can still do a step's work.
+        let sequence = if cpu {
+            batch < 4
+        } else {
+            self.config.hidden_size <= 128
+        };
+        if sequence {
+            Strategy::Sequence
+        } else {
+            Strategy::PerStep
         }
     }
 
@@ -365,7 +417,12 @@ impl GpuRnn {
             return crate::model::empty_output(input, &resolved);
         }
         let host = crate::model::HostSequences::new(&self.config, input, &resolved);
-        let plan = Plan::new(&self.ctx, &self.config, &resolved, self.strategy())?;
+        let plan = Plan::new(
+            &self.ctx,
+            &self.config,
+            &resolved,
+            self.strategy_for(resolved.b),
+        )?;
         let (staging, errors) = self.encode_and_submit(&plan, &host, &resolved)?;
         errors.await?;
         let values = self.read_back(&staging, wait).await?;
@@ -470,7 +527,10 @@ impl GpuRnn {
         });
         let h_n = ctx.storage("h_n", &host.h0);
         let c_n = ctx.storage("c_n", &host.c0);
-        let gates = ctx.scratch("input projection chunk", d * plan.chunk_steps * b * gh);
+        let gates = ctx.scratch(
+            "input projection chunk",
+            d * plan.chunk_steps * b * gate_stride(gh),
+        );
         let state = ctx.scratch("h ping-pong", 2 * d * b * h_out);
         let cell = ctx.scratch("c and o*tanh(c)", if lstm { 2 * d * b * h } else { 4 });
         let outputs: Vec<wgpu::Buffer> = (0..config.num_layers.min(2))
@@ -492,6 +552,7 @@ impl GpuRnn {
             Kind::RnnTanh | Kind::RnnRelu => (Kernel::RnnStep, Kernel::RnnSequence),
         };
         let n_chunks = t_len.div_ceil(plan.chunk_steps);
+        let batch_blocks = (b as u32).div_ceil(BATCH_BLOCK);
         let mut encoder = device.create_command_encoder(&Default::default());
         let mut steps_in_encoder = 0;
         for (l, weights) in self.layers.iter().enumerate() {
@@ -504,6 +565,7 @@ impl GpuRnn {
                 directions: d as u32,
                 chunk_steps: plan.chunk_steps as u32,
                 gate_rows: gh as u32,
+                gate_stride: gate_stride(gh) as u32,
                 relu: (config.kind == Kind::RnnRelu) as u32,
                 project: (config.proj_size > 0) as u32,
                 ..Default::default()
@@ -579,8 +641,8 @@ impl GpuRnn {
                         &[(chunk as u64 * slots.stride) as u32],
                     );
                     pass.dispatch_workgroups(
-                        (gh as u32).div_ceil(GEMM_TILE),
-                        ((steps * b) as u32).div_ceil(GEMM_TILE),
+                        (gate_stride(gh) as u32 / GEMM_COLS).div_ceil(GEMM_WORKGROUP),
+                        ((steps * b) as u32).div_ceil(GEMM_ROWS),
                         d as u32,
                     );
                     pass.set_bind_group(0, &step_group, &[]);
@@ -597,14 +659,14 @@ impl GpuRnn {
                         pass.set_pipeline(kernels.pipeline(step_kernel));
                         pass.dispatch_workgroups(
                             (h as u32).div_ceil(STEP_WORKGROUP),
-                            b as u32,
+                            batch_blocks,
                             d as u32,
                         );
                         if config.proj_size > 0 {
                             pass.set_pipeline(kernels.pipeline(Kernel::LstmProject));
                             pass.dispatch_workgroups(
                                 (h_out as u32).div_ceil(STEP_WORKGROUP),
-                                b as u32,
+                                batch_blocks,
                                 d as u32,
                             );
                         }
@@ -732,16 +794,17 @@ impl Plan {
         let limits = ctx.inner.device.limits();
         let (d, gh, b, t) = (config.num_directions(), config.gate_rows(), r.b, r.t);
         let max_groups = limits.max_compute_workgroups_per_dimension as usize;
-        if b > max_groups || gh.div_ceil(GEMM_TILE as usize) > max_groups {
+        let gemm_groups = (gate_stride(gh) / GEMM_COLS as usize).div_ceil(GEMM_WORKGROUP as usize);
+        if b > max_groups || gemm_groups > max_groups {
             return Err(Error::DeviceLimit {
                 what: format!("a batch of {b} sequences with {gh} gate rows"),
                 limit_name: "max_compute_workgroups_per_dimension",
                 limit: max_groups as u64,
-                needed: b.max(gh.div_ceil(GEMM_TILE as usize)) as u64,
+                needed: b.max(gemm_groups) as u64,
                 hint: "split the batch into smaller calls".into(),
             });
         }
-        let per_step = (d * b * gh * 4) as u64;
+        let per_step = (d * b * gate_stride(gh) * 4) as u64;
         let binding = limits
             .max_storage_buffer_binding_size
             .min(limits.max_buffer_size);
@@ -754,7 +817,7 @@ impl Plan {
             )?;
         }
         let by_rows = (MAX_CHUNK_ROWS / b).max(1);
-        let by_dispatch = max_groups * GEMM_TILE as usize / b;
+        let by_dispatch = max_groups * GEMM_ROWS as usize / b;
         // A sequence dispatch runs a whole chunk: keep each one short of any GPU watchdog.
         let by_latency = if strategy == Strategy::Sequence {
             MAX_SEQUENCE_CHUNK

@@ -10,6 +10,9 @@ use crate::config::Kind;
 use crate::error::{Error, Result};
 use crate::shape::Tensor;
 
+/// A tensor's unprefixed name, shape and values, as `weights::collect` takes them.
+type NamedFloats<'a> = (&'a str, &'a [usize], Cow<'a, [f32]>);
+
 /// How to read a PyTorch `state_dict` whose configuration is inferred from the tensors.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct LoadOptions {
@@ -156,7 +159,9 @@ impl TensorFile {
             .enumerate()
             .map(|(i, v)| {
                 usize::try_from(v).map_err(|_| Error::LengthsType {
-                    reason: format!("[{i}] is {v}; lengths must be positive integers"),
+                    reason: format!(
+                        "holds {v} at index {i}; every length must be a positive number of timesteps"
+                    ),
                 })
             })
             .collect::<Result<Vec<_>>>()
@@ -191,7 +196,7 @@ impl TensorFile {
                 })?;
             views.push((name, view));
         }
-        let floats: Vec<(&str, &[usize], Cow<'_, [f32]>)> = views
+        let floats: Vec<NamedFloats<'_>> = views
             .iter()
             .map(|(name, view)| {
                 Ok((
@@ -324,8 +329,14 @@ pub fn save_safetensors(
             (*name, view)
         })
         .collect();
-    safetensors::tensor::serialize_to_file(views, metadata, path).map_err(|e| Error::Io {
+    // Serialize in memory and write the file ourselves: the library's file writer goes
+    // through a temporary name, which then shows up in error messages instead of `path`.
+    let bytes = safetensors::tensor::serialize(views, metadata).map_err(|e| Error::Io {
         path: path.to_path_buf(),
         source: std::io::Error::other(e.to_string()),
+    })?;
+    std::fs::write(path, bytes).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
     })
 }
