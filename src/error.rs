@@ -83,7 +83,7 @@ pub enum Error {
     },
 
     /// The input is not 2-D (unbatched) or 3-D (batched).
-    #[error("`input` has shape {} ({} dimensions); a recurrent layer takes a 3-D batched input {} or a 2-D unbatched input (T, input_size={input_size})", Shape(shape), shape.len(), batched_layout(*batch_first, *input_size))]
+    #[error("`input` has shape {} ({} dimension{}); a recurrent layer takes a 3-D batched input {} or a 2-D unbatched input (T, input_size={input_size}){}", Shape(shape), shape.len(), if shape.len() == 1 { "" } else { "s" }, batched_layout(*batch_first, *input_size), rank_hint(shape, *input_size))]
     InputRank {
         /// The input's shape.
         shape: Vec<usize>,
@@ -94,7 +94,7 @@ pub enum Error {
     },
 
     /// The input's last dimension is not `input_size`.
-    #[error("`input` has {got} features per timestep (shape {}), but the model was built with input_size={expected}. input_size is the width of each timestep's feature vector; it need not equal hidden_size. Build the model with input_size={got}, or map your {got} features to {expected} (for example with a linear layer) before the recurrent layer", Shape(shape))]
+    #[error("`input` has {got} features per timestep (shape {}{}), but the model was built with input_size={expected}. input_size is the width of each timestep's feature vector; it need not equal hidden_size. Build the model with input_size={got}, or map your {got} features to {expected} (for example with a linear layer) before the recurrent layer{}", Shape(shape), if shape.len() == 2 { ", read as one unbatched sequence (T, input_size)" } else { "" }, reshape_hint(shape, *expected))]
     InputSize {
         /// The model's `input_size`.
         expected: usize,
@@ -102,6 +102,32 @@ pub enum Error {
         got: usize,
         /// The input's shape.
         shape: Vec<usize>,
+    },
+
+    /// A 2-D input (one unbatched sequence) next to a state or lengths for a whole batch.
+    #[error("{}", flattened_message(shape, arg, *batch, *batch_first))]
+    FlattenedBatch {
+        /// The input's shape.
+        shape: Vec<usize>,
+        /// The argument that has a batch dimension (`h0`, `c0` or `lengths`).
+        arg: &'static str,
+        /// The batch size it implies.
+        batch: usize,
+        /// The model's `batch_first`.
+        batch_first: bool,
+    },
+
+    /// The input fits only with the other `batch_first`: its batch and time axes are swapped.
+    #[error("{}", swapped_message(shape, arg, *batch, *batch_first))]
+    BatchTimeSwapped {
+        /// The input's shape.
+        shape: Vec<usize>,
+        /// The argument whose batch size matches the other axis.
+        arg: &'static str,
+        /// The batch size it implies.
+        batch: usize,
+        /// The model's `batch_first`.
+        batch_first: bool,
     },
 
     /// `h0` or `c0` has the wrong shape.
@@ -322,12 +348,85 @@ fn proj_message(kind: Kind, proj_size: usize, hidden_size: usize) -> String {
     }
 }
 
+fn reshape_hint(shape: &[usize], input_size: usize) -> String {
+    let total: usize = shape.iter().product();
+    if shape.len() == 2 && input_size > 0 && total % input_size == 0 && total > 0 {
+        format!(
+            ". If the {total} values are really rows of {input_size} features, reshape to ({}, {input_size})",
+            total / input_size
+        )
+    } else {
+        String::new()
+    }
+}
+
+fn rank_hint(shape: &[usize], input_size: usize) -> String {
+    let total: usize = shape.iter().product();
+    match shape.len() {
+        1 if input_size > 0 && total % input_size == 0 => format!(
+            ". If these {total} values are one sequence of {} steps, reshape to ({}, {input_size})",
+            total / input_size,
+            total / input_size
+        ),
+        n if n > 3 => ". Merge the extra leading dimensions into the batch dimension".to_string(),
+        _ => String::new(),
+    }
+}
+
 fn batched_layout(batch_first: bool, input_size: usize) -> String {
     if batch_first {
         format!("(batch, T, input_size={input_size}) (batch_first=true)")
     } else {
         format!("(T, batch, input_size={input_size}) (batch_first=false)")
     }
+}
+
+fn flattened_message(shape: &[usize], arg: &str, batch: usize, batch_first: bool) -> String {
+    let (rows, width) = (shape[0], shape[1]);
+    let mut m = format!(
+        "`input` has shape {} and is read as one unbatched sequence (T={rows}, input_size={width}), \
+         but `{arg}` is for a batch of {batch} sequences. A batch is 3-D: (T, B, input_size), or \
+         (B, T, input_size) with batch_first=true",
+        Shape(shape)
+    );
+    if batch > 0 && rows % batch == 0 {
+        let steps = rows / batch;
+        let (reshape, layout) = if batch_first {
+            (
+                format!("({batch}, {steps}, {width})"),
+                "batch_first=true, as this model is",
+            )
+        } else {
+            (
+                format!("({steps}, {batch}, {width})"),
+                "time-major, as this model is",
+            )
+        };
+        m.push_str(&format!(
+            ". {rows} = {batch} x {steps}: if the rows are {batch} sequences of {steps} steps flattened \
+             together, reshape the input to {reshape} ({layout})"
+        ));
+    } else {
+        m.push_str(&format!(
+            "; {rows} rows do not split into {batch} equal sequences, so pass a 3-D input"
+        ));
+    }
+    m
+}
+
+fn swapped_message(shape: &[usize], arg: &str, batch: usize, batch_first: bool) -> String {
+    let (b, t) = if batch_first {
+        (shape[0], shape[1])
+    } else {
+        (shape[1], shape[0])
+    };
+    format!(
+        "`input` has shape {} and batch_first={batch_first}, so it is read as {b} sequences of {t} steps, \
+         but `{arg}` is for a batch of {batch}: the batch and time axes look swapped. Set batch_first={} \
+         (or transpose the input's first two axes)",
+        Shape(shape),
+        !batch_first
+    )
 }
 
 fn state_hint(got: &[usize], expected: &[usize]) -> String {

@@ -230,6 +230,8 @@ pub(crate) fn resolve(config: &RnnConfig, shapes: &InputShapes<'_>) -> Result<Re
         });
     }
 
+    check_batch_evidence(config, shapes, b, batched)?;
+
     let stacked = config.num_layers * config.num_directions();
     let state_shape = |width: usize| {
         if batched {
@@ -328,6 +330,56 @@ pub(crate) fn resolve(config: &RnnConfig, shapes: &InputShapes<'_>) -> Result<Re
             c_n,
         },
     })
+}
+
+/// Catches the two layout mistakes that states or lengths reveal: a batch flattened into a
+/// 2-D input, and batch and time axes swapped (the wrong `batch_first`).
+fn check_batch_evidence(
+    config: &RnnConfig,
+    shapes: &InputShapes<'_>,
+    b: usize,
+    batched: bool,
+) -> Result<()> {
+    let input = shapes.input;
+    // The batch size each argument implies, if it implies one.
+    let evidence = [
+        ("h0", shapes.h0.filter(|s| s.len() == 3).map(|s| s[1])),
+        ("c0", shapes.c0.filter(|s| s.len() == 3).map(|s| s[1])),
+        (
+            "lengths",
+            shapes
+                .lengths
+                .filter(|l| l.len() > 1 || batched)
+                .map(|l| l.len()),
+        ),
+    ];
+    for (arg, batch) in evidence {
+        let Some(batch) = batch else { continue };
+        if !batched && arg != "lengths" || !batched && batch > 1 {
+            return Err(Error::FlattenedBatch {
+                shape: input.to_vec(),
+                arg,
+                batch,
+                batch_first: config.batch_first,
+            });
+        }
+        if batched && batch != b {
+            let other = if config.batch_first {
+                input[1]
+            } else {
+                input[0]
+            };
+            if batch == other && other != b {
+                return Err(Error::BatchTimeSwapped {
+                    shape: input.to_vec(),
+                    arg,
+                    batch,
+                    batch_first: config.batch_first,
+                });
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Reorders `(B, T, W)` into `(T, B, W)` (or back: the operation is its own shape-swap).

@@ -46,7 +46,7 @@ impl TensorSpec {
                 h_out_name(config)
             )
         };
-        match self.role {
+        let what = match self.role {
             Role::WeightIh => format!(
                 "{gates} rows for the {} gates, {input} columns",
                 config.kind
@@ -54,6 +54,21 @@ impl TensorSpec {
             Role::WeightHh => format!("{gates} rows, {} columns", h_out_name(config)),
             Role::BiasIh | Role::BiasHh => format!("{gates} entries"),
             Role::WeightHr => "proj_size rows, hidden_size columns".to_string(),
+        };
+        let sizes = format!(
+            "{what}, with hidden_size={}{}",
+            config.hidden_size,
+            if config.proj_size > 0 {
+                format!(", proj_size={}", config.proj_size)
+            } else {
+                String::new()
+            }
+        );
+        if self.layer > 0 || self.direction > 0 {
+            // The sizes come from layer 0's forward tensors when they were inferred from a file.
+            format!("{sizes}; every layer and direction of a stack shares these sizes")
+        } else {
+            sizes
         }
     }
 }
