@@ -350,7 +350,7 @@ fn proj_message(kind: Kind, proj_size: usize, hidden_size: usize) -> String {
 
 fn reshape_hint(shape: &[usize], input_size: usize) -> String {
     let total: usize = shape.iter().product();
-    if shape.len() == 2 && input_size > 0 && total % input_size == 0 && total > 0 {
+    if shape.len() == 2 && input_size > 0 && total.is_multiple_of(input_size) && total > 0 {
         format!(
             ". If the {total} values are really rows of {input_size} features, reshape to ({}, {input_size})",
             total / input_size
@@ -363,7 +363,7 @@ fn reshape_hint(shape: &[usize], input_size: usize) -> String {
 fn rank_hint(shape: &[usize], input_size: usize) -> String {
     let total: usize = shape.iter().product();
     match shape.len() {
-        1 if input_size > 0 && total % input_size == 0 => format!(
+        1 if input_size > 0 && total.is_multiple_of(input_size) => format!(
             ". If these {total} values are one sequence of {} steps, reshape to ({}, {input_size})",
             total / input_size,
             total / input_size

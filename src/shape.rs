@@ -355,7 +355,7 @@ fn check_batch_evidence(
     ];
     for (arg, batch) in evidence {
         let Some(batch) = batch else { continue };
-        if !batched && arg != "lengths" || !batched && batch > 1 {
+        if !batched && (arg != "lengths" || batch > 1) {
             return Err(Error::FlattenedBatch {
                 shape: input.to_vec(),
                 arg,
