@@ -308,6 +308,24 @@ pub enum Error {
         hint: String,
     },
 
+    /// The GPU device was lost (driver reset, `Device::destroy`, unplugged GPU).
+    #[error("the GPU device was lost ({reason}); create a new GpuContext and upload the model again with Rnn::to_gpu")]
+    DeviceLost {
+        /// What wgpu reported.
+        reason: String,
+    },
+
+    /// An input value is NaN or infinite (only with [`crate::Input::reject_non_finite`]).
+    #[error("`{arg}` holds {value} at index {}; inputs must be finite (NaN and infinities otherwise propagate through the recurrence as in PyTorch)", Shape(index))]
+    NonFiniteInput {
+        /// `input`, `h0` or `c0`.
+        arg: &'static str,
+        /// The multi-dimensional index of the first non-finite value.
+        index: Vec<usize>,
+        /// The value.
+        value: f32,
+    },
+
     /// A feature or option cannot be used with this model.
     #[error("{what} is not supported: {reason}")]
     Unsupported {

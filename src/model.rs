@@ -131,6 +131,7 @@ impl Rnn {
     /// Every shape, state and length error of [`RnnConfig::check`].
     pub fn forward(&self, input: &Input<'_>) -> Result<Output> {
         let resolved = crate::shape::resolve(&self.config, &input.shapes())?;
+        input.check_finite()?;
         if resolved.t == 0 || resolved.b == 0 {
             return empty_output(input, &resolved);
         }

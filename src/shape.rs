@@ -93,6 +93,7 @@ pub struct Input<'a> {
     pub(crate) h0: Option<&'a Tensor>,
     pub(crate) c0: Option<&'a Tensor>,
     pub(crate) lengths: Option<&'a [usize]>,
+    pub(crate) reject_non_finite: bool,
 }
 
 impl<'a> Input<'a> {
@@ -103,6 +104,7 @@ impl<'a> Input<'a> {
             h0: None,
             c0: None,
             lengths: None,
+            reject_non_finite: false,
         }
     }
 
@@ -122,6 +124,38 @@ impl<'a> Input<'a> {
     pub fn lengths(mut self, lengths: &'a [usize]) -> Self {
         self.lengths = Some(lengths);
         self
+    }
+
+    /// Rejects NaN and infinite values in `input`, `h0` and `c0` with
+    /// [`Error::NonFiniteInput`] (the position of the first one) before any work. Without it,
+    /// non-finite inputs propagate through the recurrence exactly as on the CPU path and in
+    /// PyTorch.
+    pub fn reject_non_finite(mut self) -> Self {
+        self.reject_non_finite = true;
+        self
+    }
+
+    pub(crate) fn check_finite(&self) -> Result<()> {
+        if !self.reject_non_finite {
+            return Ok(());
+        }
+        for (arg, tensor) in [("input", Some(self.x)), ("h0", self.h0), ("c0", self.c0)] {
+            let Some(tensor) = tensor else { continue };
+            if let Some(flat) = tensor.data().iter().position(|v| !v.is_finite()) {
+                let mut index = vec![0; tensor.shape().len()];
+                let mut rest = flat;
+                for (i, &dim) in tensor.shape().iter().enumerate().rev() {
+                    index[i] = rest % dim.max(1);
+                    rest /= dim.max(1);
+                }
+                return Err(Error::NonFiniteInput {
+                    arg,
+                    index,
+                    value: tensor.data()[flat],
+                });
+            }
+        }
+        Ok(())
     }
 
     /// The shapes alone, for [`RnnConfig::check`].
@@ -355,7 +389,9 @@ fn check_batch_evidence(
     ];
     for (arg, batch) in evidence {
         let Some(batch) = batch else { continue };
-        if !batched && (arg != "lengths" || batch > 1) {
+        // A state for one sequence (or none) is not a flattened batch: it falls through to
+        // `StateShape`, which says to drop the state's batch dimension.
+        if !batched && batch > 1 {
             return Err(Error::FlattenedBatch {
                 shape: input.to_vec(),
                 arg,

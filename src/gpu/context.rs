@@ -1,6 +1,6 @@
 //! The GPU context: adapter, device, queue and compiled kernels, created once and shared.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use super::kernels::Kernels;
 use crate::error::{Error, Result};
@@ -20,6 +20,60 @@ pub(crate) struct ContextInner {
     pub queue: wgpu::Queue,
     pub info: Option<wgpu::AdapterInfo>,
     pub kernels: Kernels,
+    pub health: Arc<Health>,
+}
+
+/// What wgpu reported outside any call of ours: a lost device, or errors no scope caught.
+#[derive(Default)]
+pub(crate) struct Health {
+    lost: Mutex<Option<String>>,
+    uncaptured: Mutex<Vec<String>>,
+}
+
+impl Health {
+    /// Wires the device's callbacks to this record. Only for devices the crate created: an
+    /// application's own device keeps the callbacks the application chose.
+    fn watch(self: &Arc<Self>, device: &wgpu::Device) {
+        let health = Arc::clone(self);
+        device.set_device_lost_callback(move |reason, message| {
+            *health.lost.lock().unwrap_or_else(|e| e.into_inner()) =
+                Some(format!("{reason:?}: {message}"));
+        });
+        let health = Arc::clone(self);
+        // wgpu's default handler panics; ours turns the error into an Err of the next call.
+        device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+            health
+                .uncaptured
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(e.to_string());
+        }));
+    }
+
+    /// Fails if the device was lost or wgpu reported an error since the last check.
+    pub(crate) fn check(&self) -> Result<()> {
+        if let Some(reason) = self.lost.lock().unwrap_or_else(|e| e.into_inner()).clone() {
+            return Err(Error::DeviceLost { reason });
+        }
+        let mut uncaptured = self.uncaptured.lock().unwrap_or_else(|e| e.into_inner());
+        if !uncaptured.is_empty() {
+            let message = uncaptured.join("; ");
+            uncaptured.clear();
+            return Err(Error::Gpu {
+                operation: "an earlier GPU operation",
+                message,
+            });
+        }
+        Ok(())
+    }
+
+    /// A loss explains any later failure better than the failure's own message.
+    pub(crate) fn explain(&self, error: Error) -> Error {
+        match self.lost.lock().unwrap_or_else(|e| e.into_inner()).clone() {
+            Some(reason) => Error::DeviceLost { reason },
+            None => error,
+        }
+    }
 }
 
 impl std::fmt::Debug for GpuContext {
@@ -125,7 +179,9 @@ impl GpuContext {
             .map_err(|e| Error::RequestDevice {
                 reason: e.to_string(),
             })?;
-        Self::build(device, queue, Some(adapter.get_info())).await
+        let health = Arc::new(Health::default());
+        health.watch(&device);
+        Self::build(device, queue, Some(adapter.get_info()), health).await
     }
 
     /// A context on a device and queue your application already owns (for example the one it
@@ -135,13 +191,14 @@ impl GpuContext {
     /// [`Error::DeviceLimit`] when the device allows fewer than 9 storage buffers per stage
     /// or has no compute support, [`Error::Gpu`] when the kernels do not compile on it.
     pub fn from_device(device: wgpu::Device, queue: wgpu::Queue) -> Result<Self> {
-        pollster::block_on(Self::build(device, queue, None))
+        pollster::block_on(Self::build(device, queue, None, Arc::default()))
     }
 
     async fn build(
         device: wgpu::Device,
         queue: wgpu::Queue,
         info: Option<wgpu::AdapterInfo>,
+        health: Arc<Health>,
     ) -> Result<Self> {
         let limits = device.limits();
         let checks: [(&str, &'static str, u64, u64); 3] = [
@@ -189,6 +246,7 @@ impl GpuContext {
                 queue,
                 info,
                 kernels,
+                health,
             }),
         })
     }

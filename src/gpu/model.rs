@@ -2,7 +2,6 @@
 
 use std::sync::Mutex;
 
-use wgpu::util::DeviceExt;
 use wgpu::{BufferUsages, PollType};
 
 use super::context::GpuContext;
@@ -178,13 +177,20 @@ impl GpuContext {
         } else {
             f32_bytes(contents)
         };
-        self.inner
-            .device
-            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                label: Some(label),
-                contents: bytes,
-                usage: BufferUsages::STORAGE | BufferUsages::COPY_DST | BufferUsages::COPY_SRC,
-            })
+        self.buffer_with(label, bytes, BufferUsages::STORAGE | BufferUsages::COPY_SRC)
+    }
+
+    /// A buffer holding `bytes`, written through the queue: unlike `create_buffer_init`,
+    /// which panics when the device is lost, this reports through the error scopes.
+    fn buffer_with(&self, label: &str, bytes: &[u8], usage: BufferUsages) -> wgpu::Buffer {
+        let buffer = self.inner.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
+            size: (bytes.len() as u64).next_multiple_of(wgpu::COPY_BUFFER_ALIGNMENT),
+            usage: usage | BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        self.inner.queue.write_buffer(&buffer, 0, bytes);
+        buffer
     }
 
     fn scratch(&self, label: &str, floats: usize) -> wgpu::Buffer {
@@ -413,9 +419,23 @@ impl GpuRnn {
 
     async fn run(&self, input: &Input<'_>, wait: Wait) -> Result<Output> {
         let resolved = crate::shape::resolve(&self.config, &input.shapes())?;
+        input.check_finite()?;
         if resolved.t == 0 || resolved.b == 0 {
             return crate::model::empty_output(input, &resolved);
         }
+        let health = &self.ctx.inner.health;
+        health.check()?;
+        let result = self
+            .execute(input, &resolved, wait)
+            .await
+            .map_err(|e| health.explain(e));
+        // Errors wgpu reported outside our scopes during the run (own devices only).
+        health.check()?;
+        result
+    }
+
+    async fn execute(&self, input: &Input<'_>, resolved: &Resolved, wait: Wait) -> Result<Output> {
+        let resolved = resolved.clone();
         let host = crate::model::HostSequences::new(&self.config, input, &resolved);
         let plan = Plan::new(
             &self.ctx,
@@ -461,11 +481,9 @@ impl GpuRnn {
                 let at = i * stride as usize;
                 contents[at..at + 4].copy_from_slice(&(i as u32).to_le_bytes());
             }
-            let buffer = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                label: Some("wgpu-rnn step indices"),
-                contents: &contents,
-                usage: BufferUsages::UNIFORM,
-            });
+            let buffer =
+                self.ctx
+                    .buffer_with("wgpu-rnn step indices", &contents, BufferUsages::UNIFORM);
             let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
                 label: Some("wgpu-rnn step indices"),
                 layout: &self.ctx.inner.kernels.step_layout,
@@ -520,11 +538,11 @@ impl GpuRnn {
 
         let x = ctx.storage("input (time-major)", &host.x);
         let lengths: Vec<u32> = host.lengths.iter().map(|&l| l as u32).collect();
-        let lengths = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-            label: Some("lengths"),
-            contents: bytemuck::cast_slice(&[lengths.as_slice(), &[0; 4]].concat()),
-            usage: BufferUsages::STORAGE,
-        });
+        let lengths = ctx.buffer_with(
+            "lengths",
+            bytemuck::cast_slice(&[lengths.as_slice(), &[0; 4]].concat()),
+            BufferUsages::STORAGE,
+        );
         let h_n = ctx.storage("h_n", &host.h0);
         let c_n = ctx.storage("c_n", &host.c0);
         let gates = ctx.scratch(
@@ -570,11 +588,11 @@ impl GpuRnn {
                 project: (config.proj_size > 0) as u32,
                 ..Default::default()
             };
-            let params = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                label: Some("layer params"),
-                contents: bytemuck::bytes_of(&params),
-                usage: BufferUsages::UNIFORM,
-            });
+            let params = ctx.buffer_with(
+                "layer params",
+                bytemuck::bytes_of(&params),
+                BufferUsages::UNIFORM,
+            );
             let layer_in = if l == 0 { &x } else { &outputs[(l - 1) % 2] };
             let layer_out = &outputs[l % 2];
             let bind = |layout: &wgpu::BindGroupLayout, buffers: &[&wgpu::Buffer]| {
