@@ -1,9 +1,12 @@
 //! The GPU path: a context (adapter, device, kernels), models uploaded to it, and their
 //! forward pass.
 
+mod buffers;
 mod context;
+mod encode;
 pub(crate) mod kernels;
 mod model;
+mod pack;
 
 pub use context::{AdapterChoice, GpuContext};
 pub use model::{GpuRnn, Strategy};

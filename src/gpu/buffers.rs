@@ -1,0 +1,196 @@
+//! Buffers and error scopes: the plumbing every GPU call shares.
+
+use wgpu::{BufferUsages, PollType};
+
+use super::context::GpuContext;
+use crate::error::{Error, Result};
+
+/// How a call waits for the GPU.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Wait {
+    /// `device.poll(wait)`: for blocking callers.
+    Block,
+    /// Non-blocking polls, yielding to the executor in between.
+    Yield,
+}
+
+pub(crate) fn f32_bytes(data: &[f32]) -> &[u8] {
+    bytemuck::cast_slice(data)
+}
+
+/// Errors captured while the crate talks to wgpu, turned into [`Error::Gpu`].
+pub(crate) struct Scopes(Vec<wgpu::ErrorScopeGuard>);
+
+impl Scopes {
+    pub(crate) fn push(device: &wgpu::Device) -> Self {
+        Scopes(
+            [
+                wgpu::ErrorFilter::Validation,
+                wgpu::ErrorFilter::OutOfMemory,
+                wgpu::ErrorFilter::Internal,
+            ]
+            .into_iter()
+            .map(|f| device.push_error_scope(f))
+            .collect(),
+        )
+    }
+
+    /// Pops every scope now (innermost first); the returned future reports the first error.
+    pub(crate) fn pop(
+        mut self,
+        operation: &'static str,
+    ) -> impl std::future::Future<Output = Result<()>> + Send {
+        let mut futures = Vec::new();
+        while let Some(scope) = self.0.pop() {
+            futures.push(scope.pop());
+        }
+        async move {
+            for f in futures {
+                if let Some(e) = f.await {
+                    return Err(Error::Gpu {
+                        operation,
+                        message: e.to_string(),
+                    });
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+impl Drop for Scopes {
+    /// Scopes must be popped innermost first, also on an early return.
+    fn drop(&mut self) {
+        while let Some(scope) = self.0.pop() {
+            drop(scope);
+        }
+    }
+}
+
+impl GpuContext {
+    /// Fails with [`Error::DeviceLimit`] when one buffer of `bytes` cannot be bound on this device.
+    pub(crate) fn check_buffer(
+        &self,
+        what: impl Into<String>,
+        bytes: u64,
+        hint: &str,
+    ) -> Result<()> {
+        let limits = self.inner.device.limits();
+        for (limit_name, limit) in [
+            (
+                "max_storage_buffer_binding_size",
+                limits.max_storage_buffer_binding_size,
+            ),
+            ("max_buffer_size", limits.max_buffer_size),
+        ] {
+            if bytes > limit {
+                return Err(Error::DeviceLimit {
+                    what: what.into(),
+                    limit_name,
+                    limit,
+                    needed: bytes,
+                    hint: hint.into(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) fn storage(&self, label: &str, contents: &[f32]) -> wgpu::Buffer {
+        // A zero-sized binding is invalid; every buffer holds at least one vec4.
+        let padded;
+        let bytes = if contents.len() < 4 {
+            padded = [contents, &[0.0; 4][..4 - contents.len()]].concat();
+            f32_bytes(&padded)
+        } else {
+            f32_bytes(contents)
+        };
+        self.buffer_with(label, bytes, BufferUsages::STORAGE | BufferUsages::COPY_SRC)
+    }
+
+    /// A buffer holding `bytes`, written through the queue: unlike `create_buffer_init`,
+    /// which panics when the device is lost, this reports through the error scopes.
+    pub(crate) fn buffer_with(
+        &self,
+        label: &str,
+        bytes: &[u8],
+        usage: BufferUsages,
+    ) -> wgpu::Buffer {
+        let buffer = self.inner.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
+            size: (bytes.len() as u64).next_multiple_of(wgpu::COPY_BUFFER_ALIGNMENT),
+            usage: usage | BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        self.inner.queue.write_buffer(&buffer, 0, bytes);
+        buffer
+    }
+
+    pub(crate) fn scratch(&self, label: &str, floats: usize) -> wgpu::Buffer {
+        self.inner.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
+            size: (floats.max(4) * 4) as u64,
+            usage: BufferUsages::STORAGE | BufferUsages::COPY_DST | BufferUsages::COPY_SRC,
+            mapped_at_creation: false,
+        })
+    }
+}
+
+/// Maps `staging` and returns its contents as `f32`.
+pub(crate) async fn read_back(
+    device: &wgpu::Device,
+    staging: &wgpu::Buffer,
+    wait: Wait,
+) -> Result<Vec<f32>> {
+    let (tx, mut rx) = futures::channel::oneshot::channel();
+    staging.slice(..).map_async(wgpu::MapMode::Read, move |r| {
+        let _ = tx.send(r);
+    });
+    let lost = |e: &dyn std::fmt::Display| Error::Gpu {
+        operation: "waiting for the GPU",
+        message: e.to_string(),
+    };
+    let mapped = match wait {
+        Wait::Block => {
+            device
+                .poll(PollType::wait_indefinitely())
+                .map_err(|e| lost(&e))?;
+            rx.await
+        }
+        Wait::Yield => {
+            futures::future::poll_fn(|cx| {
+                if let Err(e) = device.poll(PollType::Poll) {
+                    return std::task::Poll::Ready(Err(lost(&e)));
+                }
+                match futures::FutureExt::poll_unpin(&mut rx, cx) {
+                    std::task::Poll::Ready(r) => std::task::Poll::Ready(Ok(r)),
+                    std::task::Poll::Pending => {
+                        cx.waker().wake_by_ref();
+                        std::task::Poll::Pending
+                    }
+                }
+            })
+            .await?
+        }
+    };
+    mapped
+        .map_err(|_| lost(&"the mapping callback was dropped (device lost?)"))?
+        .map_err(|e| Error::Gpu {
+            operation: "reading results back",
+            message: e.to_string(),
+        })?;
+    let values = {
+        let view = staging
+            .slice(..)
+            .get_mapped_range()
+            .map_err(|e| Error::Gpu {
+                operation: "reading results back",
+                message: e.to_string(),
+            })?;
+        view.chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect()
+    };
+    staging.unmap();
+    Ok(values)
+}

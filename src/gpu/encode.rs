@@ -1,0 +1,379 @@
+//! Encoding a forward pass: the dispatch sequence for one model, shape and strategy.
+
+use wgpu::BufferUsages;
+
+use super::context::GpuContext;
+use super::kernels::{
+    Kernel, LayerParams, BATCH_BLOCK, GEMM_COLS, GEMM_ROWS, GEMM_WORKGROUP, STEP_SLOT_SIZE,
+    STEP_WORKGROUP,
+};
+use super::model::{GpuRnn, StepSlots, Strategy};
+use super::pack::gate_stride;
+use crate::config::{Kind, RnnConfig};
+use crate::error::{Error, Result};
+use crate::shape::Resolved;
+
+/// Rows (timesteps x batch) of input projection computed per chunk: bounds one GEMM dispatch.
+const MAX_CHUNK_ROWS: usize = 16_384;
+/// Timesteps one sequence-kernel dispatch runs at most.
+const MAX_SEQUENCE_CHUNK: usize = 512;
+/// Timesteps encoded per submit: long sequences go to the GPU in bounded command buffers
+/// (OS watchdogs kill multi-second ones) while state stays on the GPU between them.
+const STEPS_PER_SUBMIT: usize = 1_024;
+
+/// Device-side recurrent state in PyTorch's layout: `h (D*L, B, H_out)` and, for LSTM,
+/// `c (D*L, B, H)`. Read as `h0`/`c0` when a pass starts, holding `h_n`/`c_n` when it ends.
+pub(crate) struct StateBuffers {
+    pub h: wgpu::Buffer,
+    pub c: wgpu::Buffer,
+}
+
+impl StateBuffers {
+    /// Uploads initial states (zeros when empty).
+    pub(crate) fn upload(ctx: &GpuContext, h0: &[f32], c0: &[f32]) -> Self {
+        StateBuffers {
+            h: ctx.storage("h_n", h0),
+            c: ctx.storage("c_n", c0),
+        }
+    }
+}
+
+impl GpuRnn {
+    fn step_slots(&self, needed: usize) -> Result<std::sync::MutexGuard<'_, Option<StepSlots>>> {
+        let mut slots = self.steps.lock().unwrap_or_else(|e| e.into_inner());
+        if slots.as_ref().is_none_or(|s| s.capacity < needed) {
+            let device = &self.ctx.inner.device;
+            let stride =
+                (device.limits().min_uniform_buffer_offset_alignment as u64).max(STEP_SLOT_SIZE);
+            let capacity = needed.next_power_of_two();
+            let bytes = stride * capacity as u64;
+            if bytes > device.limits().max_buffer_size {
+                return Err(Error::DeviceLimit {
+                    what: format!("the timestep index table for T={needed}"),
+                    limit_name: "max_buffer_size",
+                    limit: device.limits().max_buffer_size,
+                    needed: bytes,
+                    hint: "split the sequence into shorter calls and pass h_n back as h0".into(),
+                });
+            }
+            let mut contents = vec![0u8; bytes as usize];
+            for i in 0..capacity {
+                let at = i * stride as usize;
+                contents[at..at + 4].copy_from_slice(&(i as u32).to_le_bytes());
+            }
+            let buffer =
+                self.ctx
+                    .buffer_with("wgpu-rnn step indices", &contents, BufferUsages::UNIFORM);
+            let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
+                label: Some("wgpu-rnn step indices"),
+                layout: &self.ctx.inner.kernels.step_layout,
+                entries: &[wgpu::BindGroupEntry {
+                    binding: 0,
+                    resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                        buffer: &buffer,
+                        offset: 0,
+                        size: wgpu::BufferSize::new(STEP_SLOT_SIZE),
+                    }),
+                }],
+            });
+            *slots = Some(StepSlots {
+                capacity,
+                stride,
+                _buffer: buffer,
+                bind_group,
+            });
+        }
+        Ok(slots)
+    }
+
+    /// Encodes every layer over `x` (time-major `(T, B, I)` on the device), starting from and
+    /// leaving the final state in `state`. Full chunks are submitted as they are encoded (a
+    /// bounded command buffer each); the last encoder is returned unsubmitted with the final
+    /// layer's output buffer `(T, B, D*H_out)`, so the caller can append its copies.
+    pub(super) fn encode(
+        &self,
+        plan: &Plan,
+        resolved: &Resolved,
+        x: &wgpu::Buffer,
+        lengths: &[usize],
+        state_io: &StateBuffers,
+    ) -> Result<(wgpu::CommandEncoder, wgpu::Buffer)> {
+        let ctx = &self.ctx;
+        let (device, queue, kernels) = (&ctx.inner.device, &ctx.inner.queue, &ctx.inner.kernels);
+        let config = &self.config;
+        let (t_len, b) = (resolved.t, resolved.b);
+        let (d, h, h_out, gh) = (
+            config.num_directions(),
+            config.hidden_size,
+            config.state_width(),
+            config.gate_rows(),
+        );
+        let lstm = config.kind == Kind::Lstm;
+
+        let slots_guard = self.step_slots(t_len)?;
+        let slots = slots_guard.as_ref().ok_or(Error::Gpu {
+            operation: "indexing timesteps",
+            message: "no slots".into(),
+        })?;
+
+        let lengths: Vec<u32> = lengths.iter().map(|&l| l as u32).collect();
+        let lengths = ctx.buffer_with(
+            "lengths",
+            bytemuck::cast_slice(&[lengths.as_slice(), &[0; 4]].concat()),
+            BufferUsages::STORAGE,
+        );
+        let (h_n, c_n) = (&state_io.h, &state_io.c);
+        let gates = ctx.scratch(
+            "input projection chunk",
+            d * plan.chunk_steps * b * gate_stride(gh),
+        );
+        let state = ctx.scratch("h ping-pong", 2 * d * b * h_out);
+        let cell = ctx.scratch("c and o*tanh(c)", if lstm { 2 * d * b * h } else { 4 });
+        let outputs: Vec<wgpu::Buffer> = (0..config.num_layers.min(2))
+            .map(|i| ctx.scratch(&format!("layer output {i}"), plan.output_floats))
+            .collect();
+
+        let state_bytes = (d * b * h_out * 4) as u64;
+        let cell_bytes = (d * b * h * 4) as u64;
+        let sequence = plan.strategy == Strategy::Sequence;
+        let (step_kernel, sequence_kernel) = match config.kind {
+            Kind::Gru => (Kernel::GruStep, Kernel::GruSequence),
+            Kind::Lstm => (Kernel::LstmStep, Kernel::LstmSequence),
+            Kind::RnnTanh | Kind::RnnRelu => (Kernel::RnnStep, Kernel::RnnSequence),
+        };
+        let n_chunks = t_len.div_ceil(plan.chunk_steps);
+        let batch_blocks = (b as u32).div_ceil(BATCH_BLOCK);
+        let mut encoder = device.create_command_encoder(&Default::default());
+        let mut steps_in_encoder = 0;
+        for (l, weights) in self.layers.iter().enumerate() {
+            let params = LayerParams {
+                seq_len: t_len as u32,
+                batch: b as u32,
+                in_size: config.layer_input_size(l) as u32,
+                hidden: h as u32,
+                state_width: h_out as u32,
+                directions: d as u32,
+                chunk_steps: plan.chunk_steps as u32,
+                gate_rows: gh as u32,
+                gate_stride: gate_stride(gh) as u32,
+                relu: (config.kind == Kind::RnnRelu) as u32,
+                project: (config.proj_size > 0) as u32,
+                ..Default::default()
+            };
+            let params = ctx.buffer_with(
+                "layer params",
+                bytemuck::bytes_of(&params),
+                BufferUsages::UNIFORM,
+            );
+            let layer_in = if l == 0 { x } else { &outputs[(l - 1) % 2] };
+            let layer_out = &outputs[l % 2];
+            let bind = |layout: &wgpu::BindGroupLayout, buffers: &[&wgpu::Buffer]| {
+                let entries: Vec<_> = buffers
+                    .iter()
+                    .enumerate()
+                    .map(|(i, buf)| wgpu::BindGroupEntry {
+                        binding: i as u32,
+                        resource: buf.as_entire_binding(),
+                    })
+                    .collect();
+                device.create_bind_group(&wgpu::BindGroupDescriptor {
+                    label: None,
+                    layout,
+                    entries: &entries,
+                })
+            };
+            let gemm_group = bind(
+                &kernels.gemm_layout,
+                &[&params, layer_in, &weights.w_ih, &weights.b_ih, &gates],
+            );
+            let step_group = bind(
+                &kernels.recurrent_layout,
+                &[
+                    &params,
+                    &gates,
+                    &weights.w_hh,
+                    &weights.b_hh,
+                    &lengths,
+                    &state,
+                    &cell,
+                    layer_out,
+                    &weights.w_hr,
+                ],
+            );
+
+            let slot = (l * d) as u64;
+            encoder.copy_buffer_to_buffer(
+                &h_n,
+                slot * (b * h_out * 4) as u64,
+                &state,
+                0,
+                state_bytes,
+            );
+            if lstm {
+                encoder.copy_buffer_to_buffer(c_n, slot * (b * h * 4) as u64, &cell, 0, cell_bytes);
+            }
+            for chunk in 0..n_chunks {
+                let first = chunk * plan.chunk_steps;
+                let steps = plan.chunk_steps.min(t_len - first);
+                {
+                    let mut pass = encoder.begin_compute_pass(&Default::default());
+                    pass.set_pipeline(kernels.pipeline(Kernel::InputProjection));
+                    pass.set_bind_group(0, &gemm_group, &[]);
+                    pass.set_bind_group(
+                        1,
+                        &slots.bind_group,
+                        &[(chunk as u64 * slots.stride) as u32],
+                    );
+                    pass.dispatch_workgroups(
+                        (gate_stride(gh) as u32 / GEMM_COLS).div_ceil(GEMM_WORKGROUP),
+                        ((steps * b) as u32).div_ceil(GEMM_ROWS),
+                        d as u32,
+                    );
+                    pass.set_bind_group(0, &step_group, &[]);
+                    if sequence {
+                        pass.set_pipeline(kernels.pipeline(sequence_kernel));
+                        pass.dispatch_workgroups(1, b as u32, d as u32);
+                    }
+                    for s in (first..first + steps).filter(|_| !sequence) {
+                        pass.set_bind_group(
+                            1,
+                            &slots.bind_group,
+                            &[(s as u64 * slots.stride) as u32],
+                        );
+                        pass.set_pipeline(kernels.pipeline(step_kernel));
+                        pass.dispatch_workgroups(
+                            (h as u32).div_ceil(STEP_WORKGROUP),
+                            batch_blocks,
+                            d as u32,
+                        );
+                        if config.proj_size > 0 {
+                            pass.set_pipeline(kernels.pipeline(Kernel::LstmProject));
+                            pass.dispatch_workgroups(
+                                (h_out as u32).div_ceil(STEP_WORKGROUP),
+                                batch_blocks,
+                                d as u32,
+                            );
+                        }
+                    }
+                }
+                steps_in_encoder += steps;
+                if steps_in_encoder >= STEPS_PER_SUBMIT {
+                    queue.submit([std::mem::replace(
+                        &mut encoder,
+                        device.create_command_encoder(&Default::default()),
+                    )
+                    .finish()]);
+                    steps_in_encoder = 0;
+                }
+            }
+            let last = ((t_len % 2) as u64) * state_bytes;
+            encoder.copy_buffer_to_buffer(
+                &state,
+                last,
+                &h_n,
+                slot * (b * h_out * 4) as u64,
+                state_bytes,
+            );
+            if lstm {
+                encoder.copy_buffer_to_buffer(&cell, 0, c_n, slot * (b * h * 4) as u64, cell_bytes);
+            }
+        }
+        drop(slots_guard);
+        let last = (config.num_layers - 1) % 2;
+        let output = outputs.into_iter().nth(last).ok_or(Error::Gpu {
+            operation: "encoding the layers",
+            message: "no layer output".into(),
+        })?;
+        Ok((encoder, output))
+    }
+}
+
+/// Sizes of one forward pass, checked against the device before anything is created.
+pub(crate) struct Plan {
+    pub strategy: Strategy,
+    pub chunk_steps: usize,
+    pub output_floats: usize,
+    pub state_floats: usize,
+    pub cell_floats: usize,
+}
+
+impl Plan {
+    pub(crate) fn new(
+        ctx: &GpuContext,
+        config: &RnnConfig,
+        r: &Resolved,
+        strategy: Strategy,
+    ) -> Result<Plan> {
+        let limits = ctx.inner.device.limits();
+        let (d, gh, b, t) = (config.num_directions(), config.gate_rows(), r.b, r.t);
+        let max_groups = limits.max_compute_workgroups_per_dimension as usize;
+        let gemm_groups = (gate_stride(gh) / GEMM_COLS as usize).div_ceil(GEMM_WORKGROUP as usize);
+        if b > max_groups || gemm_groups > max_groups {
+            return Err(Error::DeviceLimit {
+                what: format!("a batch of {b} sequences with {gh} gate rows"),
+                limit_name: "max_compute_workgroups_per_dimension",
+                limit: max_groups as u64,
+                needed: b.max(gemm_groups) as u64,
+                hint: "split the batch into smaller calls".into(),
+            });
+        }
+        let per_step = (d * b * gate_stride(gh) * 4) as u64;
+        let binding = limits
+            .max_storage_buffer_binding_size
+            .min(limits.max_buffer_size);
+        let by_memory = (binding / per_step.max(1)) as usize;
+        if by_memory == 0 {
+            ctx.check_buffer(
+                "the input projection of one timestep",
+                per_step,
+                "reduce the batch size or hidden_size",
+            )?;
+        }
+        let by_rows = (MAX_CHUNK_ROWS / b).max(1);
+        let by_dispatch = max_groups * GEMM_ROWS as usize / b;
+        // A sequence dispatch runs a whole chunk: keep each one short of any GPU watchdog.
+        let by_latency = if strategy == Strategy::Sequence {
+            MAX_SEQUENCE_CHUNK
+        } else {
+            usize::MAX
+        };
+        let chunk_steps = t
+            .min(by_memory)
+            .min(by_rows)
+            .min(by_dispatch)
+            .min(by_latency)
+            .max(1);
+
+        let output_floats = t * b * config.output_width();
+        let state_floats = config.num_layers * d * b * config.state_width();
+        let cell_floats = if config.kind == Kind::Lstm {
+            config.num_layers * d * b * config.hidden_size
+        } else {
+            0
+        };
+        let hint =
+            "shorten the sequence or the batch (split it into calls and pass h_n back as h0)";
+        ctx.check_buffer(
+            format!("the input (T={t}, B={b})"),
+            (t * b * config.input_size * 4) as u64,
+            hint,
+        )?;
+        ctx.check_buffer(
+            format!("the layer output (T={t}, B={b})"),
+            (output_floats * 4) as u64,
+            hint,
+        )?;
+        ctx.check_buffer(
+            "the read-back buffer",
+            ((output_floats + state_floats + cell_floats) * 4) as u64,
+            hint,
+        )?;
+        Ok(Plan {
+            strategy,
+            chunk_steps,
+            output_floats,
+            state_floats,
+            cell_floats,
+        })
+    }
+}
