@@ -326,6 +326,24 @@ pub enum Error {
         value: f32,
     },
 
+    /// A stream chunk's batch differs from the batch the stream was opened for.
+    #[error("this stream was opened for a batch of {expected} sequences, but the chunk holds {got}; every chunk must carry all {expected} slots (open one stream per batch size)")]
+    StreamBatch {
+        /// The stream's batch.
+        expected: usize,
+        /// The chunk's batch.
+        got: usize,
+    },
+
+    /// A stream slot index past the batch.
+    #[error("slot {slot} does not exist: the stream has {batch} slots (0..{batch})")]
+    SlotOutOfRange {
+        /// The slot asked for.
+        slot: usize,
+        /// The stream's batch.
+        batch: usize,
+    },
+
     /// A feature or option cannot be used with this model.
     #[error("{what} is not supported: {reason}")]
     Unsupported {

@@ -207,13 +207,8 @@ pub(crate) fn finish_output(
     h_n: Vec<f32>,
     c_n: Vec<f32>,
 ) -> Output {
-    let output = if r.batched && config.batch_first {
-        swap_batch_time(&output, r.t, r.b, config.output_width())
-    } else {
-        output
-    };
     Output {
-        output: Tensor::from_parts(r.shapes.output.clone(), output),
+        output: finish_sequence(config, r, output),
         h_n: Tensor::from_parts(r.shapes.h_n.clone(), h_n),
         c_n: r
             .shapes
@@ -221,6 +216,16 @@ pub(crate) fn finish_output(
             .clone()
             .map(|shape| Tensor::from_parts(shape, c_n)),
     }
+}
+
+/// A time-major `(T, B, D*H_out)` output in the caller's layout and shape.
+pub(crate) fn finish_sequence(config: &RnnConfig, r: &Resolved, output: Vec<f32>) -> Tensor {
+    let output = if r.batched && config.batch_first {
+        swap_batch_time(&output, r.t, r.b, config.output_width())
+    } else {
+        output
+    };
+    Tensor::from_parts(r.shapes.output.clone(), output)
 }
 
 /// `T = 0` or `B = 0`: no step runs, so the output is empty and the final state is the initial one.

@@ -7,6 +7,8 @@ mod encode;
 pub(crate) mod kernels;
 mod model;
 mod pack;
+mod stream;
 
 pub use context::{AdapterChoice, GpuContext};
 pub use model::{GpuRnn, Strategy};
+pub use stream::GpuStream;

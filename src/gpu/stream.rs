@@ -1,0 +1,319 @@
+//! Streaming: a stateful session that takes a batch's timesteps as they arrive.
+
+use wgpu::BufferUsages;
+
+use super::buffers::{read_back, Scopes, Wait};
+use super::encode::{Plan, StateBuffers};
+use super::model::GpuRnn;
+use crate::error::{Error, Result};
+use crate::shape::{InputShapes, Tensor};
+
+/// A session over one batch of streams: feed chunks of any number of timesteps, the state
+/// stays on the GPU between them, and the outputs equal one call over the concatenation.
+///
+/// ```no_run
+/// use wgpu_rnn::{GpuContext, Kind, Rnn, RnnConfig, Tensor};
+/// let rnn = Rnn::from_fn(RnnConfig::new(Kind::Gru, 40, 256), |_, s| vec![0.01; s.iter().product()])?;
+/// let gpu = rnn.to_gpu(&GpuContext::new()?)?;
+/// let mut stream = gpu.stream(2)?; // two concurrent streams (batch slots)
+/// for frame in 0..100 {
+///     let chunk = Tensor::new([1, 2, 40], vec![frame as f32 * 0.01; 80])?; // (T=1, B, I)
+///     let out = stream.push(&chunk)?; // (1, 2, 256)
+///     # let _ = out;
+///     if frame == 50 {
+///         stream.reset_slot(1)?; // a new utterance starts in slot 1; slot 0 carries on
+///     }
+/// }
+/// # Ok::<(), wgpu_rnn::Error>(())
+/// ```
+pub struct GpuStream<'m> {
+    model: &'m GpuRnn,
+    batch: usize,
+    state: StateBuffers,
+}
+
+impl std::fmt::Debug for GpuStream<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GpuStream")
+            .field("batch", &self.batch)
+            .finish_non_exhaustive()
+    }
+}
+
+impl GpuRnn {
+    /// Opens a streaming session for `batch` concurrent sequences, starting from zero state.
+    ///
+    /// # Errors
+    /// [`Error::Unsupported`] for a bidirectional model (its reverse direction needs the whole
+    /// sequence) or a batch of 0; [`Error::DeviceLimit`] when the state does not fit.
+    pub fn stream(&self, batch: usize) -> Result<GpuStream<'_>> {
+        if self.config.bidirectional {
+            return Err(Error::Unsupported {
+                what: "streaming a bidirectional model".into(),
+                reason: "the reverse direction reads the sequence from its end; run whole sequences with forward()".into(),
+            });
+        }
+        if batch == 0 {
+            return Err(Error::Unsupported {
+                what: "a stream of 0 sequences".into(),
+                reason: "open the stream with the number of concurrent sequences (at least 1)"
+                    .into(),
+            });
+        }
+        let (h, c) = self.zero_state(batch);
+        let hint = "use a smaller batch";
+        self.ctx
+            .check_buffer("the stream state h", (h.len() * 4) as u64, hint)?;
+        self.ctx
+            .check_buffer("the stream state c", (c.len() * 4) as u64, hint)?;
+        let scopes = Scopes::push(&self.ctx.inner.device);
+        let state = StateBuffers::upload(&self.ctx, &h, &c);
+        pollster::block_on(scopes.pop("opening a stream"))?;
+        Ok(GpuStream {
+            model: self,
+            batch,
+            state,
+        })
+    }
+
+    fn zero_state(&self, batch: usize) -> (Vec<f32>, Vec<f32>) {
+        let c = &self.config;
+        let stacked = c.num_layers * c.num_directions();
+        let cell = if c.kind.has_cell_state() {
+            stacked * batch * c.hidden_size
+        } else {
+            0
+        };
+        (
+            vec![0.0; stacked * batch * c.state_width()],
+            vec![0.0; cell],
+        )
+    }
+}
+
+impl GpuStream<'_> {
+    /// The number of concurrent sequences (batch slots).
+    pub fn batch(&self) -> usize {
+        self.batch
+    }
+
+    /// Runs the next `chunk` of timesteps: `(T, B, I)`, or `(B, T, I)` with `batch_first`
+    /// (or `(T, I)` when the stream has one slot), and returns its output in the same layout.
+    ///
+    /// # Errors
+    /// The shape errors of a forward pass; [`Error::StreamBatch`] when the chunk's batch is not
+    /// the stream's; GPU errors as in [`GpuRnn::forward`].
+    pub fn push(&mut self, chunk: &Tensor) -> Result<Tensor> {
+        pollster::block_on(self.run(chunk, Wait::Block))
+    }
+
+    /// As [`GpuStream::push`], without blocking the executor while the GPU works.
+    ///
+    /// # Errors
+    /// As [`GpuStream::push`].
+    pub async fn push_async(&mut self, chunk: &Tensor) -> Result<Tensor> {
+        self.run(chunk, Wait::Yield).await
+    }
+
+    async fn run(&mut self, chunk: &Tensor, wait: Wait) -> Result<Tensor> {
+        let model = self.model;
+        let shapes = InputShapes {
+            input: chunk.shape(),
+            ..Default::default()
+        };
+        let resolved = crate::shape::resolve(&model.config, &shapes)?;
+        if resolved.b != self.batch {
+            return Err(Error::StreamBatch {
+                expected: self.batch,
+                got: resolved.b,
+            });
+        }
+        let input = crate::Input::new(chunk);
+        if resolved.t == 0 {
+            return crate::model::empty_output(&input, &resolved).map(|o| o.output);
+        }
+        let health = &model.ctx.inner.health;
+        health.check()?;
+        let host = crate::model::HostSequences::new(&model.config, &input, &resolved);
+        let plan = Plan::new(
+            &model.ctx,
+            &model.config,
+            &resolved,
+            model.strategy_for(resolved.b),
+        )?;
+        let result = async {
+            let (device, queue) = (&model.ctx.inner.device, &model.ctx.inner.queue);
+            let scopes = Scopes::push(device);
+            let x = model.ctx.storage("stream chunk (time-major)", &host.x);
+            let (mut encoder, output) =
+                model.encode(&plan, &resolved, &x, &host.lengths, &self.state)?;
+            let bytes = (plan.output_floats * 4) as u64;
+            let staging = device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("stream read back"),
+                size: bytes,
+                usage: BufferUsages::MAP_READ | BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            });
+            encoder.copy_buffer_to_buffer(&output, 0, &staging, 0, bytes);
+            queue.submit([encoder.finish()]);
+            scopes.pop("running a stream chunk").await?;
+            read_back(device, &staging, wait).await
+        }
+        .await
+        .map_err(|e| health.explain(e));
+        health.check()?;
+        let output = result?;
+        Ok(crate::model::finish_sequence(
+            &model.config,
+            &resolved,
+            output,
+        ))
+    }
+
+    /// Sets every slot back to zero state.
+    ///
+    /// # Errors
+    /// GPU errors (a lost device).
+    pub fn reset(&mut self) -> Result<()> {
+        self.clear(None)
+    }
+
+    /// Sets one slot back to zero state (a new stream starts there); the others continue.
+    ///
+    /// # Errors
+    /// [`Error::SlotOutOfRange`] when `slot >= batch`; GPU errors.
+    pub fn reset_slot(&mut self, slot: usize) -> Result<()> {
+        if slot >= self.batch {
+            return Err(Error::SlotOutOfRange {
+                slot,
+                batch: self.batch,
+            });
+        }
+        self.clear(Some(slot))
+    }
+
+    fn clear(&mut self, slot: Option<usize>) -> Result<()> {
+        let model = self.model;
+        let c = &model.config;
+        let stacked = c.num_layers * c.num_directions();
+        let device = &model.ctx.inner.device;
+        let scopes = Scopes::push(device);
+        let mut encoder = device.create_command_encoder(&Default::default());
+        for (buffer, width) in [
+            (&self.state.h, c.state_width()),
+            (&self.state.c, c.hidden_size),
+        ] {
+            if buffer.size() < (stacked * self.batch * width * 4) as u64 {
+                continue; // the placeholder c of a GRU/RNN
+            }
+            let row = (width * 4) as u64;
+            match slot {
+                None => encoder.clear_buffer(buffer, 0, None),
+                Some(k) => {
+                    for s in 0..stacked {
+                        encoder.clear_buffer(
+                            buffer,
+                            ((s * self.batch + k) as u64) * row,
+                            Some(row),
+                        );
+                    }
+                }
+            }
+        }
+        model.ctx.inner.queue.submit([encoder.finish()]);
+        pollster::block_on(scopes.pop("resetting stream state"))
+    }
+
+    /// Reads the current state back: `h (D*L, B, H_out)` and, for LSTM, `c (D*L, B, H)`.
+    ///
+    /// # Errors
+    /// GPU errors.
+    pub fn state(&self) -> Result<(Tensor, Option<Tensor>)> {
+        let model = self.model;
+        let cfg = &model.config;
+        let (h, c) = model.zero_state(self.batch);
+        let (h_bytes, c_bytes) = ((h.len() * 4) as u64, (c.len() * 4) as u64);
+        let device = &model.ctx.inner.device;
+        let scopes = Scopes::push(device);
+        let staging = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("stream state read back"),
+            size: h_bytes + c_bytes,
+            usage: BufferUsages::MAP_READ | BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let mut encoder = device.create_command_encoder(&Default::default());
+        encoder.copy_buffer_to_buffer(&self.state.h, 0, &staging, 0, h_bytes);
+        if c_bytes > 0 {
+            encoder.copy_buffer_to_buffer(&self.state.c, 0, &staging, h_bytes, c_bytes);
+        }
+        model.ctx.inner.queue.submit([encoder.finish()]);
+        let values = pollster::block_on(async {
+            scopes.pop("reading stream state").await?;
+            read_back(device, &staging, Wait::Block).await
+        })?;
+        let stacked = cfg.num_layers * cfg.num_directions();
+        let h = Tensor::new(
+            [stacked, self.batch, cfg.state_width()],
+            values[..h.len()].to_vec(),
+        )?;
+        let c = (c_bytes > 0)
+            .then(|| {
+                Tensor::new(
+                    [stacked, self.batch, cfg.hidden_size],
+                    values[h.data().len()..].to_vec(),
+                )
+            })
+            .transpose()?;
+        Ok((h, c))
+    }
+
+    /// Replaces the state with host values: `h (D*L, B, H_out)` and, for LSTM, `c (D*L, B, H)`
+    /// (`None` leaves `c` as it is).
+    ///
+    /// # Errors
+    /// [`Error::StateShape`] for wrong shapes, [`Error::UnexpectedState`] for `c` on a GRU/RNN.
+    pub fn set_state(&mut self, h: &Tensor, c: Option<&Tensor>) -> Result<()> {
+        let model = self.model;
+        let cfg = &model.config;
+        let stacked = cfg.num_layers * cfg.num_directions();
+        let expected_h = vec![stacked, self.batch, cfg.state_width()];
+        if h.shape() != expected_h.as_slice() {
+            let width_name = if cfg.proj_size > 0 {
+                "proj_size"
+            } else {
+                "hidden_size"
+            };
+            return Err(Error::StateShape {
+                arg: "h",
+                expected: expected_h,
+                got: h.shape().to_vec(),
+                width_name,
+            });
+        }
+        if let Some(c) = c {
+            if !cfg.kind.has_cell_state() {
+                return Err(Error::UnexpectedState {
+                    arg: "c",
+                    kind: cfg.kind,
+                });
+            }
+            let expected_c = vec![stacked, self.batch, cfg.hidden_size];
+            if c.shape() != expected_c.as_slice() {
+                return Err(Error::StateShape {
+                    arg: "c",
+                    expected: expected_c,
+                    got: c.shape().to_vec(),
+                    width_name: "hidden_size",
+                });
+            }
+        }
+        let queue = &model.ctx.inner.queue;
+        let scopes = Scopes::push(&model.ctx.inner.device);
+        queue.write_buffer(&self.state.h, 0, bytemuck::cast_slice(h.data()));
+        if let Some(c) = c {
+            queue.write_buffer(&self.state.c, 0, bytemuck::cast_slice(c.data()));
+        }
+        queue.submit([]);
+        pollster::block_on(scopes.pop("setting stream state"))
+    }
+}
