@@ -104,7 +104,9 @@ fn time(
 
 /// Cost of one dependent dispatch: a 1-unit RNN at T = 2N minus T = N, over N steps.
 fn dispatch_floor_us(ctx: &GpuContext) -> Result<f64, wgpu_rnn::Error> {
-    let rnn = random_rnn(RnnConfig::new(Kind::RnnTanh, 1, 1), 1)?.to_gpu(ctx)?;
+    let mut rnn = random_rnn(RnnConfig::new(Kind::RnnTanh, 1, 1), 1)?.to_gpu(ctx)?;
+    // One dispatch per timestep, each depending on the previous one's output.
+    rnn.set_strategy(Strategy::PerStep)?;
     let n = 512;
     let run = |t: usize| {
         let x = Tensor::zeros([t, 1, 1])?;
@@ -163,6 +165,20 @@ fn run(a: Args) -> Result<(), wgpu_rnn::Error> {
             t.0 * 1e3 / a.seq as f64,
             t.0 * 1e3 / a.seq as f64 / floor
         );
+        if !a.bidirectional {
+            // Streaming: one timestep per call, state kept on the GPU between calls.
+            let mut stream = gpu.stream(a.batch)?;
+            let step = Tensor::new(
+                [1, a.batch, a.input],
+                x.data()[..a.batch * a.input].to_vec(),
+            )?;
+            let (median, min, _) = time(a.runs, || stream.push(&step).map(|_| ()))?;
+            // Per layer: the input projection plus one fused step (two with proj_size).
+            println!(
+                "stream, 1-step chunk: median {median:.3} ms, min {min:.3} ms ({} dispatches, 1 submit per chunk)",
+                2 * a.layers
+            );
+        }
         t
     } else {
         println!("device: CPU reference path");
