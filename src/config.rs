@@ -174,7 +174,8 @@ impl RnnConfig {
 
     /// Width of each output timestep: `D * H_out`.
     pub fn output_width(&self) -> usize {
-        self.num_directions() * self.state_width()
+        // Saturating: an absurd configuration must reach `validate`'s error, not overflow.
+        self.num_directions().saturating_mul(self.state_width())
     }
 
     /// Input width of layer `layer`: `input_size` for layer 0, `D * H_out` above it.
@@ -188,7 +189,7 @@ impl RnnConfig {
 
     /// Rows of `weight_ih`/`weight_hh`: gates times `hidden_size`.
     pub fn gate_rows(&self) -> usize {
-        self.kind.gate_count() * self.hidden_size
+        self.kind.gate_count().saturating_mul(self.hidden_size)
     }
 
     /// Checks the configuration on its own (sizes non-zero, `proj_size` legal).
@@ -213,17 +214,25 @@ impl RnnConfig {
                 hidden_size: self.hidden_size,
             });
         }
-        // Every size we index with must fit the u32 arithmetic of the kernels.
-        let widest = self
-            .gate_rows()
-            .checked_mul(self.input_size.max(self.output_width()))
-            .filter(|&n| n <= u32::MAX as usize / 4);
-        if widest.is_none() {
+        // Every size we index with must fit the u32 arithmetic of the kernels (computed in
+        // u128: the sizes themselves may be absurd).
+        let rows = self.kind.gate_count() as u128 * self.hidden_size as u128;
+        let width = (self.input_size as u128)
+            .max(self.num_directions() as u128 * self.state_width() as u128);
+        let elements = rows.saturating_mul(width);
+        if elements > (u32::MAX / 4) as u128 {
             return Err(Error::TooLarge {
                 what: "a weight matrix",
-                elements: self.gate_rows() as u128
-                    * self.input_size.max(self.output_width()) as u128,
+                elements,
                 limit: u32::MAX as u64 / 4,
+            });
+        }
+        // `num_layers * num_directions` states are stacked in `h0` and `h_n`.
+        if self.num_layers.checked_mul(self.num_directions()).is_none() {
+            return Err(Error::TooLarge {
+                what: "the stack of states (num_layers * num_directions)",
+                elements: self.num_layers as u128 * self.num_directions() as u128,
+                limit: usize::MAX as u64,
             });
         }
         Ok(())

@@ -344,6 +344,15 @@ pub enum Error {
         batch: usize,
     },
 
+    /// A caller's `wgpu::Buffer` cannot be used as given.
+    #[error("the `{arg}` buffer {problem}")]
+    GpuBuffer {
+        /// Which buffer.
+        arg: &'static str,
+        /// What is wrong with it.
+        problem: String,
+    },
+
     /// A feature or option cannot be used with this model.
     #[error("{what} is not supported: {reason}")]
     Unsupported {
@@ -384,8 +393,13 @@ fn proj_message(kind: Kind, proj_size: usize, hidden_size: usize) -> String {
     }
 }
 
+/// The element count of a shape, or `None` where it overflows (shapes in errors may be absurd).
+fn element_count(shape: &[usize]) -> Option<usize> {
+    shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d))
+}
+
 fn reshape_hint(shape: &[usize], input_size: usize) -> String {
-    let total: usize = shape.iter().product();
+    let total = element_count(shape).unwrap_or(0);
     if shape.len() == 2 && input_size > 0 && total.is_multiple_of(input_size) && total > 0 {
         format!(
             ". If the {total} values are really rows of {input_size} features, reshape to ({}, {input_size})",
@@ -397,7 +411,7 @@ fn reshape_hint(shape: &[usize], input_size: usize) -> String {
 }
 
 fn rank_hint(shape: &[usize], input_size: usize) -> String {
-    let total: usize = shape.iter().product();
+    let total = element_count(shape).unwrap_or(0);
     match shape.len() {
         1 if input_size > 0 && total.is_multiple_of(input_size) => format!(
             ". If these {total} values are one sequence of {} steps, reshape to ({}, {input_size})",

@@ -44,7 +44,7 @@ pub mod weights;
 
 pub use config::{Kind, RnnConfig};
 pub use error::{Error, Result};
-pub use gpu::{AdapterChoice, GpuContext, GpuRnn, GpuStream, Strategy};
+pub use gpu::{AdapterChoice, GpuContext, GpuInput, GpuOutput, GpuRnn, GpuStream, Strategy};
 pub use model::Rnn;
 pub use shape::{Input, InputShapes, Output, OutputShapes, Tensor};
 pub use weights::{LoadOptions, TensorFile};

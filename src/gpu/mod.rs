@@ -7,8 +7,10 @@ mod encode;
 pub(crate) mod kernels;
 mod model;
 mod pack;
+mod resident;
 mod stream;
 
 pub use context::{AdapterChoice, GpuContext};
 pub use model::{GpuRnn, Strategy};
+pub use resident::{GpuInput, GpuOutput};
 pub use stream::GpuStream;

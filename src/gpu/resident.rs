@@ -1,0 +1,152 @@
+//! GPU-resident I/O: input from a buffer the caller owns, output left on the GPU or copied
+//! into the caller's buffer, nothing read back in between.
+
+use wgpu::BufferUsages;
+
+use super::buffers::Scopes;
+use super::encode::{Plan, StateBuffers};
+use super::model::GpuRnn;
+use crate::error::{Error, Result};
+use crate::shape::{InputShapes, OutputShapes, Resolved};
+
+/// A forward pass's input already on the GPU.
+///
+/// Layout: little-endian `f32`, row-major, **time-major** `(T, B, input_size)` (or `(T,
+/// input_size)` unbatched), tightly packed from `offset` 0 of the buffer — exactly the layout
+/// of [`GpuOutput::output`], so stacks chain without leaving the GPU. The buffer needs
+/// `BufferUsages::STORAGE` and at least `4 * T * B * input_size` bytes, and must belong to the
+/// model's device.
+#[derive(Clone, Copy, Debug)]
+pub struct GpuInput<'a> {
+    /// The data.
+    pub buffer: &'a wgpu::Buffer,
+    /// Its shape, time-major.
+    pub shape: &'a [usize],
+    /// Per-sequence lengths, as in [`crate::Input::lengths`].
+    pub lengths: Option<&'a [usize]>,
+}
+
+/// A forward pass's results, left on the GPU. Each buffer has usage
+/// `STORAGE | COPY_SRC | COPY_DST` and holds tightly packed little-endian `f32`.
+#[derive(Debug)]
+pub struct GpuOutput {
+    /// `(T, B, D*H_out)`, time-major whatever `batch_first` says.
+    pub output: wgpu::Buffer,
+    /// `(D*L, B, H_out)`.
+    pub h_n: wgpu::Buffer,
+    /// `(D*L, B, H)` for LSTM.
+    pub c_n: Option<wgpu::Buffer>,
+    /// The shapes of the three, `output` as `(T, B, D*H_out)` (or `(T, D*H_out)`).
+    pub shapes: OutputShapes,
+}
+
+impl GpuRnn {
+    /// Runs the stack on `input` and leaves the results on the GPU. Only submits: work the
+    /// caller submits afterwards on the same queue sees the results.
+    ///
+    /// # Errors
+    /// [`Error::Unsupported`] for a `batch_first` model (GPU-resident data is time-major; use
+    /// [`crate::Rnn::set_batch_first`] before uploading); [`Error::GpuBuffer`] for a buffer
+    /// without `STORAGE` usage or too small; the shape errors of [`GpuRnn::forward`].
+    pub fn forward_gpu(&self, input: &GpuInput<'_>) -> Result<GpuOutput> {
+        let (resolved, plan) = self.resident_plan(input)?;
+        let ctx = &self.ctx;
+        let health = &ctx.inner.health;
+        health.check()?;
+        let scopes = Scopes::push(&ctx.inner.device);
+        let lengths = resolved
+            .lengths
+            .clone()
+            .unwrap_or_else(|| vec![resolved.t; resolved.b]);
+        let stacked = self.config.num_layers * self.config.num_directions();
+        let h0 = vec![0.0; stacked * resolved.b * self.config.state_width()];
+        let c0 = vec![0.0; plan.cell_floats];
+        let state = StateBuffers::upload(ctx, &h0, &c0);
+        let (encoder, output) = self.encode(&plan, &resolved, input.buffer, &lengths, &state)?;
+        ctx.inner.queue.submit([encoder.finish()]);
+        pollster::block_on(scopes.pop("running the forward pass on GPU buffers"))
+            .map_err(|e| health.explain(e))?;
+        health.check()?;
+        let lstm = self.config.kind.has_cell_state();
+        let mut shapes = resolved.shapes.clone();
+        // GPU-resident output is time-major.
+        if resolved.batched {
+            shapes.output = vec![resolved.t, resolved.b, self.config.output_width()];
+        }
+        Ok(GpuOutput {
+            output,
+            h_n: state.h,
+            c_n: lstm.then_some(state.c),
+            shapes,
+        })
+    }
+
+    /// As [`GpuRnn::forward_gpu`], copying the output `(T, B, D*H_out)` into `output`, a buffer
+    /// the caller owns (usage `COPY_DST`, at least `4 * T * B * D*H_out` bytes).
+    ///
+    /// # Errors
+    /// As [`GpuRnn::forward_gpu`]; [`Error::GpuBuffer`] for an unusable `output`.
+    pub fn forward_into(&self, input: &GpuInput<'_>, output: &wgpu::Buffer) -> Result<()> {
+        let (resolved, _) = self.resident_plan(input)?;
+        let bytes = (resolved.t * resolved.b * self.config.output_width() * 4) as u64;
+        check_buffer("output", output, BufferUsages::COPY_DST, bytes)?;
+        let result = self.forward_gpu(input)?;
+        let device = &self.ctx.inner.device;
+        let scopes = Scopes::push(device);
+        let mut encoder = device.create_command_encoder(&Default::default());
+        encoder.copy_buffer_to_buffer(&result.output, 0, output, 0, bytes);
+        self.ctx.inner.queue.submit([encoder.finish()]);
+        pollster::block_on(scopes.pop("copying the output into the caller's buffer"))
+    }
+
+    fn resident_plan(&self, input: &GpuInput<'_>) -> Result<(Resolved, Plan)> {
+        if self.config.batch_first {
+            return Err(Error::Unsupported {
+                what: "GPU-resident input for a batch_first model".into(),
+                reason: "data on the GPU is time-major (T, B, input_size); call Rnn::set_batch_first(false) before to_gpu and lay the buffer out time-major".into(),
+            });
+        }
+        let shapes = InputShapes {
+            input: input.shape,
+            lengths: input.lengths,
+            ..Default::default()
+        };
+        let resolved = crate::shape::resolve(&self.config, &shapes)?;
+        let bytes = (resolved.t * resolved.b * self.config.input_size * 4) as u64;
+        check_buffer("input", input.buffer, BufferUsages::STORAGE, bytes)?;
+        if resolved.t == 0 || resolved.b == 0 {
+            return Err(Error::Unsupported {
+                what: "an empty GPU-resident input".into(),
+                reason: "T and B must be at least 1 for work on GPU buffers".into(),
+            });
+        }
+        let plan = Plan::new(
+            &self.ctx,
+            &self.config,
+            &resolved,
+            self.strategy_for(resolved.b),
+        )?;
+        Ok((resolved, plan))
+    }
+}
+
+fn check_buffer(
+    arg: &'static str,
+    buffer: &wgpu::Buffer,
+    usage: BufferUsages,
+    needed: u64,
+) -> Result<()> {
+    if !buffer.usage().contains(usage) {
+        return Err(Error::GpuBuffer {
+            arg,
+            problem: format!("has usage {:?} but needs {usage:?}", buffer.usage()),
+        });
+    }
+    if buffer.size() < needed {
+        return Err(Error::GpuBuffer {
+            arg,
+            problem: format!("holds {} bytes but the shape needs {needed}", buffer.size()),
+        });
+    }
+    Ok(())
+}

@@ -1,0 +1,209 @@
+//! GPU-resident I/O: caller-owned input buffers, outputs left on the GPU, stacks chained
+//! without a read back in between.
+
+mod common;
+
+use wgpu::BufferUsages;
+use wgpu_rnn::{Error, GpuContext, GpuInput, Input, Kind, Rnn, RnnConfig, Tensor};
+
+fn rnn(config: RnnConfig, salt: f32) -> Rnn {
+    let k = 1.0 / (config.hidden_size as f32).sqrt();
+    Rnn::from_fn(config, |_, shape| {
+        (0..shape.iter().product::<usize>())
+            .map(|i| ((i as f32 * 0.77 + salt).sin()) * k)
+            .collect()
+    })
+    .unwrap()
+}
+
+fn upload(ctx: &GpuContext, data: &[f32], usage: BufferUsages) -> wgpu::Buffer {
+    let buffer = ctx.device().create_buffer(&wgpu::BufferDescriptor {
+        label: Some("caller input"),
+        size: (data.len() * 4) as u64,
+        usage: usage | BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    });
+    ctx.queue()
+        .write_buffer(&buffer, 0, bytemuck::cast_slice(data));
+    buffer
+}
+
+fn read(ctx: &GpuContext, buffer: &wgpu::Buffer, floats: usize) -> Vec<f32> {
+    let staging = ctx.device().create_buffer(&wgpu::BufferDescriptor {
+        label: Some("test read back"),
+        size: (floats * 4) as u64,
+        usage: BufferUsages::MAP_READ | BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    });
+    let mut encoder = ctx.device().create_command_encoder(&Default::default());
+    encoder.copy_buffer_to_buffer(buffer, 0, &staging, 0, (floats * 4) as u64);
+    ctx.queue().submit([encoder.finish()]);
+    staging
+        .slice(..)
+        .map_async(wgpu::MapMode::Read, |r| r.unwrap());
+    ctx.device()
+        .poll(wgpu::PollType::wait_indefinitely())
+        .unwrap();
+    let view = staging.slice(..).get_mapped_range().unwrap();
+    view.chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect()
+}
+
+// The GPU path against the CPU path on short sequences: float32 summation order only.
+const TOLERANCE: f32 = 1e-5;
+
+#[test]
+fn two_stacks_chain_on_the_gpu_and_match_the_cpu() {
+    let Some(ctx) = common::gpu() else { return };
+    let (t, b, i) = (6, 3, 4);
+    let first = rnn(RnnConfig::new(Kind::Gru, i, 5).bidirectional(true), 0.1);
+    let second = rnn(RnnConfig::new(Kind::Lstm, 10, 7), 0.2); // input = D*H_out of the first
+    let x: Vec<f32> = (0..t * b * i).map(|n| (n as f32 * 0.21).cos()).collect();
+    let lengths = [6, 2, 4];
+
+    let buffer = upload(ctx, &x, BufferUsages::STORAGE);
+    let g1 = first.to_gpu(ctx).unwrap();
+    let g2 = second.to_gpu(ctx).unwrap();
+    let shape = [t, b, i];
+    let mid = g1
+        .forward_gpu(&GpuInput {
+            buffer: &buffer,
+            shape: &shape,
+            lengths: Some(&lengths),
+        })
+        .unwrap();
+    assert_eq!(mid.shapes.output, vec![t, b, 10]);
+    let out = g2
+        .forward_gpu(&GpuInput {
+            buffer: &mid.output,
+            shape: &mid.shapes.output,
+            lengths: Some(&lengths),
+        })
+        .unwrap();
+
+    let xt = Tensor::new(shape, x).unwrap();
+    let cpu_mid = first.forward(&Input::new(&xt).lengths(&lengths)).unwrap();
+    let cpu_out = second
+        .forward(&Input::new(&cpu_mid.output).lengths(&lengths))
+        .unwrap();
+    common::assert_close(
+        "chained output",
+        &read(ctx, &out.output, t * b * 7),
+        cpu_out.output.data(),
+        TOLERANCE,
+        TOLERANCE,
+    );
+    common::assert_close(
+        "h_n",
+        &read(ctx, &out.h_n, b * 7),
+        cpu_out.h_n.data(),
+        TOLERANCE,
+        TOLERANCE,
+    );
+    let c_n = out.c_n.as_ref().expect("LSTM has c_n");
+    common::assert_close(
+        "c_n",
+        &read(ctx, c_n, b * 7),
+        cpu_out.c_n.unwrap().data(),
+        TOLERANCE,
+        TOLERANCE,
+    );
+
+    // Into a caller-owned output buffer.
+    let target = ctx.device().create_buffer(&wgpu::BufferDescriptor {
+        label: Some("caller output"),
+        size: (t * b * 10 * 4) as u64,
+        usage: BufferUsages::COPY_DST | BufferUsages::COPY_SRC,
+        mapped_at_creation: false,
+    });
+    g1.forward_into(
+        &GpuInput {
+            buffer: &buffer,
+            shape: &shape,
+            lengths: Some(&lengths),
+        },
+        &target,
+    )
+    .unwrap();
+    common::assert_close(
+        "forward_into",
+        &read(ctx, &target, t * b * 10),
+        cpu_mid.output.data(),
+        TOLERANCE,
+        TOLERANCE,
+    );
+}
+
+#[test]
+fn unusable_buffers_and_layouts_are_typed_errors() {
+    let Some(ctx) = common::gpu() else { return };
+    let gru = rnn(RnnConfig::new(Kind::Gru, 2, 3), 0.3)
+        .to_gpu(ctx)
+        .unwrap();
+    let data = vec![0.5; 2 * 3 * 2];
+    let no_storage = upload(ctx, &data, BufferUsages::COPY_SRC);
+    let err = gru
+        .forward_gpu(&GpuInput {
+            buffer: &no_storage,
+            shape: &[2, 3, 2],
+            lengths: None,
+        })
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::GpuBuffer { arg: "input", .. }),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("STORAGE"), "{err}");
+
+    let small = upload(ctx, &data, BufferUsages::STORAGE);
+    let err = gru
+        .forward_gpu(&GpuInput {
+            buffer: &small,
+            shape: &[4, 3, 2],
+            lengths: None,
+        })
+        .unwrap_err();
+    assert!(matches!(err, Error::GpuBuffer { .. }), "{err:?}");
+    assert!(
+        err.to_string().contains("48 bytes") && err.to_string().contains("96"),
+        "{err}"
+    );
+
+    let err = gru
+        .forward_gpu(&GpuInput {
+            buffer: &small,
+            shape: &[2, 3, 5],
+            lengths: None,
+        })
+        .unwrap_err();
+    assert!(matches!(err, Error::InputSize { .. }), "{err:?}");
+
+    let no_copy = upload(ctx, &data, BufferUsages::STORAGE);
+    let err = gru
+        .forward_into(
+            &GpuInput {
+                buffer: &small,
+                shape: &[2, 3, 2],
+                lengths: None,
+            },
+            &no_copy,
+        )
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::GpuBuffer { arg: "output", .. }),
+        "{err:?}"
+    );
+
+    let bf = rnn(RnnConfig::new(Kind::Gru, 2, 3).batch_first(true), 0.3)
+        .to_gpu(ctx)
+        .unwrap();
+    let err = bf
+        .forward_gpu(&GpuInput {
+            buffer: &small,
+            shape: &[2, 3, 2],
+            lengths: None,
+        })
+        .unwrap_err();
+    assert!(matches!(err, Error::Unsupported { .. }), "{err:?}");
+}
