@@ -203,7 +203,7 @@ impl GpuRnn {
 
             let slot = (l * d) as u64;
             encoder.copy_buffer_to_buffer(
-                &h_n,
+                h_n,
                 slot * (b * h_out * 4) as u64,
                 &state,
                 0,
@@ -270,7 +270,7 @@ impl GpuRnn {
             encoder.copy_buffer_to_buffer(
                 &state,
                 last,
-                &h_n,
+                h_n,
                 slot * (b * h_out * 4) as u64,
                 state_bytes,
             );
