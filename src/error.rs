@@ -132,9 +132,10 @@ pub enum Error {
 
     /// `h0` or `c0` has the wrong shape.
     #[error(
-        "`{arg}` has shape {}, expected {} = (num_layers * num_directions, batch, {width_name}){}",
+        "`{arg}` has shape {}, expected {} = (num_layers * num_directions, {}{width_name}){}",
         Shape(got),
         Shape(expected),
+        if expected.len() == 3 { "batch, " } else { "" },
         state_hint(got, expected)
     )]
     StateShape {
@@ -351,6 +352,62 @@ pub enum Error {
         arg: &'static str,
         /// What is wrong with it.
         problem: String,
+    },
+
+    /// A tensor converted to an array of the wrong rank.
+    #[error("a tensor of shape {} is {}-D, not {expected}-D", Shape(shape), shape.len())]
+    TensorRank {
+        /// The rank asked for.
+        expected: usize,
+        /// The tensor's shape.
+        shape: Vec<usize>,
+    },
+
+    /// A dense or [`crate::dense::Sequential`] stage receives a different number of features
+    /// than it was built for.
+    #[error("{layer} expects {field}={expected}, but {from} {got} features; each stage's input width must equal the width of what feeds it (the stage before it, or the input's last dimension)")]
+    FeatureWidth {
+        /// The stage, e.g. "stage 1 `rnn` (nn.LSTM(25, 20))".
+        layer: String,
+        /// Its input-width parameter (`in_features` or `input_size`).
+        field: &'static str,
+        /// The width it was built for.
+        expected: usize,
+        /// What feeds it, as the subject of a sentence ("stage 0 `linear` (...) outputs").
+        from: String,
+        /// The width it receives.
+        got: usize,
+    },
+
+    /// The stages of a [`crate::dense::Sequential`] cannot run in this order.
+    #[error("stage {index} {stage} cannot be used here: {problem}")]
+    StageOrder {
+        /// Its position, from 0.
+        index: usize,
+        /// The stage, e.g. "`rnn` (recurrent)" or "(last step)".
+        stage: String,
+        /// Why not.
+        problem: String,
+    },
+
+    /// A tensor a dense stage needs is not in the file.
+    #[error("tensor `{name}` is missing: {needed_by} needs it with shape {}; the file holds {}", Shape(expected), if prefixes.is_empty() { "no tensors".to_string() } else { format!("tensors under {}", prefixes.iter().map(|p| format!("`{p}`")).collect::<Vec<_>>().join(", ")) })]
+    MissingTensor {
+        /// Full tensor name.
+        name: String,
+        /// The stage that needs it.
+        needed_by: String,
+        /// The shape it must have.
+        expected: Vec<usize>,
+        /// The module prefixes in the file (`linear.`, `rnn.`, ...), sorted.
+        prefixes: Vec<String>,
+    },
+
+    /// Tensors that no stage of a strict [`crate::dense::Sequential`] uses.
+    #[error("the file holds {} tensor(s) that no stage uses: {}; add the stages they belong to (or fix the prefixes), or load with Sequential::strict(false) to ignore them, as load_state_dict(strict=False) does", names.len(), names.iter().take(12).map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ") + if names.len() > 12 { ", ..." } else { "" })]
+    UnusedTensors {
+        /// Their names, sorted.
+        names: Vec<String>,
     },
 
     /// A feature or option cannot be used with this model.

@@ -27,22 +27,63 @@
 //! `h0`/`c0`, and variable lengths as `pack_padded_sequence(..., enforce_sorted=False)`
 //! followed by `pad_packed_sequence`. `input_size` and `hidden_size` are independent.
 //!
+//! ## Whole models
+//! [`Sequential`] describes a PyTorch model as its stages (`nn.Linear`, the recurrent stack,
+//! the last step, activations) and loads its whole `state_dict`; the GPU path keeps every
+//! stage's data on the GPU. See [`dense`] and `examples/classify.rs`.
+//!
 //! ## Empty work
 //! `T = 0` or a batch of 0 sequences is not an error: the output is empty and `h_n`/`c_n`
 //! are `h0`/`c0` (zeros when not given), since no step runs.
+//!
+//! ## Guide
+//! See [`guide`] for the shapes of every input and output in every layout next to their
+//! PyTorch equivalents, the dry run ([`RnnConfig::check`]), and a table of the errors with
+//! what to do about each.
+//!
+//! ## On the GPU
+//! - [`GpuContext`] holds the device, queue and compiled kernels: from the default adapter
+//!   ([`GpuContext::new`]), a software adapter ([`GpuContext::software`]), or a device your
+//!   application owns ([`GpuContext::from_device`]). Create one per device and share it.
+//! - [`Rnn::to_gpu`] uploads the weights once; [`GpuRnn::forward`] blocks,
+//!   [`GpuRnn::forward_async`] yields to your executor while the GPU works.
+//! - [`GpuRnn::stream`] opens a [`GpuStream`]: feed timesteps as they arrive, the state stays
+//!   on the GPU, and the outputs equal one call over the whole sequence.
+//! - [`GpuRnn::forward_gpu`] takes a [`GpuInput`] buffer you own and leaves a [`GpuOutput`] on
+//!   the GPU, so stacks and your own passes chain without a read back.
+//! - Every shape, length and weight is checked on the host first; device limits are checked
+//!   before any buffer is created; wgpu errors, device loss and out-of-memory come back as
+//!   [`Error`] values, never panics.
+//!
+//! ## Performance
+//! The input projection of all timesteps runs as one register-blocked GEMM per chunk; the
+//! recurrence runs either one fused dispatch per timestep (each invocation owns a hidden unit
+//! and all its gate rows, for a block of 8 sequences) or, for few sequences, one workgroup per
+//! sequence that loops over a chunk of timesteps ([`Strategy`]; chosen automatically). Long
+//! sequences are submitted in bounded chunks with the state kept on the GPU. See
+//! `BENCHMARKS.md` in the repository for measurements.
+//!
+//! ## Features
+//! - `ndarray`: build inputs from `ndarray` views and take outputs as arrays
+//!   (`ndarray_interop`).
 //!
 //! [wgpu]: https://docs.rs/wgpu
 #![deny(missing_docs)]
 
 mod config;
 mod cpu;
+pub mod dense;
 mod error;
 pub mod gpu;
+pub mod guide;
 mod model;
+#[cfg(feature = "ndarray")]
+pub mod ndarray_interop;
 mod shape;
 pub mod weights;
 
 pub use config::{Kind, RnnConfig};
+pub use dense::{Activation, GpuSequential, Linear, Sequential, SequentialModel};
 pub use error::{Error, Result};
 pub use gpu::{AdapterChoice, GpuContext, GpuInput, GpuOutput, GpuRnn, GpuStream, Strategy};
 pub use model::Rnn;

@@ -1,6 +1,6 @@
 //! The GPU context: adapter, device, queue and compiled kernels, created once and shared.
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use super::kernels::Kernels;
 use crate::error::{Error, Result};
@@ -21,6 +21,8 @@ pub(crate) struct ContextInner {
     pub info: Option<wgpu::AdapterInfo>,
     pub kernels: Kernels,
     pub health: Arc<Health>,
+    /// The dense kernels (`crate::dense`), compiled on first use.
+    pub dense: OnceLock<crate::dense::DenseKernels>,
 }
 
 /// What wgpu reported outside any call of ours: a lost device, or errors no scope caught.
@@ -247,6 +249,7 @@ impl GpuContext {
                 info,
                 kernels,
                 health,
+                dense: OnceLock::new(),
             }),
         })
     }

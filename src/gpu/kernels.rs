@@ -16,13 +16,17 @@ pub(crate) enum ShaderFile {
     Recurrent,
     /// `shaders/sequence.wgsl`: whole chunks of timesteps per dispatch, one workgroup per sequence.
     Sequence,
+    /// `shaders/dense.wgsl`: `nn.Linear`, activations and the last-step selection around the
+    /// recurrence. Compiled on first use (`crate::dense`), not with the context.
+    Dense,
 }
 
 impl ShaderFile {
-    pub(crate) const ALL: [ShaderFile; 3] = [
+    pub(crate) const ALL: [ShaderFile; 4] = [
         ShaderFile::Gemm,
         ShaderFile::Recurrent,
         ShaderFile::Sequence,
+        ShaderFile::Dense,
     ];
 
     /// The file name under `shaders/`.
@@ -31,6 +35,7 @@ impl ShaderFile {
             ShaderFile::Gemm => "gemm.wgsl",
             ShaderFile::Recurrent => "recurrent.wgsl",
             ShaderFile::Sequence => "sequence.wgsl",
+            ShaderFile::Dense => "dense.wgsl",
         }
     }
 
@@ -50,6 +55,7 @@ impl ShaderFile {
                     include_str!("../../shaders/sequence.wgsl")
                 )
             }
+            ShaderFile::Dense => format!("{COMMON}\n{}", include_str!("../../shaders/dense.wgsl")),
         }
     }
 }
@@ -65,11 +71,14 @@ pub(crate) enum Kernel {
     GruSequence,
     LstmSequence,
     RnnSequence,
+    Linear,
+    LastStep,
+    Activate,
 }
 
 impl Kernel {
     /// In declaration order: `pipelines[kernel as usize]` is the kernel's pipeline.
-    pub(crate) const ALL: [Kernel; 8] = [
+    pub(crate) const ALL: [Kernel; 11] = [
         Kernel::InputProjection,
         Kernel::GruStep,
         Kernel::LstmStep,
@@ -78,6 +87,9 @@ impl Kernel {
         Kernel::GruSequence,
         Kernel::LstmSequence,
         Kernel::RnnSequence,
+        Kernel::Linear,
+        Kernel::LastStep,
+        Kernel::Activate,
     ];
 
     pub(crate) fn file(self) -> ShaderFile {
@@ -86,6 +98,7 @@ impl Kernel {
             Kernel::GruSequence | Kernel::LstmSequence | Kernel::RnnSequence => {
                 ShaderFile::Sequence
             }
+            Kernel::Linear | Kernel::LastStep | Kernel::Activate => ShaderFile::Dense,
             _ => ShaderFile::Recurrent,
         }
     }
@@ -100,6 +113,9 @@ impl Kernel {
             Kernel::GruSequence => "gru_sequence",
             Kernel::LstmSequence => "lstm_sequence",
             Kernel::RnnSequence => "rnn_sequence",
+            Kernel::Linear => "linear",
+            Kernel::LastStep => "last_step",
+            Kernel::Activate => "activate",
         }
     }
 }
@@ -121,6 +137,10 @@ pub(crate) const SEQUENCE_WORKGROUP: u32 = 64;
 pub(crate) const SEQUENCE_MAX_WIDTH: usize = 1024;
 /// Size of one `Step` slot in WGSL; slots sit `min_uniform_buffer_offset_alignment` apart.
 pub(crate) const STEP_SLOT_SIZE: u64 = 16;
+/// Invocations per workgroup of the dense kernels (`DENSE_WORKGROUP` in dense.wgsl).
+pub(crate) const DENSE_WORKGROUP: u32 = 64;
+/// Rows each `linear` invocation computes (`DENSE_ROWS` in dense.wgsl).
+pub(crate) const DENSE_ROWS: u32 = 8;
 
 /// Mirrors `struct Layer` in shaders/common.wgsl.
 #[repr(C)]
@@ -140,6 +160,20 @@ pub(crate) struct LayerParams {
     pub _pad1: u32,
 }
 
+/// Mirrors `struct Dense` in shaders/dense.wgsl.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, bytemuck::Pod, bytemuck::Zeroable)]
+pub(crate) struct DenseParams {
+    pub rows: u32,
+    pub in_features: u32,
+    pub out_features: u32,
+    pub out4: u32,
+    pub activation: u32,
+    pub seq_len: u32,
+    pub batch: u32,
+    pub split: u32,
+}
+
 /// How each binding of a kernel family is used, in binding order (group 0).
 pub(crate) fn bindings(file: ShaderFile) -> &'static [Binding] {
     use Binding::*;
@@ -151,6 +185,8 @@ pub(crate) fn bindings(file: ShaderFile) -> &'static [Binding] {
             Uniform, ReadOnly, ReadOnly, ReadOnly, ReadOnly, ReadWrite, ReadWrite, ReadWrite,
             ReadOnly,
         ],
+        // params, src, weight, bias, lengths, dst
+        ShaderFile::Dense => &[Uniform, ReadOnly, ReadOnly, ReadOnly, ReadOnly, ReadWrite],
     }
 }
 
@@ -162,7 +198,11 @@ pub(crate) enum Binding {
     ReadWrite,
 }
 
-fn layout_entry(binding: u32, kind: Binding, dynamic: bool) -> wgpu::BindGroupLayoutEntry {
+pub(crate) fn layout_entry(
+    binding: u32,
+    kind: Binding,
+    dynamic: bool,
+) -> wgpu::BindGroupLayoutEntry {
     let ty = match kind {
         Binding::Uniform => BufferBindingType::Uniform,
         Binding::ReadOnly => BufferBindingType::Storage { read_only: true },
@@ -209,8 +249,11 @@ impl Kernels {
             label: Some("wgpu-rnn step index"),
             entries: &[layout_entry(0, Binding::Uniform, true)],
         });
+        // The dense family comes last and is compiled on first use (`crate::dense`): contexts
+        // that never run a dense stage do not pay for it.
         let modules: Vec<wgpu::ShaderModule> = ShaderFile::ALL
             .iter()
+            .filter(|file| **file != ShaderFile::Dense)
             .map(|file| {
                 device.create_shader_module(wgpu::ShaderModuleDescriptor {
                     label: Some(file.name()),
@@ -220,10 +263,11 @@ impl Kernels {
             .collect();
         let pipelines = Kernel::ALL
             .iter()
-            .map(|kernel| {
+            .filter_map(|kernel| {
                 let group0 = match kernel.file() {
                     ShaderFile::Gemm => &gemm_layout,
                     ShaderFile::Recurrent | ShaderFile::Sequence => &recurrent_layout,
+                    ShaderFile::Dense => return None,
                 };
                 let layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
                     label: Some(kernel.entry_point()),
@@ -231,14 +275,16 @@ impl Kernels {
                     immediate_size: 0,
                 });
                 let module = &modules[kernel.file() as usize];
-                device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                    label: Some(kernel.entry_point()),
-                    layout: Some(&layout),
-                    module,
-                    entry_point: Some(kernel.entry_point()),
-                    compilation_options: Default::default(),
-                    cache: None,
-                })
+                Some(
+                    device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                        label: Some(kernel.entry_point()),
+                        layout: Some(&layout),
+                        module,
+                        entry_point: Some(kernel.entry_point()),
+                        compilation_options: Default::default(),
+                        cache: None,
+                    }),
+                )
             })
             .collect();
         Kernels {
@@ -249,6 +295,7 @@ impl Kernels {
         }
     }
 
+    /// The pipeline of a kernel compiled with the context (any but the dense family's).
     pub(crate) fn pipeline(&self, kernel: Kernel) -> &ComputePipeline {
         &self.pipelines[kernel as usize]
     }
@@ -327,6 +374,7 @@ mod tests {
                 ShaderFile::Gemm => [GEMM_WORKGROUP, 1, 1],
                 ShaderFile::Recurrent => [STEP_WORKGROUP, 1, 1],
                 ShaderFile::Sequence => [SEQUENCE_WORKGROUP, 1, 1],
+                ShaderFile::Dense => [DENSE_WORKGROUP, 1, 1],
             };
             assert_eq!(entry.workgroup_size, expected, "{kernel:?} workgroup size");
         }
@@ -368,9 +416,11 @@ mod tests {
                 }
             }
             assert_eq!(group0, expected.len(), "{file:?}: group 0 binding count");
-            assert!(
+            // The dense kernels index no timestep: they have no group 1.
+            assert_eq!(
                 step_uniform,
-                "{file:?}: no uniform at @group(1) @binding(0)"
+                file != ShaderFile::Dense,
+                "{file:?}: uniform at @group(1) @binding(0)"
             );
         }
     }
@@ -410,6 +460,9 @@ mod tests {
             const_u32(&sequence, "MAX_WIDTH") as usize,
             SEQUENCE_MAX_WIDTH
         );
+        let dense = parse(ShaderFile::Dense);
+        assert_eq!(const_u32(&dense, "DENSE_WORKGROUP"), DENSE_WORKGROUP);
+        assert_eq!(const_u32(&dense, "DENSE_ROWS"), DENSE_ROWS);
     }
 
     #[test]
@@ -427,5 +480,10 @@ mod tests {
                 "{file:?}: STEP_SLOT_SIZE vs struct Step"
             );
         }
+        assert_eq!(
+            std::mem::size_of::<DenseParams>() as u32,
+            struct_size(&parse(ShaderFile::Dense), "Dense"),
+            "DenseParams vs struct Dense"
+        );
     }
 }

@@ -10,6 +10,7 @@ mod pack;
 mod resident;
 mod stream;
 
+pub(crate) use buffers::{read_back, Scopes, Wait};
 pub use context::{AdapterChoice, GpuContext};
 pub use model::{GpuRnn, Strategy};
 pub use resident::{GpuInput, GpuOutput};

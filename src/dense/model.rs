@@ -1,0 +1,130 @@
+//! A [`Sequential`] model with its weights: the CPU reference forward pass.
+//!
+//! [`Sequential`]: super::Sequential
+
+use super::layout::{Layout, StageShape};
+use super::{cpu, Activation, GpuSequential, Linear};
+use crate::error::Result;
+use crate::gpu::GpuContext;
+use crate::model::Rnn;
+use crate::shape::{swap_batch_time, Input, Tensor};
+
+/// A [`Sequential`](super::Sequential) description with its weights loaded: run it on the CPU with
+/// [`SequentialModel::forward`], or upload it with [`SequentialModel::to_gpu`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct SequentialModel {
+    pub(crate) layout: Layout,
+    pub(crate) layers: Vec<Layer>,
+}
+
+/// A loaded stage. Recurrent stacks are held time-major (`batch_first` is the model's).
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Layer {
+    Linear(Linear),
+    Recurrent(Rnn),
+    LastStep { bidirectional: bool },
+    Activation(Activation),
+}
+
+impl Layer {
+    pub(crate) fn shape(&self) -> StageShape {
+        match self {
+            Layer::Linear(l) => StageShape::Linear {
+                in_features: l.in_features(),
+                out_features: l.out_features(),
+            },
+            Layer::Recurrent(r) => StageShape::Recurrent {
+                input_size: r.config().input_size,
+                output_width: r.config().output_width(),
+            },
+            Layer::LastStep { bidirectional } => StageShape::LastStep {
+                bidirectional: *bidirectional,
+            },
+            Layer::Activation(a) => StageShape::Activation(*a),
+        }
+    }
+}
+
+impl SequentialModel {
+    /// Whether inputs and sequence outputs are `(B, T, F)`.
+    pub fn batch_first(&self) -> bool {
+        self.layout.batch_first
+    }
+
+    /// Dry run: the output shape for this input shape and lengths, or the error a forward pass
+    /// would give.
+    ///
+    /// # Errors
+    /// As [`SequentialModel::forward`].
+    pub fn check(&self, input: &[usize], lengths: Option<&[usize]>) -> Result<Vec<usize>> {
+        self.layout.resolve(input, lengths).map(|f| f.out_shape)
+    }
+
+    /// Runs every stage on the CPU reference path.
+    ///
+    /// # Errors
+    /// [`Error::InputRank`](crate::Error::InputRank) for an input that is not a 2-D or 3-D sequence (models with
+    /// recurrent or last-step stages), [`Error::FeatureWidth`](crate::Error::FeatureWidth) for the wrong number of
+    /// features, the length errors of [`Input::lengths`], [`Error::TooLarge`](crate::Error::TooLarge).
+    pub fn forward(&self, input: &Tensor, lengths: Option<&[usize]>) -> Result<Tensor> {
+        let flow = self.layout.resolve(input.shape(), lengths)?;
+        if flow.is_empty() {
+            return Tensor::zeros(flow.out_shape);
+        }
+        let mut data = if flow.swap {
+            swap_batch_time(input.data(), flow.b, flow.t, flow.widths[0])
+        } else {
+            input.data().to_vec()
+        };
+        let full = flow.lengths_or_full();
+        for (i, layer) in self.layers.iter().enumerate() {
+            let (rows, width) = (flow.rows_into(i), flow.widths[i]);
+            data = match layer {
+                Layer::Linear(linear) => linear.forward_rows(&data, rows, Activation::Identity),
+                Layer::Activation(a) => {
+                    cpu::activate(&mut data, *a);
+                    data
+                }
+                Layer::Recurrent(rnn) => {
+                    let x = Tensor::from_parts(vec![flow.t, flow.b, width], data);
+                    let mut args = Input::new(&x);
+                    if let Some(lengths) = &flow.lengths {
+                        args = args.lengths(lengths);
+                    }
+                    rnn.forward(&args)?.output.into_data()
+                }
+                Layer::LastStep { bidirectional } => {
+                    let split = if *bidirectional { width / 2 } else { width };
+                    cpu::last_step(&data, flow.b, width, split, &full)
+                }
+            };
+        }
+        Ok(self.layout.finish(&flow, data))
+    }
+
+    /// Uploads every stage's weights to `ctx` (once) and compiles the dense kernels on first
+    /// use; the returned model runs every stage on that GPU.
+    ///
+    /// # Errors
+    /// [`Error::DeviceLimit`](crate::Error::DeviceLimit) when a weight does not fit the device, [`Error::Gpu`](crate::Error::Gpu) when the
+    /// upload or the kernels fail.
+    pub fn to_gpu(&self, ctx: &GpuContext) -> Result<GpuSequential> {
+        GpuSequential::upload(ctx, self)
+    }
+}
+
+impl std::fmt::Display for SequentialModel {
+    /// One line per stage, as the errors name them.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let layout = if self.layout.batch_first {
+            "batch_first: (B, T, F)"
+        } else {
+            "time-major: (T, B, F)"
+        };
+        write!(f, "Sequential ({layout})")?;
+        for label in &self.layout.labels {
+            write!(f, "\n  {label}")?;
+        }
+        Ok(())
+    }
+}
