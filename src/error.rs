@@ -295,7 +295,7 @@ pub enum Error {
     },
 
     /// The work does not fit a limit of the device.
-    #[error("{what} needs {needed} but the device allows at most {limit} (limit `{limit_name}`); {hint}")]
+    #[error("{what} needs {needed}{unit} but the device allows at most {limit}{unit} (limit `{limit_name}`); {hint}", unit = if limit_name.ends_with("_size") { " bytes" } else { "" })]
     DeviceLimit {
         /// What would exceed the limit.
         what: String,

@@ -4,6 +4,8 @@ use std::borrow::Cow;
 use std::path::Path;
 
 use crate::config::RnnConfig;
+#[allow(unused_imports)] // for intra-doc links
+use crate::error::Error;
 use crate::error::Result;
 use crate::gpu::{GpuContext, GpuRnn};
 use crate::shape::{swap_batch_time, Input, OutputShapes, Resolved, Tensor};
@@ -40,8 +42,8 @@ impl Rnn {
     /// ```
     ///
     /// # Errors
-    /// [`Error::MissingWeight`], [`Error::UnexpectedWeight`], [`Error::WeightShape`],
-    /// [`Error::NonFiniteWeight`], or the configuration's own errors.
+    /// [`Error::MissingWeight`](crate::Error::MissingWeight), [`Error::UnexpectedWeight`](crate::Error::UnexpectedWeight), [`Error::WeightShape`](crate::Error::WeightShape),
+    /// [`Error::NonFiniteWeight`](crate::Error::NonFiniteWeight), or the configuration's own errors.
     pub fn from_tensors<'a>(
         config: RnnConfig,
         tensors: impl IntoIterator<Item = (&'a str, &'a [usize], &'a [f32])>,
@@ -92,7 +94,7 @@ impl Rnn {
     /// ```
     ///
     /// # Errors
-    /// [`Error::Io`], [`Error::Safetensors`], [`Error::InferConfig`], [`Error::Dtype`], or any
+    /// [`Error::Io`](crate::Error::Io), [`Error::Safetensors`](crate::Error::Safetensors), [`Error::InferConfig`](crate::Error::InferConfig), [`Error::Dtype`](crate::Error::Dtype), or any
     /// weight error of [`Rnn::from_tensors`], naming the tensor as it is in the file.
     pub fn load(path: impl AsRef<Path>, options: &LoadOptions) -> Result<Self> {
         Self::from_file(&TensorFile::open(path)?, options)
@@ -157,8 +159,8 @@ impl Rnn {
     /// Uploads the weights to `ctx` (once); the returned model runs on that GPU.
     ///
     /// # Errors
-    /// [`Error::DeviceLimit`] when a weight matrix exceeds the device's buffer limits,
-    /// [`Error::Gpu`] when the upload fails.
+    /// [`Error::DeviceLimit`](crate::Error::DeviceLimit) when a weight matrix exceeds the device's buffer limits,
+    /// [`Error::Gpu`](crate::Error::Gpu) when the upload fails.
     pub fn to_gpu(&self, ctx: &GpuContext) -> Result<GpuRnn> {
         GpuRnn::upload(ctx, &self.config, &self.layers)
     }

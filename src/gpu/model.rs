@@ -82,11 +82,19 @@ impl GpuRnn {
             config.hidden_size,
             config.state_width(),
         );
+        let both = if d == 2 { ", both directions" } else { "" };
         for l in 0..config.num_layers {
             let w_ih = (d * gate_stride(gh) * config.layer_input_size(l) * 4) as u64;
-            ctx.check_buffer(format!("weight_ih_l{l} (both directions)"), w_ih, hint)?;
             ctx.check_buffer(
-                format!("weight_hh_l{l} (packed, both directions)"),
+                format!(
+                    "weight_ih_l{l}{}",
+                    if d == 2 { " (both directions)" } else { "" }
+                ),
+                w_ih,
+                hint,
+            )?;
+            ctx.check_buffer(
+                format!("weight_hh_l{l} (packed{both})"),
                 (d * h_out * h * 16) as u64,
                 hint,
             )?;
