@@ -246,3 +246,26 @@ fn misuse_is_a_typed_error() {
         &[0, 2, 4]
     );
 }
+
+fn assert_send<T: Send>(t: T) -> T {
+    t
+}
+
+#[test]
+fn async_forms_are_send_and_give_the_same_results() {
+    let Some(ctx) = common::gpu() else { return };
+    let model = rnn(RnnConfig::new(Kind::Gru, 3, 4));
+    let gpu = model.to_gpu(ctx).unwrap();
+    let chunk = Tensor::new([2, 2, 3], sequence(2, 2, 3, 4.0)).unwrap();
+    let mut blocking = gpu.stream(2).unwrap();
+    let want = blocking.push(&chunk).unwrap();
+    let (want_h, _) = blocking.state().unwrap();
+
+    let mut stream = gpu.stream(2).unwrap();
+    // The futures can move to another thread's executor (no blocking poll inside).
+    let got = futures::executor::block_on(assert_send(stream.push_async(&chunk))).unwrap();
+    let (h, c) = futures::executor::block_on(assert_send(stream.state_async())).unwrap();
+    assert_eq!(got, want);
+    assert_eq!(h, want_h);
+    assert!(c.is_none());
+}

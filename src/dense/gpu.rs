@@ -184,18 +184,38 @@ impl GpuSequential {
     /// [`Error::DeviceLimit`] when the work does not fit the device; [`Error::Gpu`] or
     /// [`Error::DeviceLost`] when the device fails.
     pub fn forward(&self, input: &Tensor, lengths: Option<&[usize]>) -> Result<Tensor> {
+        pollster::block_on(self.forward_with(input, lengths, Wait::Block))
+    }
+
+    /// As [`GpuSequential::forward`], without blocking the executor while the GPU works.
+    ///
+    /// # Errors
+    /// As [`GpuSequential::forward`].
+    pub async fn forward_async(&self, input: &Tensor, lengths: Option<&[usize]>) -> Result<Tensor> {
+        self.forward_with(input, lengths, Wait::Yield).await
+    }
+
+    async fn forward_with(
+        &self,
+        input: &Tensor,
+        lengths: Option<&[usize]>,
+        wait: Wait,
+    ) -> Result<Tensor> {
         let flow = self.layout.resolve(input.shape(), lengths)?;
         if flow.is_empty() {
             return Tensor::zeros(flow.out_shape);
         }
         let health = &self.ctx.inner.health;
         health.check()?;
-        let result = self.run(input, &flow).map_err(|e| health.explain(e));
+        let result = self
+            .run(input, &flow, wait)
+            .await
+            .map_err(|e| health.explain(e));
         health.check()?;
         result
     }
 
-    fn run(&self, input: &Tensor, flow: &Flow) -> Result<Tensor> {
+    async fn run(&self, input: &Tensor, flow: &Flow, wait: Wait) -> Result<Tensor> {
         let ctx = &self.ctx;
         let (device, queue) = (&ctx.inner.device, &ctx.inner.queue);
         let kernels = DenseKernels::of(ctx)?;
@@ -340,8 +360,8 @@ impl GpuSequential {
         });
         encoder.copy_buffer_to_buffer(&current, 0, &staging, 0, (floats * 4) as u64);
         queue.submit([encoder.finish()]);
-        pollster::block_on(scopes.pop("running the sequential model"))?;
-        let values = pollster::block_on(read_back(device, &staging, Wait::Block))?;
+        scopes.pop("running the sequential model").await?;
+        let values = read_back(device, &staging, wait).await?;
         Ok(self.layout.finish(flow, values))
     }
 

@@ -229,6 +229,18 @@ impl GpuStream<'_> {
     /// # Errors
     /// GPU errors.
     pub fn state(&self) -> Result<(Tensor, Option<Tensor>)> {
+        pollster::block_on(self.read_state(Wait::Block))
+    }
+
+    /// As [`GpuStream::state`], without blocking the executor while the GPU works.
+    ///
+    /// # Errors
+    /// As [`GpuStream::state`].
+    pub async fn state_async(&self) -> Result<(Tensor, Option<Tensor>)> {
+        self.read_state(Wait::Yield).await
+    }
+
+    async fn read_state(&self, wait: Wait) -> Result<(Tensor, Option<Tensor>)> {
         let model = self.model;
         let cfg = &model.config;
         let (h, c) = model.zero_state(self.batch);
@@ -247,10 +259,8 @@ impl GpuStream<'_> {
             encoder.copy_buffer_to_buffer(&self.state.c, 0, &staging, h_bytes, c_bytes);
         }
         model.ctx.inner.queue.submit([encoder.finish()]);
-        let values = pollster::block_on(async {
-            scopes.pop("reading stream state").await?;
-            read_back(device, &staging, Wait::Block).await
-        })?;
+        scopes.pop("reading stream state").await?;
+        let values = read_back(device, &staging, wait).await?;
         let stacked = cfg.num_layers * cfg.num_directions();
         let h = Tensor::new(
             [stacked, self.batch, cfg.state_width()],
