@@ -34,7 +34,7 @@ const DENSE_ROWS: u32 = 8u;
 // (common.wgsl) are exact at +-100.
 fn activate_one(x: f32, kind: u32) -> f32 {
     switch kind {
-        case 1u: { return max(x, 0.0); }
+        case 1u: { return select(x, 0.0, x < 0.0); } // not max(): max(NaN, 0) is 0
         case 2u: { return tanh_safe(x); }
         case 3u: { return sigmoid(x); }
         default: { return x; }

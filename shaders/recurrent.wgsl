@@ -194,7 +194,7 @@ fn rnn_step(@builtin(global_invocation_id) gid: vec3<u32>) {
         let pre = gates[at.gate_base + o.j] + acc[bb].x + bias;
         var value = tanh_safe(pre);
         if (layer.relu == 1u) {
-            value = max(pre, 0.0);
+            value = select(pre, 0.0, pre < 0.0); // not max(): max(NaN, 0) is 0
         }
         write_h(at, o.j, value);
     }

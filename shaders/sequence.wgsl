@@ -185,7 +185,7 @@ fn rnn_sequence(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_
                 let pre = gates[at.gate_base + j] + sequence_dot(d, j, at.prev).x + b_hh[d * layer.gate_rows + j];
                 var value = tanh_safe(pre);
                 if (layer.relu == 1u) {
-                    value = max(pre, 0.0);
+                    value = select(pre, 0.0, pre < 0.0); // not max(): max(NaN, 0) is 0
                 }
                 emit(at, j, value);
             } else {

@@ -193,7 +193,14 @@ pub(crate) fn rnn_step(kind: Kind, gx: &[f32], w_hh: &[f32], b_hh: &[f32], h: &[
         .zip(&gh)
         .map(|(a, b)| {
             if kind == Kind::RnnRelu {
-                (a + b).max(0.0)
+                {
+                    let v = a + b;
+                    if v < 0.0 {
+                        0.0
+                    } else {
+                        v
+                    } // not f32::max: max(NaN, 0) is 0
+                }
             } else {
                 (a + b).tanh()
             }

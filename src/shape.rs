@@ -334,7 +334,8 @@ pub(crate) fn resolve(config: &RnnConfig, shapes: &InputShapes<'_>) -> Result<Re
         .input_size
         .max(config.output_width())
         .max(config.gate_rows());
-    let elements = (t as u128 * b as u128).saturating_mul(widest as u128);
+    // At least one step's worth: with T = 0 the states (h_n, c_n) still hold B rows.
+    let elements = ((t.max(1)) as u128 * b as u128).saturating_mul(widest as u128);
     if elements > (u32::MAX / 4) as u128 {
         return Err(Error::TooLarge {
             what: "the sequence batch",

@@ -126,3 +126,33 @@ fn non_finite_inputs_propagate_or_are_rejected_on_request() {
         assert!(matches!(err, Error::NonFiniteInput { .. }));
     }
 }
+
+#[test]
+fn relu_keeps_nan_as_pytorch_does() {
+    // torch.relu(nan) is nan; max(nan, 0) would silently give 0.
+    let rnn = Rnn::from_fn(RnnConfig::new(Kind::RnnRelu, 1, 2), |_, shape| {
+        vec![0.5; shape.iter().product()]
+    })
+    .unwrap();
+    let x = Tensor::new([3, 1], vec![1.0, f32::NAN, 1.0]).unwrap();
+    let cpu = rnn.forward(&Input::new(&x)).unwrap();
+    let nan_from_step_1 =
+        |out: &[f32]| out[..2].iter().all(|v| v.is_finite()) && out[2..].iter().all(|v| v.is_nan());
+    assert!(
+        nan_from_step_1(cpu.output.data()),
+        "cpu: {:?}",
+        cpu.output.data()
+    );
+    if let Some(ctx) = common::gpu() {
+        for strategy in [wgpu_rnn::Strategy::PerStep, wgpu_rnn::Strategy::Sequence] {
+            let mut gpu = rnn.to_gpu(ctx).unwrap();
+            gpu.set_strategy(strategy).unwrap();
+            let out = gpu.forward(&Input::new(&x)).unwrap();
+            assert!(
+                nan_from_step_1(out.output.data()),
+                "{strategy:?}: {:?}",
+                out.output.data()
+            );
+        }
+    }
+}

@@ -114,9 +114,13 @@ fn too_large(c: &RnnConfig, input: &[usize]) -> bool {
     let rows = gates * c.hidden_size as u128;
     let widest = (c.input_size as u128).max(d * h_out);
     // Timesteps times sequences, as the layout reads them.
+    // At least one timestep: with T = 0 the states still hold B rows.
     let elements: u128 = match *input {
-        [t, _] => t as u128,
-        [d0, d1, _] => d0 as u128 * d1 as u128,
+        [t, _] => (t as u128).max(1),
+        [d0, d1, _] => {
+            let (t, b) = if c.batch_first { (d1, d0) } else { (d0, d1) };
+            (t as u128).max(1) * b as u128
+        }
         _ => 0,
     };
     rows.saturating_mul(widest) > INDEX_LIMIT

@@ -332,10 +332,11 @@ impl Plan {
         let by_rows = (MAX_CHUNK_ROWS / b).max(1);
         let by_dispatch = max_groups * GEMM_ROWS as usize / b;
         // A sequence dispatch runs a whole chunk: keep each one short of any GPU watchdog.
+        // Per step, a chunk is also the unit of submission: keep command buffers bounded.
         let by_latency = if strategy == Strategy::Sequence {
             MAX_SEQUENCE_CHUNK
         } else {
-            usize::MAX
+            STEPS_PER_SUBMIT
         };
         let chunk_steps = t
             .min(by_memory)

@@ -156,16 +156,21 @@ pub(crate) fn collect<'a>(
                 .map(|_| DirectionWeights {
                     w_ih: Vec::new(),
                     w_hh: Vec::new(),
-                    b_ih: vec![0.0; rows],
-                    b_hh: vec![0.0; rows],
+                    b_ih: Vec::new(),
+                    b_hh: Vec::new(),
                     w_hr: Vec::new(),
                 })
                 .collect()
         })
         .collect();
+    let by_name: std::collections::HashMap<&str, usize> = specs
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.name.as_str(), i))
+        .collect();
     let mut seen = vec![false; specs.len()];
     for (name, shape, data) in tensors {
-        let Some(index) = specs.iter().position(|s| s.name == name) else {
+        let Some(&index) = by_name.get(name) else {
             return Err(Error::UnexpectedWeight {
                 name: format!("{prefix}{name}"),
                 kind: config.kind,
@@ -219,6 +224,16 @@ pub(crate) fn collect<'a>(
             kind: config.kind,
             expected: spec.shape.clone(),
         });
+    }
+    // Zero biases only now that every weight (with its real data) has been checked: the
+    // file's names alone can claim any number of layers.
+    for w in layers.iter_mut().flatten() {
+        if w.b_ih.is_empty() {
+            w.b_ih = vec![0.0; rows];
+        }
+        if w.b_hh.is_empty() {
+            w.b_hh = vec![0.0; rows];
+        }
     }
     Ok(layers)
 }

@@ -41,10 +41,29 @@ impl TensorFile {
     /// [`Error::Io`] when it cannot be read, [`Error::Safetensors`] when it is not valid.
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
-        let bytes = std::fs::read(path).map_err(|source| Error::Io {
+        let io = |source| Error::Io {
             path: path.to_path_buf(),
             source,
-        })?;
+        };
+        // Only regular files: a device (/dev/zero) never ends and a FIFO blocks on open.
+        let meta = std::fs::metadata(path).map_err(io)?;
+        if !meta.is_file() {
+            return Err(io(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "not a regular file",
+            )));
+        }
+        let len = meta.len();
+        let mut bytes = Vec::new();
+        bytes
+            .try_reserve_exact(usize::try_from(len).unwrap_or(usize::MAX))
+            .map_err(|_| io(std::io::ErrorKind::OutOfMemory.into()))?;
+        // At most the size it had when we looked: a file that grows meanwhile cannot run on.
+        std::io::Read::read_to_end(
+            &mut std::io::Read::take(std::fs::File::open(path).map_err(io)?, len),
+            &mut bytes,
+        )
+        .map_err(io)?;
         let file = TensorFile {
             path: Some(path.to_path_buf()),
             bytes,
