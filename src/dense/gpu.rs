@@ -352,12 +352,7 @@ impl GpuSequential {
             current = dst;
         }
         let floats = flow.rows_into(self.layers.len()) * flow.widths[self.layers.len()];
-        let staging = device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("read back"),
-            size: (floats * 4) as u64,
-            usage: BufferUsages::MAP_READ | BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
+        let staging = ctx.staging("read back", (floats * 4) as u64);
         encoder.copy_buffer_to_buffer(&current, 0, &staging, 0, (floats * 4) as u64);
         queue.submit([encoder.finish()]);
         scopes.pop("running the sequential model").await?;

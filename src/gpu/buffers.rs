@@ -126,6 +126,16 @@ impl GpuContext {
         buffer
     }
 
+    /// A buffer to copy results into and map for reading.
+    pub(crate) fn staging(&self, label: &str, bytes: u64) -> wgpu::Buffer {
+        self.inner.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
+            size: bytes,
+            usage: BufferUsages::MAP_READ | BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        })
+    }
+
     pub(crate) fn scratch(&self, label: &str, floats: usize) -> wgpu::Buffer {
         self.inner.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some(label),

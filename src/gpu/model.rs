@@ -2,8 +2,6 @@
 
 use std::sync::Mutex;
 
-use wgpu::BufferUsages;
-
 use super::buffers::{read_back, Scopes, Wait};
 use super::context::GpuContext;
 use super::encode::{Plan, StateBuffers};
@@ -192,6 +190,16 @@ impl GpuRnn {
         }
     }
 
+    /// Sizes and strategy of one pass, checked against the device.
+    pub(super) fn plan(&self, resolved: &Resolved) -> Result<Plan> {
+        Plan::new(
+            &self.ctx,
+            &self.config,
+            resolved,
+            self.strategy_for(resolved.b),
+        )
+    }
+
     fn sequence_fits(&self) -> bool {
         self.config.hidden_size <= SEQUENCE_MAX_WIDTH
             && self.config.state_width() <= SEQUENCE_MAX_WIDTH
@@ -240,12 +248,7 @@ impl GpuRnn {
     async fn execute(&self, input: &Input<'_>, resolved: &Resolved, wait: Wait) -> Result<Output> {
         let resolved = resolved.clone();
         let host = crate::model::HostSequences::new(&self.config, input, &resolved);
-        let plan = Plan::new(
-            &self.ctx,
-            &self.config,
-            &resolved,
-            self.strategy_for(resolved.b),
-        )?;
+        let plan = self.plan(&resolved)?;
         let ctx = &self.ctx;
         let (device, queue) = (&ctx.inner.device, &ctx.inner.queue);
         let scopes = Scopes::push(device);
@@ -257,12 +260,7 @@ impl GpuRnn {
             (plan.state_floats * 4) as u64,
             (plan.cell_floats * 4) as u64,
         );
-        let staging = device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("read back"),
-            size: out_bytes + h_bytes + c_bytes,
-            usage: BufferUsages::MAP_READ | BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
+        let staging = ctx.staging("read back", out_bytes + h_bytes + c_bytes);
         encoder.copy_buffer_to_buffer(&output, 0, &staging, 0, out_bytes);
         encoder.copy_buffer_to_buffer(&state.h, 0, &staging, out_bytes, h_bytes);
         if c_bytes > 0 {

@@ -120,12 +120,7 @@ impl GpuRnn {
                 reason: "T and B must be at least 1 for work on GPU buffers".into(),
             });
         }
-        let plan = Plan::new(
-            &self.ctx,
-            &self.config,
-            &resolved,
-            self.strategy_for(resolved.b),
-        )?;
+        let plan = self.plan(&resolved)?;
         Ok((resolved, plan))
     }
 }

@@ -1,9 +1,7 @@
 //! Streaming: a stateful session that takes a batch's timesteps as they arrive.
 
-use wgpu::BufferUsages;
-
 use super::buffers::{read_back, Scopes, Wait};
-use super::encode::{Plan, StateBuffers};
+use super::encode::StateBuffers;
 use super::model::GpuRnn;
 use crate::error::{Error, Result};
 use crate::shape::{InputShapes, Tensor};
@@ -135,12 +133,7 @@ impl GpuStream<'_> {
         let health = &model.ctx.inner.health;
         health.check()?;
         let host = crate::model::HostSequences::new(&model.config, &input, &resolved);
-        let plan = Plan::new(
-            &model.ctx,
-            &model.config,
-            &resolved,
-            model.strategy_for(resolved.b),
-        )?;
+        let plan = model.plan(&resolved)?;
         let result = async {
             let (device, queue) = (&model.ctx.inner.device, &model.ctx.inner.queue);
             let scopes = Scopes::push(device);
@@ -148,12 +141,7 @@ impl GpuStream<'_> {
             let (mut encoder, output) =
                 model.encode(&plan, &resolved, &x, &host.lengths, &self.state)?;
             let bytes = (plan.output_floats * 4) as u64;
-            let staging = device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some("stream read back"),
-                size: bytes,
-                usage: BufferUsages::MAP_READ | BufferUsages::COPY_DST,
-                mapped_at_creation: false,
-            });
+            let staging = model.ctx.staging("stream read back", bytes);
             encoder.copy_buffer_to_buffer(&output, 0, &staging, 0, bytes);
             queue.submit([encoder.finish()]);
             scopes.pop("running a stream chunk").await?;
@@ -247,12 +235,9 @@ impl GpuStream<'_> {
         let (h_bytes, c_bytes) = ((h.len() * 4) as u64, (c.len() * 4) as u64);
         let device = &model.ctx.inner.device;
         let scopes = Scopes::push(device);
-        let staging = device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("stream state read back"),
-            size: h_bytes + c_bytes,
-            usage: BufferUsages::MAP_READ | BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
+        let staging = model
+            .ctx
+            .staging("stream state read back", h_bytes + c_bytes);
         let mut encoder = device.create_command_encoder(&Default::default());
         encoder.copy_buffer_to_buffer(&self.state.h, 0, &staging, 0, h_bytes);
         if c_bytes > 0 {
