@@ -62,21 +62,41 @@ fn block_prev(o: Owner, bb: u32) -> u32 {
 }
 
 // sum_k w_hh[d][k][j] * h_{t-1}[b][k], all gates at once, for each sequence of the block.
+// Named accumulators and offsets rather than indexed arrays: software adapters keep them in
+// registers (an indexed private array may live in memory).
 fn recurrent_dot(o: Owner) -> array<vec4<f32>, BATCH_BLOCK> {
     let h = layer.hidden;
     let base = o.d * layer.state_width * h + min(o.j, h - 1u);
-    var prev: array<u32, BATCH_BLOCK>;
-    for (var bb = 0u; bb < BATCH_BLOCK; bb++) {
-        prev[bb] = block_prev(o, bb);
-    }
-    var acc: array<vec4<f32>, BATCH_BLOCK>;
+    let p0 = block_prev(o, 0u);
+    let p1 = block_prev(o, 1u);
+    let p2 = block_prev(o, 2u);
+    let p3 = block_prev(o, 3u);
+    let p4 = block_prev(o, 4u);
+    let p5 = block_prev(o, 5u);
+    let p6 = block_prev(o, 6u);
+    let p7 = block_prev(o, 7u);
+    var a0 = vec4<f32>(0.0);
+    var a1 = vec4<f32>(0.0);
+    var a2 = vec4<f32>(0.0);
+    var a3 = vec4<f32>(0.0);
+    var a4 = vec4<f32>(0.0);
+    var a5 = vec4<f32>(0.0);
+    var a6 = vec4<f32>(0.0);
+    var a7 = vec4<f32>(0.0);
+    var w = base;
     for (var k = 0u; k < layer.state_width; k++) {
-        let w = w_hh[base + k * h];
-        for (var bb = 0u; bb < BATCH_BLOCK; bb++) {
-            acc[bb] += w * state[prev[bb] + k];
-        }
+        let wk = w_hh[w];
+        a0 += wk * state[p0 + k];
+        a1 += wk * state[p1 + k];
+        a2 += wk * state[p2 + k];
+        a3 += wk * state[p3 + k];
+        a4 += wk * state[p4 + k];
+        a5 += wk * state[p5 + k];
+        a6 += wk * state[p6 + k];
+        a7 += wk * state[p7 + k];
+        w += h;
     }
-    return acc;
+    return array<vec4<f32>, BATCH_BLOCK>(a0, a1, a2, a3, a4, a5, a6, a7);
 }
 
 // Sequences of this invocation's block that exist.
