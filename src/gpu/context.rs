@@ -235,7 +235,7 @@ impl GpuContext {
             }
         }
         let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let kernels = Kernels::new(&device);
+        let kernels = Kernels::with_sources(&device, kernel_source);
         if let Some(e) = scope.pop().await {
             return Err(Error::Gpu {
                 operation: "compiling the kernels",
@@ -277,6 +277,40 @@ impl GpuContext {
                 i.name, i.backend, i.driver, i.driver_info
             ),
             None => "a device supplied by the application".to_string(),
+        }
+    }
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Set by a unit test to append a syntax error to every kernel source.
+    static BREAK_SHADERS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+fn kernel_source(file: super::kernels::ShaderFile) -> String {
+    #[cfg(test)]
+    if BREAK_SHADERS.with(std::cell::Cell::get) {
+        return format!("{}\nfn broken( {{", file.source());
+    }
+    file.source()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A shader that does not compile is a typed error at context creation, not a panic.
+    #[test]
+    fn a_shader_that_fails_to_compile_is_an_error() {
+        BREAK_SHADERS.with(|b| b.set(true));
+        let result = GpuContext::software();
+        BREAK_SHADERS.with(|b| b.set(false));
+        match result {
+            Err(Error::Gpu { operation, .. }) => assert_eq!(operation, "compiling the kernels"),
+            Err(Error::NoAdapter { .. }) if std::env::var_os("CI").is_none() => {
+                eprintln!("!!! SKIPPING GPU TEST: no software adapter !!!")
+            }
+            other => panic!("expected a compile error, got {other:?}"),
         }
     }
 }

@@ -230,8 +230,12 @@ pub(crate) struct Kernels {
 }
 
 impl Kernels {
-    /// Compiles every kernel. Run inside an error scope: a failure is reported there.
-    pub(crate) fn new(device: &wgpu::Device) -> Kernels {
+    /// Compiles every kernel from the sources `source` gives (normally [`ShaderFile::source`];
+    /// a unit test breaks them on purpose). Run inside an error scope.
+    pub(crate) fn with_sources(
+        device: &wgpu::Device,
+        source: impl Fn(ShaderFile) -> String,
+    ) -> Kernels {
         let group0 = |file: ShaderFile, label: &str| {
             let entries: Vec<_> = bindings(file)
                 .iter()
@@ -257,7 +261,7 @@ impl Kernels {
             .map(|file| {
                 device.create_shader_module(wgpu::ShaderModuleDescriptor {
                     label: Some(file.name()),
-                    source: wgpu::ShaderSource::Wgsl(file.source().into()),
+                    source: wgpu::ShaderSource::Wgsl(source(*file).into()),
                 })
             })
             .collect();
@@ -305,7 +309,7 @@ impl Kernels {
 mod tests {
     //! The WGSL sources checked without a GPU: they parse and validate with naga, every entry
     //! point the crate dispatches exists, and the bindings and struct layouts agree with the
-    //! Rust side (the bind group layouts in `Kernels::new` and `LayerParams`).
+    //! Rust side (the bind group layouts in `Kernels::with_sources` and `LayerParams`).
 
     use super::*;
     use naga::valid::{Capabilities, ValidationFlags, Validator};
