@@ -702,16 +702,7 @@ fn raw_safetensors(tensors: &[(&str, &str, &[usize], Vec<u8>)]) -> Vec<u8> {
         ));
         offset += data.len();
     }
-    let mut header = format!("{{{}}}", entries.join(",")).into_bytes();
-    while header.len() % 8 != 0 {
-        header.push(b' ');
-    }
-    let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
-    bytes.extend_from_slice(&header);
-    for (_, _, _, data) in tensors {
-        bytes.extend_from_slice(data);
-    }
-    bytes
+    common::safetensors_file(&entries, tensors.iter().map(|t| t.3.as_slice()))
 }
 
 #[test]

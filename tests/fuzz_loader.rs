@@ -25,6 +25,8 @@
 //! The time-boxed run prints its seed; `WGPU_RNN_FUZZ_SEED=<seed>` replays it. A failing case
 //! is written to `target/fuzz_loader_failure.safetensors`.
 
+mod common;
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::path::{Path, PathBuf};
@@ -177,16 +179,7 @@ fn serialize(entries: &[Entry], metadata: Option<&str>) -> Vec<u8> {
             e.shape.join(",")
         ));
     }
-    let mut header = format!("{{{}}}", parts.join(",")).into_bytes();
-    while header.len() % 8 != 0 {
-        header.push(b' ');
-    }
-    let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
-    bytes.extend_from_slice(&header);
-    for e in entries {
-        bytes.extend_from_slice(&e.data);
-    }
-    bytes
+    common::safetensors_file(&parts, entries.iter().map(|e| e.data.as_slice()))
 }
 
 /// A raw header (any bytes) behind its own length prefix, with `data` after it.

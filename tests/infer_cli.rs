@@ -110,17 +110,7 @@ fn safetensors_bytes(tensors: &[Raw<'_>]) -> Vec<u8> {
         ));
         offset += t.data.len();
     }
-    let mut header = format!("{{{}}}", entries.join(",")).into_bytes();
-    // Pad with spaces to a multiple of 8, as the safetensors writers do.
-    while header.len() % 8 != 0 {
-        header.push(b' ');
-    }
-    let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
-    bytes.extend_from_slice(&header);
-    for t in tensors {
-        bytes.extend_from_slice(&t.data);
-    }
-    bytes
+    common::safetensors_file(&entries, tensors.iter().map(|t| t.data.as_slice()))
 }
 
 fn f32_data(shape: &[usize]) -> Vec<u8> {

@@ -4,6 +4,8 @@
 //! `Ok` with the right shapes (and, on the GPU, the CPU's values) or a typed `Err` — never a
 //! panic, and never a wgpu validation error.
 
+mod common;
+
 use std::sync::{Arc, Mutex, OnceLock};
 
 use proptest::prelude::{any, prop_assert, prop_assert_eq, prop_oneof, proptest, Just};
@@ -659,16 +661,17 @@ fn build_file(tensors: &[(String, String, Vec<u64>, Vec<u8>)], extra_header: &st
         ));
         offset += data.len();
     }
-    let mut header = format!("{{{extra_header}{}}}", entries.join(",")).into_bytes();
-    while header.len() % 8 != 0 {
-        header.push(b' ');
+    // `extra_header` ends in a comma: dropped when tensors follow (the join adds one), kept
+    // when none do, so the header is byte for byte `{extra_header}{tensors}`.
+    if !extra_header.is_empty() {
+        let extra = if entries.is_empty() {
+            extra_header
+        } else {
+            extra_header.trim_end_matches(',')
+        };
+        entries.insert(0, extra.to_string());
     }
-    let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
-    bytes.extend_from_slice(&header);
-    for (_, _, _, data) in tensors {
-        bytes.extend_from_slice(data);
-    }
-    bytes
+    common::safetensors_file(&entries, tensors.iter().map(|t| t.3.as_slice()))
 }
 
 /// A header declaring anything: dtypes of every kind, absurd shapes and offsets.

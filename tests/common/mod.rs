@@ -72,3 +72,23 @@ pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
         .map(|(x, y)| (x - y).abs())
         .fold(0.0, f32::max)
 }
+
+/// A hand-built `.safetensors` file: the 8-byte little-endian header length, the JSON header
+/// `{entries}` padded with spaces to a multiple of 8 (as the safetensors writers do), then
+/// the data. Each entry is one `"name":{...}` member, written by the caller so that tests can
+/// build files that are invalid in exactly the way they need.
+pub fn safetensors_file<'a>(
+    entries: &[String],
+    data: impl IntoIterator<Item = &'a [u8]>,
+) -> Vec<u8> {
+    let mut header = format!("{{{}}}", entries.join(",")).into_bytes();
+    while header.len() % 8 != 0 {
+        header.push(b' ');
+    }
+    let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
+    bytes.extend_from_slice(&header);
+    for d in data {
+        bytes.extend_from_slice(d);
+    }
+    bytes
+}
