@@ -274,39 +274,8 @@ pub(crate) fn resolve(config: &RnnConfig, shapes: &InputShapes<'_>) -> Result<Re
             vec![stacked, width]
         }
     };
-    if let Some(h0) = shapes.h0 {
-        let expected = state_shape(config.state_width());
-        if h0 != expected.as_slice() {
-            let width_name = if config.proj_size > 0 {
-                "proj_size"
-            } else {
-                "hidden_size"
-            };
-            return Err(Error::StateShape {
-                arg: "h0",
-                expected,
-                got: h0.to_vec(),
-                width_name,
-            });
-        }
-    }
-    if let Some(c0) = shapes.c0 {
-        if !config.kind.has_cell_state() {
-            return Err(Error::UnexpectedState {
-                arg: "c0",
-                kind: config.kind,
-            });
-        }
-        let expected = state_shape(config.hidden_size);
-        if c0 != expected.as_slice() {
-            return Err(Error::StateShape {
-                arg: "c0",
-                expected,
-                got: c0.to_vec(),
-                width_name: "hidden_size",
-            });
-        }
-    }
+    let leading: &[usize] = if batched { &[stacked, b] } else { &[stacked] };
+    check_states(config, ["h0", "c0"], shapes.h0, shapes.c0, leading)?;
     let lengths = match shapes.lengths {
         None => None,
         Some(lengths) => {
@@ -365,6 +334,52 @@ pub(crate) fn resolve(config: &RnnConfig, shapes: &InputShapes<'_>) -> Result<Re
             c_n,
         },
     })
+}
+
+/// Checks `h` (last dimension `H_out`) and `c` (`H`, LSTM only) against the state shape
+/// `(*leading, width)`: for forward passes (`h0`, `c0`) and streams (`h`, `c`) alike.
+pub(crate) fn check_states(
+    config: &RnnConfig,
+    names: [&'static str; 2],
+    h: Option<&[usize]>,
+    c: Option<&[usize]>,
+    leading: &[usize],
+) -> Result<()> {
+    let expected = |width: usize| [leading, &[width]].concat();
+    if let Some(h) = h {
+        let expected = expected(config.state_width());
+        if h != expected.as_slice() {
+            let width_name = if config.proj_size > 0 {
+                "proj_size"
+            } else {
+                "hidden_size"
+            };
+            return Err(Error::StateShape {
+                arg: names[0],
+                expected,
+                got: h.to_vec(),
+                width_name,
+            });
+        }
+    }
+    if let Some(c) = c {
+        if !config.kind.has_cell_state() {
+            return Err(Error::UnexpectedState {
+                arg: names[1],
+                kind: config.kind,
+            });
+        }
+        let expected = expected(config.hidden_size);
+        if c != expected.as_slice() {
+            return Err(Error::StateShape {
+                arg: names[1],
+                expected,
+                got: c.to_vec(),
+                width_name: "hidden_size",
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Catches the two layout mistakes that states or lengths reveal: a batch flattened into a

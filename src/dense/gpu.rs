@@ -205,14 +205,11 @@ impl GpuSequential {
         if flow.is_empty() {
             return Tensor::zeros(flow.out_shape);
         }
-        let health = &self.ctx.inner.health;
-        health.check()?;
-        let result = self
-            .run(input, &flow, wait)
+        self.ctx
+            .inner
+            .health
+            .guard(self.run(input, &flow, wait))
             .await
-            .map_err(|e| health.explain(e));
-        health.check()?;
-        result
     }
 
     async fn run(&self, input: &Tensor, flow: &Flow, wait: Wait) -> Result<Tensor> {

@@ -69,6 +69,19 @@ impl Health {
         Ok(())
     }
 
+    /// Runs `work` between two checks: fails at once if the device is already lost or wgpu
+    /// reported an error since the last call, explains a failure by a loss, and reports what
+    /// wgpu raised outside our scopes while the work ran.
+    pub(crate) async fn guard<T>(
+        &self,
+        work: impl std::future::Future<Output = Result<T>>,
+    ) -> Result<T> {
+        self.check()?;
+        let result = work.await.map_err(|e| self.explain(e));
+        self.check()?;
+        result
+    }
+
     /// A loss explains any later failure better than the failure's own message.
     pub(crate) fn explain(&self, error: Error) -> Error {
         match self.lost.lock().unwrap_or_else(|e| e.into_inner()).clone() {

@@ -234,15 +234,11 @@ impl GpuRnn {
         if resolved.t == 0 || resolved.b == 0 {
             return crate::model::empty_output(input, &resolved);
         }
-        let health = &self.ctx.inner.health;
-        health.check()?;
-        let result = self
-            .execute(input, &resolved, wait)
+        self.ctx
+            .inner
+            .health
+            .guard(self.execute(input, &resolved, wait))
             .await
-            .map_err(|e| health.explain(e));
-        // Errors wgpu reported outside our scopes during the run (own devices only).
-        health.check()?;
-        result
     }
 
     async fn execute(&self, input: &Input<'_>, resolved: &Resolved, wait: Wait) -> Result<Output> {

@@ -51,22 +51,25 @@ impl GpuRnn {
     pub fn forward_gpu(&self, input: &GpuInput<'_>) -> Result<GpuOutput> {
         let (resolved, plan) = self.resident_plan(input)?;
         let ctx = &self.ctx;
-        let health = &ctx.inner.health;
-        health.check()?;
-        let scopes = Scopes::push(&ctx.inner.device);
-        let lengths = resolved
-            .lengths
-            .clone()
-            .unwrap_or_else(|| vec![resolved.t; resolved.b]);
-        let stacked = self.config.num_layers * self.config.num_directions();
-        let h0 = vec![0.0; stacked * resolved.b * self.config.state_width()];
-        let c0 = vec![0.0; plan.cell_floats];
-        let state = StateBuffers::upload(ctx, &h0, &c0);
-        let (encoder, output) = self.encode(&plan, &resolved, input.buffer, &lengths, &state)?;
-        ctx.inner.queue.submit([encoder.finish()]);
-        pollster::block_on(scopes.pop("running the forward pass on GPU buffers"))
-            .map_err(|e| health.explain(e))?;
-        health.check()?;
+        let work = async {
+            let scopes = Scopes::push(&ctx.inner.device);
+            let lengths = resolved
+                .lengths
+                .clone()
+                .unwrap_or_else(|| vec![resolved.t; resolved.b]);
+            let stacked = self.config.num_layers * self.config.num_directions();
+            let h0 = vec![0.0; stacked * resolved.b * self.config.state_width()];
+            let c0 = vec![0.0; plan.cell_floats];
+            let state = StateBuffers::upload(ctx, &h0, &c0);
+            let (encoder, output) =
+                self.encode(&plan, &resolved, input.buffer, &lengths, &state)?;
+            ctx.inner.queue.submit([encoder.finish()]);
+            scopes
+                .pop("running the forward pass on GPU buffers")
+                .await?;
+            Ok((output, state))
+        };
+        let (output, state) = pollster::block_on(ctx.inner.health.guard(work))?;
         let lstm = self.config.kind.has_cell_state();
         let mut shapes = resolved.shapes.clone();
         // GPU-resident output is time-major.

@@ -130,11 +130,9 @@ impl GpuStream<'_> {
         if resolved.t == 0 {
             return crate::model::empty_output(&input, &resolved).map(|o| o.output);
         }
-        let health = &model.ctx.inner.health;
-        health.check()?;
         let host = crate::model::HostSequences::new(&model.config, &input, &resolved);
         let plan = model.plan(&resolved)?;
-        let result = async {
+        let work = async {
             let (device, queue) = (&model.ctx.inner.device, &model.ctx.inner.queue);
             let scopes = Scopes::push(device);
             let x = model.ctx.storage("stream chunk (time-major)", &host.x);
@@ -146,11 +144,8 @@ impl GpuStream<'_> {
             queue.submit([encoder.finish()]);
             scopes.pop("running a stream chunk").await?;
             read_back(device, &staging, wait).await
-        }
-        .await
-        .map_err(|e| health.explain(e));
-        health.check()?;
-        let output = result?;
+        };
+        let output = model.ctx.inner.health.guard(work).await?;
         Ok(crate::model::finish_sequence(
             &model.config,
             &resolved,
@@ -271,37 +266,13 @@ impl GpuStream<'_> {
         let model = self.model;
         let cfg = &model.config;
         let stacked = cfg.num_layers * cfg.num_directions();
-        let expected_h = vec![stacked, self.batch, cfg.state_width()];
-        if h.shape() != expected_h.as_slice() {
-            let width_name = if cfg.proj_size > 0 {
-                "proj_size"
-            } else {
-                "hidden_size"
-            };
-            return Err(Error::StateShape {
-                arg: "h",
-                expected: expected_h,
-                got: h.shape().to_vec(),
-                width_name,
-            });
-        }
-        if let Some(c) = c {
-            if !cfg.kind.has_cell_state() {
-                return Err(Error::UnexpectedState {
-                    arg: "c",
-                    kind: cfg.kind,
-                });
-            }
-            let expected_c = vec![stacked, self.batch, cfg.hidden_size];
-            if c.shape() != expected_c.as_slice() {
-                return Err(Error::StateShape {
-                    arg: "c",
-                    expected: expected_c,
-                    got: c.shape().to_vec(),
-                    width_name: "hidden_size",
-                });
-            }
-        }
+        crate::shape::check_states(
+            cfg,
+            ["h", "c"],
+            Some(h.shape()),
+            c.map(Tensor::shape),
+            &[stacked, self.batch],
+        )?;
         let queue = &model.ctx.inner.queue;
         let scopes = Scopes::push(&model.ctx.inner.device);
         queue.write_buffer(&self.state.h, 0, bytemuck::cast_slice(h.data()));
