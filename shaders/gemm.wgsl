@@ -1,16 +1,17 @@
 // Input projection for a chunk of timesteps, both directions at once (workgroup z = direction):
 //   gates[d][row][n] = sum_k x[t0*B + row][k] * w_ih_t[d][k][n] + b_ih[d][n]
-// Each invocation computes a block of ROWS rows x COLS gate rows in registers: per k it loads
-// COLS weights and ROWS inputs for ROWS*COLS multiply-adds. W_ih is stored transposed so that
-// neighbouring invocations read neighbouring weights. No workgroup memory and no barriers: on
-// software adapters (lavapipe) a barrier costs more than the loads it would save, while every
-// load costs about the same there, so loads per multiply-add decide the speed.
+// Each invocation computes a block of ROWS rows x COLS gate rows in registers (the loop is
+// dot8 in dot.wgsl). W_ih is stored transposed so that neighbouring invocations read
+// neighbouring weights. No workgroup memory and no barriers: on software adapters (lavapipe) a
+// barrier costs more than the loads it would save.
 
 @group(0) @binding(0) var<uniform> layer: Layer;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read> w_ih: array<vec4<f32>>;   // [D][K][G*H/4] (transposed)
 @group(0) @binding(3) var<storage, read> b_ih: array<f32>;
 @group(0) @binding(4) var<storage, read_write> gates: array<f32>;
+// The same buffer as `x` when in_size % 4 == 0 (rows then start on whole vec4s), else unused.
+@group(0) @binding(5) var<storage, read> x4: array<vec4<f32>>;
 @group(1) @binding(0) var<uniform> chunk: Step;
 
 const GEMM_WORKGROUP: u32 = 64u;
@@ -35,15 +36,7 @@ fn input_projection(@builtin(global_invocation_id) gid: vec3<u32>) {
     for (var r = 0u; r < ROWS; r++) {
         xr[r] = (t0 * layer.batch + min(row0 + r, last)) * k_len;
     }
-    var acc: array<vec4<f32>, ROWS>;
-    var w = d * k_len * n4_len + n4;
-    for (var k = 0u; k < k_len; k++) {
-        let wk = w_ih[w];
-        for (var r = 0u; r < ROWS; r++) {
-            acc[r] += wk * x[xr[r] + k];
-        }
-        w += n4_len;
-    }
+    let acc = dot8(xr, d * k_len * n4_len + n4, n4_len, k_len);
     if (gid.x >= n4_len) {
         return;
     }
@@ -60,4 +53,16 @@ fn input_projection(@builtin(global_invocation_id) gid: vec3<u32>) {
             gates[out + 3u] = v.w;
         }
     }
+}
+
+fn dot_row(i: u32) -> f32 {
+    return x[i];
+}
+
+fn dot_row4(i: u32) -> vec4<f32> {
+    return x4[i];
+}
+
+fn dot_matrix(i: u32) -> vec4<f32> {
+    return w_ih[i];
 }

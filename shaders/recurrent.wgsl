@@ -6,7 +6,7 @@
 // invocations read neighbouring memory and one read fetches every gate.
 //
 // On Mesa's lavapipe every load costs about the same (a gather across the SIMD lanes), so
-// loads per multiply-add decide the speed there: 4 weight loads + 8 state loads feed 32 of them.
+// loads per multiply-add decide the speed there (see recurrent_dot).
 //
 // Masking (pack_padded_sequence semantics): a step past a sequence's length keeps the state
 // and writes a zero output; the reverse direction thus starts at each sequence's last step.
@@ -61,42 +61,28 @@ fn block_prev(o: Owner, bb: u32) -> u32 {
     return (((step.index % 2u) * layer.directions + o.d) * layer.batch + b) * layer.state_width;
 }
 
-// sum_k w_hh[d][k][j] * h_{t-1}[b][k], all gates at once, for each sequence of the block.
-// Named accumulators and offsets rather than indexed arrays: software adapters keep them in
-// registers (an indexed private array may live in memory).
+// sum_k w_hh[d][k][j] * h_{t-1}[b][k], all gates at once, for each sequence of the block
+// (the loop itself is dot8 in dot.wgsl).
 fn recurrent_dot(o: Owner) -> array<vec4<f32>, BATCH_BLOCK> {
     let h = layer.hidden;
-    let base = o.d * layer.state_width * h + min(o.j, h - 1u);
-    let p0 = block_prev(o, 0u);
-    let p1 = block_prev(o, 1u);
-    let p2 = block_prev(o, 2u);
-    let p3 = block_prev(o, 3u);
-    let p4 = block_prev(o, 4u);
-    let p5 = block_prev(o, 5u);
-    let p6 = block_prev(o, 6u);
-    let p7 = block_prev(o, 7u);
-    var a0 = vec4<f32>(0.0);
-    var a1 = vec4<f32>(0.0);
-    var a2 = vec4<f32>(0.0);
-    var a3 = vec4<f32>(0.0);
-    var a4 = vec4<f32>(0.0);
-    var a5 = vec4<f32>(0.0);
-    var a6 = vec4<f32>(0.0);
-    var a7 = vec4<f32>(0.0);
-    var w = base;
-    for (var k = 0u; k < layer.state_width; k++) {
-        let wk = w_hh[w];
-        a0 += wk * state[p0 + k];
-        a1 += wk * state[p1 + k];
-        a2 += wk * state[p2 + k];
-        a3 += wk * state[p3 + k];
-        a4 += wk * state[p4 + k];
-        a5 += wk * state[p5 + k];
-        a6 += wk * state[p6 + k];
-        a7 += wk * state[p7 + k];
-        w += h;
-    }
-    return array<vec4<f32>, BATCH_BLOCK>(a0, a1, a2, a3, a4, a5, a6, a7);
+    let width = layer.state_width;
+    let rows = array<u32, 8>(
+        block_prev(o, 0u), block_prev(o, 1u), block_prev(o, 2u), block_prev(o, 3u),
+        block_prev(o, 4u), block_prev(o, 5u), block_prev(o, 6u), block_prev(o, 7u),
+    );
+    return dot8(rows, o.d * width * h + min(o.j, h - 1u), h, width);
+}
+
+fn dot_row(i: u32) -> f32 {
+    return state_get(i);
+}
+
+fn dot_row4(i: u32) -> vec4<f32> {
+    return state[i];
+}
+
+fn dot_matrix(i: u32) -> vec4<f32> {
+    return w_hh[i];
 }
 
 // Sequences of this invocation's block that exist.
@@ -107,10 +93,10 @@ fn block_len(o: Owner) -> u32 {
 // Keeps h for a step past the sequence's end, and pads the output with zero.
 fn write_h(at: Site, j: u32, value: f32) {
     if (at.valid) {
-        state[at.next + j] = value;
+        state_set(at.next + j, value);
         output[at.out + j] = value;
     } else {
-        state[at.next + j] = state[at.prev + j];
+        state_set(at.next + j, state_get(at.prev + j));
         output[at.out + j] = 0.0;
     }
 }
@@ -133,7 +119,7 @@ fn gru_step(@builtin(global_invocation_id) gid: vec3<u32>) {
         let r = sigmoid(gates[g] + acc[bb].x + b_r);
         let z = sigmoid(gates[g + h] + acc[bb].y + b_z);
         let n = tanh_safe(gates[g + 2u * h] + r * (acc[bb].z + b_n));
-        write_h(at, o.j, (1.0 - z) * n + z * state[at.prev + o.j]);
+        write_h(at, o.j, (1.0 - z) * n + z * state_get(at.prev + o.j));
     }
 }
 

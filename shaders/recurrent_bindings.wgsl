@@ -6,8 +6,18 @@
 @group(0) @binding(2) var<storage, read> w_hh: array<vec4<f32>>;   // [D][H_out][H]
 @group(0) @binding(3) var<storage, read> b_hh: array<f32>;         // [D][G*H]
 @group(0) @binding(4) var<storage, read> lengths: array<u32>;      // [B]
-@group(0) @binding(5) var<storage, read_write> state: array<f32>;  // [2][D][B][H_out] ping-pong
+@group(0) @binding(5) var<storage, read_write> state: array<vec4<f32>>; // [2][D][B][H_out] ping-pong
 @group(0) @binding(6) var<storage, read_write> cell: array<f32>;   // [2][D][B][H]: c, then o*tanh(c)
 @group(0) @binding(7) var<storage, read_write> output: array<f32>; // [T][B][D*H_out]
 @group(0) @binding(8) var<storage, read> w_hr: array<f32>;         // [D][H][H_out] (W_hr transposed)
 @group(1) @binding(0) var<uniform> step: Step;
+
+// `state` is declared as vec4s so that the step kernels can read h_{t-1} four floats per load
+// (software adapters pay per load, not per byte); single floats go through these.
+fn state_get(i: u32) -> f32 {
+    return state[i >> 2u][i & 3u];
+}
+
+fn state_set(i: u32, value: f32) {
+    state[i >> 2u][i & 3u] = value;
+}

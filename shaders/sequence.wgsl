@@ -45,7 +45,7 @@ fn state_slot(d: u32, b: u32, s: u32) -> u32 {
 fn load_state(d: u32, b: u32, first: u32, lid: u32) {
     let src = state_slot(d, b, first);
     for (var j = lid; j < layer.state_width; j += SEQUENCE_WORKGROUP) {
-        h_ws[j] = state[src + j];
+        h_ws[j] = state_get(src + j);
     }
 }
 
@@ -53,7 +53,7 @@ fn store_state(d: u32, b: u32, first: u32, steps: u32, lid: u32) {
     let dst = state_slot(d, b, first + steps);
     let src = (steps % 2u) * MAX_WIDTH;
     for (var j = lid; j < layer.state_width; j += SEQUENCE_WORKGROUP) {
-        state[dst + j] = h_ws[src + j];
+        state_set(dst + j, h_ws[src + j]);
     }
 }
 

@@ -262,6 +262,39 @@ fn odd_sizes_and_single_steps() {
     }
 }
 
+/// Widths that are multiples of 4 take the vec4 inner loop, with subgroups where the device
+/// has them and without: around one block of shared rows (8 vec4s on lavapipe, 32 or 64 on
+/// GPUs), a partial last block, a batch just past one block of 8 sequences, and layers whose
+/// input is the previous layer's (2H wide) output. Both loops against the CPU.
+#[test]
+fn vec4_inner_loops_with_and_without_subgroups() {
+    let Some(with) = common::gpu() else { return };
+    let Some(without) = common::gpu_without_subgroups() else {
+        return;
+    };
+    assert!(!without.uses_subgroups());
+    let has_subgroups = with.device().features().contains(wgpu::Features::SUBGROUP);
+    assert_eq!(with.uses_subgroups(), has_subgroups);
+    eprintln!("subgroups on {}: {has_subgroups}", with.adapter_name());
+    let mut seed = 3000;
+    for ctx in [with, without] {
+        for kind in KINDS {
+            for (input_size, hidden_size) in [(4, 32), (36, 100), (132, 4), (260, 36)] {
+                seed += 1;
+                let config = RnnConfig::new(kind, input_size, hidden_size)
+                    .num_layers(2)
+                    .bidirectional(seed % 2 == 0);
+                let mut case = Case::new(seed, config, 5, 9);
+                case.lengths = Some(random_lengths(&mut StdRng::seed_from_u64(seed), 5, 9));
+                case.h0 = true;
+                case.c0 = kind == Kind::Lstm;
+                // Dot products over up to 260 terms: summation order moves them by ~1e-6.
+                check(ctx, &case, 2e-4, REL);
+            }
+        }
+    }
+}
+
 #[test]
 fn lengths_states_projection_and_no_bias() {
     let Some(ctx) = common::gpu() else { return };

@@ -10,7 +10,7 @@ use super::model::{Layer, SequentialModel};
 use super::Activation;
 use crate::error::{Error, Result};
 use crate::gpu::kernels::{
-    bindings, layout_entry, DenseParams, Kernel, ShaderFile, DENSE_ROWS, DENSE_WORKGROUP,
+    bindings, layout_entry, DenseParams, DotLoop, Kernel, ShaderFile, DENSE_ROWS, DENSE_WORKGROUP,
 };
 use crate::gpu::{read_back, GpuContext, GpuInput, GpuRnn, Scopes, Wait};
 use crate::shape::Tensor;
@@ -37,7 +37,7 @@ impl DenseKernels {
         });
         let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
             label: Some(ShaderFile::Dense.name()),
-            source: wgpu::ShaderSource::Wgsl(ShaderFile::Dense.source().into()),
+            source: wgpu::ShaderSource::Wgsl(ShaderFile::Dense.source(DotLoop::Plain).into()),
         });
         let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
             label: Some("wgpu-rnn dense"),

@@ -139,7 +139,7 @@ impl GpuContext {
     pub(crate) fn scratch(&self, label: &str, floats: usize) -> wgpu::Buffer {
         self.inner.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some(label),
-            size: (floats.max(4) * 4) as u64,
+            size: (floats.max(4).next_multiple_of(4) * 4) as u64, // whole vec4s
             usage: BufferUsages::STORAGE | BufferUsages::COPY_DST | BufferUsages::COPY_SRC,
             mapped_at_creation: false,
         })

@@ -2,7 +2,7 @@
 
 use std::sync::{Arc, Mutex, OnceLock};
 
-use super::kernels::Kernels;
+use super::kernels::{DotLoop, Kernels};
 use crate::error::{Error, Result};
 
 /// A device and queue with the crate's kernels compiled for them. Cheap to clone (shared).
@@ -185,7 +185,8 @@ impl GpuContext {
         let (device, queue) = adapter
             .request_device(&wgpu::DeviceDescriptor {
                 label: Some("wgpu-rnn"),
-                required_features: wgpu::Features::empty(),
+                // Subgroups where the adapter has them: the inner loops share loads with them.
+                required_features: adapter.features() & wgpu::Features::SUBGROUP,
                 // The adapter's own limits: larger storage bindings mean longer chunks.
                 required_limits: adapter.limits(),
                 ..Default::default()
@@ -248,7 +249,8 @@ impl GpuContext {
             }
         }
         let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let kernels = Kernels::with_sources(&device, kernel_source);
+        let dot = DotLoop::for_device(&device);
+        let kernels = Kernels::with_sources(&device, |file| kernel_source(file, dot));
         if let Some(e) = scope.pop().await {
             return Err(Error::Gpu {
                 operation: "compiling the kernels",
@@ -265,6 +267,13 @@ impl GpuContext {
                 dense: OnceLock::new(),
             }),
         })
+    }
+
+    /// Whether the kernels share loads through subgroup operations: true when the device has
+    /// `wgpu::Features::SUBGROUP` (contexts the crate creates request it where the adapter has
+    /// it; for [`GpuContext::from_device`], request it on your device to get the faster loop).
+    pub fn uses_subgroups(&self) -> bool {
+        DotLoop::for_device(&self.inner.device) == DotLoop::Subgroup
     }
 
     /// The device the context runs on.
@@ -300,12 +309,12 @@ thread_local! {
     static BREAK_SHADERS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
-fn kernel_source(file: super::kernels::ShaderFile) -> String {
+fn kernel_source(file: super::kernels::ShaderFile, dot: DotLoop) -> String {
     #[cfg(test)]
     if BREAK_SHADERS.with(std::cell::Cell::get) {
-        return format!("{}\nfn broken( {{", file.source());
+        return format!("{}\nfn broken( {{", file.source(dot));
     }
-    file.source()
+    file.source(dot)
 }
 
 #[cfg(test)]

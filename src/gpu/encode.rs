@@ -129,6 +129,7 @@ impl GpuRnn {
         );
         let state = ctx.scratch("h ping-pong", 2 * d * b * h_out);
         let cell = ctx.scratch("c and o*tanh(c)", if lstm { 2 * d * b * h } else { 4 });
+        let unused = ctx.scratch("unused binding", 4);
         let outputs: Vec<wgpu::Buffer> = (0..config.num_layers.min(2))
             .map(|i| ctx.scratch(&format!("layer output {i}"), plan.output_floats))
             .collect();
@@ -182,9 +183,22 @@ impl GpuRnn {
                     entries: &entries,
                 })
             };
+            // `x4` reads the input a vec4 at a time, which needs rows on whole vec4s.
+            let layer_in4 = if config.layer_input_size(l) % 4 == 0 {
+                layer_in
+            } else {
+                &unused
+            };
             let gemm_group = bind(
                 &kernels.gemm_layout,
-                &[&params, layer_in, &weights.w_ih, &weights.b_ih, &gates],
+                &[
+                    &params,
+                    layer_in,
+                    &weights.w_ih,
+                    &weights.b_ih,
+                    &gates,
+                    layer_in4,
+                ],
             );
             let step_group = bind(
                 &kernels.recurrent_layout,

@@ -6,6 +6,39 @@ use wgpu::{BindGroupLayout, BindingType, BufferBindingType, ComputePipeline, Sha
 const COMMON: &str = include_str!("../../shaders/common.wgsl");
 /// Prepended to both recurrent families: they share one bind group layout.
 const RECURRENT_BINDINGS: &str = include_str!("../../shaders/recurrent_bindings.wgsl");
+/// The inner loop of the input projection and the recurrent steps.
+const DOT: &str = include_str!("../../shaders/dot.wgsl");
+
+/// Which vec4 inner loop (`dot8_vec4`) the input projection and the recurrent steps use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum DotLoop {
+    /// `shaders/dot_vec4.wgsl`: plain loads, for every device.
+    Plain,
+    /// `shaders/dot_vec4_subgroup.wgsl`: rows shared through subgroup shuffles, for devices
+    /// with `Features::SUBGROUP`.
+    Subgroup,
+}
+
+impl DotLoop {
+    pub(crate) const ALL: [DotLoop; 2] = [DotLoop::Plain, DotLoop::Subgroup];
+
+    /// The loop this device can run.
+    pub(crate) fn for_device(device: &wgpu::Device) -> DotLoop {
+        if device.features().contains(wgpu::Features::SUBGROUP) {
+            DotLoop::Subgroup
+        } else {
+            DotLoop::Plain
+        }
+    }
+
+    fn source(self) -> String {
+        let vec4 = match self {
+            DotLoop::Plain => include_str!("../../shaders/dot_vec4.wgsl"),
+            DotLoop::Subgroup => include_str!("../../shaders/dot_vec4_subgroup.wgsl"),
+        };
+        format!("{DOT}\n{vec4}")
+    }
+}
 
 /// One WGSL file per kernel family.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -40,12 +73,17 @@ impl ShaderFile {
     }
 
     /// The complete module source: the shared snippets, then the kernel file.
-    pub(crate) fn source(self) -> String {
+    pub(crate) fn source(self, dot: DotLoop) -> String {
         match self {
-            ShaderFile::Gemm => format!("{COMMON}\n{}", include_str!("../../shaders/gemm.wgsl")),
+            ShaderFile::Gemm => format!(
+                "{COMMON}\n{}\n{}",
+                dot.source(),
+                include_str!("../../shaders/gemm.wgsl")
+            ),
             ShaderFile::Recurrent => {
                 format!(
-                    "{COMMON}\n{RECURRENT_BINDINGS}\n{}",
+                    "{COMMON}\n{RECURRENT_BINDINGS}\n{}\n{}",
+                    dot.source(),
                     include_str!("../../shaders/recurrent.wgsl")
                 )
             }
@@ -178,8 +216,8 @@ pub(crate) struct DenseParams {
 pub(crate) fn bindings(file: ShaderFile) -> &'static [Binding] {
     use Binding::*;
     match file {
-        // layer, x, w_ih, b_ih, gates
-        ShaderFile::Gemm => &[Uniform, ReadOnly, ReadOnly, ReadOnly, ReadWrite],
+        // layer, x, w_ih, b_ih, gates, x4
+        ShaderFile::Gemm => &[Uniform, ReadOnly, ReadOnly, ReadOnly, ReadWrite, ReadOnly],
         // layer, gates, w_hh, b_hh, lengths, state, cell, output, w_hr
         ShaderFile::Recurrent | ShaderFile::Sequence => &[
             Uniform, ReadOnly, ReadOnly, ReadOnly, ReadOnly, ReadWrite, ReadWrite, ReadWrite,
@@ -312,16 +350,29 @@ mod tests {
     //! Rust side (the bind group layouts in `Kernels::with_sources` and `LayerParams`).
 
     use super::*;
-    use naga::valid::{Capabilities, ValidationFlags, Validator};
+    use naga::valid::{
+        Capabilities, ShaderStages, SubgroupOperationSet, ValidationFlags, Validator,
+    };
     use naga::{AddressSpace, Module, ShaderStage, StorageAccess};
 
+    /// The module as a device without subgroups compiles it.
     fn parse(file: ShaderFile) -> Module {
-        let source = file.source();
+        parse_with(file, DotLoop::Plain)
+    }
+
+    fn parse_with(file: ShaderFile, dot: DotLoop) -> Module {
+        let source = file.source(dot);
         let module = naga::front::wgsl::parse_str(&source)
             .unwrap_or_else(|e| panic!("{file:?}: {}", e.emit_to_string(&source)));
-        Validator::new(ValidationFlags::all(), Capabilities::default())
+        let capabilities = match dot {
+            DotLoop::Plain => Capabilities::default(),
+            DotLoop::Subgroup => Capabilities::default() | Capabilities::SUBGROUP,
+        };
+        Validator::new(ValidationFlags::all(), capabilities)
+            .subgroup_stages(ShaderStages::COMPUTE)
+            .subgroup_operations(SubgroupOperationSet::all())
             .validate(&module)
-            .unwrap_or_else(|e| panic!("{file:?}: {}", e.emit_to_string(&source)));
+            .unwrap_or_else(|e| panic!("{file:?} with {dot:?}: {}", e.emit_to_string(&source)));
         module
     }
 
@@ -357,9 +408,11 @@ mod tests {
     }
 
     #[test]
-    fn every_shader_parses_and_validates() {
+    fn every_shader_parses_and_validates_with_either_inner_loop() {
         for file in ShaderFile::ALL {
-            parse(file);
+            for dot in DotLoop::ALL {
+                parse_with(file, dot);
+            }
         }
     }
 

@@ -30,6 +30,36 @@ pub fn gpu() -> Option<&'static GpuContext> {
     }
 }
 
+/// A context on the same kind of adapter as [`gpu`], on a device created without subgroups:
+/// the kernels then take their plain inner loop. `None` (or a failure on CI) as [`gpu`].
+pub fn gpu_without_subgroups() -> Option<&'static GpuContext> {
+    static CONTEXT: OnceLock<Option<GpuContext>> = OnceLock::new();
+    CONTEXT
+        .get_or_init(|| {
+            let reference = gpu()?;
+            let mut descriptor = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
+            if std::env::var_os("WGPU_BACKEND").is_none() {
+                descriptor.backends = wgpu::Backends::PRIMARY; // as GpuContext::new
+            }
+            let instance = wgpu::Instance::new(descriptor);
+            let adapter = pollster::block_on(instance.request_adapter(&Default::default()))
+                .expect("an adapter (gpu() found one)");
+            // The same adapter as gpu()'s, so that the two contexts differ only in subgroups.
+            assert_eq!(
+                Some(&adapter.get_info().name),
+                reference.adapter_info().map(|i| &i.name)
+            );
+            let (device, queue) =
+                pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+                    required_limits: adapter.limits(),
+                    ..Default::default()
+                }))
+                .expect("a device without optional features");
+            Some(GpuContext::from_device(device, queue).expect("a context on that device"))
+        })
+        .as_ref()
+}
+
 /// Asserts `|got - want| <= abs + rel * |want|` everywhere, reporting the worst element,
 /// the count of failures, and treating NaN/Inf as equal only to the same value.
 #[track_caller]
