@@ -12,7 +12,7 @@ struct Layer {
     gate_rows: u32,    // G*H
     relu: u32,         // Elman RNN nonlinearity: 1 = relu, 0 = tanh
     project: u32,      // LSTM with proj_size
-    gate_stride: u32,  // row stride of the projection chunk: gate_rows rounded up to 4
+    gate_stride: u32,  // floats per row of the projection chunk (gpu::pack::gate_stride)
     _pad1: u32,
 }
 
@@ -20,7 +20,7 @@ struct Layer {
 // reaches the kernel without creating anything per step.
 struct Step {
     index: u32,
-    gate_stride: u32,  // row stride of the projection chunk: gate_rows rounded up to 4
+    _pad0: u32,
     _pad1: u32,
     _pad2: u32,
 }

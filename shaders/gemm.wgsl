@@ -1,5 +1,7 @@
 // Input projection for a chunk of timesteps, both directions at once (workgroup z = direction):
 //   gates[d][row][n] = sum_k x[t0*B + row][k] * w_ih_t[d][k][n] + b_ih[d][n]
+// with the gate rows in gpu::pack::gate_column order: 4 columns (one vec4) hold a GRU or LSTM
+// unit's gates, or four Elman RNN units.
 // Each invocation computes a block of ROWS rows x COLS gate rows in registers (the loop is
 // dot8 in dot.wgsl). W_ih is stored transposed so that neighbouring invocations read
 // neighbouring weights. No workgroup memory and no barriers: on software adapters (lavapipe) a
@@ -8,8 +10,8 @@
 @group(0) @binding(0) var<uniform> layer: Layer;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read> w_ih: array<vec4<f32>>;   // [D][K][G*H/4] (transposed)
-@group(0) @binding(3) var<storage, read> b_ih: array<f32>;
-@group(0) @binding(4) var<storage, read_write> gates: array<f32>;
+@group(0) @binding(3) var<storage, read> b_ih: array<vec4<f32>>;   // [D][G*H/4]
+@group(0) @binding(4) var<storage, read_write> gates: array<vec4<f32>>;
 // The same buffer as `x` when in_size % 4 == 0 (rows then start on whole vec4s), else unused.
 @group(0) @binding(5) var<storage, read> x4: array<vec4<f32>>;
 @group(1) @binding(0) var<uniform> chunk: Step;
@@ -22,7 +24,7 @@ const COLS: u32 = 4u;
 fn input_projection(@builtin(global_invocation_id) gid: vec3<u32>) {
     let d = gid.z;
     let k_len = layer.in_size;
-    let n_len = layer.gate_stride;        // gate_rows rounded up to COLS: the host pads W_ih
+    let n_len = layer.gate_stride;        // whole vec4s: the host pads W_ih
     let n4_len = n_len / COLS;
     let start = chunk.index * layer.chunk_steps;
     let rows = min(layer.chunk_steps, layer.seq_len - start) * layer.batch;
@@ -41,16 +43,10 @@ fn input_projection(@builtin(global_invocation_id) gid: vec3<u32>) {
         return;
     }
     let capacity = layer.chunk_steps * layer.batch;
-    let n = gid.x * COLS;
-    let bias = vec4<f32>(b_ih[d * n_len + n], b_ih[d * n_len + n + 1u], b_ih[d * n_len + n + 2u], b_ih[d * n_len + n + 3u]);
+    let bias = b_ih[d * n4_len + gid.x];
     for (var r = 0u; r < ROWS; r++) {
         if (row0 + r < rows) {
-            let out = (d * capacity + row0 + r) * n_len + n;
-            let v = acc[r] + bias;
-            gates[out] = v.x;
-            gates[out + 1u] = v.y;
-            gates[out + 2u] = v.z;
-            gates[out + 3u] = v.w;
+            gates[(d * capacity + row0 + r) * n4_len + gid.x] = acc[r] + bias;
         }
     }
 }

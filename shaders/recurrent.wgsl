@@ -20,7 +20,7 @@ const BATCH_BLOCK: u32 = 8u;
 struct Site {
     t: u32,
     valid: bool,
-    gate_base: u32,   // start of this (t, b) row in `gates`
+    gate_base: u32,   // start of this (t, b) row in `gates`, in vec4s
     prev: u32,        // start of h_{t-1} in `state`
     next: u32,        // start of h_t in `state`
     out: u32,         // start of this direction's slice of output[t][b]
@@ -36,7 +36,7 @@ fn site(d: u32, b: u32) -> Site {
     var out: Site;
     out.t = t;
     out.valid = t < lengths[b];
-    out.gate_base = (d * capacity + row) * layer.gate_stride;
+    out.gate_base = (d * capacity + row) * (layer.gate_stride / 4u);
     out.prev = (((s % 2u) * layer.directions + d) * layer.batch + b) * width;
     out.next = ((((s + 1u) % 2u) * layer.directions + d) * layer.batch + b) * width;
     out.out = (t * layer.batch + b) * layer.directions * width + d * width;
@@ -115,10 +115,10 @@ fn gru_step(@builtin(global_invocation_id) gid: vec3<u32>) {
     let b_n = b_hh[bias + 2u * h];
     for (var bb = 0u; bb < block_len(o); bb++) {
         let at = site(o.d, o.b0 + bb);
-        let g = at.gate_base + o.j;
-        let r = sigmoid(gates[g] + acc[bb].x + b_r);
-        let z = sigmoid(gates[g + h] + acc[bb].y + b_z);
-        let n = tanh_safe(gates[g + 2u * h] + r * (acc[bb].z + b_n));
+        let x = unit_gates(at.gate_base, o.j);
+        let r = sigmoid(x.x + acc[bb].x + b_r);
+        let z = sigmoid(x.y + acc[bb].y + b_z);
+        let n = tanh_safe(x.z + r * (acc[bb].z + b_n));
         write_h(at, o.j, (1.0 - z) * n + z * state_get(at.prev + o.j));
     }
 }
@@ -136,12 +136,11 @@ fn lstm_step(@builtin(global_invocation_id) gid: vec3<u32>) {
     for (var bb = 0u; bb < block_len(o); bb++) {
         let b = o.b0 + bb;
         let at = site(o.d, b);
-        let g = at.gate_base + o.j;
-        let pre = acc[bb] + b_gates;
-        let i = sigmoid(gates[g] + pre.x);
-        let f = sigmoid(gates[g + h] + pre.y);
-        let gg = tanh_safe(gates[g + 2u * h] + pre.z);
-        let og = sigmoid(gates[g + 3u * h] + pre.w);
+        let pre = unit_gates(at.gate_base, o.j) + acc[bb] + b_gates;
+        let i = sigmoid(pre.x);
+        let f = sigmoid(pre.y);
+        let gg = tanh_safe(pre.z);
+        let og = sigmoid(pre.w);
         let c_at = (o.d * layer.batch + b) * h + o.j;
         if (layer.project == 1u) {
             // h = W_hr (o * tanh(c)) needs every unit's value: lstm_project finishes the step.
@@ -197,7 +196,7 @@ fn rnn_step(@builtin(global_invocation_id) gid: vec3<u32>) {
     let bias = b_hh[o.d * layer.gate_rows + o.j];
     for (var bb = 0u; bb < block_len(o); bb++) {
         let at = site(o.d, o.b0 + bb);
-        let pre = gates[at.gate_base + o.j] + acc[bb].x + bias;
+        let pre = unit_gate(at.gate_base, o.j) + acc[bb].x + bias;
         var value = tanh_safe(pre);
         if (layer.relu == 1u) {
             value = select(pre, 0.0, pre < 0.0); // not max(): max(NaN, 0) is 0

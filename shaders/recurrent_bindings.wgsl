@@ -2,7 +2,7 @@
 // group layout serves both, mirrored by `bindings(ShaderFile::..)` on the Rust side.
 
 @group(0) @binding(0) var<uniform> layer: Layer;
-@group(0) @binding(1) var<storage, read> gates: array<f32>;        // [D][chunk_steps*B][G*H]
+@group(0) @binding(1) var<storage, read> gates: array<vec4<f32>>;  // [D][chunk_steps*B][gate_stride/4]
 @group(0) @binding(2) var<storage, read> w_hh: array<vec4<f32>>;   // [D][H_out][H]
 @group(0) @binding(3) var<storage, read> b_hh: array<f32>;         // [D][G*H]
 @group(0) @binding(4) var<storage, read> lengths: array<u32>;      // [B]
@@ -20,4 +20,14 @@ fn state_get(i: u32) -> f32 {
 
 fn state_set(i: u32, value: f32) {
     state[i >> 2u][i & 3u] = value;
+}
+
+// A row of the input projection (`base`, in vec4s) holds a GRU or LSTM unit's gates in one vec4
+// and four Elman RNN units per vec4 (gpu::pack::gate_column).
+fn unit_gates(base: u32, j: u32) -> vec4<f32> {
+    return gates[base + j];
+}
+
+fn unit_gate(base: u32, j: u32) -> f32 {
+    return gates[base + j / 4u][j % 4u];
 }

@@ -15,7 +15,7 @@ var<workgroup> m_ws: array<f32, 1024>;   // o * tanh(c) for the projection (proj
 // Geometry of one (sequence, direction) at one step, uniform across the workgroup.
 struct At {
     valid: bool,
-    gate_base: u32,
+    gate_base: u32,  // in vec4s
     out: u32,
     prev: u32,   // offset of h_{t-1} in h_ws
     next: u32,   // offset of h_t in h_ws
@@ -29,7 +29,7 @@ fn at_step(d: u32, b: u32, first: u32, i: u32) -> At {
     let width = layer.state_width;
     var at: At;
     at.valid = t < lengths[b];
-    at.gate_base = (d * capacity + (t - t0) * layer.batch + b) * layer.gate_stride;
+    at.gate_base = (d * capacity + (t - t0) * layer.batch + b) * (layer.gate_stride / 4u);
     at.out = (t * layer.batch + b) * layer.directions * width + d * width;
     at.prev = (i % 2u) * MAX_WIDTH;
     at.next = MAX_WIDTH - at.prev;
@@ -104,9 +104,10 @@ fn gru_sequence(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_
             if (at.valid) {
                 let acc = sequence_dot(d, j, at.prev);
                 let bias = d * layer.gate_rows + j;
-                let r = sigmoid(gates[at.gate_base + j] + acc.x + b_hh[bias]);
-                let z = sigmoid(gates[at.gate_base + h + j] + acc.y + b_hh[bias + h]);
-                let n = tanh_safe(gates[at.gate_base + 2u * h + j] + r * (acc.z + b_hh[bias + 2u * h]));
+                let x = unit_gates(at.gate_base, j);
+                let r = sigmoid(x.x + acc.x + b_hh[bias]);
+                let z = sigmoid(x.y + acc.y + b_hh[bias + h]);
+                let n = tanh_safe(x.z + r * (acc.z + b_hh[bias + 2u * h]));
                 emit(at, j, (1.0 - z) * n + z * h_ws[at.prev + j]);
             } else {
                 hold(at, j);
@@ -133,10 +134,11 @@ fn lstm_sequence(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation
             if (at.valid) {
                 let acc = sequence_dot(d, j, at.prev);
                 let bias = d * layer.gate_rows + j;
-                let ig = sigmoid(gates[at.gate_base + j] + acc.x + b_hh[bias]);
-                let f = sigmoid(gates[at.gate_base + h + j] + acc.y + b_hh[bias + h]);
-                let g = tanh_safe(gates[at.gate_base + 2u * h + j] + acc.z + b_hh[bias + 2u * h]);
-                let o = sigmoid(gates[at.gate_base + 3u * h + j] + acc.w + b_hh[bias + 3u * h]);
+                let x = unit_gates(at.gate_base, j);
+                let ig = sigmoid(x.x + acc.x + b_hh[bias]);
+                let f = sigmoid(x.y + acc.y + b_hh[bias + h]);
+                let g = tanh_safe(x.z + acc.z + b_hh[bias + 2u * h]);
+                let o = sigmoid(x.w + acc.w + b_hh[bias + 3u * h]);
                 let c_at = (d * layer.batch + b) * h + j;
                 let c = f * cell[c_at] + ig * g;
                 cell[c_at] = c;
@@ -182,7 +184,7 @@ fn rnn_sequence(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_
         let at = at_step(d, b, first, i);
         for (var j = lid.x; j < h; j += SEQUENCE_WORKGROUP) {
             if (at.valid) {
-                let pre = gates[at.gate_base + j] + sequence_dot(d, j, at.prev).x + b_hh[d * layer.gate_rows + j];
+                let pre = unit_gate(at.gate_base, j) + sequence_dot(d, j, at.prev).x + b_hh[d * layer.gate_rows + j];
                 var value = tanh_safe(pre);
                 if (layer.relu == 1u) {
                     value = select(pre, 0.0, pre < 0.0); // not max(): max(NaN, 0) is 0

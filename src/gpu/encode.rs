@@ -125,7 +125,7 @@ impl GpuRnn {
         let (h_n, c_n) = (&state_io.h, &state_io.c);
         let gates = ctx.scratch(
             "input projection chunk",
-            d * plan.chunk_steps * b * gate_stride(gh),
+            d * plan.chunk_steps * b * gate_stride(config),
         );
         let state = ctx.scratch("h ping-pong", 2 * d * b * h_out);
         let cell = ctx.scratch("c and o*tanh(c)", if lstm { 2 * d * b * h } else { 4 });
@@ -156,7 +156,7 @@ impl GpuRnn {
                 directions: d as u32,
                 chunk_steps: plan.chunk_steps as u32,
                 gate_rows: gh as u32,
-                gate_stride: gate_stride(gh) as u32,
+                gate_stride: gate_stride(config) as u32,
                 relu: (config.kind == Kind::RnnRelu) as u32,
                 project: (config.proj_size > 0) as u32,
                 ..Default::default()
@@ -239,7 +239,7 @@ impl GpuRnn {
                         &[(chunk as u64 * slots.stride) as u32],
                     );
                     pass.dispatch_workgroups(
-                        (gate_stride(gh) as u32 / GEMM_COLS).div_ceil(GEMM_WORKGROUP),
+                        (gate_stride(config) as u32 / GEMM_COLS).div_ceil(GEMM_WORKGROUP),
                         ((steps * b) as u32).div_ceil(GEMM_ROWS),
                         d as u32,
                     );
@@ -247,6 +247,8 @@ impl GpuRnn {
                     if sequence {
                         pass.set_pipeline(kernels.pipeline(sequence_kernel));
                         pass.dispatch_workgroups(1, b as u32, d as u32);
+                    } else {
+                        pass.set_pipeline(kernels.pipeline(step_kernel));
                     }
                     for s in (first..first + steps).filter(|_| !sequence) {
                         pass.set_bind_group(
@@ -254,7 +256,9 @@ impl GpuRnn {
                             &slots.bind_group,
                             &[(s as u64 * slots.stride) as u32],
                         );
-                        pass.set_pipeline(kernels.pipeline(step_kernel));
+                        if config.proj_size > 0 && s > first {
+                            pass.set_pipeline(kernels.pipeline(step_kernel));
+                        }
                         pass.dispatch_workgroups(
                             (h as u32).div_ceil(STEP_WORKGROUP),
                             batch_blocks,
@@ -321,7 +325,8 @@ impl Plan {
         let limits = ctx.inner.device.limits();
         let (d, gh, b, t) = (config.num_directions(), config.gate_rows(), r.b, r.t);
         let max_groups = limits.max_compute_workgroups_per_dimension as usize;
-        let gemm_groups = (gate_stride(gh) / GEMM_COLS as usize).div_ceil(GEMM_WORKGROUP as usize);
+        let gemm_groups =
+            (gate_stride(config) / GEMM_COLS as usize).div_ceil(GEMM_WORKGROUP as usize);
         if b > max_groups || gemm_groups > max_groups {
             return Err(Error::DeviceLimit {
                 what: format!("a batch of {b} sequences with {gh} gate rows"),
@@ -331,7 +336,7 @@ impl Plan {
                 hint: "split the batch into smaller calls".into(),
             });
         }
-        let per_step = (d * b * gate_stride(gh) * 4) as u64;
+        let per_step = (d * b * gate_stride(config) * 4) as u64;
         let binding = limits
             .max_storage_buffer_binding_size
             .min(limits.max_buffer_size);

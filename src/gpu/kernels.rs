@@ -20,6 +20,7 @@ pub(crate) enum DotLoop {
 }
 
 impl DotLoop {
+    #[cfg(test)]
     pub(crate) const ALL: [DotLoop; 2] = [DotLoop::Plain, DotLoop::Subgroup];
 
     /// The loop this device can run.

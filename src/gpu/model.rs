@@ -6,7 +6,7 @@ use super::buffers::{read_back, Scopes, Wait};
 use super::context::GpuContext;
 use super::encode::{Plan, StateBuffers};
 use super::kernels::SEQUENCE_MAX_WIDTH;
-use super::pack::{gate_stride, pack_projection, pack_recurrent, pad_bias, transpose_input};
+use super::pack::{gate_stride, pack_input_bias, pack_projection, pack_recurrent, transpose_input};
 use crate::config::RnnConfig;
 use crate::error::{Error, Result};
 use crate::shape::{Input, Output, Resolved};
@@ -74,15 +74,14 @@ impl GpuRnn {
         layers: &[Vec<DirectionWeights>],
     ) -> Result<Self> {
         let hint = "reduce hidden_size or input_size";
-        let (d, gh, h, h_out) = (
+        let (d, h, h_out) = (
             config.num_directions(),
-            config.gate_rows(),
             config.hidden_size,
             config.state_width(),
         );
         let both = if d == 2 { ", both directions" } else { "" };
         for l in 0..config.num_layers {
-            let w_ih = (d * gate_stride(gh) * config.layer_input_size(l) * 4) as u64;
+            let w_ih = (d * gate_stride(config) * config.layer_input_size(l) * 4) as u64;
             ctx.check_buffer(
                 format!(
                     "weight_ih_l{l}{}",
@@ -108,9 +107,12 @@ impl GpuRnn {
             .map(|(l, dirs)| LayerBuffers {
                 w_ih: ctx.storage(
                     &format!("weight_ih_l{l} transposed"),
-                    &transpose_input(dirs),
+                    &transpose_input(config, dirs),
                 ),
-                b_ih: ctx.storage(&format!("bias_ih_l{l} padded"), &pad_bias(dirs)),
+                b_ih: ctx.storage(
+                    &format!("bias_ih_l{l} packed"),
+                    &pack_input_bias(config, dirs),
+                ),
                 w_hh: ctx.storage(
                     &format!("weight_hh_l{l} packed"),
                     &pack_recurrent(config, dirs),
