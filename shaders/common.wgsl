@@ -13,7 +13,7 @@ struct Layer {
     relu: u32,         // Elman RNN nonlinearity: 1 = relu, 0 = tanh
     project: u32,      // LSTM with proj_size
     gate_stride: u32,  // floats per row of the projection chunk (gpu::pack::gate_stride)
-    _pad1: u32,
+    gate_count: u32,   // G: 3 for GRU, 4 for LSTM, 1 for the Elman RNN
 }
 
 // One 16-byte slot per index, selected with a dynamic offset: the timestep (or chunk) index

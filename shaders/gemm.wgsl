@@ -9,7 +9,7 @@
 
 @group(0) @binding(0) var<uniform> layer: Layer;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read> w_ih: array<vec4<f32>>;   // [D][K][G*H/4] (transposed)
+@group(0) @binding(2) var<storage, read> w_ih: array<vec4<f32>>;   // [D][K/4][gate_stride][4] (columns.wgsl)
 @group(0) @binding(3) var<storage, read> b_ih: array<vec4<f32>>;   // [D][G*H/4]
 @group(0) @binding(4) var<storage, read_write> gates: array<vec4<f32>>;
 // The same buffer as `x` when in_size % 4 == 0 (rows then start on whole vec4s), else unused.
@@ -38,7 +38,10 @@ fn input_projection(@builtin(global_invocation_id) gid: vec3<u32>) {
     for (var r = 0u; r < ROWS; r++) {
         xr[r] = (t0 * layer.batch + min(row0 + r, last)) * k_len;
     }
-    let acc = dot8(xr, d * k_len * n4_len + n4, n4_len, k_len);
+    // A GRU's fourth column of each unit is zero; the RNN's blocks are four units.
+    let cols = select(layer.gate_count, 4u, layer.gate_count == 1u);
+    let m = (d * ((k_len + 3u) / 4u) * n4_len + n4) * 4u;
+    let acc = dot8(xr, m, n_len, k_len, cols);
     if (gid.x >= n4_len) {
         return;
     }

@@ -26,20 +26,32 @@ struct Site {
     out: u32,         // start of this direction's slice of output[t][b]
 }
 
-fn site(d: u32, b: u32) -> Site {
+// Sequence 0's site for direction d at this step: what every sequence shares is computed
+// once per invocation (software adapters compute uniform values per lane, and a division by a
+// runtime value is a scalar loop there), the rest by `site_of`.
+fn site_zero(d: u32) -> Site {
     let s = step.index;
     let t = select(s, layer.seq_len - 1u - s, d == 1u);
     let t0 = chunk_first_t(s / layer.chunk_steps, d, layer.seq_len, layer.chunk_steps);
-    let row = (t - t0) * layer.batch + b;
     let capacity = layer.chunk_steps * layer.batch;
     let width = layer.state_width;
     var out: Site;
     out.t = t;
-    out.valid = t < lengths[b];
-    out.gate_base = (d * capacity + row) * (layer.gate_stride / 4u);
-    out.prev = (((s % 2u) * layer.directions + d) * layer.batch + b) * width;
-    out.next = ((((s + 1u) % 2u) * layer.directions + d) * layer.batch + b) * width;
-    out.out = (t * layer.batch + b) * layer.directions * width + d * width;
+    out.gate_base = (d * capacity + (t - t0) * layer.batch) * (layer.gate_stride / 4u);
+    out.prev = ((s % 2u) * layer.directions + d) * layer.batch * width;
+    out.next = (((s + 1u) % 2u) * layer.directions + d) * layer.batch * width;
+    out.out = t * layer.batch * layer.directions * width + d * width;
+    return out;
+}
+
+fn site_of(zero: Site, b: u32) -> Site {
+    let width = layer.state_width;
+    var out = zero;
+    out.valid = zero.t < lengths[b];
+    out.gate_base += b * (layer.gate_stride / 4u);
+    out.prev += b * width;
+    out.next += b * width;
+    out.out += b * layer.directions * width;
     return out;
 }
 
@@ -70,7 +82,7 @@ fn recurrent_dot(o: Owner) -> array<vec4<f32>, BATCH_BLOCK> {
         block_prev(o, 0u), block_prev(o, 1u), block_prev(o, 2u), block_prev(o, 3u),
         block_prev(o, 4u), block_prev(o, 5u), block_prev(o, 6u), block_prev(o, 7u),
     );
-    return dot8(rows, o.d * width * h + min(o.j, h - 1u), h, width);
+    return dot8(rows, w_hh_start(o.d, min(o.j, h - 1u)), 4u * h, width, layer.gate_count);
 }
 
 fn dot_row(i: u32) -> f32 {
@@ -79,10 +91,6 @@ fn dot_row(i: u32) -> f32 {
 
 fn dot_row4(i: u32) -> vec4<f32> {
     return state[i];
-}
-
-fn dot_matrix(i: u32) -> vec4<f32> {
-    return w_hh[i];
 }
 
 // Sequences of this invocation's block that exist.
@@ -101,6 +109,9 @@ fn write_h(at: Site, j: u32, value: f32) {
     }
 }
 
+// Each step kernel finishes its block's sequences one call per sequence, with constant
+// indices into the accumulators: a loop indexing them would force them out of registers.
+
 @compute @workgroup_size(64, 1, 1)
 fn gru_step(@builtin(global_invocation_id) gid: vec3<u32>) {
     let o = owner(gid);
@@ -110,17 +121,29 @@ fn gru_step(@builtin(global_invocation_id) gid: vec3<u32>) {
         return;
     }
     let bias = o.d * layer.gate_rows + o.j;
-    let b_r = b_hh[bias];
-    let b_z = b_hh[bias + h];
-    let b_n = b_hh[bias + 2u * h];
-    for (var bb = 0u; bb < block_len(o); bb++) {
-        let at = site(o.d, o.b0 + bb);
-        let x = unit_gates(at.gate_base, o.j);
-        let r = sigmoid(x.x + acc[bb].x + b_r);
-        let z = sigmoid(x.y + acc[bb].y + b_z);
-        let n = tanh_safe(x.z + r * (acc[bb].z + b_n));
-        write_h(at, o.j, (1.0 - z) * n + z * state_get(at.prev + o.j));
+    let b_hn = vec4<f32>(b_hh[bias], b_hh[bias + h], b_hh[bias + 2u * h], 0.0);
+    let zero = site_zero(o.d);
+    gru_finish(o, zero, 0u, acc[0] + b_hn);
+    gru_finish(o, zero, 1u, acc[1] + b_hn);
+    gru_finish(o, zero, 2u, acc[2] + b_hn);
+    gru_finish(o, zero, 3u, acc[3] + b_hn);
+    gru_finish(o, zero, 4u, acc[4] + b_hn);
+    gru_finish(o, zero, 5u, acc[5] + b_hn);
+    gru_finish(o, zero, 6u, acc[6] + b_hn);
+    gru_finish(o, zero, 7u, acc[7] + b_hn);
+}
+
+// `hidden`: W_hh h_{t-1} + b_hh for the r, z and n gates.
+fn gru_finish(o: Owner, zero: Site, bb: u32, hidden: vec4<f32>) {
+    if (bb >= block_len(o)) {
+        return;
     }
+    let at = site_of(zero, o.b0 + bb);
+    let x = unit_gates(at.gate_base, o.j);
+    let r = sigmoid(x.x + hidden.x);
+    let z = sigmoid(x.y + hidden.y);
+    let n = tanh_safe(x.z + r * hidden.z);
+    write_h(at, o.j, (1.0 - z) * n + z * state_get(at.prev + o.j));
 }
 
 @compute @workgroup_size(64, 1, 1)
@@ -133,29 +156,44 @@ fn lstm_step(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
     let bias = o.d * layer.gate_rows + o.j;
     let b_gates = vec4<f32>(b_hh[bias], b_hh[bias + h], b_hh[bias + 2u * h], b_hh[bias + 3u * h]);
-    for (var bb = 0u; bb < block_len(o); bb++) {
-        let b = o.b0 + bb;
-        let at = site(o.d, b);
-        let pre = unit_gates(at.gate_base, o.j) + acc[bb] + b_gates;
-        let i = sigmoid(pre.x);
-        let f = sigmoid(pre.y);
-        let gg = tanh_safe(pre.z);
-        let og = sigmoid(pre.w);
-        let c_at = (o.d * layer.batch + b) * h + o.j;
-        if (layer.project == 1u) {
-            // h = W_hr (o * tanh(c)) needs every unit's value: lstm_project finishes the step.
-            if (at.valid) {
-                let c = f * cell[c_at] + i * gg;
-                cell[c_at] = c;
-                cell[layer.directions * layer.batch * h + c_at] = og * tanh_safe(c);
-            }
-        } else if (at.valid) {
+    let zero = site_zero(o.d);
+    lstm_finish(o, zero, 0u, acc[0] + b_gates);
+    lstm_finish(o, zero, 1u, acc[1] + b_gates);
+    lstm_finish(o, zero, 2u, acc[2] + b_gates);
+    lstm_finish(o, zero, 3u, acc[3] + b_gates);
+    lstm_finish(o, zero, 4u, acc[4] + b_gates);
+    lstm_finish(o, zero, 5u, acc[5] + b_gates);
+    lstm_finish(o, zero, 6u, acc[6] + b_gates);
+    lstm_finish(o, zero, 7u, acc[7] + b_gates);
+}
+
+// `hidden`: W_hh h_{t-1} + b_hh for the i, f, g and o gates.
+fn lstm_finish(o: Owner, zero: Site, bb: u32, hidden: vec4<f32>) {
+    if (bb >= block_len(o)) {
+        return;
+    }
+    let h = layer.hidden;
+    let b = o.b0 + bb;
+    let at = site_of(zero, b);
+    let pre = unit_gates(at.gate_base, o.j) + hidden;
+    let i = sigmoid(pre.x);
+    let f = sigmoid(pre.y);
+    let gg = tanh_safe(pre.z);
+    let og = sigmoid(pre.w);
+    let c_at = (o.d * layer.batch + b) * h + o.j;
+    if (layer.project == 1u) {
+        // h = W_hr (o * tanh(c)) needs every unit's value: lstm_project finishes the step.
+        if (at.valid) {
             let c = f * cell[c_at] + i * gg;
             cell[c_at] = c;
-            write_h(at, o.j, og * tanh_safe(c));
-        } else {
-            write_h(at, o.j, 0.0);
+            cell[layer.directions * layer.batch * h + c_at] = og * tanh_safe(c);
         }
+    } else if (at.valid) {
+        let c = f * cell[c_at] + i * gg;
+        cell[c_at] = c;
+        write_h(at, o.j, og * tanh_safe(c));
+    } else {
+        write_h(at, o.j, 0.0);
     }
 }
 
@@ -181,8 +219,9 @@ fn lstm_project(@builtin(global_invocation_id) gid: vec3<u32>) {
     if (o.j >= width) {
         return;
     }
+    let zero = site_zero(o.d);
     for (var bb = 0u; bb < block_len(o); bb++) {
-        write_h(site(o.d, o.b0 + bb), o.j, acc[bb]);
+        write_h(site_of(zero, o.b0 + bb), o.j, acc[bb]);
     }
 }
 
@@ -194,13 +233,27 @@ fn rnn_step(@builtin(global_invocation_id) gid: vec3<u32>) {
         return;
     }
     let bias = b_hh[o.d * layer.gate_rows + o.j];
-    for (var bb = 0u; bb < block_len(o); bb++) {
-        let at = site(o.d, o.b0 + bb);
-        let pre = unit_gate(at.gate_base, o.j) + acc[bb].x + bias;
-        var value = tanh_safe(pre);
-        if (layer.relu == 1u) {
-            value = select(pre, 0.0, pre < 0.0); // not max(): max(NaN, 0) is 0
-        }
-        write_h(at, o.j, value);
+    let zero = site_zero(o.d);
+    rnn_finish(o, zero, 0u, acc[0].x + bias);
+    rnn_finish(o, zero, 1u, acc[1].x + bias);
+    rnn_finish(o, zero, 2u, acc[2].x + bias);
+    rnn_finish(o, zero, 3u, acc[3].x + bias);
+    rnn_finish(o, zero, 4u, acc[4].x + bias);
+    rnn_finish(o, zero, 5u, acc[5].x + bias);
+    rnn_finish(o, zero, 6u, acc[6].x + bias);
+    rnn_finish(o, zero, 7u, acc[7].x + bias);
+}
+
+// `hidden`: W_hh h_{t-1} + b_hh.
+fn rnn_finish(o: Owner, zero: Site, bb: u32, hidden: f32) {
+    if (bb >= block_len(o)) {
+        return;
     }
+    let at = site_of(zero, o.b0 + bb);
+    let pre = unit_gate(at.gate_base, o.j) + hidden;
+    var value = tanh_safe(pre);
+    if (layer.relu == 1u) {
+        value = select(pre, 0.0, pre < 0.0); // not max(): max(NaN, 0) is 0
+    }
+    write_h(at, o.j, value);
 }

@@ -3,7 +3,7 @@
 
 @group(0) @binding(0) var<uniform> layer: Layer;
 @group(0) @binding(1) var<storage, read> gates: array<vec4<f32>>;  // [D][chunk_steps*B][gate_stride/4]
-@group(0) @binding(2) var<storage, read> w_hh: array<vec4<f32>>;   // [D][H_out][H]
+@group(0) @binding(2) var<storage, read> w_hh: array<vec4<f32>>;   // [D][H_out/4][H][4] (columns.wgsl)
 @group(0) @binding(3) var<storage, read> b_hh: array<f32>;         // [D][G*H]
 @group(0) @binding(4) var<storage, read> lengths: array<u32>;      // [B]
 @group(0) @binding(5) var<storage, read_write> state: array<vec4<f32>>; // [2][D][B][H_out] ping-pong
@@ -30,4 +30,14 @@ fn unit_gates(base: u32, j: u32) -> vec4<f32> {
 
 fn unit_gate(base: u32, j: u32) -> f32 {
     return gates[base + j / 4u][j % 4u];
+}
+
+fn dot_matrix(i: u32) -> vec4<f32> {
+    return w_hh[i];
+}
+
+// Where unit j's weights start in w_hh (in vec4s) for direction d, and their stride per four
+// columns of h_{t-1}.
+fn w_hh_start(d: u32, j: u32) -> u32 {
+    return (d * ((layer.state_width + 3u) / 4u) * layer.hidden + j) * 4u;
 }

@@ -57,23 +57,22 @@ fn store_state(d: u32, b: u32, first: u32, steps: u32, lid: u32) {
     }
 }
 
-// sum_k w_hh[d][k][j] * h_{t-1}[k] for all gates, k unrolled by 4.
+// sum_k w_hh[d][k][j] * h_{t-1}[k] for all gates, four values of k at a time.
 fn sequence_dot(d: u32, j: u32, prev: u32) -> vec4<f32> {
-    let h = layer.hidden;
     let width = layer.state_width;
-    var w = d * width * h + j;
+    var w = w_hh_start(d, j);
     var acc = vec4<f32>(0.0);
-    var k = 0u;
-    for (; k + 4u <= width; k += 4u) {
-        acc += w_hh[w] * h_ws[prev + k]
-            + w_hh[w + h] * h_ws[prev + k + 1u]
-            + w_hh[w + 2u * h] * h_ws[prev + k + 2u]
-            + w_hh[w + 3u * h] * h_ws[prev + k + 3u];
-        w += 4u * h;
-    }
-    for (; k < width; k++) {
-        acc += w_hh[w] * h_ws[prev + k];
-        w += h;
+    for (var k = 0u; k < width; k += 4u) {
+        // h_ws past the width holds stale values: zero them (their weights are zero, but
+        // 0 * Inf is NaN).
+        let s = vec4<f32>(
+            h_ws[prev + k],
+            select(0.0, h_ws[prev + k + 1u], k + 1u < width),
+            select(0.0, h_ws[prev + k + 2u], k + 2u < width),
+            select(0.0, h_ws[prev + k + 3u], k + 3u < width),
+        );
+        acc += dot_columns(w, layer.gate_count) * s;
+        w += 4u * layer.hidden;
     }
     return acc;
 }

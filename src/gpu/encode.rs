@@ -159,6 +159,7 @@ impl GpuRnn {
                 gate_stride: gate_stride(config) as u32,
                 relu: (config.kind == Kind::RnnRelu) as u32,
                 project: (config.proj_size > 0) as u32,
+                gate_count: config.kind.gate_count() as u32,
                 ..Default::default()
             };
             let params = ctx.buffer_with(

@@ -6,6 +6,8 @@ use wgpu::{BindGroupLayout, BindingType, BufferBindingType, ComputePipeline, Sha
 const COMMON: &str = include_str!("../../shaders/common.wgsl");
 /// Prepended to both recurrent families: they share one bind group layout.
 const RECURRENT_BINDINGS: &str = include_str!("../../shaders/recurrent_bindings.wgsl");
+/// How the kernels read a block of k-major packed weights.
+const COLUMNS: &str = include_str!("../../shaders/columns.wgsl");
 /// The inner loop of the input projection and the recurrent steps.
 const DOT: &str = include_str!("../../shaders/dot.wgsl");
 
@@ -37,7 +39,7 @@ impl DotLoop {
             DotLoop::Plain => include_str!("../../shaders/dot_vec4.wgsl"),
             DotLoop::Subgroup => include_str!("../../shaders/dot_vec4_subgroup.wgsl"),
         };
-        format!("{DOT}\n{vec4}")
+        format!("{COLUMNS}\n{DOT}\n{vec4}")
     }
 }
 
@@ -90,7 +92,7 @@ impl ShaderFile {
             }
             ShaderFile::Sequence => {
                 format!(
-                    "{COMMON}\n{RECURRENT_BINDINGS}\n{}",
+                    "{COMMON}\n{RECURRENT_BINDINGS}\n{COLUMNS}\n{}",
                     include_str!("../../shaders/sequence.wgsl")
                 )
             }
@@ -196,7 +198,7 @@ pub(crate) struct LayerParams {
     pub relu: u32,
     pub project: u32,
     pub gate_stride: u32,
-    pub _pad1: u32,
+    pub gate_count: u32,
 }
 
 /// Mirrors `struct Dense` in shaders/dense.wgsl.

@@ -6,7 +6,7 @@ use super::buffers::{read_back, Scopes, Wait};
 use super::context::GpuContext;
 use super::encode::{Plan, StateBuffers};
 use super::kernels::SEQUENCE_MAX_WIDTH;
-use super::pack::{gate_stride, pack_input_bias, pack_projection, pack_recurrent, transpose_input};
+use super::pack::{gate_stride, pack_input, pack_input_bias, pack_projection, pack_recurrent};
 use crate::config::RnnConfig;
 use crate::error::{Error, Result};
 use crate::shape::{Input, Output, Resolved};
@@ -81,7 +81,9 @@ impl GpuRnn {
         );
         let both = if d == 2 { ", both directions" } else { "" };
         for l in 0..config.num_layers {
-            let w_ih = (d * gate_stride(config) * config.layer_input_size(l) * 4) as u64;
+            let w_ih =
+                (d * gate_stride(config) * config.layer_input_size(l).next_multiple_of(4) * 4)
+                    as u64;
             ctx.check_buffer(
                 format!(
                     "weight_ih_l{l}{}",
@@ -92,7 +94,7 @@ impl GpuRnn {
             )?;
             ctx.check_buffer(
                 format!("weight_hh_l{l} (packed{both})"),
-                (d * h_out * h * 16) as u64,
+                (d * h_out.next_multiple_of(4) * h * 16) as u64,
                 hint,
             )?;
         }
@@ -105,10 +107,7 @@ impl GpuRnn {
             .iter()
             .enumerate()
             .map(|(l, dirs)| LayerBuffers {
-                w_ih: ctx.storage(
-                    &format!("weight_ih_l{l} transposed"),
-                    &transpose_input(config, dirs),
-                ),
+                w_ih: ctx.storage(&format!("weight_ih_l{l} packed"), &pack_input(config, dirs)),
                 b_ih: ctx.storage(
                     &format!("bias_ih_l{l} packed"),
                     &pack_input_bias(config, dirs),

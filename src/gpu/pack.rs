@@ -4,50 +4,56 @@ use super::kernels::GEMM_COLS;
 use crate::config::RnnConfig;
 use crate::weights::DirectionWeights;
 
-/// `w_hh[d][k][j]` = the unit's gate rows at column `k`, padded to a vec4.
-pub(crate) fn pack_recurrent(config: &RnnConfig, dirs: &[DirectionWeights]) -> Vec<f32> {
-    let (h, h_out, g) = (
-        config.hidden_size,
-        config.state_width(),
-        config.kind.gate_count(),
-    );
-    let mut packed = vec![0.0; dirs.len() * h_out * h * 4];
-    for (d, w) in dirs.iter().enumerate() {
-        for k in 0..h_out {
-            for j in 0..h {
-                for gate in 0..g {
-                    packed[((d * h_out + k) * h + j) * 4 + gate] =
-                        w.w_hh[(gate * h + j) * h_out + k];
-                }
+/// A weight matrix `[n_len][k_len]` (PyTorch's layout, n = gate * H + unit) of every direction,
+/// packed k-major for the kernels' inner loop (shaders/columns.wgsl): for each group of four
+/// k, for each of `columns` columns (in `column(n)` order), the vec4 of its four weights. k is
+/// padded with zeros to a multiple of 4, columns with zero columns.
+fn pack_columns<'a>(
+    matrices: impl Iterator<Item = &'a Vec<f32>>,
+    n_len: usize,
+    k_len: usize,
+    columns: usize,
+    column: impl Fn(usize) -> usize,
+) -> Vec<f32> {
+    let k4_len = k_len.div_ceil(4);
+    let mut packed = Vec::new();
+    for matrix in matrices {
+        let start = packed.len();
+        packed.resize(start + k4_len * columns * 4, 0.0);
+        for n in 0..n_len {
+            let c = column(n);
+            for k in 0..k_len {
+                packed[start + ((k / 4) * columns + c) * 4 + k % 4] = matrix[n * k_len + k];
             }
         }
     }
     packed
 }
 
-/// `W_ih` transposed to `[d][k][n]`, its gate rows in [`gate_column`] order and padded with
-/// zeros to [`gate_stride`], so neighbouring invocations read neighbouring memory.
-pub(crate) fn transpose_input(config: &RnnConfig, dirs: &[DirectionWeights]) -> Vec<f32> {
-    let (h, g, stride) = (
-        config.hidden_size,
-        config.kind.gate_count(),
+/// `W_hh` packed k-major over `H_out`: each unit's block holds its gates (columns.wgsl).
+pub(crate) fn pack_recurrent(config: &RnnConfig, dirs: &[DirectionWeights]) -> Vec<f32> {
+    let (h, g) = (config.hidden_size, config.kind.gate_count());
+    pack_columns(
+        dirs.iter().map(|w| &w.w_hh),
+        g * h,
+        config.state_width(),
+        h * 4,
+        |n| (n % h) * 4 + n / h,
+    )
+}
+
+/// `W_ih` packed k-major, its gate rows in [`gate_column`] order, padded to [`gate_stride`]
+/// columns, so neighbouring invocations read neighbouring memory.
+pub(crate) fn pack_input(config: &RnnConfig, dirs: &[DirectionWeights]) -> Vec<f32> {
+    let (h, g) = (config.hidden_size, config.kind.gate_count());
+    let k_len = dirs.first().map_or(0, |w| w.w_ih.len() / (g * h).max(1));
+    pack_columns(
+        dirs.iter().map(|w| &w.w_ih),
+        g * h,
+        k_len,
         gate_stride(config),
-    );
-    let mut packed = Vec::new();
-    for w in dirs {
-        let k_len = w.w_ih.len() / (g * h).max(1);
-        let start = packed.len();
-        packed.resize(start + k_len * stride, 0.0);
-        for k in 0..k_len {
-            for gate in 0..g {
-                for j in 0..h {
-                    packed[start + k * stride + gate_column(config, gate, j)] =
-                        w.w_ih[(gate * h + j) * k_len + k];
-                }
-            }
-        }
-    }
-    packed
+        |n| gate_column(config, n / h, n % h),
+    )
 }
 
 /// `b_ih` of every direction in [`gate_column`] order, padded with zeros to [`gate_stride`].
