@@ -44,10 +44,11 @@ fn site_zero(d: u32) -> Site {
     return out;
 }
 
-fn site_of(zero: Site, b: u32) -> Site {
+// `length`: sequence b's length (from block_lengths).
+fn site_of(zero: Site, b: u32, length: u32) -> Site {
     let width = layer.state_width;
     var out = zero;
-    out.valid = zero.t < lengths[b];
+    out.valid = zero.t < length;
     out.gate_base += b * (layer.gate_stride / 4u);
     out.prev += b * width;
     out.next += b * width;
@@ -93,6 +94,13 @@ fn dot_row4(i: u32) -> vec4<f32> {
     return state[i];
 }
 
+// The lengths of the block's 8 sequences, two loads for all of them.
+fn block_lengths(o: Owner) -> array<u32, 8> {
+    let a = lengths[o.b0 / 4u];
+    let b = lengths[o.b0 / 4u + 1u];
+    return array<u32, 8>(a.x, a.y, a.z, a.w, b.x, b.y, b.z, b.w);
+}
+
 // Sequences of this invocation's block that exist.
 fn block_len(o: Owner) -> u32 {
     return min(BATCH_BLOCK, layer.batch - o.b0);
@@ -123,22 +131,23 @@ fn gru_step(@builtin(global_invocation_id) gid: vec3<u32>) {
     let bias = o.d * layer.gate_rows + o.j;
     let b_hn = vec4<f32>(b_hh[bias], b_hh[bias + h], b_hh[bias + 2u * h], 0.0);
     let zero = site_zero(o.d);
-    gru_finish(o, zero, 0u, acc[0] + b_hn);
-    gru_finish(o, zero, 1u, acc[1] + b_hn);
-    gru_finish(o, zero, 2u, acc[2] + b_hn);
-    gru_finish(o, zero, 3u, acc[3] + b_hn);
-    gru_finish(o, zero, 4u, acc[4] + b_hn);
-    gru_finish(o, zero, 5u, acc[5] + b_hn);
-    gru_finish(o, zero, 6u, acc[6] + b_hn);
-    gru_finish(o, zero, 7u, acc[7] + b_hn);
+    let lens = block_lengths(o);
+    gru_finish(o, zero, 0u, lens[0], acc[0] + b_hn);
+    gru_finish(o, zero, 1u, lens[1], acc[1] + b_hn);
+    gru_finish(o, zero, 2u, lens[2], acc[2] + b_hn);
+    gru_finish(o, zero, 3u, lens[3], acc[3] + b_hn);
+    gru_finish(o, zero, 4u, lens[4], acc[4] + b_hn);
+    gru_finish(o, zero, 5u, lens[5], acc[5] + b_hn);
+    gru_finish(o, zero, 6u, lens[6], acc[6] + b_hn);
+    gru_finish(o, zero, 7u, lens[7], acc[7] + b_hn);
 }
 
 // `hidden`: W_hh h_{t-1} + b_hh for the r, z and n gates.
-fn gru_finish(o: Owner, zero: Site, bb: u32, hidden: vec4<f32>) {
+fn gru_finish(o: Owner, zero: Site, bb: u32, length: u32, hidden: vec4<f32>) {
     if (bb >= block_len(o)) {
         return;
     }
-    let at = site_of(zero, o.b0 + bb);
+    let at = site_of(zero, o.b0 + bb, length);
     let x = unit_gates(at.gate_base, o.j);
     let r = sigmoid(x.x + hidden.x);
     let z = sigmoid(x.y + hidden.y);
@@ -157,24 +166,25 @@ fn lstm_step(@builtin(global_invocation_id) gid: vec3<u32>) {
     let bias = o.d * layer.gate_rows + o.j;
     let b_gates = vec4<f32>(b_hh[bias], b_hh[bias + h], b_hh[bias + 2u * h], b_hh[bias + 3u * h]);
     let zero = site_zero(o.d);
-    lstm_finish(o, zero, 0u, acc[0] + b_gates);
-    lstm_finish(o, zero, 1u, acc[1] + b_gates);
-    lstm_finish(o, zero, 2u, acc[2] + b_gates);
-    lstm_finish(o, zero, 3u, acc[3] + b_gates);
-    lstm_finish(o, zero, 4u, acc[4] + b_gates);
-    lstm_finish(o, zero, 5u, acc[5] + b_gates);
-    lstm_finish(o, zero, 6u, acc[6] + b_gates);
-    lstm_finish(o, zero, 7u, acc[7] + b_gates);
+    let lens = block_lengths(o);
+    lstm_finish(o, zero, 0u, lens[0], acc[0] + b_gates);
+    lstm_finish(o, zero, 1u, lens[1], acc[1] + b_gates);
+    lstm_finish(o, zero, 2u, lens[2], acc[2] + b_gates);
+    lstm_finish(o, zero, 3u, lens[3], acc[3] + b_gates);
+    lstm_finish(o, zero, 4u, lens[4], acc[4] + b_gates);
+    lstm_finish(o, zero, 5u, lens[5], acc[5] + b_gates);
+    lstm_finish(o, zero, 6u, lens[6], acc[6] + b_gates);
+    lstm_finish(o, zero, 7u, lens[7], acc[7] + b_gates);
 }
 
 // `hidden`: W_hh h_{t-1} + b_hh for the i, f, g and o gates.
-fn lstm_finish(o: Owner, zero: Site, bb: u32, hidden: vec4<f32>) {
+fn lstm_finish(o: Owner, zero: Site, bb: u32, length: u32, hidden: vec4<f32>) {
     if (bb >= block_len(o)) {
         return;
     }
     let h = layer.hidden;
     let b = o.b0 + bb;
-    let at = site_of(zero, b);
+    let at = site_of(zero, b, length);
     let pre = unit_gates(at.gate_base, o.j) + hidden;
     let i = sigmoid(pre.x);
     let f = sigmoid(pre.y);
@@ -220,8 +230,9 @@ fn lstm_project(@builtin(global_invocation_id) gid: vec3<u32>) {
         return;
     }
     let zero = site_zero(o.d);
+    let lens = block_lengths(o);
     for (var bb = 0u; bb < block_len(o); bb++) {
-        write_h(site_of(zero, o.b0 + bb), o.j, acc[bb]);
+        write_h(site_of(zero, o.b0 + bb, lens[bb]), o.j, acc[bb]);
     }
 }
 
@@ -234,22 +245,23 @@ fn rnn_step(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
     let bias = b_hh[o.d * layer.gate_rows + o.j];
     let zero = site_zero(o.d);
-    rnn_finish(o, zero, 0u, acc[0].x + bias);
-    rnn_finish(o, zero, 1u, acc[1].x + bias);
-    rnn_finish(o, zero, 2u, acc[2].x + bias);
-    rnn_finish(o, zero, 3u, acc[3].x + bias);
-    rnn_finish(o, zero, 4u, acc[4].x + bias);
-    rnn_finish(o, zero, 5u, acc[5].x + bias);
-    rnn_finish(o, zero, 6u, acc[6].x + bias);
-    rnn_finish(o, zero, 7u, acc[7].x + bias);
+    let lens = block_lengths(o);
+    rnn_finish(o, zero, 0u, lens[0], acc[0].x + bias);
+    rnn_finish(o, zero, 1u, lens[1], acc[1].x + bias);
+    rnn_finish(o, zero, 2u, lens[2], acc[2].x + bias);
+    rnn_finish(o, zero, 3u, lens[3], acc[3].x + bias);
+    rnn_finish(o, zero, 4u, lens[4], acc[4].x + bias);
+    rnn_finish(o, zero, 5u, lens[5], acc[5].x + bias);
+    rnn_finish(o, zero, 6u, lens[6], acc[6].x + bias);
+    rnn_finish(o, zero, 7u, lens[7], acc[7].x + bias);
 }
 
 // `hidden`: W_hh h_{t-1} + b_hh.
-fn rnn_finish(o: Owner, zero: Site, bb: u32, hidden: f32) {
+fn rnn_finish(o: Owner, zero: Site, bb: u32, length: u32, hidden: f32) {
     if (bb >= block_len(o)) {
         return;
     }
-    let at = site_of(zero, o.b0 + bb);
+    let at = site_of(zero, o.b0 + bb, length);
     let pre = unit_gate(at.gate_base, o.j) + hidden;
     var value = tanh_safe(pre);
     if (layer.relu == 1u) {

@@ -28,7 +28,7 @@ fn at_step(d: u32, b: u32, first: u32, i: u32) -> At {
     let capacity = layer.chunk_steps * layer.batch;
     let width = layer.state_width;
     var at: At;
-    at.valid = t < lengths[b];
+    at.valid = t < lengths[b / 4u][b % 4u];
     at.gate_base = (d * capacity + (t - t0) * layer.batch + b) * (layer.gate_stride / 4u);
     at.out = (t * layer.batch + b) * layer.directions * width + d * width;
     at.prev = (i % 2u) * MAX_WIDTH;

@@ -116,10 +116,12 @@ impl GpuRnn {
             message: "no slots".into(),
         })?;
 
-        let lengths: Vec<u32> = lengths.iter().map(|&l| l as u32).collect();
+        // Whole blocks of 8 sequences: the step kernels read a block's lengths as two vec4s.
+        let mut lengths: Vec<u32> = lengths.iter().map(|&l| l as u32).collect();
+        lengths.resize(lengths.len().next_multiple_of(8).max(8), 0);
         let lengths = ctx.buffer_with(
             "lengths",
-            bytemuck::cast_slice(&[lengths.as_slice(), &[0; 4]].concat()),
+            bytemuck::cast_slice(&lengths),
             BufferUsages::STORAGE,
         );
         let (h_n, c_n) = (&state_io.h, &state_io.c);
