@@ -175,14 +175,18 @@ impl GpuRnn {
             .ctx
             .adapter_info()
             .is_some_and(|i| i.device_type == wgpu::DeviceType::Cpu);
-        // Measured on lavapipe (BENCHMARKS.md): the per-step kernel shares each weight load
-        // across a block of 8 sequences and wins from 4 sequences up; below that the
-        // workgroup-per-sequence kernel wins. On GPUs a dispatch costs several microseconds,
-        // which the sequence kernel saves while one workgroup can still do a step's work.
+        // Measured on lavapipe (BENCHMARKS.md, "Choosing the strategy"): the per-step kernel
+        // shares each weight load across a block of 8 sequences and wins from 4 sequences up,
+        // and below that too for 64 < H < 1024 (GRU B=1 H=128: 4.2 against 6.8 ms); the
+        // workgroup-per-sequence kernel wins for few sequences at H <= 64, where dispatches
+        // dominate, and at H = 1024, where the per-step kernel's 8-sequence blocks spend 8x the
+        // arithmetic of one sequence. On GPUs a dispatch costs several microseconds, which
+        // the sequence kernel saves while one workgroup can still do a step's work.
+        let hidden = self.config.hidden_size;
         let sequence = if cpu {
-            batch < 4
+            batch < 4 && !(65..1024).contains(&hidden)
         } else {
-            self.config.hidden_size <= 128
+            hidden <= 128
         };
         if sequence {
             Strategy::Sequence
