@@ -3,7 +3,7 @@
 // with the gate rows in gpu::pack::gate_column order: 4 columns (one vec4) hold a GRU or LSTM
 // unit's gates, or four Elman RNN units.
 // Each invocation computes a block of ROWS rows x COLS gate rows in registers (the loop is
-// dot8 in dot.wgsl). W_ih is stored transposed so that neighbouring invocations read
+// dot_rows in dot.wgsl). W_ih is stored transposed so that neighbouring invocations read
 // neighbouring weights. No workgroup memory and no barriers: on software adapters (lavapipe) a
 // barrier costs more than the loads it would save.
 
@@ -17,7 +17,8 @@
 @group(1) @binding(0) var<uniform> chunk: Step;
 
 const GEMM_WORKGROUP: u32 = 64u;
-const ROWS: u32 = 8u;
+const ROWS: u32 = 16u;
+const DOT_ROWS: u32 = ROWS;
 const COLS: u32 = 4u;
 
 @compute @workgroup_size(64, 1, 1)
@@ -41,7 +42,7 @@ fn input_projection(@builtin(global_invocation_id) gid: vec3<u32>) {
     // A GRU's fourth column of each unit is zero; the RNN's blocks are four units.
     let cols = select(layer.gate_count, 4u, layer.gate_count == 1u);
     let m = (d * ((k_len + 3u) / 4u) * n4_len + n4) * 4u;
-    let acc = dot8(xr, m, n_len, k_len, cols);
+    let acc = dot_rows(xr, m, n_len, k_len, cols);
     if (gid.x >= n4_len) {
         return;
     }

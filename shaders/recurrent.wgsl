@@ -15,6 +15,7 @@
 
 const WORKGROUP: u32 = 64u;
 const BATCH_BLOCK: u32 = 8u;
+const DOT_ROWS: u32 = BATCH_BLOCK;
 
 // Where one (direction, sequence) pair reads and writes at this step.
 struct Site {
@@ -75,7 +76,7 @@ fn block_prev(o: Owner, bb: u32) -> u32 {
 }
 
 // sum_k w_hh[d][k][j] * h_{t-1}[b][k], all gates at once, for each sequence of the block
-// (the loop itself is dot8 in dot.wgsl).
+// (the loop itself is dot_rows in dot.wgsl).
 fn recurrent_dot(o: Owner) -> array<vec4<f32>, BATCH_BLOCK> {
     let h = layer.hidden;
     let width = layer.state_width;
@@ -83,7 +84,7 @@ fn recurrent_dot(o: Owner) -> array<vec4<f32>, BATCH_BLOCK> {
         block_prev(o, 0u), block_prev(o, 1u), block_prev(o, 2u), block_prev(o, 3u),
         block_prev(o, 4u), block_prev(o, 5u), block_prev(o, 6u), block_prev(o, 7u),
     );
-    return dot8(rows, w_hh_start(o.d, min(o.j, h - 1u)), 4u * h, width, layer.gate_count);
+    return dot_rows(rows, w_hh_start(o.d, min(o.j, h - 1u)), 4u * h, width, layer.gate_count);
 }
 
 fn dot_row(i: u32) -> f32 {

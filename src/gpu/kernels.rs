@@ -34,13 +34,36 @@ impl DotLoop {
         }
     }
 
-    fn source(self) -> String {
+    /// The loop for blocks of `rows` rows (the including file's `DOT_ROWS`).
+    fn source(self, rows: u32) -> String {
         let vec4 = match self {
             DotLoop::Plain => include_str!("../../shaders/dot_vec4.wgsl"),
             DotLoop::Subgroup => include_str!("../../shaders/dot_vec4_subgroup.wgsl"),
         };
-        format!("{COLUMNS}\n{DOT}\n{vec4}")
+        format!(
+            "{COLUMNS}\n{}\n{}",
+            expand_rows(DOT, rows),
+            expand_rows(vec4, rows)
+        )
     }
+}
+
+/// Repeats each line of `source` that contains `$` once per row, `$` replaced by the row's
+/// index: the dot loops name one accumulator per row (shaders/dot.wgsl).
+fn expand_rows(source: &str, rows: u32) -> String {
+    let mut out = String::with_capacity(source.len() * 2);
+    for line in source.lines() {
+        if line.contains('$') {
+            for row in 0..rows {
+                out.push_str(&line.replace('$', &row.to_string()));
+                out.push('\n');
+            }
+        } else {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
 }
 
 /// One WGSL file per kernel family.
@@ -80,13 +103,13 @@ impl ShaderFile {
         match self {
             ShaderFile::Gemm => format!(
                 "{COMMON}\n{}\n{}",
-                dot.source(),
+                dot.source(GEMM_ROWS),
                 include_str!("../../shaders/gemm.wgsl")
             ),
             ShaderFile::Recurrent => {
                 format!(
                     "{COMMON}\n{RECURRENT_BINDINGS}\n{}\n{}",
-                    dot.source(),
+                    dot.source(BATCH_BLOCK),
                     include_str!("../../shaders/recurrent.wgsl")
                 )
             }
@@ -164,7 +187,7 @@ impl Kernel {
 /// Invocations per workgroup of the input projection (`GEMM_WORKGROUP` in gemm.wgsl).
 pub(crate) const GEMM_WORKGROUP: u32 = 64;
 /// Rows of `x` each input-projection invocation computes (`ROWS` in gemm.wgsl).
-pub(crate) const GEMM_ROWS: u32 = 8;
+pub(crate) const GEMM_ROWS: u32 = 16;
 /// Gate rows each input-projection invocation computes (`COLS` in gemm.wgsl).
 pub(crate) const GEMM_COLS: u32 = 4;
 /// Invocations per workgroup of the step kernels (`WORKGROUP` in recurrent.wgsl).
