@@ -154,6 +154,7 @@ fn run(a: Args) -> Result<(), wgpu_rnn::Error> {
     let (median, min, max) = if a.gpu {
         let ctx = GpuContext::new()?;
         println!("adapter: {}", ctx.adapter_name());
+        println!("subgroups: {}", ctx.uses_subgroups());
         let floor = dispatch_floor_us(&ctx)?;
         println!("dependent-dispatch floor: {floor:.1} us");
         let mut gpu = rnn.to_gpu(&ctx)?;

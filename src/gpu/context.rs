@@ -202,6 +202,9 @@ impl GpuContext {
 
     /// A context on a device and queue your application already owns (for example the one it
     /// renders with). The crate only creates its own buffers and pipelines on it.
+    /// Request `wgpu::Features::SUBGROUP` on that device where the adapter has it: the kernels
+    /// then share loads through subgroup shuffles ([`GpuContext::uses_subgroups`]), about 1.5x
+    /// faster on lavapipe.
     ///
     /// # Errors
     /// [`Error::DeviceLimit`] when the device allows fewer than 9 storage buffers per stage
