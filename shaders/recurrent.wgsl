@@ -80,9 +80,8 @@ fn block_prev(o: Owner, bb: u32) -> u32 {
 fn recurrent_dot(o: Owner) -> array<vec4<f32>, BATCH_BLOCK> {
     let h = layer.hidden;
     let width = layer.state_width;
-    let rows = array<u32, 8>(
-        block_prev(o, 0u), block_prev(o, 1u), block_prev(o, 2u), block_prev(o, 3u),
-        block_prev(o, 4u), block_prev(o, 5u), block_prev(o, 6u), block_prev(o, 7u),
+    let rows = array<u32, BATCH_BLOCK>(
+        block_prev(o, $u),
     );
     return dot_rows(rows, w_hh_start(o.d, min(o.j, h - 1u)), 4u * h, width, layer.gate_count);
 }
@@ -120,6 +119,8 @@ fn write_h(at: Site, j: u32, value: f32) {
 
 // Each step kernel finishes its block's sequences one call per sequence, with constant
 // indices into the accumulators: a loop indexing them would force them out of registers.
+// A line with a dollar sign stands for BATCH_BLOCK lines, the sign replaced by 0, 1, ...
+// (gpu::kernels::expand_rows, as in dot.wgsl).
 
 @compute @workgroup_size(64, 1, 1)
 fn gru_step(@builtin(global_invocation_id) gid: vec3<u32>) {
@@ -133,14 +134,7 @@ fn gru_step(@builtin(global_invocation_id) gid: vec3<u32>) {
     let b_hn = vec4<f32>(b_hh[bias], b_hh[bias + h], b_hh[bias + 2u * h], 0.0);
     let zero = site_zero(o.d);
     let lens = block_lengths(o);
-    gru_finish(o, zero, 0u, lens[0], acc[0] + b_hn);
-    gru_finish(o, zero, 1u, lens[1], acc[1] + b_hn);
-    gru_finish(o, zero, 2u, lens[2], acc[2] + b_hn);
-    gru_finish(o, zero, 3u, lens[3], acc[3] + b_hn);
-    gru_finish(o, zero, 4u, lens[4], acc[4] + b_hn);
-    gru_finish(o, zero, 5u, lens[5], acc[5] + b_hn);
-    gru_finish(o, zero, 6u, lens[6], acc[6] + b_hn);
-    gru_finish(o, zero, 7u, lens[7], acc[7] + b_hn);
+    gru_finish(o, zero, $u, lens[$], acc[$] + b_hn);
 }
 
 // `hidden`: W_hh h_{t-1} + b_hh for the r, z and n gates.
@@ -168,14 +162,7 @@ fn lstm_step(@builtin(global_invocation_id) gid: vec3<u32>) {
     let b_gates = vec4<f32>(b_hh[bias], b_hh[bias + h], b_hh[bias + 2u * h], b_hh[bias + 3u * h]);
     let zero = site_zero(o.d);
     let lens = block_lengths(o);
-    lstm_finish(o, zero, 0u, lens[0], acc[0] + b_gates);
-    lstm_finish(o, zero, 1u, lens[1], acc[1] + b_gates);
-    lstm_finish(o, zero, 2u, lens[2], acc[2] + b_gates);
-    lstm_finish(o, zero, 3u, lens[3], acc[3] + b_gates);
-    lstm_finish(o, zero, 4u, lens[4], acc[4] + b_gates);
-    lstm_finish(o, zero, 5u, lens[5], acc[5] + b_gates);
-    lstm_finish(o, zero, 6u, lens[6], acc[6] + b_gates);
-    lstm_finish(o, zero, 7u, lens[7], acc[7] + b_gates);
+    lstm_finish(o, zero, $u, lens[$], acc[$] + b_gates);
 }
 
 // `hidden`: W_hh h_{t-1} + b_hh for the i, f, g and o gates.
@@ -247,14 +234,7 @@ fn rnn_step(@builtin(global_invocation_id) gid: vec3<u32>) {
     let bias = b_hh[o.d * layer.gate_rows + o.j];
     let zero = site_zero(o.d);
     let lens = block_lengths(o);
-    rnn_finish(o, zero, 0u, lens[0], acc[0].x + bias);
-    rnn_finish(o, zero, 1u, lens[1], acc[1].x + bias);
-    rnn_finish(o, zero, 2u, lens[2], acc[2].x + bias);
-    rnn_finish(o, zero, 3u, lens[3], acc[3].x + bias);
-    rnn_finish(o, zero, 4u, lens[4], acc[4].x + bias);
-    rnn_finish(o, zero, 5u, lens[5], acc[5].x + bias);
-    rnn_finish(o, zero, 6u, lens[6], acc[6].x + bias);
-    rnn_finish(o, zero, 7u, lens[7], acc[7].x + bias);
+    rnn_finish(o, zero, $u, lens[$], acc[$].x + bias);
 }
 
 // `hidden`: W_hh h_{t-1} + b_hh.

@@ -110,7 +110,7 @@ impl ShaderFile {
                 format!(
                     "{COMMON}\n{RECURRENT_BINDINGS}\n{}\n{}",
                     dot.source(BATCH_BLOCK),
-                    include_str!("../../shaders/recurrent.wgsl")
+                    expand_rows(include_str!("../../shaders/recurrent.wgsl"), BATCH_BLOCK)
                 )
             }
             ShaderFile::Sequence => {
@@ -421,6 +421,15 @@ mod tests {
             AddressSpace::Storage { .. } => Some(Binding::ReadOnly),
             _ => None,
         }
+    }
+
+    #[test]
+    fn expand_rows_repeats_only_the_marked_lines() {
+        let expanded = expand_rows("fn f() {\n    a$ += r[$];\n}", 3);
+        assert_eq!(
+            expanded,
+            "fn f() {\n    a0 += r[0];\n    a1 += r[1];\n    a2 += r[2];\n}\n"
+        );
     }
 
     #[test]
