@@ -88,37 +88,9 @@ fn emit(at: At, j: u32, value: f32) {
     output[at.out + j] = value;
 }
 
+// One loop for every kind; the kind's gate math is in the *_unit functions below.
 @compute @workgroup_size(64, 1, 1)
-fn gru_sequence(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-    let b = wg.y;
-    let d = wg.z;
-    let h = layer.hidden;
-    let first = step.index * layer.chunk_steps;
-    let steps = min(layer.chunk_steps, layer.seq_len - first);
-    load_state(d, b, first, lid.x);
-    workgroupBarrier();
-    for (var i = 0u; i < steps; i++) {
-        let at = at_step(d, b, first, i);
-        for (var j = lid.x; j < h; j += SEQUENCE_WORKGROUP) {
-            if (at.valid) {
-                let acc = sequence_dot(d, j, at.prev);
-                let bias = d * layer.gate_rows + j;
-                let x = unit_gates(at.gate_base, j);
-                let r = sigmoid(x.x + acc.x + b_hh[bias]);
-                let z = sigmoid(x.y + acc.y + b_hh[bias + h]);
-                let n = tanh_safe(x.z + r * (acc.z + b_hh[bias + 2u * h]));
-                emit(at, j, (1.0 - z) * n + z * h_ws[at.prev + j]);
-            } else {
-                hold(at, j);
-            }
-        }
-        workgroupBarrier();
-    }
-    store_state(d, b, first, steps, lid.x);
-}
-
-@compute @workgroup_size(64, 1, 1)
-fn lstm_sequence(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+fn sequence(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let b = wg.y;
     let d = wg.z;
     let h = layer.hidden;
@@ -132,19 +104,16 @@ fn lstm_sequence(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation
         for (var j = lid.x; j < h; j += SEQUENCE_WORKGROUP) {
             if (at.valid) {
                 let acc = sequence_dot(d, j, at.prev);
-                let bias = d * layer.gate_rows + j;
-                let x = unit_gates(at.gate_base, j);
-                let ig = sigmoid(x.x + acc.x + b_hh[bias]);
-                let f = sigmoid(x.y + acc.y + b_hh[bias + h]);
-                let g = tanh_safe(x.z + acc.z + b_hh[bias + 2u * h]);
-                let o = sigmoid(x.w + acc.w + b_hh[bias + 3u * h]);
-                let c_at = (d * layer.batch + b) * h + j;
-                let c = f * cell[c_at] + ig * g;
-                cell[c_at] = c;
-                if (layer.project == 1u) {
-                    m_ws[j] = o * tanh_safe(c);
-                } else {
-                    emit(at, j, o * tanh_safe(c));
+                switch (layer.gate_count) {
+                    case 3u: {
+                        gru_unit(at, d, j, acc);
+                    }
+                    case 4u: {
+                        lstm_unit(at, d, b, j, acc);
+                    }
+                    default: {
+                        rnn_unit(at, d, j, acc.x);
+                    }
                 }
             } else if (layer.project == 0u) {
                 hold(at, j);
@@ -170,30 +139,40 @@ fn lstm_sequence(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation
     store_state(d, b, first, steps, lid.x);
 }
 
-@compute @workgroup_size(64, 1, 1)
-fn rnn_sequence(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-    let b = wg.y;
-    let d = wg.z;
+// `acc`: W_hh h_{t-1} for unit j's gates, without b_hh.
+fn gru_unit(at: At, d: u32, j: u32, acc: vec4<f32>) {
     let h = layer.hidden;
-    let first = step.index * layer.chunk_steps;
-    let steps = min(layer.chunk_steps, layer.seq_len - first);
-    load_state(d, b, first, lid.x);
-    workgroupBarrier();
-    for (var i = 0u; i < steps; i++) {
-        let at = at_step(d, b, first, i);
-        for (var j = lid.x; j < h; j += SEQUENCE_WORKGROUP) {
-            if (at.valid) {
-                let pre = unit_gate(at.gate_base, j) + sequence_dot(d, j, at.prev).x + b_hh[d * layer.gate_rows + j];
-                var value = tanh_safe(pre);
-                if (layer.relu == 1u) {
-                    value = select(pre, 0.0, pre < 0.0); // not max(): max(NaN, 0) is 0
-                }
-                emit(at, j, value);
-            } else {
-                hold(at, j);
-            }
-        }
-        workgroupBarrier();
+    let bias = d * layer.gate_rows + j;
+    let x = unit_gates(at.gate_base, j);
+    let r = sigmoid(x.x + acc.x + b_hh[bias]);
+    let z = sigmoid(x.y + acc.y + b_hh[bias + h]);
+    let n = tanh_safe(x.z + r * (acc.z + b_hh[bias + 2u * h]));
+    emit(at, j, (1.0 - z) * n + z * h_ws[at.prev + j]);
+}
+
+fn lstm_unit(at: At, d: u32, b: u32, j: u32, acc: vec4<f32>) {
+    let h = layer.hidden;
+    let bias = d * layer.gate_rows + j;
+    let x = unit_gates(at.gate_base, j);
+    let ig = sigmoid(x.x + acc.x + b_hh[bias]);
+    let f = sigmoid(x.y + acc.y + b_hh[bias + h]);
+    let g = tanh_safe(x.z + acc.z + b_hh[bias + 2u * h]);
+    let o = sigmoid(x.w + acc.w + b_hh[bias + 3u * h]);
+    let c_at = (d * layer.batch + b) * h + j;
+    let c = f * cell[c_at] + ig * g;
+    cell[c_at] = c;
+    if (layer.project == 1u) {
+        m_ws[j] = o * tanh_safe(c);
+    } else {
+        emit(at, j, o * tanh_safe(c));
     }
-    store_state(d, b, first, steps, lid.x);
+}
+
+fn rnn_unit(at: At, d: u32, j: u32, acc: f32) {
+    let pre = unit_gate(at.gate_base, j) + acc + b_hh[d * layer.gate_rows + j];
+    var value = tanh_safe(pre);
+    if (layer.relu == 1u) {
+        value = select(pre, 0.0, pre < 0.0); // not max(): max(NaN, 0) is 0
+    }
+    emit(at, j, value);
 }

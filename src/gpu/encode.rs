@@ -139,10 +139,10 @@ impl GpuRnn {
         let state_bytes = (d * b * h_out * 4) as u64;
         let cell_bytes = (d * b * h * 4) as u64;
         let sequence = plan.strategy == Strategy::Sequence;
-        let (step_kernel, sequence_kernel) = match config.kind {
-            Kind::Gru => (Kernel::GruStep, Kernel::GruSequence),
-            Kind::Lstm => (Kernel::LstmStep, Kernel::LstmSequence),
-            Kind::RnnTanh | Kind::RnnRelu => (Kernel::RnnStep, Kernel::RnnSequence),
+        let step_kernel = match config.kind {
+            Kind::Gru => Kernel::GruStep,
+            Kind::Lstm => Kernel::LstmStep,
+            Kind::RnnTanh | Kind::RnnRelu => Kernel::RnnStep,
         };
         let n_chunks = t_len.div_ceil(plan.chunk_steps);
         let batch_blocks = (b as u32).div_ceil(BATCH_BLOCK);
@@ -248,7 +248,7 @@ impl GpuRnn {
                     );
                     pass.set_bind_group(0, &step_group, &[]);
                     if sequence {
-                        pass.set_pipeline(kernels.pipeline(sequence_kernel));
+                        pass.set_pipeline(kernels.pipeline(Kernel::Sequence));
                         pass.dispatch_workgroups(1, b as u32, d as u32);
                     } else {
                         pass.set_pipeline(kernels.pipeline(step_kernel));

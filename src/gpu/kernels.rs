@@ -132,9 +132,7 @@ pub(crate) enum Kernel {
     LstmStep,
     LstmProject,
     RnnStep,
-    GruSequence,
-    LstmSequence,
-    RnnSequence,
+    Sequence,
     Linear,
     LastStep,
     Activate,
@@ -142,15 +140,13 @@ pub(crate) enum Kernel {
 
 impl Kernel {
     /// In declaration order: `pipelines[kernel as usize]` is the kernel's pipeline.
-    pub(crate) const ALL: [Kernel; 11] = [
+    pub(crate) const ALL: [Kernel; 9] = [
         Kernel::InputProjection,
         Kernel::GruStep,
         Kernel::LstmStep,
         Kernel::LstmProject,
         Kernel::RnnStep,
-        Kernel::GruSequence,
-        Kernel::LstmSequence,
-        Kernel::RnnSequence,
+        Kernel::Sequence,
         Kernel::Linear,
         Kernel::LastStep,
         Kernel::Activate,
@@ -159,9 +155,7 @@ impl Kernel {
     pub(crate) fn file(self) -> ShaderFile {
         match self {
             Kernel::InputProjection => ShaderFile::Gemm,
-            Kernel::GruSequence | Kernel::LstmSequence | Kernel::RnnSequence => {
-                ShaderFile::Sequence
-            }
+            Kernel::Sequence => ShaderFile::Sequence,
             Kernel::Linear | Kernel::LastStep | Kernel::Activate => ShaderFile::Dense,
             _ => ShaderFile::Recurrent,
         }
@@ -174,9 +168,7 @@ impl Kernel {
             Kernel::LstmStep => "lstm_step",
             Kernel::LstmProject => "lstm_project",
             Kernel::RnnStep => "rnn_step",
-            Kernel::GruSequence => "gru_sequence",
-            Kernel::LstmSequence => "lstm_sequence",
-            Kernel::RnnSequence => "rnn_sequence",
+            Kernel::Sequence => "sequence",
             Kernel::Linear => "linear",
             Kernel::LastStep => "last_step",
             Kernel::Activate => "activate",
