@@ -249,12 +249,7 @@ impl GpuSequential {
             input.data().to_vec()
         };
         let mut current = ctx.storage("sequential input (time-major)", &x);
-        let full: Vec<u32> = flow.lengths_or_full().iter().map(|&l| l as u32).collect();
-        let lengths = ctx.buffer_with(
-            "lengths",
-            bytemuck::cast_slice(&[full.as_slice(), &[0; 4]].concat()),
-            BufferUsages::STORAGE,
-        );
+        let lengths = ctx.lengths(&flow.lengths_or_full());
         let mut encoder = device.create_command_encoder(&Default::default());
         for (i, layer) in self.layers.iter().enumerate() {
             let (rows, width, out_width) = (flow.rows_into(i), flow.widths[i], flow.widths[i + 1]);

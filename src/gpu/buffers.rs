@@ -96,6 +96,18 @@ impl GpuContext {
         Ok(())
     }
 
+    /// Per-sequence lengths as `u32`, padded with zeros to whole blocks of 8 sequences: the
+    /// step kernels read a block's lengths as two vec4s.
+    pub(crate) fn lengths(&self, lengths: &[usize]) -> wgpu::Buffer {
+        let mut padded: Vec<u32> = lengths.iter().map(|&l| l as u32).collect();
+        padded.resize(padded.len().next_multiple_of(8).max(8), 0);
+        self.buffer_with(
+            "lengths",
+            bytemuck::cast_slice(&padded),
+            BufferUsages::STORAGE,
+        )
+    }
+
     pub(crate) fn storage(&self, label: &str, contents: &[f32]) -> wgpu::Buffer {
         // A zero-sized binding is invalid; every buffer holds at least one vec4.
         let padded;

@@ -116,14 +116,7 @@ impl GpuRnn {
             message: "no slots".into(),
         })?;
 
-        // Whole blocks of 8 sequences: the step kernels read a block's lengths as two vec4s.
-        let mut lengths: Vec<u32> = lengths.iter().map(|&l| l as u32).collect();
-        lengths.resize(lengths.len().next_multiple_of(8).max(8), 0);
-        let lengths = ctx.buffer_with(
-            "lengths",
-            bytemuck::cast_slice(&lengths),
-            BufferUsages::STORAGE,
-        );
+        let lengths = ctx.lengths(lengths);
         let (h_n, c_n) = (&state_io.h, &state_io.c);
         let gates = ctx.scratch(
             "input projection chunk",
@@ -131,7 +124,11 @@ impl GpuRnn {
         );
         let state = ctx.scratch("h ping-pong", 2 * d * b * h_out);
         let cell = ctx.scratch("c and o*tanh(c)", if lstm { 2 * d * b * h } else { 4 });
-        let unused = ctx.scratch("unused binding", 4);
+        // Bound as `x4` where a layer's input width is not a multiple of 4 (the GEMM then
+        // reads `x` one float at a time).
+        let unused = (0..config.num_layers)
+            .any(|l| config.layer_input_size(l) % 4 != 0)
+            .then(|| ctx.scratch("unused binding", 4));
         let outputs: Vec<wgpu::Buffer> = (0..config.num_layers.min(2))
             .map(|i| ctx.scratch(&format!("layer output {i}"), plan.output_floats))
             .collect();
@@ -187,10 +184,9 @@ impl GpuRnn {
                 })
             };
             // `x4` reads the input a vec4 at a time, which needs rows on whole vec4s.
-            let layer_in4 = if config.layer_input_size(l) % 4 == 0 {
-                layer_in
-            } else {
-                &unused
+            let layer_in4 = match &unused {
+                Some(unused) if config.layer_input_size(l) % 4 != 0 => unused,
+                _ => layer_in,
             };
             let gemm_group = bind(
                 &kernels.gemm_layout,
