@@ -143,11 +143,8 @@ fn gru_finish(o: Owner, zero: Site, bb: u32, length: u32, hidden: vec4<f32>) {
         return;
     }
     let at = site_of(zero, o.b0 + bb, length);
-    let x = unit_gates(at.gate_base, o.j);
-    let r = sigmoid(x.x + hidden.x);
-    let z = sigmoid(x.y + hidden.y);
-    let n = tanh_safe(x.z + r * hidden.z);
-    write_h(at, o.j, (1.0 - z) * n + z * state_get(at.prev + o.j));
+    let prev = state_get(at.prev + o.j);
+    write_h(at, o.j, gru_cell(unit_gates(at.gate_base, o.j), hidden, prev));
 }
 
 @compute @workgroup_size(64, 1, 1)
@@ -173,25 +170,21 @@ fn lstm_finish(o: Owner, zero: Site, bb: u32, length: u32, hidden: vec4<f32>) {
     let h = layer.hidden;
     let b = o.b0 + bb;
     let at = site_of(zero, b, length);
-    let pre = unit_gates(at.gate_base, o.j) + hidden;
-    let i = sigmoid(pre.x);
-    let f = sigmoid(pre.y);
-    let gg = tanh_safe(pre.z);
-    let og = sigmoid(pre.w);
+    if (!at.valid) {
+        // With proj_size, lstm_project keeps h.
+        if (layer.project == 0u) {
+            write_h(at, o.j, 0.0);
+        }
+        return;
+    }
     let c_at = (o.d * layer.batch + b) * h + o.j;
+    let cell_h = lstm_cell(unit_gates(at.gate_base, o.j) + hidden, cell[c_at]);
+    cell[c_at] = cell_h.x;
     if (layer.project == 1u) {
         // h = W_hr (o * tanh(c)) needs every unit's value: lstm_project finishes the step.
-        if (at.valid) {
-            let c = f * cell[c_at] + i * gg;
-            cell[c_at] = c;
-            cell[layer.directions * layer.batch * h + c_at] = og * tanh_safe(c);
-        }
-    } else if (at.valid) {
-        let c = f * cell[c_at] + i * gg;
-        cell[c_at] = c;
-        write_h(at, o.j, og * tanh_safe(c));
+        cell[layer.directions * layer.batch * h + c_at] = cell_h.y;
     } else {
-        write_h(at, o.j, 0.0);
+        write_h(at, o.j, cell_h.y);
     }
 }
 
@@ -243,10 +236,5 @@ fn rnn_finish(o: Owner, zero: Site, bb: u32, length: u32, hidden: f32) {
         return;
     }
     let at = site_of(zero, o.b0 + bb, length);
-    let pre = unit_gate(at.gate_base, o.j) + hidden;
-    var value = tanh_safe(pre);
-    if (layer.relu == 1u) {
-        value = select(pre, 0.0, pre < 0.0); // not max(): max(NaN, 0) is 0
-    }
-    write_h(at, o.j, value);
+    write_h(at, o.j, rnn_cell(unit_gate(at.gate_base, o.j) + hidden));
 }

@@ -1,178 +1,220 @@
-// Whole chunks of timesteps in one dispatch: one workgroup per (sequence, direction) loops
-// over the chunk's timesteps, with h_{t-1} in workgroup memory and one workgroupBarrier()
-// per step (two with proj_size). Nothing waits across workgroups, so this is legal WebGPU.
-// For state widths up to MAX_WIDTH; it replaces one dispatch per step, whose fixed cost
-// dominates at small hidden sizes.
+// Whole chunks of timesteps in one dispatch: one workgroup per block of SEQUENCE_ROWS
+// sequences and one direction loops over the chunk's timesteps, with the block's h_{t-1} in
+// workgroup memory and one workgroupBarrier() per step (two with proj_size). Nothing waits
+// across workgroups, so this is legal WebGPU. It replaces one dispatch per step, whose fixed
+// cost dominates at small hidden sizes.
 //
-// Bindings: shaders/recurrent_bindings.wgsl (prepended). `step.index` is the chunk index.
+// The invocation that owns unit j computes its gates for every sequence of the block with the
+// per-step kernels' inner loop (dot.wgsl, rows read from workgroup memory here), so each
+// weight load serves the whole block. The workgroup is sized to the hidden width
+// (SEQUENCE_WORKGROUP, a pipeline-overridable constant): a small model's step then runs on
+// few invocations, and its barrier costs little.
+//
+// Prepended by gpu::kernels: `const SEQUENCE_ROWS: u32 = N;` (1, 2, 4 or 8).
+// Bindings: shaders/recurrent_bindings.wgsl. `step.index` is the chunk index.
 
-const SEQUENCE_WORKGROUP: u32 = 64u;
-const MAX_WIDTH: u32 = 1024u;
+override SEQUENCE_WORKGROUP: u32 = 64u;
+const DOT_ROWS: u32 = SEQUENCE_ROWS;
+// h of the block, [2][SEQUENCE_ROWS][row] with row = H_out rounded up to whole vec4s; the two
+// halves alternate between h_{t-1} and h_t.
+const H_VEC4S: u32 = 512u;
+// o * tanh(c) of the block for the projection, [SEQUENCE_ROWS][H] (proj_size only).
+const M_FLOATS: u32 = 1024u;
 
-var<workgroup> h_ws: array<f32, 2048>;   // [2][MAX_WIDTH]: h_{t-1} and h_t, alternating
-var<workgroup> m_ws: array<f32, 1024>;   // o * tanh(c) for the projection (proj_size only)
+var<workgroup> h_ws: array<vec4<f32>, H_VEC4S>;
+var<workgroup> m_ws: array<f32, M_FLOATS>;
 
-// Geometry of one (sequence, direction) at one step, uniform across the workgroup.
-struct At {
-    valid: bool,
-    gate_base: u32,  // in vec4s
-    out: u32,
-    prev: u32,   // offset of h_{t-1} in h_ws
-    next: u32,   // offset of h_t in h_ws
+fn dot_row(i: u32) -> f32 {
+    return h_ws[i >> 2u][i & 3u];
 }
 
-fn at_step(d: u32, b: u32, first: u32, i: u32) -> At {
-    let s = first + i;
-    let t = select(s, layer.seq_len - 1u - s, d == 1u);
-    let t0 = chunk_first_t(step.index, d, layer.seq_len, layer.chunk_steps);
+fn dot_row4(i: u32) -> vec4<f32> {
+    return h_ws[i];
+}
+
+fn ws_set(i: u32, value: f32) {
+    h_ws[i >> 2u][i & 3u] = value;
+}
+
+// What the block shares for the whole chunk.
+struct Block {
+    d: u32,
+    b0: u32,
+    live: u32,   // sequences of the block that exist
+    first: u32,  // step index of the chunk's first step
+    t0: u32,     // first timestep of the chunk's input projection
+    row: u32,    // floats per sequence in h_ws
+    half: u32,   // floats per half of h_ws
+}
+
+fn block_of(block: u32, d: u32) -> Block {
+    var blk: Block;
+    blk.d = d;
+    blk.b0 = block * SEQUENCE_ROWS;
+    blk.live = min(SEQUENCE_ROWS, layer.batch - blk.b0);
+    blk.first = step.index * layer.chunk_steps;
+    blk.t0 = chunk_first_t(step.index, d, layer.seq_len, layer.chunk_steps);
+    blk.row = (layer.state_width + 3u) / 4u * 4u;
+    blk.half = SEQUENCE_ROWS * blk.row;
+    return blk;
+}
+
+// Where the block's first sequence reads and writes at step i of the chunk; sequence bb of
+// the block is `bb` rows further (`finish`).
+struct At {
+    t: u32,
+    gate_base: u32,  // in vec4s
+    out: u32,
+    prev: u32,  // h_{t-1} in h_ws
+    next: u32,  // h_t in h_ws
+}
+
+fn at_step(blk: Block, i: u32) -> At {
+    let s = blk.first + i;
+    let t = select(s, layer.seq_len - 1u - s, blk.d == 1u);
     let capacity = layer.chunk_steps * layer.batch;
-    let width = layer.state_width;
     var at: At;
-    at.valid = t < lengths[b / 4u][b % 4u];
-    at.gate_base = (d * capacity + (t - t0) * layer.batch + b) * (layer.gate_stride / 4u);
-    at.out = (t * layer.batch + b) * layer.directions * width + d * width;
-    at.prev = (i % 2u) * MAX_WIDTH;
-    at.next = MAX_WIDTH - at.prev;
+    at.t = t;
+    at.gate_base = (blk.d * capacity + (t - blk.t0) * layer.batch + blk.b0) * (layer.gate_stride / 4u);
+    at.out = (t * layer.batch + blk.b0) * layer.directions * layer.state_width + blk.d * layer.state_width;
+    at.prev = (i % 2u) * blk.half;
+    at.next = blk.half - at.prev;
     return at;
 }
 
-// Offset in `state` of this (sequence, direction)'s h after `s` steps (the ping-pong slot
-// the per-step kernels would use, so the host treats both strategies alike).
+// Offset in `state` of sequence b's h after `s` steps (the ping-pong slot the per-step
+// kernels would use, so the host treats both strategies alike).
 fn state_slot(d: u32, b: u32, s: u32) -> u32 {
     return (((s % 2u) * layer.directions + d) * layer.batch + b) * layer.state_width;
 }
 
-fn load_state(d: u32, b: u32, first: u32, lid: u32) {
-    let src = state_slot(d, b, first);
-    for (var j = lid; j < layer.state_width; j += SEQUENCE_WORKGROUP) {
-        h_ws[j] = state_get(src + j);
+fn load_state(blk: Block, lid: u32) {
+    for (var bb = 0u; bb < blk.live; bb++) {
+        let src = state_slot(blk.d, blk.b0 + bb, blk.first);
+        for (var j = lid; j < layer.state_width; j += SEQUENCE_WORKGROUP) {
+            ws_set(bb * blk.row + j, state_get(src + j));
+        }
     }
 }
 
-fn store_state(d: u32, b: u32, first: u32, steps: u32, lid: u32) {
-    let dst = state_slot(d, b, first + steps);
-    let src = (steps % 2u) * MAX_WIDTH;
-    for (var j = lid; j < layer.state_width; j += SEQUENCE_WORKGROUP) {
-        state_set(dst + j, h_ws[src + j]);
+fn store_state(blk: Block, steps: u32, lid: u32) {
+    let half = (steps % 2u) * blk.half;
+    for (var bb = 0u; bb < blk.live; bb++) {
+        let dst = state_slot(blk.d, blk.b0 + bb, blk.first + steps);
+        for (var j = lid; j < layer.state_width; j += SEQUENCE_WORKGROUP) {
+            state_set(dst + j, dot_row(half + bb * blk.row + j));
+        }
     }
 }
 
-// sum_k w_hh[d][k][j] * h_{t-1}[k] for all gates, four values of k at a time.
-fn sequence_dot(d: u32, j: u32, prev: u32) -> vec4<f32> {
-    let width = layer.state_width;
-    var w = w_hh_start(d, j);
-    var acc = vec4<f32>(0.0);
-    for (var k = 0u; k < width; k += 4u) {
-        // h_ws past the width holds stale values: zero them (their weights are zero, but
-        // 0 * Inf is NaN).
-        let s = vec4<f32>(
-            h_ws[prev + k],
-            select(0.0, h_ws[prev + k + 1u], k + 1u < width),
-            select(0.0, h_ws[prev + k + 2u], k + 2u < width),
-            select(0.0, h_ws[prev + k + 3u], k + 3u < width),
-        );
-        acc += dot_columns(w, layer.gate_count) * s;
-        w += 4u * layer.hidden;
-    }
-    return acc;
+// The lengths of the block's sequences (zero past the batch: lengths is padded).
+fn block_length(blk: Block, bb: u32) -> u32 {
+    let b = blk.b0 + bb;
+    return lengths[b / 4u][b % 4u];
 }
 
-// Past a sequence's end: keep h, write zeros.
-fn hold(at: At, j: u32) {
-    h_ws[at.next + j] = h_ws[at.prev + j];
-    output[at.out + j] = 0.0;
-}
-
-fn emit(at: At, j: u32, value: f32) {
-    h_ws[at.next + j] = value;
-    output[at.out + j] = value;
-}
-
-// One loop for every kind; the kind's gate math is in the *_unit functions below.
-@compute @workgroup_size(64, 1, 1)
+@compute @workgroup_size(SEQUENCE_WORKGROUP, 1, 1)
 fn sequence(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-    let b = wg.y;
-    let d = wg.z;
+    let blk = block_of(wg.y, wg.z);
     let h = layer.hidden;
     let width = layer.state_width;
-    let first = step.index * layer.chunk_steps;
-    let steps = min(layer.chunk_steps, layer.seq_len - first);
-    load_state(d, b, first, lid.x);
+    let steps = min(layer.chunk_steps, layer.seq_len - blk.first);
+    let lens = array<u32, SEQUENCE_ROWS>(
+        block_length(blk, $u),
+    );
+    load_state(blk, lid.x);
     workgroupBarrier();
     for (var i = 0u; i < steps; i++) {
-        let at = at_step(d, b, first, i);
-        for (var j = lid.x; j < h; j += SEQUENCE_WORKGROUP) {
-            if (at.valid) {
-                let acc = sequence_dot(d, j, at.prev);
-                switch (layer.gate_count) {
-                    case 3u: {
-                        gru_unit(at, d, j, acc);
-                    }
-                    case 4u: {
-                        lstm_unit(at, d, b, j, acc);
-                    }
-                    default: {
-                        rnn_unit(at, d, j, acc.x);
-                    }
-                }
-            } else if (layer.project == 0u) {
-                hold(at, j);
+        let at = at_step(blk, i);
+        // Every invocation runs the inner loop (uniform control flow for its subgroup
+        // operations); the ones past the last unit redo the last unit and discard it.
+        for (var j0 = 0u; j0 < h; j0 += SEQUENCE_WORKGROUP) {
+            let j = j0 + lid.x;
+            let rows = array<u32, SEQUENCE_ROWS>(
+                at.prev + $u * blk.row,
+            );
+            let acc = dot_rows(rows, w_hh_start(blk.d, min(j, h - 1u)), 4u * h, width, layer.gate_count);
+            if (j < h) {
+                let bias = blk.d * layer.gate_rows + j;
+                let b_gates = vec4<f32>(
+                    b_hh[bias],
+                    b_hh[bias + select(0u, h, layer.gate_count > 1u)],
+                    b_hh[bias + select(0u, 2u * h, layer.gate_count > 2u)],
+                    b_hh[bias + select(0u, 3u * h, layer.gate_count > 3u)],
+                );
+                finish(blk, at, $u, lens[$], j, acc[$] + b_gates);
             }
         }
         if (layer.project == 1u) {
             // h = W_hr m needs every unit's m.
             workgroupBarrier();
-            for (var r = lid.x; r < width; r += SEQUENCE_WORKGROUP) {
-                if (at.valid) {
-                    var acc = 0.0;
-                    for (var k = 0u; k < h; k++) {
-                        acc += w_hr[(d * h + k) * width + r] * m_ws[k];
-                    }
-                    emit(at, r, acc);
-                } else {
-                    hold(at, r);
-                }
-            }
+            project(blk, at, lens, lid.x);
         }
         workgroupBarrier();
     }
-    store_state(d, b, first, steps, lid.x);
+    store_state(blk, steps, lid.x);
 }
 
-// `acc`: W_hh h_{t-1} for unit j's gates, without b_hh.
-fn gru_unit(at: At, d: u32, j: u32, acc: vec4<f32>) {
-    let h = layer.hidden;
-    let bias = d * layer.gate_rows + j;
-    let x = unit_gates(at.gate_base, j);
-    let r = sigmoid(x.x + acc.x + b_hh[bias]);
-    let z = sigmoid(x.y + acc.y + b_hh[bias + h]);
-    let n = tanh_safe(x.z + r * (acc.z + b_hh[bias + 2u * h]));
-    emit(at, j, (1.0 - z) * n + z * h_ws[at.prev + j]);
-}
-
-fn lstm_unit(at: At, d: u32, b: u32, j: u32, acc: vec4<f32>) {
-    let h = layer.hidden;
-    let bias = d * layer.gate_rows + j;
-    let x = unit_gates(at.gate_base, j);
-    let ig = sigmoid(x.x + acc.x + b_hh[bias]);
-    let f = sigmoid(x.y + acc.y + b_hh[bias + h]);
-    let g = tanh_safe(x.z + acc.z + b_hh[bias + 2u * h]);
-    let o = sigmoid(x.w + acc.w + b_hh[bias + 3u * h]);
-    let c_at = (d * layer.batch + b) * h + j;
-    let c = f * cell[c_at] + ig * g;
-    cell[c_at] = c;
-    if (layer.project == 1u) {
-        m_ws[j] = o * tanh_safe(c);
-    } else {
-        emit(at, j, o * tanh_safe(c));
+// Sequence bb of the block at step `at`, unit j: `hidden` is W_hh h_{t-1} + b_hh.
+fn finish(blk: Block, at: At, bb: u32, length: u32, j: u32, hidden: vec4<f32>) {
+    if (bb >= blk.live) {
+        return;
     }
+    let prev = at.prev + bb * blk.row + j;
+    let next = at.next + bb * blk.row + j;
+    let out = at.out + bb * layer.directions * layer.state_width + j;
+    if (at.t >= length) {
+        // Past the sequence's end: keep h, write zeros (with proj_size, `project` does).
+        if (layer.project == 0u) {
+            ws_set(next, dot_row(prev));
+            output[out] = 0.0;
+        }
+        return;
+    }
+    let gate_base = at.gate_base + bb * (layer.gate_stride / 4u);
+    var value: f32;
+    switch (layer.gate_count) {
+        case 3u: {
+            value = gru_cell(unit_gates(gate_base, j), hidden, dot_row(prev));
+        }
+        case 4u: {
+            let c_at = (blk.d * layer.batch + blk.b0 + bb) * layer.hidden + j;
+            let cell_h = lstm_cell(unit_gates(gate_base, j) + hidden, cell[c_at]);
+            cell[c_at] = cell_h.x;
+            if (layer.project == 1u) {
+                m_ws[bb * layer.hidden + j] = cell_h.y;
+                return;
+            }
+            value = cell_h.y;
+        }
+        default: {
+            value = rnn_cell(unit_gate(gate_base, j) + hidden.x);
+        }
+    }
+    ws_set(next, value);
+    output[out] = value;
 }
 
-fn rnn_unit(at: At, d: u32, j: u32, acc: f32) {
-    let pre = unit_gate(at.gate_base, j) + acc + b_hh[d * layer.gate_rows + j];
-    var value = tanh_safe(pre);
-    if (layer.relu == 1u) {
-        value = select(pre, 0.0, pre < 0.0); // not max(): max(NaN, 0) is 0
+// h = W_hr m for an LSTM with proj_size: invocation r owns projected unit r.
+fn project(blk: Block, at: At, lens: array<u32, SEQUENCE_ROWS>, lid: u32) {
+    let h = layer.hidden;
+    let width = layer.state_width;
+    for (var r = lid; r < width; r += SEQUENCE_WORKGROUP) {
+        for (var bb = 0u; bb < blk.live; bb++) {
+            let prev = at.prev + bb * blk.row + r;
+            let next = at.next + bb * blk.row + r;
+            let out = at.out + bb * layer.directions * width + r;
+            if (at.t < lens[bb]) {
+                var acc = 0.0;
+                for (var k = 0u; k < h; k++) {
+                    acc += w_hr[(blk.d * h + k) * width + r] * m_ws[bb * h + k];
+                }
+                ws_set(next, acc);
+                output[out] = acc;
+            } else {
+                ws_set(next, dot_row(prev));
+                output[out] = 0.0;
+            }
+        }
     }
-    emit(at, j, value);
 }

@@ -395,6 +395,47 @@ fn long_sequences() {
     }
 }
 
+/// Wide and long enough that one sequence-kernel invocation would loop well past 65,535
+/// iterations in a 512-step dispatch. llvmpipe ends all loops of an invocation there, silently
+/// (GRU B=1 T=64 H=1024 came back wrong from step 15 on, with the kernel of before), so the
+/// kernel's chunks must stay short of it on software adapters. Blocks of 1, 2, 4 and 8
+/// sequences, with lengths and a projection.
+#[test]
+fn sequence_kernel_wide_and_long() {
+    let Some(ctx) = common::gpu() else { return };
+    for (seed, config, t, b) in [
+        (3201, RnnConfig::new(Kind::Gru, 16, 1024), 64, 1),
+        (
+            3202,
+            RnnConfig::new(Kind::Lstm, 8, 128).bidirectional(true),
+            300,
+            3,
+        ),
+        (3203, RnnConfig::new(Kind::RnnTanh, 8, 256), 200, 9),
+        (
+            3204,
+            RnnConfig::new(Kind::Lstm, 8, 256).proj_size(64),
+            100,
+            5,
+        ),
+        (
+            3205,
+            RnnConfig::new(Kind::Gru, 8, 64).num_layers(2),
+            700,
+            16,
+        ),
+    ] {
+        let mut case = Case::new(seed, config, t, b);
+        case.lengths = (b > 2).then(|| random_lengths(&mut StdRng::seed_from_u64(seed), t, b));
+        case.h0 = true;
+        let worst = check(ctx, &case, long_tolerance(t), REL);
+        println!(
+            "{:?} B={b} T={t}: max |gpu - cpu| = {worst:.2e}",
+            case.config
+        );
+    }
+}
+
 /// Chunk geometry at its edges: a chunk holds 16384 / B timesteps (at least 1).
 #[test]
 fn input_projection_chunk_edges() {

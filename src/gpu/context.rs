@@ -2,7 +2,8 @@
 
 use std::sync::{Arc, Mutex, OnceLock};
 
-use super::kernels::{DotLoop, Kernels};
+use super::kernels::{DotLoop, Kernels, SEQUENCE_MAX_WORKGROUP, SEQUENCE_WORKGROUP_STORAGE};
+use super::sequence::AdapterKind;
 use crate::error::{Error, Result};
 
 /// A device and queue with the crate's kernels compiled for them. Cheap to clone (shared).
@@ -220,7 +221,7 @@ impl GpuContext {
         health: Arc<Health>,
     ) -> Result<Self> {
         let limits = device.limits();
-        let checks: [(&str, &'static str, u64, u64); 3] = [
+        let checks: [(&str, &'static str, u64, u64); 4] = [
             (
                 "the recurrent kernel",
                 "max_storage_buffers_per_shader_stage",
@@ -234,10 +235,16 @@ impl GpuContext {
                 256,
             ),
             (
-                "the input-projection kernel",
+                "the sequence kernel",
                 "max_compute_workgroup_storage_size",
                 limits.max_compute_workgroup_storage_size as u64,
-                2048,
+                SEQUENCE_WORKGROUP_STORAGE,
+            ),
+            (
+                "the sequence kernel",
+                "max_compute_workgroup_size_x",
+                limits.max_compute_workgroup_size_x as u64,
+                SEQUENCE_MAX_WORKGROUP as u64,
             ),
         ];
         for (what, limit_name, limit, needed) in checks {
@@ -253,7 +260,7 @@ impl GpuContext {
         }
         let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
         let dot = DotLoop::for_device(&device);
-        let kernels = Kernels::with_sources(&device, |file| kernel_source(file, dot));
+        let kernels = Kernels::with_sources(&device, dot, |file| kernel_source(file, dot));
         if let Some(e) = scope.pop().await {
             return Err(Error::Gpu {
                 operation: "compiling the kernels",
@@ -277,6 +284,22 @@ impl GpuContext {
     /// it; for [`GpuContext::from_device`], request it on your device to get the faster loop).
     pub fn uses_subgroups(&self) -> bool {
         DotLoop::for_device(&self.inner.device) == DotLoop::Subgroup
+    }
+
+    /// What the sequence kernel's cut depends on: software adapters run one workgroup per
+    /// CPU thread, on SIMD as wide as their subgroups.
+    pub(crate) fn adapter_kind(&self) -> AdapterKind {
+        match &self.inner.info {
+            Some(info) if info.device_type == wgpu::DeviceType::Cpu => AdapterKind::Cpu {
+                threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+                lanes: if info.subgroup_min_size == info.subgroup_max_size {
+                    info.subgroup_max_size
+                } else {
+                    8
+                },
+            },
+            _ => AdapterKind::Gpu,
+        }
     }
 
     /// The device the context runs on.

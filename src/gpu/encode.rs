@@ -9,14 +9,13 @@ use super::kernels::{
 };
 use super::model::{GpuRnn, StepSlots, Strategy};
 use super::pack::gate_stride;
+use super::sequence::{sequence_unsupported, SequenceCut, SequenceLayer};
 use crate::config::{Kind, RnnConfig};
 use crate::error::{Error, Result};
 use crate::shape::Resolved;
 
 /// Rows (timesteps x batch) of input projection computed per chunk: bounds one GEMM dispatch.
 const MAX_CHUNK_ROWS: usize = 16_384;
-/// Timesteps one sequence-kernel dispatch runs at most.
-const MAX_SEQUENCE_CHUNK: usize = 512;
 /// Timesteps encoded per submit: long sequences go to the GPU in bounded command buffers
 /// (OS watchdogs kill multi-second ones) while state stays on the GPU between them.
 const STEPS_PER_SUBMIT: usize = 1_024;
@@ -127,7 +126,7 @@ impl GpuRnn {
         // Bound as `x4` where a layer's input width is not a multiple of 4 (the GEMM then
         // reads `x` one float at a time).
         let unused = (0..config.num_layers)
-            .any(|l| config.layer_input_size(l) % 4 != 0)
+            .any(|l| !config.layer_input_size(l).is_multiple_of(4))
             .then(|| ctx.scratch("unused binding", 4));
         let outputs: Vec<wgpu::Buffer> = (0..config.num_layers.min(2))
             .map(|i| ctx.scratch(&format!("layer output {i}"), plan.output_floats))
@@ -135,7 +134,11 @@ impl GpuRnn {
 
         let state_bytes = (d * b * h_out * 4) as u64;
         let cell_bytes = (d * b * h * 4) as u64;
-        let sequence = plan.strategy == Strategy::Sequence;
+        // The sequence kernel and how it cuts the batch (Plan::new checked that it fits).
+        let sequence = match plan.sequence {
+            Some(cut) => Some((cut.shape, kernels.sequence(device, cut.shape)?)),
+            None => None,
+        };
         let step_kernel = match config.kind {
             Kind::Gru => Kernel::GruStep,
             Kind::Lstm => Kernel::LstmStep,
@@ -159,7 +162,6 @@ impl GpuRnn {
                 relu: (config.kind == Kind::RnnRelu) as u32,
                 project: (config.proj_size > 0) as u32,
                 gate_count: config.kind.gate_count() as u32,
-                ..Default::default()
             };
             let params = ctx.buffer_with(
                 "layer params",
@@ -185,7 +187,7 @@ impl GpuRnn {
             };
             // `x4` reads the input a vec4 at a time, which needs rows on whole vec4s.
             let layer_in4 = match &unused {
-                Some(unused) if config.layer_input_size(l) % 4 != 0 => unused,
+                Some(unused) if !config.layer_input_size(l).is_multiple_of(4) => unused,
                 _ => layer_in,
             };
             let gemm_group = bind(
@@ -243,13 +245,13 @@ impl GpuRnn {
                         d as u32,
                     );
                     pass.set_bind_group(0, &step_group, &[]);
-                    if sequence {
-                        pass.set_pipeline(kernels.pipeline(Kernel::Sequence));
-                        pass.dispatch_workgroups(1, b as u32, d as u32);
+                    if let Some((shape, pipeline)) = &sequence {
+                        pass.set_pipeline(pipeline);
+                        pass.dispatch_workgroups(1, (b as u32).div_ceil(shape.rows), d as u32);
                     } else {
                         pass.set_pipeline(kernels.pipeline(step_kernel));
                     }
-                    for s in (first..first + steps).filter(|_| !sequence) {
+                    for s in (first..first + steps).filter(|_| sequence.is_none()) {
                         pass.set_bind_group(
                             1,
                             &slots.bind_group,
@@ -307,7 +309,8 @@ impl GpuRnn {
 
 /// Sizes of one forward pass, checked against the device before anything is created.
 pub(crate) struct Plan {
-    pub strategy: Strategy,
+    /// How the sequence kernel cuts the pass, with [`Strategy::Sequence`].
+    pub sequence: Option<SequenceCut>,
     pub chunk_steps: usize,
     pub output_floats: usize,
     pub state_floats: usize,
@@ -351,10 +354,16 @@ impl Plan {
         let by_dispatch = max_groups * GEMM_ROWS as usize / b;
         // A sequence dispatch runs a whole chunk: keep each one short of any GPU watchdog.
         // Per step, a chunk is also the unit of submission: keep command buffers bounded.
-        let by_latency = if strategy == Strategy::Sequence {
-            MAX_SEQUENCE_CHUNK
-        } else {
-            STEPS_PER_SUBMIT
+        let sequence = match strategy {
+            Strategy::Sequence => Some(
+                SequenceCut::new(SequenceLayer::of(config), b, ctx.adapter_kind())
+                    .ok_or_else(|| sequence_unsupported(config))?,
+            ),
+            _ => None,
+        };
+        let by_latency = match &sequence {
+            Some(cut) => cut.max_steps,
+            None => STEPS_PER_SUBMIT,
         };
         let chunk_steps = t
             .min(by_memory)
@@ -388,7 +397,7 @@ impl Plan {
             hint,
         )?;
         Ok(Plan {
-            strategy,
+            sequence,
             chunk_steps,
             output_floats,
             state_floats,

@@ -1,6 +1,12 @@
 //! The WGSL kernels: sources, bind group layouts and pipelines, built once per context.
 
+use std::sync::Mutex;
+
 use wgpu::{BindGroupLayout, BindingType, BufferBindingType, ComputePipeline, ShaderStages};
+
+use super::buffers::Scopes;
+use super::sequence::SequenceShape;
+use crate::error::Result;
 
 /// Prepended to every kernel file: the shared structs, activations and chunk geometry.
 const COMMON: &str = include_str!("../../shaders/common.wgsl");
@@ -10,6 +16,8 @@ const RECURRENT_BINDINGS: &str = include_str!("../../shaders/recurrent_bindings.
 const COLUMNS: &str = include_str!("../../shaders/columns.wgsl");
 /// The inner loop of the input projection and the recurrent steps.
 const DOT: &str = include_str!("../../shaders/dot.wgsl");
+/// The cell math of every kind, shared by both recurrent families.
+const CELLS: &str = include_str!("../../shaders/cells.wgsl");
 
 /// Which vec4 inner loop (`dot8_vec4`) the input projection and the recurrent steps use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -67,7 +75,7 @@ fn expand_rows(source: &str, rows: u32) -> String {
 }
 
 /// One WGSL file per kernel family.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum ShaderFile {
     /// `shaders/gemm.wgsl`: the input projection of a chunk of timesteps.
     Gemm,
@@ -81,6 +89,7 @@ pub(crate) enum ShaderFile {
 }
 
 impl ShaderFile {
+    #[cfg(test)]
     pub(crate) const ALL: [ShaderFile; 4] = [
         ShaderFile::Gemm,
         ShaderFile::Recurrent,
@@ -108,20 +117,24 @@ impl ShaderFile {
             ),
             ShaderFile::Recurrent => {
                 format!(
-                    "{COMMON}\n{RECURRENT_BINDINGS}\n{}\n{}",
+                    "{COMMON}\n{RECURRENT_BINDINGS}\n{CELLS}\n{}\n{}",
                     dot.source(BATCH_BLOCK),
                     expand_rows(include_str!("../../shaders/recurrent.wgsl"), BATCH_BLOCK)
                 )
             }
-            ShaderFile::Sequence => {
-                format!(
-                    "{COMMON}\n{RECURRENT_BINDINGS}\n{COLUMNS}\n{}",
-                    include_str!("../../shaders/sequence.wgsl")
-                )
-            }
+            ShaderFile::Sequence => sequence_source(dot, SEQUENCE_MAX_ROWS),
             ShaderFile::Dense => format!("{COMMON}\n{}", include_str!("../../shaders/dense.wgsl")),
         }
     }
+}
+
+/// The sequence kernel for blocks of `rows` sequences (shaders/sequence.wgsl).
+pub(crate) fn sequence_source(dot: DotLoop, rows: u32) -> String {
+    format!(
+        "{COMMON}\n{RECURRENT_BINDINGS}\n{CELLS}\nconst SEQUENCE_ROWS: u32 = {rows}u;\n{}\n{}",
+        dot.source(rows),
+        expand_rows(include_str!("../../shaders/sequence.wgsl"), rows)
+    )
 }
 
 /// Every entry point the crate dispatches.
@@ -186,11 +199,18 @@ pub(crate) const GEMM_COLS: u32 = 4;
 pub(crate) const STEP_WORKGROUP: u32 = 64;
 /// Sequences each per-step invocation computes (`BATCH_BLOCK` in recurrent.wgsl).
 pub(crate) const BATCH_BLOCK: u32 = 8;
-/// Invocations per workgroup of the sequence kernels (`SEQUENCE_WORKGROUP` in sequence.wgsl).
-#[cfg_attr(not(test), allow(dead_code))] // one workgroup per sequence: no dispatch arithmetic uses it
-pub(crate) const SEQUENCE_WORKGROUP: u32 = 64;
-/// Widest `h` and `c` the sequence kernels hold in workgroup memory (`MAX_WIDTH`).
-pub(crate) const SEQUENCE_MAX_WIDTH: usize = 1024;
+/// Floats of workgroup memory that hold a sequence-kernel block's h (`H_VEC4S` x 4 in
+/// sequence.wgsl): h_{t-1} and h_t of every sequence of the block.
+pub(crate) const SEQUENCE_H_FLOATS: usize = 2048;
+/// Floats of workgroup memory for a block's o * tanh(c) with proj_size (`M_FLOATS`).
+pub(crate) const SEQUENCE_M_FLOATS: usize = 1024;
+/// Bytes of workgroup memory the sequence kernel declares.
+pub(crate) const SEQUENCE_WORKGROUP_STORAGE: u64 =
+    ((SEQUENCE_H_FLOATS + SEQUENCE_M_FLOATS) * 4) as u64;
+/// Most sequences one sequence-kernel workgroup computes.
+pub(crate) const SEQUENCE_MAX_ROWS: u32 = 8;
+/// Most invocations of a sequence-kernel workgroup (what the context requires of the device).
+pub(crate) const SEQUENCE_MAX_WORKGROUP: u32 = 256;
 /// Size of one `Step` slot in WGSL; slots sit `min_uniform_buffer_offset_alignment` apart.
 pub(crate) const STEP_SLOT_SIZE: u64 = 16;
 /// Invocations per workgroup of the dense kernels (`DENSE_WORKGROUP` in dense.wgsl).
@@ -283,6 +303,9 @@ pub(crate) struct Kernels {
     /// Group 1 of every kernel: the `Step` slot, chosen with a dynamic offset.
     pub step_layout: BindGroupLayout,
     pipelines: Vec<ComputePipeline>,
+    dot: DotLoop,
+    /// The sequence kernel's variants, compiled on first use: few models need more than one.
+    sequence: Mutex<Vec<(SequenceShape, ComputePipeline)>>,
 }
 
 impl Kernels {
@@ -290,6 +313,7 @@ impl Kernels {
     /// a unit test breaks them on purpose). Run inside an error scope.
     pub(crate) fn with_sources(
         device: &wgpu::Device,
+        dot: DotLoop,
         source: impl Fn(ShaderFile) -> String,
     ) -> Kernels {
         let group0 = |file: ShaderFile, label: &str| {
@@ -309,11 +333,11 @@ impl Kernels {
             label: Some("wgpu-rnn step index"),
             entries: &[layout_entry(0, Binding::Uniform, true)],
         });
-        // The dense family comes last and is compiled on first use (`crate::dense`): contexts
-        // that never run a dense stage do not pay for it.
-        let modules: Vec<wgpu::ShaderModule> = ShaderFile::ALL
+        // The families before the sequence kernel are compiled now. The sequence kernel's
+        // variants and the dense family are compiled on first use (`Kernels::sequence`,
+        // `crate::dense`): contexts that never run them do not pay for them.
+        let modules: Vec<wgpu::ShaderModule> = [ShaderFile::Gemm, ShaderFile::Recurrent]
             .iter()
-            .filter(|file| **file != ShaderFile::Dense)
             .map(|file| {
                 device.create_shader_module(wgpu::ShaderModuleDescriptor {
                     label: Some(file.name()),
@@ -326,25 +350,17 @@ impl Kernels {
             .filter_map(|kernel| {
                 let group0 = match kernel.file() {
                     ShaderFile::Gemm => &gemm_layout,
-                    ShaderFile::Recurrent | ShaderFile::Sequence => &recurrent_layout,
-                    ShaderFile::Dense => return None,
+                    ShaderFile::Recurrent => &recurrent_layout,
+                    ShaderFile::Sequence | ShaderFile::Dense => return None,
                 };
-                let layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-                    label: Some(kernel.entry_point()),
-                    bind_group_layouts: &[Some(group0), Some(&step_layout)],
-                    immediate_size: 0,
-                });
                 let module = &modules[kernel.file() as usize];
-                Some(
-                    device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                        label: Some(kernel.entry_point()),
-                        layout: Some(&layout),
-                        module,
-                        entry_point: Some(kernel.entry_point()),
-                        compilation_options: Default::default(),
-                        cache: None,
-                    }),
-                )
+                Some(compute_pipeline(
+                    device,
+                    *kernel,
+                    &[group0, &step_layout],
+                    module,
+                    &[],
+                ))
             })
             .collect();
         Kernels {
@@ -352,13 +368,73 @@ impl Kernels {
             recurrent_layout,
             step_layout,
             pipelines,
+            dot,
+            sequence: Mutex::new(Vec::new()),
         }
     }
 
-    /// The pipeline of a kernel compiled with the context (any but the dense family's).
+    /// The pipeline of a kernel compiled with the context: the input projection and the
+    /// per-step kernels.
     pub(crate) fn pipeline(&self, kernel: Kernel) -> &ComputePipeline {
+        debug_assert!(
+            kernel.file() < ShaderFile::Sequence,
+            "{kernel:?} is built on first use"
+        );
         &self.pipelines[kernel as usize]
     }
+
+    /// The sequence kernel for blocks cut as `shape`, compiled now if this is its first use.
+    pub(crate) fn sequence(
+        &self,
+        device: &wgpu::Device,
+        shape: SequenceShape,
+    ) -> Result<ComputePipeline> {
+        let mut cache = self.sequence.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, pipeline)) = cache.iter().find(|(s, _)| *s == shape) {
+            return Ok(pipeline.clone());
+        }
+        let scopes = Scopes::push(device);
+        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some(ShaderFile::Sequence.name()),
+            source: wgpu::ShaderSource::Wgsl(sequence_source(self.dot, shape.rows).into()),
+        });
+        let pipeline = compute_pipeline(
+            device,
+            Kernel::Sequence,
+            &[&self.recurrent_layout, &self.step_layout],
+            &module,
+            &[("SEQUENCE_WORKGROUP", f64::from(shape.workgroup))],
+        );
+        pollster::block_on(scopes.pop("compiling the sequence kernel"))?;
+        cache.push((shape, pipeline.clone()));
+        Ok(pipeline)
+    }
+}
+
+fn compute_pipeline(
+    device: &wgpu::Device,
+    kernel: Kernel,
+    groups: &[&BindGroupLayout],
+    module: &wgpu::ShaderModule,
+    constants: &[(&str, f64)],
+) -> ComputePipeline {
+    let groups: Vec<_> = groups.iter().map(|g| Some(*g)).collect();
+    let layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+        label: Some(kernel.entry_point()),
+        bind_group_layouts: &groups,
+        immediate_size: 0,
+    });
+    device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+        label: Some(kernel.entry_point()),
+        layout: Some(&layout),
+        module,
+        entry_point: Some(kernel.entry_point()),
+        compilation_options: wgpu::PipelineCompilationOptions {
+            constants,
+            ..Default::default()
+        },
+        cache: None,
+    })
 }
 
 #[cfg(test)]
@@ -443,6 +519,35 @@ mod tests {
         }
     }
 
+    /// Every block size the sequence kernel is built with, with either inner loop: the module
+    /// validates and leaves its workgroup width to the pipeline.
+    #[test]
+    fn every_sequence_variant_validates() {
+        for rows in [1, 2, 4, 8] {
+            for dot in DotLoop::ALL {
+                let source = sequence_source(dot, rows);
+                let module = naga::front::wgsl::parse_str(&source)
+                    .unwrap_or_else(|e| panic!("rows {rows}: {}", e.emit_to_string(&source)));
+                assert_eq!(const_u32(&module, "SEQUENCE_ROWS"), rows);
+                let capabilities = Capabilities::default() | Capabilities::SUBGROUP;
+                let mut validator = Validator::new(ValidationFlags::all(), capabilities);
+                validator
+                    .subgroup_stages(ShaderStages::COMPUTE)
+                    .subgroup_operations(SubgroupOperationSet::all());
+                validator.validate(&module).unwrap_or_else(|e| {
+                    panic!("rows {rows} {dot:?}: {}", e.emit_to_string(&source))
+                });
+                // The width is the pipeline's to choose (gpu::sequence), up to this.
+                let width = module
+                    .overrides
+                    .iter()
+                    .find(|(_, o)| o.name.as_deref() == Some("SEQUENCE_WORKGROUP"))
+                    .expect("the SEQUENCE_WORKGROUP override");
+                assert!(width.1.init.is_some(), "SEQUENCE_WORKGROUP has a default");
+            }
+        }
+    }
+
     #[test]
     fn every_kernel_entry_point_exists_as_a_compute_shader() {
         for kernel in Kernel::ALL {
@@ -453,11 +558,16 @@ mod tests {
                 .find(|e| e.name == kernel.entry_point())
                 .unwrap_or_else(|| panic!("{kernel:?}: no entry point {}", kernel.entry_point()));
             assert_eq!(entry.stage, ShaderStage::Compute, "{kernel:?}");
-            // The dispatch arithmetic in gpu::model divides by these.
+            // The dispatch arithmetic in gpu::encode divides by these; the sequence kernel's
+            // width is the pipeline's SEQUENCE_WORKGROUP override.
             let expected = match kernel.file() {
                 ShaderFile::Gemm => [GEMM_WORKGROUP, 1, 1],
                 ShaderFile::Recurrent => [STEP_WORKGROUP, 1, 1],
-                ShaderFile::Sequence => [SEQUENCE_WORKGROUP, 1, 1],
+                ShaderFile::Sequence => {
+                    let sizes = entry.workgroup_size_overrides.expect("an override");
+                    assert!(sizes[0].is_some() && sizes[1].is_none(), "{sizes:?}");
+                    continue;
+                }
                 ShaderFile::Dense => [DENSE_WORKGROUP, 1, 1],
             };
             assert_eq!(entry.workgroup_size, expected, "{kernel:?} workgroup size");
@@ -534,16 +644,14 @@ mod tests {
             STEP_WORKGROUP,
             "WORKGROUP vs STEP_WORKGROUP"
         );
-        let sequence = parse(ShaderFile::Sequence);
         assert_eq!(const_u32(&recurrent, "BATCH_BLOCK"), BATCH_BLOCK);
+        let sequence = parse(ShaderFile::Sequence);
+        assert_eq!(const_u32(&sequence, "SEQUENCE_ROWS"), SEQUENCE_MAX_ROWS);
         assert_eq!(
-            const_u32(&sequence, "SEQUENCE_WORKGROUP"),
-            SEQUENCE_WORKGROUP
+            const_u32(&sequence, "H_VEC4S") as usize * 4,
+            SEQUENCE_H_FLOATS
         );
-        assert_eq!(
-            const_u32(&sequence, "MAX_WIDTH") as usize,
-            SEQUENCE_MAX_WIDTH
-        );
+        assert_eq!(const_u32(&sequence, "M_FLOATS") as usize, SEQUENCE_M_FLOATS);
         let dense = parse(ShaderFile::Dense);
         assert_eq!(const_u32(&dense, "DENSE_WORKGROUP"), DENSE_WORKGROUP);
         assert_eq!(const_u32(&dense, "DENSE_ROWS"), DENSE_ROWS);

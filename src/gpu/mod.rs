@@ -8,6 +8,7 @@ pub(crate) mod kernels;
 mod model;
 mod pack;
 mod resident;
+mod sequence;
 mod stream;
 
 pub(crate) use buffers::{read_back, Scopes, Wait};

@@ -5,10 +5,10 @@ use std::sync::Mutex;
 use super::buffers::{read_back, Scopes, Wait};
 use super::context::GpuContext;
 use super::encode::{Plan, StateBuffers};
-use super::kernels::SEQUENCE_MAX_WIDTH;
 use super::pack::{gate_stride, pack_input, pack_input_bias, pack_projection, pack_recurrent};
+use super::sequence::{sequence_unsupported, SequenceCut, SequenceLayer};
 use crate::config::RnnConfig;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::shape::{Input, Output, Resolved};
 use crate::weights::DirectionWeights;
 
@@ -145,14 +145,7 @@ impl GpuRnn {
     /// width exceeds 1024.
     pub fn set_strategy(&mut self, strategy: Strategy) -> Result<()> {
         if strategy == Strategy::Sequence && !self.sequence_fits() {
-            return Err(Error::Unsupported {
-                what: format!(
-                    "Strategy::Sequence with hidden_size={} and state width {}",
-                    self.config.hidden_size,
-                    self.config.state_width()
-                ),
-                reason: format!("its workgroup memory holds at most {SEQUENCE_MAX_WIDTH} units; use Strategy::PerStep or Auto"),
-            });
+            return Err(sequence_unsupported(&self.config));
         }
         self.strategy = strategy;
         Ok(())
@@ -206,8 +199,7 @@ impl GpuRnn {
     }
 
     fn sequence_fits(&self) -> bool {
-        self.config.hidden_size <= SEQUENCE_MAX_WIDTH
-            && self.config.state_width() <= SEQUENCE_MAX_WIDTH
+        SequenceCut::new(SequenceLayer::of(&self.config), 1, self.ctx.adapter_kind()).is_some()
     }
 
     /// The context the weights live on.
