@@ -11,10 +11,10 @@
 // Masking (pack_padded_sequence semantics): a step past a sequence's length keeps the state
 // and writes a zero output; the reverse direction thus starts at each sequence's last step.
 
-// Bindings: shaders/recurrent_bindings.wgsl (prepended).
+// Bindings: shaders/recurrent_bindings.wgsl (prepended), and from gpu::kernels
+// `const BATCH_BLOCK: u32 = N;` (1, 2, 4 or 8: the smallest block that holds the batch).
 
 const WORKGROUP: u32 = 64u;
-const BATCH_BLOCK: u32 = 8u;
 const DOT_ROWS: u32 = BATCH_BLOCK;
 
 // Where one (direction, sequence) pair reads and writes at this step.
@@ -94,11 +94,20 @@ fn dot_row4(i: u32) -> vec4<f32> {
     return state[i];
 }
 
-// The lengths of the block's 8 sequences, two loads for all of them.
+// The lengths of the block's sequences: two loads for a block of 8 (`lengths` is padded to
+// whole blocks of 8), one per sequence for smaller blocks.
 fn block_lengths(o: Owner) -> array<u32, 8> {
-    let a = lengths[o.b0 / 4u];
-    let b = lengths[o.b0 / 4u + 1u];
-    return array<u32, 8>(a.x, a.y, a.z, a.w, b.x, b.y, b.z, b.w);
+    if (BATCH_BLOCK == 8u) {
+        let a = lengths[o.b0 / 4u];
+        let b = lengths[o.b0 / 4u + 1u];
+        return array<u32, 8>(a.x, a.y, a.z, a.w, b.x, b.y, b.z, b.w);
+    }
+    var lens: array<u32, 8>;
+    for (var bb = 0u; bb < BATCH_BLOCK; bb++) {
+        let b = o.b0 + bb;
+        lens[bb] = lengths[b / 4u][b % 4u];
+    }
+    return lens;
 }
 
 // Sequences of this invocation's block that exist.

@@ -4,12 +4,12 @@ use wgpu::BufferUsages;
 
 use super::context::GpuContext;
 use super::kernels::{
-    Kernel, LayerParams, BATCH_BLOCK, GEMM_COLS, GEMM_ROWS, GEMM_WORKGROUP, STEP_SLOT_SIZE,
+    step_block, Kernel, LayerParams, Variant, GEMM_COLS, GEMM_ROWS, GEMM_WORKGROUP, STEP_SLOT_SIZE,
     STEP_WORKGROUP,
 };
 use super::model::{GpuRnn, StepSlots, Strategy};
 use super::pack::gate_stride;
-use super::sequence::{sequence_unsupported, SequenceCut, SequenceLayer};
+use super::sequence::{sequence_unsupported, SequenceCut, SequenceLayer, SequenceShape};
 use crate::config::{Kind, RnnConfig};
 use crate::error::{Error, Result};
 use crate::shape::Resolved;
@@ -134,18 +134,29 @@ impl GpuRnn {
 
         let state_bytes = (d * b * h_out * 4) as u64;
         let cell_bytes = (d * b * h * 4) as u64;
-        // The sequence kernel and how it cuts the batch (Plan::new checked that it fits).
-        let sequence = match plan.sequence {
-            Some(cut) => Some((cut.shape, kernels.sequence(device, cut.shape)?)),
-            None => None,
-        };
         let step_kernel = match config.kind {
             Kind::Gru => Kernel::GruStep,
             Kind::Lstm => Kernel::LstmStep,
             Kind::RnnTanh | Kind::RnnRelu => Kernel::RnnStep,
         };
         let n_chunks = t_len.div_ceil(plan.chunk_steps);
-        let batch_blocks = (b as u32).div_ceil(BATCH_BLOCK);
+        // The sequence kernel cut as Plan::new chose, or the per-step kernels for the
+        // smallest block that holds the batch.
+        let block = step_block(b);
+        let batch_blocks = (b as u32).div_ceil(block);
+        let recurrence = match plan.sequence {
+            Some(cut) => Recurrence::Sequence {
+                shape: cut.shape,
+                pipeline: kernels.variant(device, Variant::sequence(cut.shape))?,
+            },
+            None => Recurrence::PerStep {
+                step: kernels.variant(device, Variant::step(step_kernel, block))?,
+                project: match config.proj_size {
+                    0 => None,
+                    _ => Some(kernels.variant(device, Variant::step(Kernel::LstmProject, block))?),
+                },
+            },
+        };
         let mut encoder = device.create_command_encoder(&Default::default());
         let mut steps_in_encoder = 0;
         for (l, weights) in self.layers.iter().enumerate() {
@@ -245,33 +256,36 @@ impl GpuRnn {
                         d as u32,
                     );
                     pass.set_bind_group(0, &step_group, &[]);
-                    if let Some((shape, pipeline)) = &sequence {
-                        pass.set_pipeline(pipeline);
-                        pass.dispatch_workgroups(1, (b as u32).div_ceil(shape.rows), d as u32);
-                    } else {
-                        pass.set_pipeline(kernels.pipeline(step_kernel));
-                    }
-                    for s in (first..first + steps).filter(|_| sequence.is_none()) {
-                        pass.set_bind_group(
-                            1,
-                            &slots.bind_group,
-                            &[(s as u64 * slots.stride) as u32],
-                        );
-                        if config.proj_size > 0 && s > first {
-                            pass.set_pipeline(kernels.pipeline(step_kernel));
+                    match &recurrence {
+                        Recurrence::Sequence { shape, pipeline } => {
+                            pass.set_pipeline(pipeline);
+                            pass.dispatch_workgroups(1, (b as u32).div_ceil(shape.rows), d as u32);
                         }
-                        pass.dispatch_workgroups(
-                            (h as u32).div_ceil(STEP_WORKGROUP),
-                            batch_blocks,
-                            d as u32,
-                        );
-                        if config.proj_size > 0 {
-                            pass.set_pipeline(kernels.pipeline(Kernel::LstmProject));
-                            pass.dispatch_workgroups(
-                                (h_out as u32).div_ceil(STEP_WORKGROUP),
-                                batch_blocks,
-                                d as u32,
-                            );
+                        Recurrence::PerStep { step, project } => {
+                            pass.set_pipeline(step);
+                            for s in first..first + steps {
+                                pass.set_bind_group(
+                                    1,
+                                    &slots.bind_group,
+                                    &[(s as u64 * slots.stride) as u32],
+                                );
+                                if project.is_some() && s > first {
+                                    pass.set_pipeline(step);
+                                }
+                                pass.dispatch_workgroups(
+                                    (h as u32).div_ceil(STEP_WORKGROUP),
+                                    batch_blocks,
+                                    d as u32,
+                                );
+                                if let Some(project) = project {
+                                    pass.set_pipeline(project);
+                                    pass.dispatch_workgroups(
+                                        (h_out as u32).div_ceil(STEP_WORKGROUP),
+                                        batch_blocks,
+                                        d as u32,
+                                    );
+                                }
+                            }
                         }
                     }
                 }
@@ -305,6 +319,20 @@ impl GpuRnn {
         })?;
         Ok((encoder, output))
     }
+}
+
+/// The pipelines that run a layer's recurrence.
+enum Recurrence {
+    /// One dispatch per chunk of timesteps.
+    Sequence {
+        shape: SequenceShape,
+        pipeline: wgpu::ComputePipeline,
+    },
+    /// One dispatch per timestep, and one more for an LSTM's projection.
+    PerStep {
+        step: wgpu::ComputePipeline,
+        project: Option<wgpu::ComputePipeline>,
+    },
 }
 
 /// Sizes of one forward pass, checked against the device before anything is created.

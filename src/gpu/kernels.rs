@@ -107,8 +107,27 @@ impl ShaderFile {
         }
     }
 
-    /// The complete module source: the shared snippets, then the kernel file.
+    /// The complete module source, for the largest block of sequences (the one the context
+    /// compiles up front).
     pub(crate) fn source(self, dot: DotLoop) -> String {
+        let rows = match self {
+            ShaderFile::Sequence => SEQUENCE_MAX_ROWS,
+            _ => BATCH_BLOCK,
+        };
+        self.source_for(dot, rows)
+    }
+
+    /// The complete module source: the shared snippets, then the kernel file. The recurrent
+    /// families are written for a block of `rows` sequences (`BATCH_BLOCK` per step,
+    /// `SEQUENCE_ROWS` in the sequence kernel); the others ignore `rows`.
+    pub(crate) fn source_for(self, dot: DotLoop, rows: u32) -> String {
+        let recurrent = |block: &str, file: &str| {
+            format!(
+                "{COMMON}\n{RECURRENT_BINDINGS}\n{CELLS}\nconst {block}: u32 = {rows}u;\n{}\n{}",
+                dot.source(rows),
+                expand_rows(file, rows)
+            )
+        };
         match self {
             ShaderFile::Gemm => format!(
                 "{COMMON}\n{}\n{}",
@@ -116,25 +135,14 @@ impl ShaderFile {
                 include_str!("../../shaders/gemm.wgsl")
             ),
             ShaderFile::Recurrent => {
-                format!(
-                    "{COMMON}\n{RECURRENT_BINDINGS}\n{CELLS}\n{}\n{}",
-                    dot.source(BATCH_BLOCK),
-                    expand_rows(include_str!("../../shaders/recurrent.wgsl"), BATCH_BLOCK)
-                )
+                recurrent("BATCH_BLOCK", include_str!("../../shaders/recurrent.wgsl"))
             }
-            ShaderFile::Sequence => sequence_source(dot, SEQUENCE_MAX_ROWS),
+            ShaderFile::Sequence => {
+                recurrent("SEQUENCE_ROWS", include_str!("../../shaders/sequence.wgsl"))
+            }
             ShaderFile::Dense => format!("{COMMON}\n{}", include_str!("../../shaders/dense.wgsl")),
         }
     }
-}
-
-/// The sequence kernel for blocks of `rows` sequences (shaders/sequence.wgsl).
-pub(crate) fn sequence_source(dot: DotLoop, rows: u32) -> String {
-    format!(
-        "{COMMON}\n{RECURRENT_BINDINGS}\n{CELLS}\nconst SEQUENCE_ROWS: u32 = {rows}u;\n{}\n{}",
-        dot.source(rows),
-        expand_rows(include_str!("../../shaders/sequence.wgsl"), rows)
-    )
 }
 
 /// Every entry point the crate dispatches.
@@ -197,8 +205,16 @@ pub(crate) const GEMM_ROWS: u32 = 16;
 pub(crate) const GEMM_COLS: u32 = 4;
 /// Invocations per workgroup of the step kernels (`WORKGROUP` in recurrent.wgsl).
 pub(crate) const STEP_WORKGROUP: u32 = 64;
-/// Sequences each per-step invocation computes (`BATCH_BLOCK` in recurrent.wgsl).
+/// Sequences each per-step invocation computes at most (`BATCH_BLOCK` in recurrent.wgsl):
+/// the block the context compiles up front.
 pub(crate) const BATCH_BLOCK: u32 = 8;
+
+/// The per-step kernels' block for a batch: the smallest of 1, 2, 4 and 8 that holds it, so
+/// that a small batch does not compute (and discard) a block of 8 (GRU B=1 H=128 on lavapipe:
+/// 2.8 against 4.0 ms).
+pub(crate) fn step_block(batch: usize) -> u32 {
+    (batch.next_power_of_two() as u32).min(BATCH_BLOCK)
+}
 /// Floats of workgroup memory that hold a sequence-kernel block's h (`H_VEC4S` x 4 in
 /// sequence.wgsl): h_{t-1} and h_t of every sequence of the block.
 pub(crate) const SEQUENCE_H_FLOATS: usize = 2048;
@@ -304,8 +320,44 @@ pub(crate) struct Kernels {
     pub step_layout: BindGroupLayout,
     pipelines: Vec<ComputePipeline>,
     dot: DotLoop,
-    /// The sequence kernel's variants, compiled on first use: few models need more than one.
-    sequence: Mutex<Vec<(SequenceShape, ComputePipeline)>>,
+    /// Variants for other blocks and workgroup widths, compiled on first use: few models
+    /// need more than one or two.
+    variants: Mutex<Variants>,
+}
+
+/// A recurrent kernel compiled for blocks of `rows` sequences and, for the sequence kernel,
+/// a workgroup width.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Variant {
+    pub kernel: Kernel,
+    pub rows: u32,
+    pub workgroup: Option<u32>,
+}
+
+impl Variant {
+    /// A per-step kernel for blocks of `rows` sequences.
+    pub(crate) fn step(kernel: Kernel, rows: u32) -> Self {
+        Variant {
+            kernel,
+            rows,
+            workgroup: None,
+        }
+    }
+
+    /// The sequence kernel cut as `shape`.
+    pub(crate) fn sequence(shape: SequenceShape) -> Self {
+        Variant {
+            kernel: Kernel::Sequence,
+            rows: shape.rows,
+            workgroup: Some(shape.workgroup),
+        }
+    }
+}
+
+#[derive(Default)]
+struct Variants {
+    modules: Vec<((ShaderFile, u32), wgpu::ShaderModule)>,
+    pipelines: Vec<(Variant, ComputePipeline)>,
 }
 
 impl Kernels {
@@ -369,7 +421,7 @@ impl Kernels {
             step_layout,
             pipelines,
             dot,
-            sequence: Mutex::new(Vec::new()),
+            variants: Mutex::default(),
         }
     }
 
@@ -383,30 +435,41 @@ impl Kernels {
         &self.pipelines[kernel as usize]
     }
 
-    /// The sequence kernel for blocks cut as `shape`, compiled now if this is its first use.
-    pub(crate) fn sequence(
-        &self,
-        device: &wgpu::Device,
-        shape: SequenceShape,
-    ) -> Result<ComputePipeline> {
-        let mut cache = self.sequence.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((_, pipeline)) = cache.iter().find(|(s, _)| *s == shape) {
+    /// A recurrent kernel for another block or workgroup width, compiled now if this is its
+    /// first use.
+    pub(crate) fn variant(&self, device: &wgpu::Device, v: Variant) -> Result<ComputePipeline> {
+        let file = v.kernel.file();
+        if file == ShaderFile::Recurrent && v.rows == BATCH_BLOCK {
+            return Ok(self.pipeline(v.kernel).clone());
+        }
+        let mut variants = self.variants.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, pipeline)) = variants.pipelines.iter().find(|(have, _)| *have == v) {
             return Ok(pipeline.clone());
         }
         let scopes = Scopes::push(device);
-        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-            label: Some(ShaderFile::Sequence.name()),
-            source: wgpu::ShaderSource::Wgsl(sequence_source(self.dot, shape.rows).into()),
-        });
+        let key = (file, v.rows);
+        let index = match variants.modules.iter().position(|(have, _)| *have == key) {
+            Some(index) => index,
+            None => {
+                let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                    label: Some(file.name()),
+                    source: wgpu::ShaderSource::Wgsl(file.source_for(self.dot, v.rows).into()),
+                });
+                variants.modules.push((key, module));
+                variants.modules.len() - 1
+            }
+        };
+        let module = &variants.modules[index].1;
+        let workgroup = v.workgroup.map(|w| ("SEQUENCE_WORKGROUP", f64::from(w)));
         let pipeline = compute_pipeline(
             device,
-            Kernel::Sequence,
+            v.kernel,
             &[&self.recurrent_layout, &self.step_layout],
-            &module,
-            &[("SEQUENCE_WORKGROUP", f64::from(shape.workgroup))],
+            module,
+            workgroup.as_slice(),
         );
-        pollster::block_on(scopes.pop("compiling the sequence kernel"))?;
-        cache.push((shape, pipeline.clone()));
+        pollster::block_on(scopes.pop("compiling a recurrent kernel variant"))?;
+        variants.pipelines.push((v, pipeline.clone()));
         Ok(pipeline)
     }
 }
@@ -519,13 +582,25 @@ mod tests {
         }
     }
 
-    /// Every block size the sequence kernel is built with, with either inner loop: the module
-    /// validates and leaves its workgroup width to the pipeline.
+    /// Every block size the recurrent families are built with, with either inner loop: the
+    /// modules validate, and the sequence kernel leaves its workgroup width to the pipeline.
     #[test]
-    fn every_sequence_variant_validates() {
+    fn every_block_size_validates() {
         for rows in [1, 2, 4, 8] {
             for dot in DotLoop::ALL {
-                let source = sequence_source(dot, rows);
+                let source = ShaderFile::Recurrent.source_for(dot, rows);
+                let module = naga::front::wgsl::parse_str(&source)
+                    .unwrap_or_else(|e| panic!("rows {rows}: {}", e.emit_to_string(&source)));
+                assert_eq!(const_u32(&module, "BATCH_BLOCK"), rows);
+                Validator::new(ValidationFlags::all(), Capabilities::all())
+                    .subgroup_stages(ShaderStages::COMPUTE)
+                    .subgroup_operations(SubgroupOperationSet::all())
+                    .validate(&module)
+                    .unwrap_or_else(|e| {
+                        panic!("rows {rows} {dot:?}: {}", e.emit_to_string(&source))
+                    });
+
+                let source = ShaderFile::Sequence.source_for(dot, rows);
                 let module = naga::front::wgsl::parse_str(&source)
                     .unwrap_or_else(|e| panic!("rows {rows}: {}", e.emit_to_string(&source)));
                 assert_eq!(const_u32(&module, "SEQUENCE_ROWS"), rows);
