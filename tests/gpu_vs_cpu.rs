@@ -14,8 +14,8 @@ use wgpu_rnn::{Error, GpuContext, GpuRnn, Input, Kind, Output, Rnn, RnnConfig, S
 
 const KINDS: [Kind; 4] = [Kind::Gru, Kind::Lstm, Kind::RnnTanh, Kind::RnnRelu];
 
-/// Every case runs both ways of dispatching the recurrence. `Auto` picks one of them, and on
-/// a software adapter always `Sequence`, so `PerStep` would otherwise go untested there.
+/// Every case runs both ways of dispatching the recurrence: `Auto` picks one of them by
+/// shape, so each would otherwise go untested for the shapes it does not get.
 const STRATEGIES: [Strategy; 2] = [Strategy::PerStep, Strategy::Sequence];
 
 /// Short sequences: both paths compute the same float32 formulas, differing only in the

@@ -6,7 +6,7 @@ use super::buffers::{read_back, Scopes, Wait};
 use super::context::GpuContext;
 use super::encode::{Plan, StateBuffers};
 use super::pack::{gate_stride, pack_input, pack_input_bias, pack_projection, pack_recurrent};
-use super::sequence::{sequence_unsupported, SequenceCut, SequenceLayer};
+use super::sequence::{sequence_unsupported, AdapterKind, SequenceCut, SequenceLayer};
 use crate::config::RnnConfig;
 use crate::error::Result;
 use crate::shape::{Input, Output, Resolved};
@@ -21,11 +21,12 @@ pub enum Strategy {
     #[default]
     Auto,
     /// One fused dispatch per timestep (both directions at once), each invocation owning one
-    /// hidden unit: spreads a step over the whole GPU, best for wide layers.
+    /// hidden unit of a block of up to 8 sequences: spreads a step over the whole GPU, best
+    /// for wide layers.
     PerStep,
-    /// One workgroup per (sequence, direction) runs a whole chunk of timesteps in one
-    /// dispatch, with the state in workgroup memory: no per-step dispatch cost, best for
-    /// narrow layers and CPU adapters. Needs `hidden_size` and the state width <= 1024.
+    /// One workgroup per block of sequences and direction runs a whole chunk of timesteps in
+    /// one dispatch, with the state in workgroup memory: no per-step dispatch cost, best for
+    /// narrow layers. Needs `hidden_size` and the state width <= 1024.
     Sequence,
 }
 
@@ -164,20 +165,17 @@ impl GpuRnn {
         if !self.sequence_fits() {
             return Strategy::PerStep;
         }
-        let cpu = self
-            .ctx
-            .adapter_info()
-            .is_some_and(|i| i.device_type == wgpu::DeviceType::Cpu);
-        // Measured on lavapipe (BENCHMARKS.md, "Choosing the strategy"): the per-step kernel
-        // shares each weight load across a block of 8 sequences and wins from 4 sequences up,
-        // and below that too for 64 < H < 1024 (GRU B=1 H=128: 4.2 against 6.8 ms); the
-        // workgroup-per-sequence kernel wins for few sequences at H <= 64, where dispatches
-        // dominate, and at H = 1024, where the per-step kernel's 8-sequence blocks spend 8x the
-        // arithmetic of one sequence. On GPUs a dispatch costs several microseconds, which
-        // the sequence kernel saves while one workgroup can still do a step's work.
+        let cpu = matches!(self.ctx.adapter_kind(), AdapterKind::Cpu { .. });
+        // Measured on lavapipe (BENCHMARKS.md, "Choosing the strategy"): the sequence kernel
+        // wins wherever a step's work is small next to a dispatch, at H <= 32 for every batch
+        // (GRU B=1 H=16: 0.52 against 1.06 ms) and at H = 64 for 2 to 8 sequences; the
+        // per-step kernel, which spreads a step over many workgroups and shares each weight
+        // load across up to 8 sequences, wins from H = 128 up. On GPUs a dispatch costs
+        // several microseconds, which the sequence kernel saves while one workgroup can still
+        // do a step's work.
         let hidden = self.config.hidden_size;
         let sequence = if cpu {
-            batch < 4 && !(65..1024).contains(&hidden)
+            hidden <= 32 || (hidden <= 64 && (2..=8).contains(&batch))
         } else {
             hidden <= 128
         };
