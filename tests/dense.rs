@@ -146,6 +146,43 @@ fn linear_on_the_gpu_matches_the_cpu_for_odd_widths_and_fused_activations() {
     }
 }
 
+/// One invocation loops once per input feature. llvmpipe stops every loop of an invocation
+/// after 65,535 iterations in all, silently (Linear(70000 -> 2) came back as zeros), so a
+/// software adapter refuses such a layer with `DeviceLimit`; below that, and on GPUs, it runs.
+#[test]
+fn linear_over_wide_inputs() {
+    let Some(ctx) = common::gpu() else { return };
+    let software = ctx
+        .adapter_info()
+        .is_some_and(|i| i.device_type == wgpu::DeviceType::Cpu);
+    for (i, &(k, n, rows)) in [(8_000, 4, 9), (65_000, 3, 2), (70_000, 2, 2)]
+        .iter()
+        .enumerate()
+    {
+        let model = Sequential::new()
+            .linear("fc", k, n)
+            .from_file(&file(&linear_tensors("fc", k, n, true, i as f32)))
+            .unwrap();
+        let x = tensor(&[rows, k], 0.7 + i as f32, 1.0);
+        let what = format!("Linear({k} -> {n}) over {rows} rows");
+        match model.to_gpu(ctx) {
+            Err(Error::DeviceLimit { needed, limit, .. }) if software && k > 65_000 => {
+                assert!(needed > limit, "{what}: {needed} <= {limit}");
+            }
+            Ok(gpu) if !software || k <= 65_000 => {
+                let cpu = model.forward(&x, None).unwrap();
+                let gpu = gpu.forward(&x, None).unwrap();
+                // Sums of 70000 terms of O(1/sqrt(k)) products: float32 rounding ~1e-4.
+                common::assert_close(&what, gpu.data(), cpu.data(), 1e-3, 1e-3);
+            }
+            other => panic!(
+                "{what} on {} (software: {software}): {other:?}",
+                ctx.adapter_name()
+            ),
+        }
+    }
+}
+
 #[test]
 fn activations_are_exact_at_plus_minus_100_on_both_paths() {
     let Some(ctx) = common::gpu() else { return };

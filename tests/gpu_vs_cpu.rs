@@ -436,6 +436,35 @@ fn sequence_kernel_wide_and_long() {
     }
 }
 
+/// The inner loops run once per four input features. llvmpipe stops every loop of an
+/// invocation after 65,535 iterations in all, silently, so a software adapter refuses an
+/// input that wide with `DeviceLimit`, before any GPU work; a GPU runs it.
+#[test]
+fn inputs_too_wide_for_a_software_adapter() {
+    let Some(ctx) = common::gpu() else { return };
+    let software = ctx
+        .adapter_info()
+        .is_some_and(|i| i.device_type == wgpu::DeviceType::Cpu);
+    let config = RnnConfig::new(Kind::Gru, 250_000, 2);
+    let rnn = random_rnn(&config, &mut StdRng::seed_from_u64(3301));
+    match rnn.to_gpu(ctx) {
+        Err(Error::DeviceLimit {
+            what,
+            needed,
+            limit,
+            ..
+        }) if software => {
+            assert!(needed > limit, "{what}: {needed} <= {limit}");
+            assert!(what.contains("250000"), "{what}");
+        }
+        Ok(_) if !software => {
+            let case = Case::new(3301, config, 2, 1);
+            check(ctx, &case, 1e-3, 1e-3);
+        }
+        other => panic!("I = 250000 on {}: {other:?}", ctx.adapter_name()),
+    }
+}
+
 /// Chunk geometry at its edges: a chunk holds 16384 / B timesteps (at least 1).
 #[test]
 fn input_projection_chunk_edges() {

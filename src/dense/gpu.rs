@@ -127,6 +127,12 @@ impl GpuSequential {
                     bytes,
                     "reduce in_features or out_features",
                 )?;
+                // One loop iteration per input feature (shaders/dense.wgsl).
+                ctx.check_loop(
+                    format!("{label} over {} input features", l.in_features()),
+                    l.in_features() + 64,
+                    "use a GPU adapter, or reduce in_features",
+                )?;
             }
         }
         DenseKernels::of(ctx)?;

@@ -3,6 +3,7 @@
 use wgpu::{BufferUsages, PollType};
 
 use super::context::GpuContext;
+use super::sequence::{AdapterKind, SOFTWARE_LOOP_LIMIT};
 use crate::error::{Error, Result};
 
 /// How a call waits for the GPU.
@@ -92,6 +93,28 @@ impl GpuContext {
                     hint: hint.into(),
                 });
             }
+        }
+        Ok(())
+    }
+
+    /// Fails with [`Error::DeviceLimit`] when a kernel invocation would loop `iterations` times
+    /// on a software adapter: llvmpipe ends every loop of an invocation after 65,535
+    /// iterations in all (gpu::sequence), and the result would be silently wrong.
+    pub(crate) fn check_loop(
+        &self,
+        what: impl Into<String>,
+        iterations: usize,
+        hint: &str,
+    ) -> Result<()> {
+        let software = matches!(self.adapter_kind(), AdapterKind::Cpu { .. });
+        if software && iterations > SOFTWARE_LOOP_LIMIT {
+            return Err(Error::DeviceLimit {
+                what: what.into(),
+                limit_name: "loop iterations per invocation on a software adapter (llvmpipe)",
+                limit: SOFTWARE_LOOP_LIMIT as u64,
+                needed: iterations as u64,
+                hint: hint.into(),
+            });
         }
         Ok(())
     }

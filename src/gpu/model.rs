@@ -98,6 +98,14 @@ impl GpuRnn {
                 (d * h_out.next_multiple_of(4) * h * 16) as u64,
                 hint,
             )?;
+            // The inner loop (dot.wgsl) runs a quarter of the width, plus a quarter of that
+            // again for the subgroup loop's outer iterations.
+            let width = config.layer_input_size(l).max(h_out);
+            ctx.check_loop(
+                format!("the input projection of layer {l} ({width} wide)"),
+                width.div_ceil(4) * 5 / 4 + 64,
+                "use a GPU adapter, or reduce input_size",
+            )?;
         }
         let device = &ctx.inner.device;
         let scopes = Scopes::push(device);

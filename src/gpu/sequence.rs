@@ -14,10 +14,14 @@ pub(crate) const MAX_SEQUENCE_CHUNK: usize = 512;
 
 /// Mesa's llvmpipe (under lavapipe) stops every loop of an invocation, silently, once the
 /// loops of that invocation have run 65,535 iterations between them
-/// (`LP_MAX_TGSI_LOOP_ITERATIONS`, "shared between every loop in a shader"). A sequence
-/// dispatch that loops longer returns garbage, so on software adapters a chunk is cut to stay
-/// within half of that.
-const SOFTWARE_LOOP_BUDGET: usize = 32_768;
+/// (`LP_MAX_TGSI_LOOP_ITERATIONS`, "shared between every loop in a shader"); loops with a
+/// small constant trip count are unrolled and do not count. Work that would loop longer is
+/// refused on software adapters ([`GpuContext::check_loop`](super::GpuContext)).
+pub(crate) const SOFTWARE_LOOP_LIMIT: usize = 65_535;
+
+/// A sequence dispatch loops over a whole chunk of steps: on software adapters a chunk is cut
+/// to stay within half of the limit.
+const SOFTWARE_LOOP_BUDGET: usize = SOFTWARE_LOOP_LIMIT / 2;
 
 /// On software adapters, the workgroup grows (fewer units per invocation, fewer loop
 /// iterations per step) until a chunk holds this many steps.
