@@ -51,9 +51,8 @@ fn model(kind: Kind, input: usize, hidden: usize) -> Rnn {
     .unwrap()
 }
 
-/// One call's arguments, distinct per `(thread, which)`: the batch size varies so that on a
-/// software adapter `Strategy::Auto` runs both kernels (sequence below 4 sequences, per-step
-/// from 4 up), and the lengths vary so that masking runs too.
+/// One call's arguments, distinct per `(thread, which)`: the batch size varies so that the
+/// per-step kernels run blocks of several sizes, and the lengths vary so that masking runs too.
 struct Case {
     x: Tensor,
     lengths: Vec<usize>,
@@ -334,9 +333,9 @@ fn chunking_does_not_change_the_bits() {
 fn a_sequence_gets_the_same_bits_whatever_batch_it_is_in_for_a_fixed_strategy() {
     // Every kernel computes each sequence with the same arithmetic whatever its neighbours:
     // per-step invocations treat each sequence of their block of 8 alike, the sequence kernel
-    // gives each its own workgroup, the input projection works row by row. (Under
-    // `Strategy::Auto` the kernel itself can change with the batch size on CPU adapters, and
-    // the two kernels sum in different orders: see RELIABILITY.md.)
+    // gives each sequence of its block its own accumulators, the input projection works row by
+    // row. (Under `Strategy::Auto` the kernel itself can change with the batch size: see
+    // the_two_strategies_give_the_same_bits.)
     let rnn = model(Kind::Gru, 3, 8);
     let (t, b, i, h) = (9, 11, 3, 8);
     let data: Vec<f32> = (0..t * b * i).map(|n| (n as f32 * 0.29).sin()).collect();
@@ -375,5 +374,60 @@ fn a_sequence_gets_the_same_bits_whatever_batch_it_is_in_for_a_fixed_strategy() 
         check(&format!("{strategy:?}"), &|x| {
             gpu.forward(&Input::new(x)).unwrap()
         });
+    }
+}
+
+/// `Strategy::Auto` picks the kernel by shape (on CPU adapters by batch size too), so a
+/// sequence's result must not depend on it: both kernels sum `W_hh h` with the same inner loop
+/// in the same order (dot.wgsl) and finish with the same cell math (cells.wgsl), and the
+/// sequence kernel's copy of h in workgroup memory is exact. Every kind, both directions,
+/// widths on and off whole vec4s, a projection, lengths, blocks of 1 to 8 sequences.
+#[test]
+fn the_two_strategies_give_the_same_bits() {
+    let Some(ctx) = common::gpu() else { return };
+    for (n, (kind, input, hidden, proj, batch)) in [
+        (Kind::Gru, 5, 8, 0, 3),
+        (Kind::Gru, 7, 33, 0, 9),
+        (Kind::Lstm, 8, 64, 0, 8),
+        (Kind::Lstm, 6, 16, 5, 2),
+        (Kind::RnnTanh, 9, 12, 0, 5),
+        (Kind::RnnRelu, 4, 100, 0, 1),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let config = RnnConfig::new(kind, input, hidden)
+            .proj_size(proj)
+            .bidirectional(true)
+            .num_layers(2);
+        let rnn = Rnn::from_fn(config.clone(), |name, shape| {
+            let salt = name.len() as f32;
+            (0..shape.iter().product::<usize>())
+                .map(|k| ((k as f32 * 0.37 + salt).sin()) / (hidden as f32).sqrt())
+                .collect()
+        })
+        .unwrap();
+        let t = 17;
+        let x = Tensor::new(
+            [t, batch, input],
+            (0..t * batch * input)
+                .map(|k| (k as f32 * 0.113 + n as f32).cos())
+                .collect(),
+        )
+        .unwrap();
+        let lengths: Vec<usize> = (0..batch).map(|b| t - (b * 5) % t).collect();
+        let input = Input::new(&x).lengths(&lengths);
+        let mut gpu = rnn.to_gpu(ctx).unwrap();
+        let mut run = |strategy| {
+            gpu.set_strategy(strategy).unwrap();
+            gpu.forward(&input).unwrap()
+        };
+        let per_step = run(Strategy::PerStep);
+        let sequence = run(Strategy::Sequence);
+        assert_bit_identical(
+            &format!("{config:?} B={batch}: Sequence vs PerStep"),
+            &sequence,
+            &per_step,
+        );
     }
 }
