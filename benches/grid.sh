@@ -18,7 +18,9 @@ gru:8:64:64:128:sequence lstm:8:64:64:128:sequence
 lstm:1:64:64:128:auto lstm:1:64:64:128:per-step lstm:64:64:64:128:auto
 lstm:8:1:64:128:auto lstm:8:512:64:128:auto
 gru:8:64:64:64:auto gru:8:64:64:512:auto gru:8:64:64:1024:auto
-gru:1:64:64:1024:auto gru:1:64:64:1024:per-step
+gru:1:64:64:1024:auto gru:1:64:64:1024:sequence
+gru:1:64:64:16:auto gru:1:64:64:16:per-step gru:1:512:64:16:auto gru:1:64:64:32:auto
+gru:8:64:64:16:auto gru:8:64:64:16:per-step gru:8:64:64:32:auto lstm:8:64:64:32:auto
 }"
 
 cargo build --release --example bench >&2

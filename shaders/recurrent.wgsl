@@ -1,12 +1,11 @@
 // Fused recurrent steps: one dispatch per timestep for both directions (workgroup z = d).
 // The invocation that owns hidden unit j computes all of its gate rows of W_hh h_{t-1} and the
-// gate math in registers, then writes h_t (and c_t), for BATCH_BLOCK sequences at once, so
-// each weight is loaded once per block rather than once per sequence. Weights are packed
-// gate-interleaved (w_hh[d][k][j] = vec4 of the unit's gate rows at column k): neighbouring
-// invocations read neighbouring memory and one read fetches every gate.
+// gate math in registers (cells.wgsl), then writes h_t (and c_t), for BATCH_BLOCK sequences at
+// once, so each weight is loaded once per block rather than once per sequence. Weights are
+// packed k-major per unit (columns.wgsl): one vec4 holds four k of one gate.
 //
 // On Mesa's lavapipe every load costs about the same (a gather across the SIMD lanes), so
-// loads per multiply-add decide the speed there (see recurrent_dot).
+// loads per multiply-add decide the speed there (see dot.wgsl).
 //
 // Masking (pack_padded_sequence semantics): a step past a sequence's length keeps the state
 // and writes a zero output; the reverse direction thus starts at each sequence's last step.

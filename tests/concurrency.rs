@@ -332,9 +332,8 @@ fn chunking_does_not_change_the_bits() {
 #[test]
 fn a_sequence_gets_the_same_bits_whatever_batch_it_is_in_for_a_fixed_strategy() {
     // Every kernel computes each sequence with the same arithmetic whatever its neighbours:
-    // per-step invocations treat each sequence of their block of 8 alike, the sequence kernel
-    // gives each sequence of its block its own accumulators, the input projection works row by
-    // row. (Under `Strategy::Auto` the kernel itself can change with the batch size: see
+    // both recurrent kernels give each sequence of their block its own accumulators, summed in
+    // the same order whatever the block, and the input projection works row by row. (Under `Strategy::Auto` the kernel itself can change with the batch size: see
     // the_two_strategies_give_the_same_bits.)
     let rnn = model(Kind::Gru, 3, 8);
     let (t, b, i, h) = (9, 11, 3, 8);

@@ -81,7 +81,8 @@ pub(crate) enum ShaderFile {
     Gemm,
     /// `shaders/recurrent.wgsl`: the fused per-timestep recurrent steps.
     Recurrent,
-    /// `shaders/sequence.wgsl`: whole chunks of timesteps per dispatch, one workgroup per sequence.
+    /// `shaders/sequence.wgsl`: whole chunks of timesteps per dispatch, one workgroup per block
+    /// of sequences.
     Sequence,
     /// `shaders/dense.wgsl`: `nn.Linear`, activations and the last-step selection around the
     /// recurrence. Compiled on first use (`crate::dense`), not with the context.
