@@ -159,7 +159,9 @@ impl Rnn {
     /// Uploads the weights to `ctx` (once); the returned model runs on that GPU.
     ///
     /// # Errors
-    /// [`Error::DeviceLimit`](crate::Error::DeviceLimit) when a weight matrix exceeds the device's buffer limits,
+    /// [`Error::DeviceLimit`](crate::Error::DeviceLimit) when a weight matrix exceeds the
+    /// device's buffer limits, or, on a software adapter, when a layer's input is wider than
+    /// its shaders can loop over (about 209 000 features: llvmpipe ends longer loops);
     /// [`Error::Gpu`](crate::Error::Gpu) when the upload fails.
     pub fn to_gpu(&self, ctx: &GpuContext) -> Result<GpuRnn> {
         GpuRnn::upload(ctx, &self.config, &self.layers)

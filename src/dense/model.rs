@@ -106,8 +106,10 @@ impl SequentialModel {
     /// use; the returned model runs every stage on that GPU.
     ///
     /// # Errors
-    /// [`Error::DeviceLimit`](crate::Error::DeviceLimit) when a weight does not fit the device, [`Error::Gpu`](crate::Error::Gpu) when the
-    /// upload or the kernels fail.
+    /// [`Error::DeviceLimit`](crate::Error::DeviceLimit) when a weight does not fit the
+    /// device, or, on a software adapter, when a `Linear` has more than about 65 000 input
+    /// features (llvmpipe ends longer loops); [`Error::Gpu`](crate::Error::Gpu) when the upload
+    /// or the kernels fail.
     pub fn to_gpu(&self, ctx: &GpuContext) -> Result<GpuSequential> {
         GpuSequential::upload(ctx, self)
     }

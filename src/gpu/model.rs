@@ -150,7 +150,7 @@ impl GpuRnn {
     /// Chooses how the recurrence is dispatched (the default is [`Strategy::Auto`]).
     ///
     /// # Errors
-    /// [`Error::Unsupported`] for [`Strategy::Sequence`] when `hidden_size` or the state
+    /// [`Error::Unsupported`](crate::Error::Unsupported) for [`Strategy::Sequence`] when `hidden_size` or the state
     /// width exceeds 1024.
     pub fn set_strategy(&mut self, strategy: Strategy) -> Result<()> {
         if strategy == Strategy::Sequence && !self.sequence_fits() {
@@ -217,8 +217,9 @@ impl GpuRnn {
     ///
     /// # Errors
     /// Every shape, state and length error of [`RnnConfig::check`], found before any GPU work;
-    /// [`Error::DeviceLimit`] when the work does not fit the device; [`Error::Gpu`] when the
-    /// device fails (lost, out of memory).
+    /// [`Error::DeviceLimit`](crate::Error::DeviceLimit) when the work does not fit the device
+    /// (on software adapters, inputs wider than their loop limit too);
+    /// [`Error::Gpu`](crate::Error::Gpu) when the device fails (lost, out of memory).
     pub fn forward(&self, input: &Input<'_>) -> Result<Output> {
         pollster::block_on(self.run(input, Wait::Block))
     }
