@@ -442,9 +442,7 @@ fn sequence_kernel_wide_and_long() {
 #[test]
 fn inputs_too_wide_for_a_software_adapter() {
     let Some(ctx) = common::gpu() else { return };
-    let software = ctx
-        .adapter_info()
-        .is_some_and(|i| i.device_type == wgpu::DeviceType::Cpu);
+    let software = common::is_software(ctx);
     let config = RnnConfig::new(Kind::Gru, 250_000, 2);
     let rnn = random_rnn(&config, &mut StdRng::seed_from_u64(3301));
     match rnn.to_gpu(ctx) {

@@ -30,6 +30,13 @@ pub fn gpu() -> Option<&'static GpuContext> {
     }
 }
 
+/// Whether `ctx` runs on a software adapter (lavapipe on CI), whose loop limit refuses some
+/// widths that GPUs run.
+pub fn is_software(ctx: &GpuContext) -> bool {
+    ctx.adapter_info()
+        .is_some_and(|i| i.device_type == wgpu::DeviceType::Cpu)
+}
+
 /// A context on the same kind of adapter as [`gpu`], on a device created without subgroups:
 /// the kernels then take their plain inner loop. `None` (or a failure on CI) as [`gpu`].
 pub fn gpu_without_subgroups() -> Option<&'static GpuContext> {
