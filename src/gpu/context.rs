@@ -20,6 +20,8 @@ pub(crate) struct ContextInner {
     pub device: wgpu::Device,
     pub queue: wgpu::Queue,
     pub info: Option<wgpu::AdapterInfo>,
+    /// What the kernels' cut depends on, found once (`AdapterKind::of`).
+    pub adapter_kind: AdapterKind,
     pub kernels: Kernels,
     pub health: Arc<Health>,
     /// The dense kernels (`crate::dense`), compiled on first use.
@@ -271,6 +273,7 @@ impl GpuContext {
             inner: Arc::new(ContextInner {
                 device,
                 queue,
+                adapter_kind: AdapterKind::of(info.as_ref()),
                 info,
                 kernels,
                 health,
@@ -286,20 +289,9 @@ impl GpuContext {
         DotLoop::for_device(&self.inner.device) == DotLoop::Subgroup
     }
 
-    /// What the sequence kernel's cut depends on: software adapters run one workgroup per
-    /// CPU thread, on SIMD as wide as their subgroups.
+    /// What the kernels' cut and the strategy depend on (found once, at creation).
     pub(crate) fn adapter_kind(&self) -> AdapterKind {
-        match &self.inner.info {
-            Some(info) if info.device_type == wgpu::DeviceType::Cpu => AdapterKind::Cpu {
-                threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
-                lanes: if info.subgroup_min_size == info.subgroup_max_size {
-                    info.subgroup_max_size
-                } else {
-                    8
-                },
-            },
-            _ => AdapterKind::Gpu,
-        }
+        self.inner.adapter_kind
     }
 
     /// The device the context runs on.

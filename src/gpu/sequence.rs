@@ -41,6 +41,24 @@ pub(crate) enum AdapterKind {
     Gpu,
 }
 
+impl AdapterKind {
+    /// Software adapters run one workgroup per CPU thread, on SIMD as wide as their subgroups;
+    /// a device without adapter info counts as a GPU.
+    pub(crate) fn of(info: Option<&wgpu::AdapterInfo>) -> Self {
+        match info {
+            Some(info) if info.device_type == wgpu::DeviceType::Cpu => AdapterKind::Cpu {
+                threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+                lanes: if info.subgroup_min_size == info.subgroup_max_size {
+                    info.subgroup_max_size
+                } else {
+                    8
+                },
+            },
+            _ => AdapterKind::Gpu,
+        }
+    }
+}
+
 /// The widths of a layer that the cut depends on.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct SequenceLayer {
