@@ -103,8 +103,7 @@ fn block_lengths(o: Owner) -> array<u32, 8> {
     }
     var lens: array<u32, 8>;
     for (var bb = 0u; bb < BATCH_BLOCK; bb++) {
-        let b = o.b0 + bb;
-        lens[bb] = lengths[b / 4u][b % 4u];
+        lens[bb] = sequence_length(o.b0 + bb);
     }
     return lens;
 }

@@ -32,6 +32,11 @@ fn unit_gate(base: u32, j: u32) -> f32 {
     return gates[base + j / 4u][j % 4u];
 }
 
+// Sequence b's length (0 past the batch: `lengths` is padded).
+fn sequence_length(b: u32) -> u32 {
+    return lengths[b / 4u][b % 4u];
+}
+
 fn dot_matrix(i: u32) -> vec4<f32> {
     return w_hh[i];
 }

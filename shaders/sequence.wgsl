@@ -107,12 +107,6 @@ fn store_state(blk: Block, steps: u32, lid: u32) {
     }
 }
 
-// The lengths of the block's sequences (zero past the batch: lengths is padded).
-fn block_length(blk: Block, bb: u32) -> u32 {
-    let b = blk.b0 + bb;
-    return lengths[b / 4u][b % 4u];
-}
-
 @compute @workgroup_size(SEQUENCE_WORKGROUP, 1, 1)
 fn sequence(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let blk = block_of(wg.y, wg.z);
@@ -120,7 +114,7 @@ fn sequence(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) 
     let width = layer.state_width;
     let steps = min(layer.chunk_steps, layer.seq_len - blk.first);
     let lens = array<u32, SEQUENCE_ROWS>(
-        block_length(blk, $u),
+        sequence_length(blk.b0 + $u),
     );
     load_state(blk, lid.x);
     workgroupBarrier();

@@ -38,16 +38,18 @@ const _: () = {
 };
 
 fn model(kind: Kind, input: usize, hidden: usize) -> Rnn {
-    let k = 1.0 / (hidden as f32).sqrt();
-    Rnn::from_fn(
-        RnnConfig::new(kind, input, hidden).num_layers(2),
-        |name, shape| {
-            let salt = name.bytes().map(f32::from).sum::<f32>();
-            (0..shape.iter().product::<usize>())
-                .map(|i| (i as f32 * 0.618 + salt).sin() * k)
-                .collect()
-        },
-    )
+    model_of(RnnConfig::new(kind, input, hidden).num_layers(2))
+}
+
+/// Deterministic weights of PyTorch's scale, different per tensor.
+fn model_of(config: RnnConfig) -> Rnn {
+    let k = 1.0 / (config.hidden_size as f32).sqrt();
+    Rnn::from_fn(config, |name, shape| {
+        let salt = name.bytes().map(f32::from).sum::<f32>();
+        (0..shape.iter().product::<usize>())
+            .map(|i| (i as f32 * 0.618 + salt).sin() * k)
+            .collect()
+    })
     .unwrap()
 }
 
@@ -399,13 +401,7 @@ fn the_two_strategies_give_the_same_bits() {
             .proj_size(proj)
             .bidirectional(true)
             .num_layers(2);
-        let rnn = Rnn::from_fn(config.clone(), |name, shape| {
-            let salt = name.len() as f32;
-            (0..shape.iter().product::<usize>())
-                .map(|k| ((k as f32 * 0.37 + salt).sin()) / (hidden as f32).sqrt())
-                .collect()
-        })
-        .unwrap();
+        let rnn = model_of(config.clone());
         let t = 17;
         let x = Tensor::new(
             [t, batch, input],
