@@ -75,14 +75,16 @@ fn block_prev(o: Owner, bb: u32) -> u32 {
 }
 
 // sum_k w_hh[d][k][j] * h_{t-1}[b][k], all gates at once, for each sequence of the block
-// (the loop itself is dot_rows in dot.wgsl).
-fn recurrent_dot(o: Owner) -> array<vec4<f32>, BATCH_BLOCK> {
+// (the loop itself is dot_rows in dot.wgsl). `gates` is a literal at every call, so that the
+// compiler drops the loads of the columns a kind does not have: software adapters would
+// otherwise run each skipped load's per-lane loop with every lane masked off.
+fn recurrent_dot(o: Owner, gates: u32) -> array<vec4<f32>, BATCH_BLOCK> {
     let h = layer.hidden;
     let width = layer.state_width;
     let rows = array<u32, BATCH_BLOCK>(
         block_prev(o, $u),
     );
-    return dot_rows(rows, w_hh_start(o.d, min(o.j, h - 1u)), 4u * h, width, layer.gate_count);
+    return dot_rows(rows, w_hh_start(o.d, min(o.j, h - 1u)), 4u * h, width, gates);
 }
 
 fn dot_row(i: u32) -> f32 {
@@ -113,15 +115,12 @@ fn block_len(o: Owner) -> u32 {
     return min(BATCH_BLOCK, layer.batch - o.b0);
 }
 
-// Keeps h for a step past the sequence's end, and pads the output with zero.
-fn write_h(at: Site, j: u32, value: f32) {
-    if (at.valid) {
-        state_set(at.next + j, value);
-        output[at.out + j] = value;
-    } else {
-        state_set(at.next + j, state_get(at.prev + j));
-        output[at.out + j] = 0.0;
-    }
+// Keeps h (`prev`) for a step past the sequence's end, and pads the output with zero. Without
+// branches: software adapters run both sides of a branch, and each memory access is a loop
+// over the SIMD lanes there.
+fn write_h(at: Site, j: u32, value: f32, prev: f32) {
+    state_set(at.next + j, select(prev, value, at.valid));
+    output[at.out + j] = select(0.0, value, at.valid);
 }
 
 // Each step kernel finishes its block's sequences one call per sequence, with constant
@@ -133,7 +132,7 @@ fn write_h(at: Site, j: u32, value: f32) {
 fn gru_step(@builtin(global_invocation_id) gid: vec3<u32>) {
     let o = owner(gid);
     let h = layer.hidden;
-    let acc = recurrent_dot(o);
+    let acc = recurrent_dot(o, 3u);
     if (o.j >= h) {
         return;
     }
@@ -151,14 +150,14 @@ fn gru_finish(o: Owner, zero: Site, bb: u32, length: u32, hidden: vec4<f32>) {
     }
     let at = site_of(zero, o.b0 + bb, length);
     let prev = state_get(at.prev + o.j);
-    write_h(at, o.j, gru_cell(unit_gates(at.gate_base, o.j), hidden, prev));
+    write_h(at, o.j, gru_cell(unit_gates(at.gate_base, o.j), hidden, prev), prev);
 }
 
 @compute @workgroup_size(64, 1, 1)
 fn lstm_step(@builtin(global_invocation_id) gid: vec3<u32>) {
     let o = owner(gid);
     let h = layer.hidden;
-    let acc = recurrent_dot(o);
+    let acc = recurrent_dot(o, 4u);
     if (o.j >= h) {
         return;
     }
@@ -177,21 +176,16 @@ fn lstm_finish(o: Owner, zero: Site, bb: u32, length: u32, hidden: vec4<f32>) {
     let h = layer.hidden;
     let b = o.b0 + bb;
     let at = site_of(zero, b, length);
-    if (!at.valid) {
-        // With proj_size, lstm_project keeps h.
-        if (layer.project == 0u) {
-            write_h(at, o.j, 0.0);
-        }
-        return;
-    }
+    // Past the sequence's end c and h stay (with proj_size, lstm_project keeps h).
     let c_at = (o.d * layer.batch + b) * h + o.j;
-    let cell_h = lstm_cell(unit_gates(at.gate_base, o.j) + hidden, cell[c_at]);
-    cell[c_at] = cell_h.x;
+    let c_prev = cell[c_at];
+    let cell_h = lstm_cell(unit_gates(at.gate_base, o.j) + hidden, c_prev);
+    cell[c_at] = select(c_prev, cell_h.x, at.valid);
     if (layer.project == 1u) {
         // h = W_hr (o * tanh(c)) needs every unit's value: lstm_project finishes the step.
         cell[layer.directions * layer.batch * h + c_at] = cell_h.y;
     } else {
-        write_h(at, o.j, cell_h.y);
+        write_h(at, o.j, cell_h.y, state_get(at.prev + o.j));
     }
 }
 
@@ -220,14 +214,15 @@ fn lstm_project(@builtin(global_invocation_id) gid: vec3<u32>) {
     let zero = site_zero(o.d);
     let lens = block_lengths(o);
     for (var bb = 0u; bb < block_len(o); bb++) {
-        write_h(site_of(zero, o.b0 + bb, lens[bb]), o.j, acc[bb]);
+        let at = site_of(zero, o.b0 + bb, lens[bb]);
+        write_h(at, o.j, acc[bb], state_get(at.prev + o.j));
     }
 }
 
 @compute @workgroup_size(64, 1, 1)
 fn rnn_step(@builtin(global_invocation_id) gid: vec3<u32>) {
     let o = owner(gid);
-    let acc = recurrent_dot(o);
+    let acc = recurrent_dot(o, 1u);
     if (o.j >= layer.hidden) {
         return;
     }
@@ -243,5 +238,5 @@ fn rnn_finish(o: Owner, zero: Site, bb: u32, length: u32, hidden: f32) {
         return;
     }
     let at = site_of(zero, o.b0 + bb, length);
-    write_h(at, o.j, rnn_cell(unit_gate(at.gate_base, o.j) + hidden));
+    write_h(at, o.j, rnn_cell(unit_gate(at.gate_base, o.j) + hidden), state_get(at.prev + o.j));
 }

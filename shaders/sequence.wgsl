@@ -14,6 +14,11 @@
 // Bindings: shaders/recurrent_bindings.wgsl. `step.index` is the chunk index.
 
 override SEQUENCE_WORKGROUP: u32 = 64u;
+// The layer's gate count (1, 3 or 4) and whether it projects (proj_size > 0), fixed per
+// pipeline so that only the code of the layer's kind is compiled: software adapters run both
+// sides of a branch, masked, and would otherwise pay for every kind's loads at every step.
+override SEQUENCE_GATES: u32 = 4u;
+override SEQUENCE_PROJECT: bool = false;
 const DOT_ROWS: u32 = SEQUENCE_ROWS;
 // h of the block, [2][SEQUENCE_ROWS][row] with row = H_out rounded up to whole vec4s; the two
 // halves alternate between h_{t-1} and h_t.
@@ -127,19 +132,19 @@ fn sequence(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) 
             let rows = array<u32, SEQUENCE_ROWS>(
                 at.prev + $u * blk.row,
             );
-            let acc = dot_rows(rows, w_hh_start(blk.d, min(j, h - 1u)), 4u * h, width, layer.gate_count);
+            let acc = dot_rows(rows, w_hh_start(blk.d, min(j, h - 1u)), 4u * h, width, SEQUENCE_GATES);
             if (j < h) {
                 let bias = blk.d * layer.gate_rows + j;
                 let b_gates = vec4<f32>(
                     b_hh[bias],
-                    b_hh[bias + select(0u, h, layer.gate_count > 1u)],
-                    b_hh[bias + select(0u, 2u * h, layer.gate_count > 2u)],
-                    b_hh[bias + select(0u, 3u * h, layer.gate_count > 3u)],
+                    b_hh[bias + select(0u, h, SEQUENCE_GATES > 1u)],
+                    b_hh[bias + select(0u, 2u * h, SEQUENCE_GATES > 2u)],
+                    b_hh[bias + select(0u, 3u * h, SEQUENCE_GATES > 3u)],
                 );
                 finish(blk, at, $u, lens[$], j, acc[$] + b_gates);
             }
         }
-        if (layer.project == 1u) {
+        if (SEQUENCE_PROJECT) {
             // h = W_hr m needs every unit's m.
             workgroupBarrier();
             project(blk, at, lens, lid.x);
@@ -149,33 +154,28 @@ fn sequence(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) 
     store_state(blk, steps, lid.x);
 }
 
-// Sequence bb of the block at step `at`, unit j: `hidden` is W_hh h_{t-1} + b_hh.
+// Sequence bb of the block at step `at`, unit j: `hidden` is W_hh h_{t-1} + b_hh. Past the
+// sequence's end h and c stay and the output is zero; selects rather than branches, as in
+// recurrent.wgsl's write_h.
 fn finish(blk: Block, at: At, bb: u32, length: u32, j: u32, hidden: vec4<f32>) {
     if (bb >= blk.live) {
         return;
     }
-    let prev = at.prev + bb * blk.row + j;
-    let next = at.next + bb * blk.row + j;
-    let out = at.out + bb * layer.directions * layer.state_width + j;
-    if (at.t >= length) {
-        // Past the sequence's end: keep h, write zeros (with proj_size, `project` does).
-        if (layer.project == 0u) {
-            ws_set(next, dot_row(prev));
-            output[out] = 0.0;
-        }
-        return;
-    }
+    let valid = at.t < length;
+    let prev = dot_row(at.prev + bb * blk.row + j);
     let gate_base = at.gate_base + bb * (layer.gate_stride / 4u);
     var value: f32;
-    switch (layer.gate_count) {
+    switch (SEQUENCE_GATES) {
         case 3u: {
-            value = gru_cell(unit_gates(gate_base, j), hidden, dot_row(prev));
+            value = gru_cell(unit_gates(gate_base, j), hidden, prev);
         }
         case 4u: {
             let c_at = (blk.d * layer.batch + blk.b0 + bb) * layer.hidden + j;
-            let cell_h = lstm_cell(unit_gates(gate_base, j) + hidden, cell[c_at]);
-            cell[c_at] = cell_h.x;
-            if (layer.project == 1u) {
+            let c_prev = cell[c_at];
+            let cell_h = lstm_cell(unit_gates(gate_base, j) + hidden, c_prev);
+            cell[c_at] = select(c_prev, cell_h.x, valid);
+            if (SEQUENCE_PROJECT) {
+                // `project` writes h, and keeps it past the end.
                 m_ws[bb * layer.hidden + j] = cell_h.y;
                 return;
             }
@@ -185,8 +185,8 @@ fn finish(blk: Block, at: At, bb: u32, length: u32, j: u32, hidden: vec4<f32>) {
             value = rnn_cell(unit_gate(gate_base, j) + hidden.x);
         }
     }
-    ws_set(next, value);
-    output[out] = value;
+    ws_set(at.next + bb * blk.row + j, select(prev, value, valid));
+    output[at.out + bb * layer.directions * layer.state_width + j] = select(0.0, value, valid);
 }
 
 // h = W_hr m for an LSTM with proj_size: invocation r owns projected unit r.

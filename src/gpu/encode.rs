@@ -147,7 +147,7 @@ impl GpuRnn {
         let recurrence = match plan.sequence {
             Some(cut) => Recurrence::Sequence {
                 shape: cut.shape,
-                pipeline: kernels.variant(device, Variant::sequence(cut.shape))?,
+                pipeline: kernels.variant(device, Variant::sequence(cut.shape, config))?,
             },
             None => Recurrence::PerStep {
                 step: kernels.variant(device, Variant::step(step_kernel, block))?,

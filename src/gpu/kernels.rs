@@ -6,6 +6,7 @@ use wgpu::{BindGroupLayout, BindingType, BufferBindingType, ComputePipeline, Sha
 
 use super::buffers::Scopes;
 use super::sequence::SequenceShape;
+use crate::config::RnnConfig;
 use crate::error::Result;
 
 /// Prepended to every kernel file: the shared structs, activations and chunk geometry.
@@ -327,12 +328,20 @@ pub(crate) struct Kernels {
 }
 
 /// A recurrent kernel compiled for blocks of `rows` sequences and, for the sequence kernel,
-/// a workgroup width.
+/// a workgroup width and a layer (its gate count and whether it projects).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Variant {
     pub kernel: Kernel,
     pub rows: u32,
-    pub workgroup: Option<u32>,
+    pub sequence: Option<SequenceLayer>,
+}
+
+/// What the sequence kernel is specialised for (its pipeline-overridable constants).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct SequenceLayer {
+    pub workgroup: u32,
+    pub gates: u32,
+    pub project: bool,
 }
 
 impl Variant {
@@ -341,16 +350,20 @@ impl Variant {
         Variant {
             kernel,
             rows,
-            workgroup: None,
+            sequence: None,
         }
     }
 
-    /// The sequence kernel cut as `shape`.
-    pub(crate) fn sequence(shape: SequenceShape) -> Self {
+    /// The sequence kernel cut as `shape`, for layers of `config`'s kind.
+    pub(crate) fn sequence(shape: SequenceShape, config: &RnnConfig) -> Self {
         Variant {
             kernel: Kernel::Sequence,
             rows: shape.rows,
-            workgroup: Some(shape.workgroup),
+            sequence: Some(SequenceLayer {
+                workgroup: shape.workgroup,
+                gates: config.kind.gate_count() as u32,
+                project: config.proj_size > 0,
+            }),
         }
     }
 }
@@ -461,13 +474,20 @@ impl Kernels {
             }
         };
         let module = &variants.modules[index].1;
-        let workgroup = v.workgroup.map(|w| ("SEQUENCE_WORKGROUP", f64::from(w)));
+        let constants = match v.sequence {
+            Some(s) => vec![
+                ("SEQUENCE_WORKGROUP", f64::from(s.workgroup)),
+                ("SEQUENCE_GATES", f64::from(s.gates)),
+                ("SEQUENCE_PROJECT", f64::from(u8::from(s.project))),
+            ],
+            None => Vec::new(),
+        };
         let pipeline = compute_pipeline(
             device,
             v.kernel,
             &[&self.recurrent_layout, &self.step_layout],
             module,
-            workgroup.as_slice(),
+            &constants,
         );
         pollster::block_on(scopes.pop("compiling a recurrent kernel variant"))?;
         variants.pipelines.push((v, pipeline.clone()));
