@@ -95,15 +95,20 @@ fn dot_row4(i: u32) -> vec4<f32> {
     return state[i];
 }
 
-// The lengths of the block's sequences: two loads for a block of 8 (`lengths` is padded to
-// whole blocks of 8), one per sequence for smaller blocks.
-fn block_lengths(o: Owner) -> array<u32, 8> {
-    if (BATCH_BLOCK == 8u) {
-        let a = lengths[o.b0 / 4u];
-        let b = lengths[o.b0 / 4u + 1u];
-        return array<u32, 8>(a.x, a.y, a.z, a.w, b.x, b.y, b.z, b.w);
+// The lengths of the block's sequences: a vec4 load per four sequences for blocks of 8 or 16
+// (`lengths` is padded to whole blocks of 16), one per sequence for smaller blocks.
+fn block_lengths(o: Owner) -> array<u32, BATCH_BLOCK> {
+    var lens: array<u32, BATCH_BLOCK>;
+    if (BATCH_BLOCK >= 8u) {
+        for (var q = 0u; q < BATCH_BLOCK / 4u; q++) {
+            let l = lengths[o.b0 / 4u + q];
+            lens[4u * q] = l.x;
+            lens[4u * q + 1u] = l.y;
+            lens[4u * q + 2u] = l.z;
+            lens[4u * q + 3u] = l.w;
+        }
+        return lens;
     }
-    var lens: array<u32, 8>;
     for (var bb = 0u; bb < BATCH_BLOCK; bb++) {
         lens[bb] = sequence_length(o.b0 + bb);
     }

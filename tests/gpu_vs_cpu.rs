@@ -353,6 +353,32 @@ fn lengths_states_projection_and_no_bias() {
     check(ctx, &case, ABS, REL);
 }
 
+/// Batches past 8 sequences: on CPU adapters the per-step kernels then take blocks of 16
+/// (`gpu::kernels::step_block`), whose last block is partly past the batch, and read the
+/// block's lengths a vec4 at a time. B=19 and 40 at H=128 leave two blocks each, so both kinds
+/// of block run, with lengths, states, both directions and a projection.
+#[test]
+fn batches_in_blocks_of_sixteen() {
+    let Some(ctx) = common::gpu() else { return };
+    let mut seed = 2500;
+    for kind in KINDS {
+        for (b, bidirectional) in [(19, false), (40, true)] {
+            seed += 1;
+            let mut rng = StdRng::seed_from_u64(seed);
+            let t = 7;
+            let mut config = RnnConfig::new(kind, 16, 128).bidirectional(bidirectional);
+            if kind == Kind::Lstm && bidirectional {
+                config = config.proj_size(40);
+            }
+            let mut case = Case::new(seed, config, t, b);
+            case.lengths = Some(random_lengths(&mut rng, t, b));
+            case.h0 = true;
+            case.c0 = kind == Kind::Lstm;
+            check(ctx, &case, ABS, REL);
+        }
+    }
+}
+
 /// Tolerance for a sequence of `t` steps. The per-step difference between the two paths is a
 /// few float32 ulp (summation order, exp/tanh); it is carried into the next step through the
 /// recurrence, whose gain is below 1 for PyTorch-initialised weights (|W_hh| entries at most

@@ -119,11 +119,11 @@ impl GpuContext {
         Ok(())
     }
 
-    /// Per-sequence lengths as `u32`, padded with zeros to whole blocks of 8 sequences: the
-    /// step kernels read a block's lengths as two vec4s.
+    /// Per-sequence lengths as `u32`, padded with zeros to whole blocks of 16 sequences: the
+    /// step kernels read a block's lengths a vec4 at a time.
     pub(crate) fn lengths(&self, lengths: &[usize]) -> wgpu::Buffer {
         let mut padded: Vec<u32> = lengths.iter().map(|&l| l as u32).collect();
-        padded.resize(padded.len().next_multiple_of(8).max(8), 0);
+        padded.resize(padded.len().next_multiple_of(16).max(16), 0);
         self.buffer_with(
             "lengths",
             bytemuck::cast_slice(&padded),

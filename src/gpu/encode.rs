@@ -140,9 +140,9 @@ impl GpuRnn {
             Kind::RnnTanh | Kind::RnnRelu => Kernel::RnnStep,
         };
         let n_chunks = t_len.div_ceil(plan.chunk_steps);
-        // The sequence kernel cut as Plan::new chose, or the per-step kernels for the
-        // smallest block that holds the batch.
-        let block = step_block(b);
+        // The sequence kernel cut as Plan::new chose, or the per-step kernels for a block that
+        // holds the batch (`step_block`).
+        let block = step_block(b, h, d, ctx.adapter_kind());
         let batch_blocks = (b as u32).div_ceil(block);
         let recurrence = match plan.sequence {
             Some(cut) => Recurrence::Sequence {
