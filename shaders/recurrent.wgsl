@@ -11,7 +11,7 @@
 // and writes a zero output; the reverse direction thus starts at each sequence's last step.
 
 // Bindings: shaders/recurrent_bindings.wgsl (prepended), and from gpu::kernels
-// `const BATCH_BLOCK: u32 = N;` (1, 2, 4 or 8: the smallest block that holds the batch).
+// `const BATCH_BLOCK: u32 = N;` (1, 2, 4, 8 or, on CPU adapters, 16: gpu::kernels::step_block).
 
 const WORKGROUP: u32 = 64u;
 const DOT_ROWS: u32 = BATCH_BLOCK;

@@ -5,7 +5,7 @@
 @group(0) @binding(1) var<storage, read> gates: array<vec4<f32>>;  // [D][chunk_steps*B][gate_stride/4]
 @group(0) @binding(2) var<storage, read> w_hh: array<vec4<f32>>;   // [D][H_out/4][H][4] (columns.wgsl)
 @group(0) @binding(3) var<storage, read> b_hh: array<f32>;         // [D][G*H]
-@group(0) @binding(4) var<storage, read> lengths: array<vec4<u32>>; // [B], padded to blocks of 8
+@group(0) @binding(4) var<storage, read> lengths: array<vec4<u32>>; // [B], padded to blocks of 16
 @group(0) @binding(5) var<storage, read_write> state: array<vec4<f32>>; // [2][D][B][H_out] ping-pong
 @group(0) @binding(6) var<storage, read_write> cell: array<f32>;   // [2][D][B][H]: c, then o*tanh(c)
 @group(0) @binding(7) var<storage, read_write> output: array<f32>; // [T][B][D*H_out]

@@ -58,7 +58,7 @@
 //! ## Performance
 //! The input projection of all timesteps runs as one register-blocked GEMM per chunk; the
 //! recurrence runs either one fused dispatch per timestep (each invocation owns a hidden unit
-//! and all its gate rows, for a block of up to 8 sequences) or, for narrow layers, one
+//! and all its gate rows, for a block of up to 8 sequences, 16 on CPU adapters) or, for narrow layers, one
 //! workgroup per block of sequences that loops over a chunk of timesteps ([`Strategy`]; chosen
 //! automatically, and both give the same bits). Long
 //! sequences are submitted in bounded chunks with the state kept on the GPU. See

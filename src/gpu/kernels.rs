@@ -207,8 +207,8 @@ pub(crate) const GEMM_ROWS: u32 = 16;
 pub(crate) const GEMM_COLS: u32 = 4;
 /// Invocations per workgroup of the step kernels (`WORKGROUP` in recurrent.wgsl).
 pub(crate) const STEP_WORKGROUP: u32 = 64;
-/// Sequences each per-step invocation computes at most (`BATCH_BLOCK` in recurrent.wgsl):
-/// the block the context compiles up front.
+/// Sequences each per-step invocation computes at most on GPUs (`BATCH_BLOCK` in
+/// recurrent.wgsl): the block the context compiles up front.
 pub(crate) const BATCH_BLOCK: u32 = 8;
 
 /// Sequences each per-step invocation computes at most on CPU adapters: each weight load then

@@ -21,8 +21,8 @@ pub enum Strategy {
     #[default]
     Auto,
     /// One fused dispatch per timestep (both directions at once), each invocation owning one
-    /// hidden unit of a block of up to 8 sequences: spreads a step over the whole GPU, best
-    /// for wide layers.
+    /// hidden unit of a block of up to 8 sequences (16 on CPU adapters): spreads a step over
+    /// the whole GPU, best for wide layers.
     PerStep,
     /// One workgroup per block of sequences and direction runs a whole chunk of timesteps in
     /// one dispatch, with the state in workgroup memory: no per-step dispatch cost, best for
