@@ -352,20 +352,32 @@ pub(crate) struct Kernels {
 }
 
 /// A recurrent kernel compiled for blocks of `rows` sequences and, for the sequence kernel,
-/// a workgroup width and a layer (its gate count and whether it projects).
+/// its pipeline-overridable constants.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Variant {
     pub kernel: Kernel,
     pub rows: u32,
-    pub sequence: Option<SequenceLayer>,
+    pub overrides: Option<SequenceOverrides>,
 }
 
-/// What the sequence kernel is specialised for (its pipeline-overridable constants).
+/// The sequence kernel's pipeline-overridable constants: its workgroup width and the layer's
+/// kind (gate count, and whether it projects).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct SequenceLayer {
+pub(crate) struct SequenceOverrides {
     pub workgroup: u32,
     pub gates: u32,
     pub project: bool,
+}
+
+impl SequenceOverrides {
+    /// As `PipelineCompilationOptions::constants` takes them (names as in sequence.wgsl).
+    fn constants(self) -> [(&'static str, f64); 3] {
+        [
+            ("SEQUENCE_WORKGROUP", f64::from(self.workgroup)),
+            ("SEQUENCE_GATES", f64::from(self.gates)),
+            ("SEQUENCE_PROJECT", f64::from(u8::from(self.project))),
+        ]
+    }
 }
 
 impl Variant {
@@ -374,7 +386,7 @@ impl Variant {
         Variant {
             kernel,
             rows,
-            sequence: None,
+            overrides: None,
         }
     }
 
@@ -383,7 +395,7 @@ impl Variant {
         Variant {
             kernel: Kernel::Sequence,
             rows: shape.rows,
-            sequence: Some(SequenceLayer {
+            overrides: Some(SequenceOverrides {
                 workgroup: shape.workgroup,
                 gates: config.kind.gate_count() as u32,
                 project: config.proj_size > 0,
@@ -498,20 +510,13 @@ impl Kernels {
             }
         };
         let module = &variants.modules[index].1;
-        let constants = match v.sequence {
-            Some(s) => vec![
-                ("SEQUENCE_WORKGROUP", f64::from(s.workgroup)),
-                ("SEQUENCE_GATES", f64::from(s.gates)),
-                ("SEQUENCE_PROJECT", f64::from(u8::from(s.project))),
-            ],
-            None => Vec::new(),
-        };
+        let constants = v.overrides.map(SequenceOverrides::constants);
         let pipeline = compute_pipeline(
             device,
             v.kernel,
             &[&self.recurrent_layout, &self.step_layout],
             module,
-            &constants,
+            constants.as_ref().map_or(&[], |c| c.as_slice()),
         );
         pollster::block_on(scopes.pop("compiling a recurrent kernel variant"))?;
         variants.pipelines.push((v, pipeline.clone()));
