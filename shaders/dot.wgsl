@@ -3,9 +3,9 @@
 //   acc[b][c] = sum_k R[b][k] * M[k][c],
 // where row b starts at float r[b] of R's buffer, a multiple of `len` (rows are packed), and
 // the block's k-th group of four starts at vec4 m + (k / 4) * stride (columns.wgsl).
-// The including file defines DOT_ROWS, dot_row(i) (float i of R's buffer), dot_row4(i) (its
-// vec4 i) and dot_matrix(i); dot_rows_vec4 comes from dot_vec4.wgsl or, on devices with
-// subgroups, dot_vec4_subgroup.wgsl.
+// The including file defines DOT_ROWS, dot_row(i) (float i of R's buffer) and dot_row4(i) (its
+// vec4 i); M is read through dot_column (columns.wgsl); dot_rows_vec4 comes from dot_vec4.wgsl
+// or, on devices with subgroups, dot_vec4_subgroup.wgsl.
 //
 // A line with a dollar sign stands for DOT_ROWS lines, the sign replaced by 0, 1, ...
 // (gpu::kernels::expand_rows): one named accumulator per row, because software adapters keep

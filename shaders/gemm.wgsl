@@ -9,7 +9,8 @@
 
 @group(0) @binding(0) var<uniform> layer: Layer;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read> w_ih: array<vec4<f32>>;   // [D][K/4][gate_stride][4] (columns.wgsl)
+// binding 2: W_ih, [D][K/4][gate_stride][4] (columns.wgsl), from weights_storage.wgsl or
+// weights_uniform.wgsl (which adds bindings 9 to 11).
 @group(0) @binding(3) var<storage, read> b_ih: array<vec4<f32>>;   // [D][G*H/4]
 @group(0) @binding(4) var<storage, read_write> gates: array<vec4<f32>>;
 // The same buffer as `x` when in_size % 4 == 0 (rows then start on whole vec4s), else unused.
@@ -61,8 +62,4 @@ fn dot_row(i: u32) -> f32 {
 
 fn dot_row4(i: u32) -> vec4<f32> {
     return x4[i];
-}
-
-fn dot_matrix(i: u32) -> vec4<f32> {
-    return w_ih[i];
 }

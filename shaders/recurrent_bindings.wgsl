@@ -3,7 +3,8 @@
 
 @group(0) @binding(0) var<uniform> layer: Layer;
 @group(0) @binding(1) var<storage, read> gates: array<vec4<f32>>;  // [D][chunk_steps*B][gate_stride/4]
-@group(0) @binding(2) var<storage, read> w_hh: array<vec4<f32>>;   // [D][H_out/4][H][4] (columns.wgsl)
+// binding 2: W_hh, [D][H_out/4][H][4] (columns.wgsl), from weights_storage.wgsl or
+// weights_uniform.wgsl (which adds bindings 9 to 11).
 @group(0) @binding(3) var<storage, read> b_hh: array<f32>;         // [D][G*H]
 @group(0) @binding(4) var<storage, read> lengths: array<vec4<u32>>; // [B], padded to blocks of 16
 @group(0) @binding(5) var<storage, read_write> state: array<vec4<f32>>; // [2][D][B][H_out] ping-pong
@@ -35,10 +36,6 @@ fn unit_gate(base: u32, j: u32) -> f32 {
 // Sequence b's length (0 past the batch: `lengths` is padded).
 fn sequence_length(b: u32) -> u32 {
     return lengths[b / 4u][b % 4u];
-}
-
-fn dot_matrix(i: u32) -> vec4<f32> {
-    return w_hh[i];
 }
 
 // Where unit j's weights start in w_hh (in vec4s) for direction d, and their stride per four

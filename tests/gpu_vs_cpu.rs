@@ -379,6 +379,33 @@ fn batches_in_blocks_of_sixteen() {
     }
 }
 
+/// On CPU adapters the kernels read a layer's packed W_ih and W_hh from four uniform buffers
+/// of 64 KiB where the matrix fits (`gpu::kernels::WeightMemory`), else from one storage
+/// buffer. The cases sit on both sides of that limit: at H=128 in one direction W_hh fills each
+/// part exactly; an input of 132 puts W_ih (132 x 512 floats) in storage and leaves W_hh
+/// uniform; two directions put W_hh in storage; and the second of two bidirectional layers
+/// (input 256) has both in storage.
+#[test]
+fn weights_on_both_sides_of_the_uniform_binding_limit() {
+    let Some(ctx) = common::gpu() else { return };
+    let mut seed = 2600;
+    for kind in KINDS {
+        for (input, bidirectional, layers) in [(64, false, 1), (132, false, 1), (64, true, 2)] {
+            seed += 1;
+            let mut rng = StdRng::seed_from_u64(seed);
+            let (t, b) = (5, 3);
+            let config = RnnConfig::new(kind, input, 128)
+                .bidirectional(bidirectional)
+                .num_layers(layers);
+            let mut case = Case::new(seed, config, t, b);
+            case.lengths = Some(random_lengths(&mut rng, t, b));
+            case.h0 = true;
+            case.c0 = kind == Kind::Lstm;
+            check(ctx, &case, ABS, REL);
+        }
+    }
+}
+
 /// Tolerance for a sequence of `t` steps. The per-step difference between the two paths is a
 /// few float32 ulp (summation order, exp/tanh); it is carried into the next step through the
 /// recurrence, whose gain is below 1 for PyTorch-initialised weights (|W_hh| entries at most

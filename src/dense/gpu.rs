@@ -10,7 +10,8 @@ use super::model::{Layer, SequentialModel};
 use super::Activation;
 use crate::error::{Error, Result};
 use crate::gpu::kernels::{
-    bindings, layout_entry, DenseParams, DotLoop, Kernel, ShaderFile, DENSE_ROWS, DENSE_WORKGROUP,
+    bindings, layout_entry, DenseParams, DotLoop, Kernel, ShaderFile, WeightMemory, DENSE_ROWS,
+    DENSE_WORKGROUP,
 };
 use crate::gpu::{read_back, GpuContext, GpuInput, GpuRnn, Scopes, Wait};
 use crate::shape::Tensor;
@@ -26,10 +27,9 @@ pub(crate) struct DenseKernels {
 impl DenseKernels {
     /// Compiles the kernels. Run inside an error scope: a failure is reported there.
     fn new(device: &wgpu::Device) -> Self {
-        let entries: Vec<_> = bindings(ShaderFile::Dense)
-            .iter()
-            .enumerate()
-            .map(|(i, &b)| layout_entry(i as u32, b, false))
+        let entries: Vec<_> = bindings(ShaderFile::Dense, WeightMemory::Storage)
+            .into_iter()
+            .map(|(i, b)| layout_entry(i, b, false))
             .collect();
         let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
             label: Some("wgpu-rnn dense"),

@@ -4,10 +4,10 @@ use wgpu::BufferUsages;
 
 use super::context::GpuContext;
 use super::kernels::{
-    step_block, Kernel, LayerParams, Variant, GEMM_COLS, GEMM_ROWS, GEMM_WORKGROUP, STEP_SLOT_SIZE,
-    STEP_WORKGROUP,
+    step_block, Kernel, LayerParams, Variant, WeightMemory, GEMM_COLS, GEMM_ROWS, GEMM_WORKGROUP,
+    STEP_SLOT_SIZE, STEP_WORKGROUP,
 };
-use super::model::{GpuRnn, StepSlots, Strategy};
+use super::model::{GpuRnn, PackedWeights, StepSlots, Strategy};
 use super::pack::gate_stride;
 use super::sequence::{sequence_unsupported, SequenceCut, SequenceLayer, SequenceShape};
 use crate::config::{Kind, RnnConfig};
@@ -144,18 +144,26 @@ impl GpuRnn {
         // holds the batch (`step_block`).
         let block = step_block(b, h, d, ctx.adapter_kind());
         let batch_blocks = (b as u32).div_ceil(block);
-        let recurrence = match plan.sequence {
-            Some(cut) => Recurrence::Sequence {
-                shape: cut.shape,
-                pipeline: kernels.variant(device, Variant::sequence(cut.shape, config))?,
-            },
-            None => Recurrence::PerStep {
-                step: kernels.variant(device, Variant::step(step_kernel, block))?,
-                project: match config.proj_size {
-                    0 => None,
-                    _ => Some(kernels.variant(device, Variant::step(Kernel::LstmProject, block))?),
+        let recurrence = |weights: WeightMemory| -> Result<Recurrence> {
+            Ok(match plan.sequence {
+                Some(cut) => Recurrence::Sequence {
+                    shape: cut.shape,
+                    pipeline: kernels
+                        .variant(device, Variant::sequence(cut.shape, config, weights))?,
                 },
-            },
+                None => Recurrence::PerStep {
+                    step: kernels.variant(device, Variant::step(step_kernel, block, weights))?,
+                    project: match config.proj_size {
+                        0 => None,
+                        _ => {
+                            Some(kernels.variant(
+                                device,
+                                Variant::step(Kernel::LstmProject, block, weights),
+                            )?)
+                        }
+                    },
+                },
+            })
         };
         let mut encoder = device.create_command_encoder(&Default::default());
         let mut steps_in_encoder = 0;
@@ -181,15 +189,20 @@ impl GpuRnn {
             );
             let layer_in = if l == 0 { x } else { &outputs[(l - 1) % 2] };
             let layer_out = &outputs[l % 2];
-            let bind = |layout: &wgpu::BindGroupLayout, buffers: &[&wgpu::Buffer]| {
-                let entries: Vec<_> = buffers
+            // Group 0 of a family: `weights` at binding 2 (and, as uniform parts, at the other
+            // columns' bindings), `buffers` at the bindings 0, 1, 3, 4, ...
+            let bind = |layout: &wgpu::BindGroupLayout,
+                        weights: &PackedWeights,
+                        buffers: &[&wgpu::Buffer]| {
+                let mut entries: Vec<_> = buffers
                     .iter()
                     .enumerate()
                     .map(|(i, buf)| wgpu::BindGroupEntry {
-                        binding: i as u32,
+                        binding: if i < 2 { i as u32 } else { i as u32 + 1 },
                         resource: buf.as_entire_binding(),
                     })
                     .collect();
+                entries.extend(weights.entries());
                 device.create_bind_group(&wgpu::BindGroupDescriptor {
                     label: None,
                     layout,
@@ -201,23 +214,19 @@ impl GpuRnn {
                 Some(unused) if !config.layer_input_size(l).is_multiple_of(4) => unused,
                 _ => layer_in,
             };
+            let gemm = kernels.variant(device, Variant::input_projection(weights.w_ih.memory()))?;
             let gemm_group = bind(
-                &kernels.gemm_layout,
-                &[
-                    &params,
-                    layer_in,
-                    &weights.w_ih,
-                    &weights.b_ih,
-                    &gates,
-                    layer_in4,
-                ],
+                kernels.gemm_layout(weights.w_ih.memory()),
+                &weights.w_ih,
+                &[&params, layer_in, &weights.b_ih, &gates, layer_in4],
             );
+            let recurrence = recurrence(weights.w_hh.memory())?;
             let step_group = bind(
-                &kernels.recurrent_layout,
+                kernels.recurrent_layout(weights.w_hh.memory()),
+                &weights.w_hh,
                 &[
                     &params,
                     &gates,
-                    &weights.w_hh,
                     &weights.b_hh,
                     &lengths,
                     &state,
@@ -243,7 +252,7 @@ impl GpuRnn {
                 let steps = plan.chunk_steps.min(t_len - first);
                 {
                     let mut pass = encoder.begin_compute_pass(&Default::default());
-                    pass.set_pipeline(kernels.pipeline(Kernel::InputProjection));
+                    pass.set_pipeline(&gemm);
                     pass.set_bind_group(0, &gemm_group, &[]);
                     pass.set_bind_group(
                         1,

@@ -57,6 +57,49 @@ impl DotLoop {
     }
 }
 
+/// Where the kernels that stream a layer's packed weight matrix (the input projection's W_ih,
+/// the recurrent kernels' W_hh) read it from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum WeightMemory {
+    /// One storage buffer (`shaders/weights_storage.wgsl`): any size, every device.
+    Storage,
+    /// Four uniform buffers of [`UNIFORM_COLUMN_VEC4S`] vec4s, one per column of each block of
+    /// four (`shaders/weights_uniform.wgsl`), for CPU adapters where the matrix fits: lavapipe
+    /// gathers a uniform load across its SIMD lanes at once but loads storage one lane at a
+    /// time. GPUs keep storage: their uniform caches serialize lanes that read different
+    /// addresses, as every invocation here does.
+    Uniform,
+}
+
+/// Vec4s in each of the four uniform buffers of [`WeightMemory::Uniform`]: 64 KiB, the
+/// uniform binding size every WebGPU device allows (`UNIFORM_COLUMN_VEC4S` in
+/// weights_uniform.wgsl).
+pub(crate) const UNIFORM_COLUMN_VEC4S: usize = 4096;
+/// The bindings of the second to fourth column buffers (the first takes the matrix's own,
+/// binding 2).
+pub(crate) const UNIFORM_COLUMN_BINDINGS: [u32; 3] = [9, 10, 11];
+
+impl WeightMemory {
+    pub(crate) const ALL: [WeightMemory; 2] = [WeightMemory::Storage, WeightMemory::Uniform];
+
+    /// The memory for a packed matrix of `floats` floats (`gpu::pack`) on `adapter`.
+    pub(crate) fn for_matrix(floats: usize, adapter: AdapterKind) -> WeightMemory {
+        match adapter {
+            AdapterKind::Cpu { .. } if floats <= 4 * 4 * UNIFORM_COLUMN_VEC4S => {
+                WeightMemory::Uniform
+            }
+            _ => WeightMemory::Storage,
+        }
+    }
+
+    fn source(self) -> &'static str {
+        match self {
+            WeightMemory::Storage => include_str!("../../shaders/weights_storage.wgsl"),
+            WeightMemory::Uniform => include_str!("../../shaders/weights_uniform.wgsl"),
+        }
+    }
+}
+
 /// Repeats each line of `source` that contains `$` once per row, `$` replaced by the row's
 /// index: the dot loops name one accumulator per row (shaders/dot.wgsl).
 fn expand_rows(source: &str, rows: u32) -> String {
@@ -109,30 +152,32 @@ impl ShaderFile {
         }
     }
 
-    /// The complete module source, for the largest block of sequences (the one the context
-    /// compiles up front).
+    /// The complete module source, for the largest block of sequences and weights in storage
+    /// (what the context compiles up front).
     pub(crate) fn source(self, dot: DotLoop) -> String {
         let rows = match self {
             ShaderFile::Sequence => SEQUENCE_MAX_ROWS,
             _ => BATCH_BLOCK,
         };
-        self.source_for(dot, rows)
+        self.source_for(dot, rows, WeightMemory::Storage)
     }
 
     /// The complete module source: the shared snippets, then the kernel file. The recurrent
     /// families are written for a block of `rows` sequences (`BATCH_BLOCK` per step,
-    /// `SEQUENCE_ROWS` in the sequence kernel); the others ignore `rows`.
-    pub(crate) fn source_for(self, dot: DotLoop, rows: u32) -> String {
+    /// `SEQUENCE_ROWS` in the sequence kernel); the others ignore `rows`. The dense family
+    /// streams no packed matrix and ignores `weights`.
+    pub(crate) fn source_for(self, dot: DotLoop, rows: u32, weights: WeightMemory) -> String {
+        let weights = weights.source();
         let recurrent = |block: &str, file: &str| {
             format!(
-                "{COMMON}\n{RECURRENT_BINDINGS}\n{CELLS}\nconst {block}: u32 = {rows}u;\n{}\n{}",
+                "{COMMON}\n{RECURRENT_BINDINGS}\n{weights}\n{CELLS}\nconst {block}: u32 = {rows}u;\n{}\n{}",
                 dot.source(rows),
                 expand_rows(file, rows)
             )
         };
         match self {
             ShaderFile::Gemm => format!(
-                "{COMMON}\n{}\n{}",
+                "{COMMON}\n{weights}\n{}\n{}",
                 dot.source(GEMM_ROWS),
                 include_str!("../../shaders/gemm.wgsl")
             ),
@@ -293,7 +338,24 @@ pub(crate) struct DenseParams {
 }
 
 /// How each binding of a kernel family is used, in binding order (group 0).
-pub(crate) fn bindings(file: ShaderFile) -> &'static [Binding] {
+/// The group 0 bindings of a kernel family as `(binding, kind)`, with the layer's weight matrix
+/// in `weights` (the dense family has none and ignores it).
+pub(crate) fn bindings(file: ShaderFile, weights: WeightMemory) -> Vec<(u32, Binding)> {
+    let mut out: Vec<(u32, Binding)> = binding_kinds(file)
+        .iter()
+        .enumerate()
+        .map(|(i, &kind)| (i as u32, kind))
+        .collect();
+    if weights == WeightMemory::Uniform && file != ShaderFile::Dense {
+        // Binding 2 holds the matrix in every family that streams one.
+        out[2].1 = Binding::Uniform;
+        out.extend(UNIFORM_COLUMN_BINDINGS.map(|b| (b, Binding::Uniform)));
+    }
+    out
+}
+
+/// The group 0 bindings 0, 1, ... of a kernel family with its weights in storage.
+fn binding_kinds(file: ShaderFile) -> &'static [Binding] {
     use Binding::*;
     match file {
         // layer, x, w_ih, b_ih, gates, x4
@@ -340,8 +402,10 @@ pub(crate) fn layout_entry(
 
 /// Layouts and pipelines, created once per device.
 pub(crate) struct Kernels {
-    pub gemm_layout: BindGroupLayout,
-    pub recurrent_layout: BindGroupLayout,
+    /// Group 0 of the input projection, by [`WeightMemory`] (`as usize`).
+    gemm_layouts: [BindGroupLayout; 2],
+    /// Group 0 of both recurrent families, by [`WeightMemory`].
+    recurrent_layouts: [BindGroupLayout; 2],
     /// Group 1 of every kernel: the `Step` slot, chosen with a dynamic offset.
     pub step_layout: BindGroupLayout,
     pipelines: Vec<ComputePipeline>,
@@ -351,13 +415,15 @@ pub(crate) struct Kernels {
     variants: Mutex<Variants>,
 }
 
-/// A recurrent kernel compiled for blocks of `rows` sequences and, for the sequence kernel,
-/// its pipeline-overridable constants.
+/// A kernel that streams a weight matrix, compiled for where the matrix lives and, for the
+/// recurrent families, for blocks of `rows` sequences and the sequence kernel's
+/// pipeline-overridable constants.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Variant {
     pub kernel: Kernel,
     pub rows: u32,
     pub overrides: Option<SequenceOverrides>,
+    pub weights: WeightMemory,
 }
 
 /// The sequence kernel's pipeline-overridable constants: its workgroup width and the layer's
@@ -381,17 +447,32 @@ impl SequenceOverrides {
 }
 
 impl Variant {
-    /// A per-step kernel for blocks of `rows` sequences.
-    pub(crate) fn step(kernel: Kernel, rows: u32) -> Self {
+    /// The input projection, reading W_ih from `weights`.
+    pub(crate) fn input_projection(weights: WeightMemory) -> Self {
+        Variant {
+            kernel: Kernel::InputProjection,
+            rows: GEMM_ROWS,
+            overrides: None,
+            weights,
+        }
+    }
+
+    /// A per-step kernel for blocks of `rows` sequences, reading W_hh from `weights`.
+    pub(crate) fn step(kernel: Kernel, rows: u32, weights: WeightMemory) -> Self {
         Variant {
             kernel,
             rows,
             overrides: None,
+            weights,
         }
     }
 
     /// The sequence kernel cut as `shape`, for layers of `config`'s kind.
-    pub(crate) fn sequence(shape: SequenceShape, config: &RnnConfig) -> Self {
+    pub(crate) fn sequence(
+        shape: SequenceShape,
+        config: &RnnConfig,
+        weights: WeightMemory,
+    ) -> Self {
         Variant {
             kernel: Kernel::Sequence,
             rows: shape.rows,
@@ -400,13 +481,24 @@ impl Variant {
                 gates: config.kind.gate_count() as u32,
                 project: config.proj_size > 0,
             }),
+            weights,
         }
+    }
+
+    /// Whether the context compiled this one up front (`Kernels::pipeline`).
+    fn prebuilt(self) -> bool {
+        self.weights == WeightMemory::Storage
+            && match self.kernel.file() {
+                ShaderFile::Gemm => true,
+                ShaderFile::Recurrent => self.rows == BATCH_BLOCK,
+                ShaderFile::Sequence | ShaderFile::Dense => false,
+            }
     }
 }
 
 #[derive(Default)]
 struct Variants {
-    modules: Vec<((ShaderFile, u32), wgpu::ShaderModule)>,
+    modules: Vec<((ShaderFile, u32, WeightMemory), wgpu::ShaderModule)>,
     pipelines: Vec<(Variant, ComputePipeline)>,
 }
 
@@ -419,18 +511,19 @@ impl Kernels {
         source: impl Fn(ShaderFile) -> String,
     ) -> Kernels {
         let group0 = |file: ShaderFile, label: &str| {
-            let entries: Vec<_> = bindings(file)
-                .iter()
-                .enumerate()
-                .map(|(i, &b)| layout_entry(i as u32, b, false))
-                .collect();
-            device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-                label: Some(label),
-                entries: &entries,
+            WeightMemory::ALL.map(|weights| {
+                let entries: Vec<_> = bindings(file, weights)
+                    .into_iter()
+                    .map(|(i, b)| layout_entry(i, b, false))
+                    .collect();
+                device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+                    label: Some(label),
+                    entries: &entries,
+                })
             })
         };
-        let gemm_layout = group0(ShaderFile::Gemm, "wgpu-rnn gemm");
-        let recurrent_layout = group0(ShaderFile::Recurrent, "wgpu-rnn recurrent");
+        let gemm_layouts = group0(ShaderFile::Gemm, "wgpu-rnn gemm");
+        let recurrent_layouts = group0(ShaderFile::Recurrent, "wgpu-rnn recurrent");
         let step_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
             label: Some("wgpu-rnn step index"),
             entries: &[layout_entry(0, Binding::Uniform, true)],
@@ -450,9 +543,10 @@ impl Kernels {
         let pipelines = Kernel::ALL
             .iter()
             .filter_map(|kernel| {
+                let storage = WeightMemory::Storage as usize;
                 let group0 = match kernel.file() {
-                    ShaderFile::Gemm => &gemm_layout,
-                    ShaderFile::Recurrent => &recurrent_layout,
+                    ShaderFile::Gemm => &gemm_layouts[storage],
+                    ShaderFile::Recurrent => &recurrent_layouts[storage],
                     ShaderFile::Sequence | ShaderFile::Dense => return None,
                 };
                 let module = &modules[kernel.file() as usize];
@@ -466,8 +560,8 @@ impl Kernels {
             })
             .collect();
         Kernels {
-            gemm_layout,
-            recurrent_layout,
+            gemm_layouts,
+            recurrent_layouts,
             step_layout,
             pipelines,
             dot,
@@ -475,9 +569,19 @@ impl Kernels {
         }
     }
 
+    /// Group 0 of the input projection, with W_ih in `weights`.
+    pub(crate) fn gemm_layout(&self, weights: WeightMemory) -> &BindGroupLayout {
+        &self.gemm_layouts[weights as usize]
+    }
+
+    /// Group 0 of the recurrent families, with W_hh in `weights`.
+    pub(crate) fn recurrent_layout(&self, weights: WeightMemory) -> &BindGroupLayout {
+        &self.recurrent_layouts[weights as usize]
+    }
+
     /// The pipeline of a kernel compiled with the context: the input projection and the
-    /// per-step kernels.
-    pub(crate) fn pipeline(&self, kernel: Kernel) -> &ComputePipeline {
+    /// per-step kernels, with their weights in storage.
+    fn pipeline(&self, kernel: Kernel) -> &ComputePipeline {
         debug_assert!(
             kernel.file() < ShaderFile::Sequence,
             "{kernel:?} is built on first use"
@@ -485,11 +589,11 @@ impl Kernels {
         &self.pipelines[kernel as usize]
     }
 
-    /// A recurrent kernel for another block or workgroup width, compiled now if this is its
-    /// first use.
+    /// A kernel that streams weights, for their memory, block and workgroup width: compiled
+    /// with the context, or now if this is its first use.
     pub(crate) fn variant(&self, device: &wgpu::Device, v: Variant) -> Result<ComputePipeline> {
         let file = v.kernel.file();
-        if file == ShaderFile::Recurrent && v.rows == BATCH_BLOCK {
+        if v.prebuilt() {
             return Ok(self.pipeline(v.kernel).clone());
         }
         let mut variants = self.variants.lock().unwrap_or_else(|e| e.into_inner());
@@ -497,13 +601,15 @@ impl Kernels {
             return Ok(pipeline.clone());
         }
         let scopes = Scopes::push(device);
-        let key = (file, v.rows);
+        let key = (file, v.rows, v.weights);
         let index = match variants.modules.iter().position(|(have, _)| *have == key) {
             Some(index) => index,
             None => {
                 let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
                     label: Some(file.name()),
-                    source: wgpu::ShaderSource::Wgsl(file.source_for(self.dot, v.rows).into()),
+                    source: wgpu::ShaderSource::Wgsl(
+                        file.source_for(self.dot, v.rows, v.weights).into(),
+                    ),
                 });
                 variants.modules.push((key, module));
                 variants.modules.len() - 1
@@ -511,14 +617,18 @@ impl Kernels {
         };
         let module = &variants.modules[index].1;
         let constants = v.overrides.map(SequenceOverrides::constants);
+        let group0 = match file {
+            ShaderFile::Gemm => self.gemm_layout(v.weights),
+            _ => self.recurrent_layout(v.weights),
+        };
         let pipeline = compute_pipeline(
             device,
             v.kernel,
-            &[&self.recurrent_layout, &self.step_layout],
+            &[group0, &self.step_layout],
             module,
             constants.as_ref().map_or(&[], |c| c.as_slice()),
         );
-        pollster::block_on(scopes.pop("compiling a recurrent kernel variant"))?;
+        pollster::block_on(scopes.pop("compiling a kernel variant"))?;
         variants.pipelines.push((v, pipeline.clone()));
         Ok(pipeline)
     }
@@ -568,7 +678,16 @@ mod tests {
     }
 
     fn parse_with(file: ShaderFile, dot: DotLoop) -> Module {
-        let source = file.source(dot);
+        parse_weights(file, dot, WeightMemory::Storage)
+    }
+
+    /// The module with its weights in `weights`, for the largest block of sequences.
+    fn parse_weights(file: ShaderFile, dot: DotLoop, weights: WeightMemory) -> Module {
+        let rows = match file {
+            ShaderFile::Sequence => SEQUENCE_MAX_ROWS,
+            _ => BATCH_BLOCK,
+        };
+        let source = file.source_for(dot, rows, weights);
         let module = naga::front::wgsl::parse_str(&source)
             .unwrap_or_else(|e| panic!("{file:?}: {}", e.emit_to_string(&source)));
         let capabilities = match dot {
@@ -579,7 +698,12 @@ mod tests {
             .subgroup_stages(ShaderStages::COMPUTE)
             .subgroup_operations(SubgroupOperationSet::all())
             .validate(&module)
-            .unwrap_or_else(|e| panic!("{file:?} with {dot:?}: {}", e.emit_to_string(&source)));
+            .unwrap_or_else(|e| {
+                panic!(
+                    "{file:?} with {dot:?}, {weights:?}: {}",
+                    e.emit_to_string(&source)
+                )
+            });
         module
     }
 
@@ -652,21 +776,47 @@ mod tests {
     }
 
     #[test]
-    fn every_shader_parses_and_validates_with_either_inner_loop() {
+    fn every_shader_parses_and_validates_with_either_inner_loop_and_weight_memory() {
         for file in ShaderFile::ALL {
             for dot in DotLoop::ALL {
-                parse_with(file, dot);
+                for weights in WeightMemory::ALL {
+                    parse_weights(file, dot, weights);
+                }
             }
         }
+    }
+
+    #[test]
+    fn uniform_weights_only_on_cpu_adapters_and_only_where_each_part_fits_64_kib() {
+        let cpu = AdapterKind::Cpu {
+            threads: 2,
+            lanes: 8,
+        };
+        // GRU or LSTM, H = 128, one direction: 128 * 128 * 4 floats, each part exactly 64 KiB.
+        let fits = 128 * 128 * 4;
+        assert_eq!(WeightMemory::for_matrix(fits, cpu), WeightMemory::Uniform);
+        assert_eq!(
+            WeightMemory::for_matrix(fits + 16, cpu),
+            WeightMemory::Storage
+        );
+        assert_eq!(
+            WeightMemory::for_matrix(16, AdapterKind::Gpu),
+            WeightMemory::Storage
+        );
+        assert_eq!(UNIFORM_COLUMN_VEC4S * 16, 65536);
     }
 
     /// Every block size the recurrent families are built with, with either inner loop: the
     /// modules validate, and the sequence kernel leaves its workgroup width to the pipeline.
     #[test]
     fn every_block_size_validates() {
-        for rows in [1, 2, 4, 8, CPU_STEP_BLOCK] {
-            for dot in DotLoop::ALL {
-                let source = ShaderFile::Recurrent.source_for(dot, rows);
+        for (rows, dot, weights) in [1, 2, 4, 8, CPU_STEP_BLOCK].into_iter().flat_map(|rows| {
+            DotLoop::ALL
+                .into_iter()
+                .flat_map(move |dot| WeightMemory::ALL.map(|weights| (rows, dot, weights)))
+        }) {
+            {
+                let source = ShaderFile::Recurrent.source_for(dot, rows, weights);
                 let module = naga::front::wgsl::parse_str(&source)
                     .unwrap_or_else(|e| panic!("rows {rows}: {}", e.emit_to_string(&source)));
                 assert_eq!(const_u32(&module, "BATCH_BLOCK"), rows);
@@ -681,7 +831,7 @@ mod tests {
                 if rows > SEQUENCE_MAX_ROWS {
                     continue;
                 }
-                let source = ShaderFile::Sequence.source_for(dot, rows);
+                let source = ShaderFile::Sequence.source_for(dot, rows, weights);
                 let module = naga::front::wgsl::parse_str(&source)
                     .unwrap_or_else(|e| panic!("rows {rows}: {}", e.emit_to_string(&source)));
                 assert_eq!(const_u32(&module, "SEQUENCE_ROWS"), rows);
@@ -732,9 +882,12 @@ mod tests {
 
     #[test]
     fn bindings_match_the_bind_group_layouts() {
-        for file in ShaderFile::ALL {
-            let module = parse(file);
-            let expected = bindings(file);
+        for (file, weights) in ShaderFile::ALL
+            .into_iter()
+            .flat_map(|file| WeightMemory::ALL.map(|weights| (file, weights)))
+        {
+            let module = parse_weights(file, DotLoop::Plain, weights);
+            let expected = bindings(file, weights);
             let mut group0 = 0;
             let mut step_uniform = false;
             for (_, var) in module.global_variables.iter() {
@@ -744,16 +897,20 @@ mod tests {
                 match rb.group {
                     0 => {
                         group0 += 1;
-                        let want = expected.get(rb.binding as usize).unwrap_or_else(|| {
-                            panic!(
-                                "{file:?}: `{name}` at binding {} has no layout entry",
-                                rb.binding
-                            )
-                        });
+                        let want = expected
+                            .iter()
+                            .find(|(binding, _)| *binding == rb.binding)
+                            .unwrap_or_else(|| {
+                                panic!(
+                                    "{file:?} {weights:?}: `{name}` at binding {} has no layout \
+                                     entry",
+                                    rb.binding
+                                )
+                            });
                         assert_eq!(
                             got,
-                            Some(*want),
-                            "{file:?}: `{name}` at @group(0) @binding({})",
+                            Some(want.1),
+                            "{file:?} {weights:?}: `{name}` at @group(0) @binding({})",
                             rb.binding
                         );
                     }
@@ -765,7 +922,11 @@ mod tests {
                     g => panic!("{file:?}: `{name}` in unexpected group {g}"),
                 }
             }
-            assert_eq!(group0, expected.len(), "{file:?}: group 0 binding count");
+            assert_eq!(
+                group0,
+                expected.len(),
+                "{file:?} {weights:?}: group 0 binding count"
+            );
             // The dense kernels index no timestep: they have no group 1.
             assert_eq!(
                 step_uniform,
@@ -801,6 +962,11 @@ mod tests {
             "WORKGROUP vs STEP_WORKGROUP"
         );
         assert_eq!(const_u32(&recurrent, "BATCH_BLOCK"), BATCH_BLOCK);
+        let uniform = parse_weights(ShaderFile::Recurrent, DotLoop::Plain, WeightMemory::Uniform);
+        assert_eq!(
+            const_u32(&uniform, "UNIFORM_COLUMN_VEC4S") as usize,
+            UNIFORM_COLUMN_VEC4S
+        );
         let sequence = parse(ShaderFile::Sequence);
         assert_eq!(const_u32(&sequence, "SEQUENCE_ROWS"), SEQUENCE_MAX_ROWS);
         assert_eq!(

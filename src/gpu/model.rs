@@ -2,10 +2,14 @@
 
 use std::sync::Mutex;
 
+use super::buffers::f32_bytes;
 use super::buffers::{read_back, Scopes, Wait};
 use super::context::GpuContext;
 use super::encode::{Plan, StateBuffers};
-use super::pack::{gate_stride, pack_input, pack_input_bias, pack_projection, pack_recurrent};
+use super::kernels::{WeightMemory, UNIFORM_COLUMN_BINDINGS, UNIFORM_COLUMN_VEC4S};
+use super::pack::{
+    gate_stride, pack_input, pack_input_bias, pack_projection, pack_recurrent, uniform_columns,
+};
 use super::sequence::{sequence_unsupported, AdapterKind, SequenceCut, SequenceLayer};
 use crate::config::RnnConfig;
 use crate::error::Result;
@@ -54,11 +58,57 @@ impl std::fmt::Debug for GpuRnn {
 }
 
 pub(super) struct LayerBuffers {
-    pub w_ih: wgpu::Buffer,
+    pub w_ih: PackedWeights,
     pub b_ih: wgpu::Buffer,
-    pub w_hh: wgpu::Buffer,
+    pub w_hh: PackedWeights,
     pub b_hh: wgpu::Buffer,
     pub w_hr: wgpu::Buffer,
+}
+
+/// A packed weight matrix in the memory its kernels read it from.
+pub(super) enum PackedWeights {
+    Storage(wgpu::Buffer),
+    /// The four parts of `pack::uniform_columns`.
+    Uniform([wgpu::Buffer; 4]),
+}
+
+impl PackedWeights {
+    /// Uploads `packed` to where the kernels read it fastest on this adapter.
+    fn upload(ctx: &GpuContext, label: &str, packed: &[f32]) -> Self {
+        match WeightMemory::for_matrix(packed.len(), ctx.adapter_kind()) {
+            WeightMemory::Storage => PackedWeights::Storage(ctx.storage(label, packed)),
+            WeightMemory::Uniform => {
+                PackedWeights::Uniform(uniform_columns(packed, UNIFORM_COLUMN_VEC4S).map(|part| {
+                    ctx.buffer_with(label, f32_bytes(&part), wgpu::BufferUsages::UNIFORM)
+                }))
+            }
+        }
+    }
+
+    pub fn memory(&self) -> WeightMemory {
+        match self {
+            PackedWeights::Storage(_) => WeightMemory::Storage,
+            PackedWeights::Uniform(_) => WeightMemory::Uniform,
+        }
+    }
+
+    /// Its bind group entries: binding 2, and the other columns' bindings for uniform parts.
+    pub fn entries(&self) -> Vec<wgpu::BindGroupEntry<'_>> {
+        match self {
+            PackedWeights::Storage(buffer) => vec![wgpu::BindGroupEntry {
+                binding: 2,
+                resource: buffer.as_entire_binding(),
+            }],
+            PackedWeights::Uniform(parts) => std::iter::once(2)
+                .chain(UNIFORM_COLUMN_BINDINGS)
+                .zip(parts)
+                .map(|(binding, part)| wgpu::BindGroupEntry {
+                    binding,
+                    resource: part.as_entire_binding(),
+                })
+                .collect(),
+        }
+    }
 }
 
 pub(super) struct StepSlots {
@@ -116,12 +166,17 @@ impl GpuRnn {
             .iter()
             .enumerate()
             .map(|(l, dirs)| LayerBuffers {
-                w_ih: ctx.storage(&format!("weight_ih_l{l} packed"), &pack_input(config, dirs)),
+                w_ih: PackedWeights::upload(
+                    ctx,
+                    &format!("weight_ih_l{l} packed"),
+                    &pack_input(config, dirs),
+                ),
                 b_ih: ctx.storage(
                     &format!("bias_ih_l{l} packed"),
                     &pack_input_bias(config, dirs),
                 ),
-                w_hh: ctx.storage(
+                w_hh: PackedWeights::upload(
+                    ctx,
                     &format!("weight_hh_l{l} packed"),
                     &pack_recurrent(config, dirs),
                 ),
