@@ -9,6 +9,10 @@
 //
 // Masking (pack_padded_sequence semantics): a step past a sequence's length keeps the state
 // and writes a zero output; the reverse direction thus starts at each sequence's last step.
+//
+// The step reads h_{t-1} through prev_get (step_state_storage.wgsl: the other half of the
+// ping-pong `state`; on CPU adapters step_state_uniform.wgsl: a uniform buffer that the host
+// swaps with `state` every step) and writes h_t to `state`.
 
 // Bindings: shaders/recurrent_bindings.wgsl (prepended), and from gpu::kernels
 // `const BATCH_BLOCK: u32 = N;` (1, 2, 4, 8 or, on CPU adapters, 16: gpu::kernels::step_block).
@@ -21,7 +25,7 @@ struct Site {
     t: u32,
     valid: bool,
     gate_base: u32,   // start of this (t, b) row in `gates`, in vec4s
-    prev: u32,        // start of h_{t-1} in `state`
+    prev: u32,        // start of h_{t-1} (prev_get)
     next: u32,        // start of h_t in `state`
     out: u32,         // start of this direction's slice of output[t][b]
 }
@@ -38,8 +42,8 @@ fn site_zero(d: u32) -> Site {
     var out: Site;
     out.t = t;
     out.gate_base = (d * capacity + (t - t0) * layer.batch) * (layer.gate_stride / 4u);
-    out.prev = ((s % 2u) * layer.directions + d) * layer.batch * width;
-    out.next = (((s + 1u) % 2u) * layer.directions + d) * layer.batch * width;
+    out.prev = prev_offset() + d * layer.batch * width;
+    out.next = next_offset() + d * layer.batch * width;
     out.out = t * layer.batch * layer.directions * width + d * width;
     return out;
 }
@@ -71,7 +75,7 @@ fn owner(gid: vec3<u32>) -> Owner {
 // whose results are then discarded (no branch in the hot loop).
 fn block_prev(o: Owner, bb: u32) -> u32 {
     let b = min(o.b0 + bb, layer.batch - 1u);
-    return (((step.index % 2u) * layer.directions + o.d) * layer.batch + b) * layer.state_width;
+    return prev_offset() + (o.d * layer.batch + b) * layer.state_width;
 }
 
 // sum_k w_hh[d][k][j] * h_{t-1}[b][k], all gates at once, for each sequence of the block
@@ -88,11 +92,11 @@ fn recurrent_dot(o: Owner, gates: u32) -> array<vec4<f32>, BATCH_BLOCK> {
 }
 
 fn dot_row(i: u32) -> f32 {
-    return state_get(i);
+    return prev_get(i);
 }
 
 fn dot_row4(i: u32) -> vec4<f32> {
-    return state[i];
+    return prev_get4(i);
 }
 
 // The lengths of the block's sequences: a vec4 load per four sequences for blocks of 8 or 16
@@ -154,7 +158,7 @@ fn gru_finish(o: Owner, zero: Site, bb: u32, length: u32, hidden: vec4<f32>) {
         return;
     }
     let at = site_of(zero, o.b0 + bb, length);
-    let prev = state_get(at.prev + o.j);
+    let prev = prev_get(at.prev + o.j);
     write_h(at, o.j, gru_cell(unit_gates(at.gate_base, o.j), hidden, prev), prev);
 }
 
@@ -190,7 +194,7 @@ fn lstm_finish(o: Owner, zero: Site, bb: u32, length: u32, hidden: vec4<f32>) {
         // h = W_hr (o * tanh(c)) needs every unit's value: lstm_project finishes the step.
         cell[layer.directions * layer.batch * h + c_at] = cell_h.y;
     } else {
-        write_h(at, o.j, cell_h.y, state_get(at.prev + o.j));
+        write_h(at, o.j, cell_h.y, prev_get(at.prev + o.j));
     }
 }
 
@@ -220,7 +224,7 @@ fn lstm_project(@builtin(global_invocation_id) gid: vec3<u32>) {
     let lens = block_lengths(o);
     for (var bb = 0u; bb < block_len(o); bb++) {
         let at = site_of(zero, o.b0 + bb, lens[bb]);
-        write_h(at, o.j, acc[bb], state_get(at.prev + o.j));
+        write_h(at, o.j, acc[bb], prev_get(at.prev + o.j));
     }
 }
 
@@ -243,5 +247,5 @@ fn rnn_finish(o: Owner, zero: Site, bb: u32, length: u32, hidden: f32) {
         return;
     }
     let at = site_of(zero, o.b0 + bb, length);
-    write_h(at, o.j, rnn_cell(unit_gate(at.gate_base, o.j) + hidden), state_get(at.prev + o.j));
+    write_h(at, o.j, rnn_cell(unit_gate(at.gate_base, o.j) + hidden), prev_get(at.prev + o.j));
 }

@@ -7,7 +7,9 @@
 // weights_uniform.wgsl (which adds bindings 9 to 11).
 @group(0) @binding(3) var<storage, read> b_hh: array<f32>;         // [D][G*H]
 @group(0) @binding(4) var<storage, read> lengths: array<vec4<u32>>; // [B], padded to blocks of 16
-@group(0) @binding(5) var<storage, read_write> state: array<vec4<f32>>; // [2][D][B][H_out] ping-pong
+// [2][D][B][H_out] ping-pong, or for the per-step kernels on CPU adapters h_t alone,
+// [D][B][H_out] (step_state_uniform.wgsl).
+@group(0) @binding(5) var<storage, read_write> state: array<vec4<f32>>;
 @group(0) @binding(6) var<storage, read_write> cell: array<f32>;   // [2][D][B][H]: c, then o*tanh(c)
 @group(0) @binding(7) var<storage, read_write> output: array<f32>; // [T][B][D*H_out]
 @group(0) @binding(8) var<storage, read> w_hr: array<f32>;         // [D][H][H_out] (W_hr transposed)

@@ -380,20 +380,28 @@ fn batches_in_blocks_of_sixteen() {
 }
 
 /// On CPU adapters the kernels read a layer's packed W_ih and W_hh from four uniform buffers
-/// of 64 KiB where the matrix fits (`gpu::kernels::WeightMemory`), else from one storage
-/// buffer. The cases sit on both sides of that limit: at H=128 in one direction W_hh fills each
-/// part exactly; an input of 132 puts W_ih (132 x 512 floats) in storage and leaves W_hh
-/// uniform; two directions put W_hh in storage; and the second of two bidirectional layers
-/// (input 256) has both in storage.
+/// of 64 KiB where the matrix fits (`gpu::kernels::Memory`), else from one storage buffer,
+/// and the per-step kernels read h_{t-1} (D x B x H_out floats) from a uniform buffer of
+/// 64 KiB where it fits. The cases sit on both sides of those limits: at H=128 in one
+/// direction W_hh fills each part exactly; an input of 132 puts W_ih (132 x 512 floats) in
+/// storage and leaves W_hh uniform; two directions put W_hh in storage, and the second of two
+/// bidirectional layers (input 256) has both in storage; B=64 in two directions fills the
+/// uniform h_{t-1} exactly, and B=130 puts it in storage.
 #[test]
-fn weights_on_both_sides_of_the_uniform_binding_limit() {
+fn operands_on_both_sides_of_the_uniform_binding_limit() {
     let Some(ctx) = common::gpu() else { return };
     let mut seed = 2600;
     for kind in KINDS {
-        for (input, bidirectional, layers) in [(64, false, 1), (132, false, 1), (64, true, 2)] {
+        for (input, bidirectional, layers, b) in [
+            (64, false, 1, 3),
+            (132, false, 1, 3),
+            (64, true, 2, 3),
+            (64, true, 1, 64),
+            (64, false, 1, 130),
+        ] {
             seed += 1;
             let mut rng = StdRng::seed_from_u64(seed);
-            let (t, b) = (5, 3);
+            let t = 5;
             let config = RnnConfig::new(kind, input, 128)
                 .bidirectional(bidirectional)
                 .num_layers(layers);

@@ -171,6 +171,19 @@ impl GpuContext {
         })
     }
 
+    /// A scratch buffer the kernels also read as a uniform buffer of `floats` floats.
+    pub(crate) fn uniform_scratch(&self, label: &str, floats: usize) -> wgpu::Buffer {
+        self.inner.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
+            size: (floats * 4) as u64,
+            usage: BufferUsages::UNIFORM
+                | BufferUsages::STORAGE
+                | BufferUsages::COPY_DST
+                | BufferUsages::COPY_SRC,
+            mapped_at_creation: false,
+        })
+    }
+
     pub(crate) fn scratch(&self, label: &str, floats: usize) -> wgpu::Buffer {
         self.inner.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some(label),

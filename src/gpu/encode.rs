@@ -4,8 +4,8 @@ use wgpu::BufferUsages;
 
 use super::context::GpuContext;
 use super::kernels::{
-    step_block, Kernel, LayerParams, Variant, WeightMemory, GEMM_COLS, GEMM_ROWS, GEMM_WORKGROUP,
-    STEP_SLOT_SIZE, STEP_WORKGROUP,
+    step_block, Kernel, LayerParams, Memory, Variant, GEMM_COLS, GEMM_ROWS, GEMM_WORKGROUP,
+    STATE_PREV_BINDING, STEP_SLOT_SIZE, STEP_WORKGROUP, UNIFORM_STATE_VEC4S,
 };
 use super::model::{GpuRnn, PackedWeights, StepSlots, Strategy};
 use super::pack::gate_stride;
@@ -121,7 +121,23 @@ impl GpuRnn {
             "input projection chunk",
             d * plan.chunk_steps * b * gate_stride(config),
         );
-        let state = ctx.scratch("h ping-pong", 2 * d * b * h_out);
+        // h between steps, for h after s steps: a ping-pong buffer (half s % 2), or for the
+        // per-step kernels with h_{t-1} in uniform memory two buffers (`states[s % 2]`), which
+        // they read as h_{t-1} and write as h_t in turn.
+        let state_memory = match plan.sequence {
+            Some(_) => Memory::Storage,
+            None => Memory::for_state(d * b * h_out, ctx.adapter_kind()),
+        };
+        let states: Vec<wgpu::Buffer> = match state_memory {
+            Memory::Storage => vec![ctx.scratch("h ping-pong", 2 * d * b * h_out)],
+            Memory::Uniform => (0..2)
+                .map(|_| ctx.uniform_scratch("h_{t-1} and h_t", UNIFORM_STATE_VEC4S * 4))
+                .collect(),
+        };
+        let state_after = |s: usize| match states.len() {
+            1 => (&states[0], (s % 2) as u64 * (d * b * h_out * 4) as u64),
+            _ => (&states[s % 2], 0),
+        };
         let cell = ctx.scratch("c and o*tanh(c)", if lstm { 2 * d * b * h } else { 4 });
         // Bound as `x4` where a layer's input width is not a multiple of 4 (the GEMM then
         // reads `x` one float at a time).
@@ -144,7 +160,8 @@ impl GpuRnn {
         // holds the batch (`step_block`).
         let block = step_block(b, h, d, ctx.adapter_kind());
         let batch_blocks = (b as u32).div_ceil(block);
-        let recurrence = |weights: WeightMemory| -> Result<Recurrence> {
+        let recurrence = |weights: Memory| -> Result<Recurrence> {
+            let step = |kernel| Variant::step(kernel, block, weights, state_memory);
             Ok(match plan.sequence {
                 Some(cut) => Recurrence::Sequence {
                     shape: cut.shape,
@@ -152,15 +169,10 @@ impl GpuRnn {
                         .variant(device, Variant::sequence(cut.shape, config, weights))?,
                 },
                 None => Recurrence::PerStep {
-                    step: kernels.variant(device, Variant::step(step_kernel, block, weights))?,
+                    step: kernels.variant(device, step(step_kernel))?,
                     project: match config.proj_size {
                         0 => None,
-                        _ => {
-                            Some(kernels.variant(
-                                device,
-                                Variant::step(Kernel::LstmProject, block, weights),
-                            )?)
-                        }
+                        _ => Some(kernels.variant(device, step(Kernel::LstmProject))?),
                     },
                 },
             })
@@ -190,10 +202,12 @@ impl GpuRnn {
             let layer_in = if l == 0 { x } else { &outputs[(l - 1) % 2] };
             let layer_out = &outputs[l % 2];
             // Group 0 of a family: `weights` at binding 2 (and, as uniform parts, at the other
-            // columns' bindings), `buffers` at the bindings 0, 1, 3, 4, ...
+            // columns' bindings), `buffers` at the bindings 0, 1, 3, 4, ..., and `prev` (the
+            // per-step kernels' h_{t-1}) at its own.
             let bind = |layout: &wgpu::BindGroupLayout,
                         weights: &PackedWeights,
-                        buffers: &[&wgpu::Buffer]| {
+                        buffers: &[&wgpu::Buffer],
+                        prev: Option<&wgpu::Buffer>| {
                 let mut entries: Vec<_> = buffers
                     .iter()
                     .enumerate()
@@ -203,6 +217,10 @@ impl GpuRnn {
                     })
                     .collect();
                 entries.extend(weights.entries());
+                entries.extend(prev.map(|buf| wgpu::BindGroupEntry {
+                    binding: STATE_PREV_BINDING,
+                    resource: buf.as_entire_binding(),
+                }));
                 device.create_bind_group(&wgpu::BindGroupDescriptor {
                     label: None,
                     layout,
@@ -219,29 +237,47 @@ impl GpuRnn {
                 kernels.gemm_layout(weights.w_ih.memory()),
                 &weights.w_ih,
                 &[&params, layer_in, &weights.b_ih, &gates, layer_in4],
+                None,
             );
-            let recurrence = recurrence(weights.w_hh.memory())?;
-            let step_group = bind(
-                kernels.recurrent_layout(weights.w_hh.memory()),
-                &weights.w_hh,
-                &[
-                    &params,
-                    &gates,
-                    &weights.b_hh,
-                    &lengths,
-                    &state,
-                    &cell,
-                    layer_out,
-                    &weights.w_hr,
-                ],
-            );
+            let w_hh = weights.w_hh.memory();
+            let recurrence = recurrence(w_hh)?;
+            // One group over the ping-pong buffer, or one per parity of the step
+            // (`step_groups[s % 2]` reads h after s steps and writes the next).
+            let layout = match plan.sequence {
+                Some(_) => kernels.sequence_layout(w_hh),
+                None => kernels.per_step_layout(w_hh, state_memory),
+            };
+            let step_groups: Vec<wgpu::BindGroup> = (0..states.len())
+                .map(|parity| {
+                    let (next, prev) = match states.len() {
+                        1 => (&states[0], None),
+                        _ => (&states[1 - parity], Some(&states[parity])),
+                    };
+                    bind(
+                        layout,
+                        &weights.w_hh,
+                        &[
+                            &params,
+                            &gates,
+                            &weights.b_hh,
+                            &lengths,
+                            next,
+                            &cell,
+                            layer_out,
+                            &weights.w_hr,
+                        ],
+                        prev,
+                    )
+                })
+                .collect();
 
             let slot = (l * d) as u64;
+            let (first_state, at) = state_after(0);
             encoder.copy_buffer_to_buffer(
                 h_n,
                 slot * (b * h_out * 4) as u64,
-                &state,
-                0,
+                first_state,
+                at,
                 state_bytes,
             );
             if lstm {
@@ -264,7 +300,7 @@ impl GpuRnn {
                         ((steps * b) as u32).div_ceil(GEMM_ROWS),
                         d as u32,
                     );
-                    pass.set_bind_group(0, &step_group, &[]);
+                    pass.set_bind_group(0, &step_groups[0], &[]);
                     match &recurrence {
                         Recurrence::Sequence { shape, pipeline } => {
                             pass.set_pipeline(pipeline);
@@ -273,6 +309,7 @@ impl GpuRnn {
                         Recurrence::PerStep { step, project } => {
                             pass.set_pipeline(step);
                             for s in first..first + steps {
+                                pass.set_bind_group(0, &step_groups[s % step_groups.len()], &[]);
                                 pass.set_bind_group(
                                     1,
                                     &slots.bind_group,
@@ -308,9 +345,9 @@ impl GpuRnn {
                     steps_in_encoder = 0;
                 }
             }
-            let last = ((t_len % 2) as u64) * state_bytes;
+            let (last_state, last) = state_after(t_len);
             encoder.copy_buffer_to_buffer(
-                &state,
+                last_state,
                 last,
                 h_n,
                 slot * (b * h_out * 4) as u64,

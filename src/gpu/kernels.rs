@@ -57,21 +57,24 @@ impl DotLoop {
     }
 }
 
-/// Where the kernels that stream a layer's packed weight matrix (the input projection's W_ih,
-/// the recurrent kernels' W_hh) read it from.
+/// Where a kernel reads an operand that its inner loop streams: a layer's packed weight matrix
+/// (the input projection's W_ih, the recurrent kernels' W_hh), or h_{t-1} in the per-step
+/// kernels.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum WeightMemory {
-    /// One storage buffer (`shaders/weights_storage.wgsl`): any size, every device.
+pub(crate) enum Memory {
+    /// Storage buffers (`shaders/weights_storage.wgsl`, `shaders/step_state_storage.wgsl`):
+    /// any size, every device.
     Storage,
-    /// Four uniform buffers of [`UNIFORM_COLUMN_VEC4S`] vec4s, one per column of each block of
-    /// four (`shaders/weights_uniform.wgsl`), for CPU adapters where the matrix fits: lavapipe
+    /// Uniform buffers of 64 KiB: a weight matrix as four, one per column of each block of
+    /// four (`shaders/weights_uniform.wgsl`, [`UNIFORM_COLUMN_VEC4S`]), h_{t-1} as one
+    /// (`shaders/step_state_uniform.wgsl`). For CPU adapters where the operand fits: lavapipe
     /// gathers a uniform load across its SIMD lanes at once but loads storage one lane at a
     /// time. GPUs keep storage: their uniform caches serialize lanes that read different
-    /// addresses, as every invocation here does.
+    /// addresses, as the weight loads here do.
     Uniform,
 }
 
-/// Vec4s in each of the four uniform buffers of [`WeightMemory::Uniform`]: 64 KiB, the
+/// Vec4s in each of the four uniform buffers of [`Memory::Uniform`]: 64 KiB, the
 /// uniform binding size every WebGPU device allows (`UNIFORM_COLUMN_VEC4S` in
 /// weights_uniform.wgsl).
 pub(crate) const UNIFORM_COLUMN_VEC4S: usize = 4096;
@@ -79,26 +82,46 @@ pub(crate) const UNIFORM_COLUMN_VEC4S: usize = 4096;
 /// binding 2).
 pub(crate) const UNIFORM_COLUMN_BINDINGS: [u32; 3] = [9, 10, 11];
 
-impl WeightMemory {
-    pub(crate) const ALL: [WeightMemory; 2] = [WeightMemory::Storage, WeightMemory::Uniform];
+impl Memory {
+    pub(crate) const ALL: [Memory; 2] = [Memory::Storage, Memory::Uniform];
 
     /// The memory for a packed matrix of `floats` floats (`gpu::pack`) on `adapter`.
-    pub(crate) fn for_matrix(floats: usize, adapter: AdapterKind) -> WeightMemory {
+    pub(crate) fn for_matrix(floats: usize, adapter: AdapterKind) -> Memory {
         match adapter {
-            AdapterKind::Cpu { .. } if floats <= 4 * 4 * UNIFORM_COLUMN_VEC4S => {
-                WeightMemory::Uniform
-            }
-            _ => WeightMemory::Storage,
+            AdapterKind::Cpu { .. } if floats <= 4 * 4 * UNIFORM_COLUMN_VEC4S => Memory::Uniform,
+            _ => Memory::Storage,
         }
     }
 
-    fn source(self) -> &'static str {
+    /// The memory for the per-step kernels' h_{t-1} of `floats` floats (D x B x H_out) on
+    /// `adapter`.
+    pub(crate) fn for_state(floats: usize, adapter: AdapterKind) -> Memory {
+        match adapter {
+            AdapterKind::Cpu { .. } if floats <= 4 * UNIFORM_STATE_VEC4S => Memory::Uniform,
+            _ => Memory::Storage,
+        }
+    }
+
+    fn weights_source(self) -> &'static str {
         match self {
-            WeightMemory::Storage => include_str!("../../shaders/weights_storage.wgsl"),
-            WeightMemory::Uniform => include_str!("../../shaders/weights_uniform.wgsl"),
+            Memory::Storage => include_str!("../../shaders/weights_storage.wgsl"),
+            Memory::Uniform => include_str!("../../shaders/weights_uniform.wgsl"),
+        }
+    }
+
+    fn state_source(self) -> &'static str {
+        match self {
+            Memory::Storage => include_str!("../../shaders/step_state_storage.wgsl"),
+            Memory::Uniform => include_str!("../../shaders/step_state_uniform.wgsl"),
         }
     }
 }
+
+/// Vec4s of the per-step kernels' uniform h_{t-1} (`UNIFORM_STATE_VEC4S` in
+/// step_state_uniform.wgsl): 64 KiB.
+pub(crate) const UNIFORM_STATE_VEC4S: usize = 4096;
+/// The binding of h_{t-1} in the per-step kernels.
+pub(crate) const STATE_PREV_BINDING: u32 = 12;
 
 /// Repeats each line of `source` that contains `$` once per row, `$` replaced by the row's
 /// index: the dot loops name one accumulator per row (shaders/dot.wgsl).
@@ -159,18 +182,25 @@ impl ShaderFile {
             ShaderFile::Sequence => SEQUENCE_MAX_ROWS,
             _ => BATCH_BLOCK,
         };
-        self.source_for(dot, rows, WeightMemory::Storage)
+        self.source_for(dot, rows, Memory::Storage, Memory::Storage)
     }
 
     /// The complete module source: the shared snippets, then the kernel file. The recurrent
     /// families are written for a block of `rows` sequences (`BATCH_BLOCK` per step,
-    /// `SEQUENCE_ROWS` in the sequence kernel); the others ignore `rows`. The dense family
-    /// streams no packed matrix and ignores `weights`.
-    pub(crate) fn source_for(self, dot: DotLoop, rows: u32, weights: WeightMemory) -> String {
-        let weights = weights.source();
-        let recurrent = |block: &str, file: &str| {
+    /// `SEQUENCE_ROWS` in the sequence kernel); the others ignore `rows`. `weights` is where
+    /// the packed matrix lives (the dense family has none), `state` where the per-step kernels
+    /// read h_{t-1} (the other families ignore it).
+    pub(crate) fn source_for(
+        self,
+        dot: DotLoop,
+        rows: u32,
+        weights: Memory,
+        state: Memory,
+    ) -> String {
+        let weights = weights.weights_source();
+        let recurrent = |block: &str, file: &str, state: &str| {
             format!(
-                "{COMMON}\n{RECURRENT_BINDINGS}\n{weights}\n{CELLS}\nconst {block}: u32 = {rows}u;\n{}\n{}",
+                "{COMMON}\n{RECURRENT_BINDINGS}\n{weights}\n{state}\n{CELLS}\nconst {block}: u32 = {rows}u;\n{}\n{}",
                 dot.source(rows),
                 expand_rows(file, rows)
             )
@@ -181,12 +211,16 @@ impl ShaderFile {
                 dot.source(GEMM_ROWS),
                 include_str!("../../shaders/gemm.wgsl")
             ),
-            ShaderFile::Recurrent => {
-                recurrent("BATCH_BLOCK", include_str!("../../shaders/recurrent.wgsl"))
-            }
-            ShaderFile::Sequence => {
-                recurrent("SEQUENCE_ROWS", include_str!("../../shaders/sequence.wgsl"))
-            }
+            ShaderFile::Recurrent => recurrent(
+                "BATCH_BLOCK",
+                include_str!("../../shaders/recurrent.wgsl"),
+                state.state_source(),
+            ),
+            ShaderFile::Sequence => recurrent(
+                "SEQUENCE_ROWS",
+                include_str!("../../shaders/sequence.wgsl"),
+                "",
+            ),
             ShaderFile::Dense => format!("{COMMON}\n{}", include_str!("../../shaders/dense.wgsl")),
         }
     }
@@ -339,17 +373,21 @@ pub(crate) struct DenseParams {
 
 /// How each binding of a kernel family is used, in binding order (group 0).
 /// The group 0 bindings of a kernel family as `(binding, kind)`, with the layer's weight matrix
-/// in `weights` (the dense family has none and ignores it).
-pub(crate) fn bindings(file: ShaderFile, weights: WeightMemory) -> Vec<(u32, Binding)> {
+/// in `weights` (the dense family has none and ignores it) and, for the per-step kernels,
+/// h_{t-1} in `state`.
+pub(crate) fn bindings(file: ShaderFile, weights: Memory, state: Memory) -> Vec<(u32, Binding)> {
     let mut out: Vec<(u32, Binding)> = binding_kinds(file)
         .iter()
         .enumerate()
         .map(|(i, &kind)| (i as u32, kind))
         .collect();
-    if weights == WeightMemory::Uniform && file != ShaderFile::Dense {
+    if weights == Memory::Uniform && file != ShaderFile::Dense {
         // Binding 2 holds the matrix in every family that streams one.
         out[2].1 = Binding::Uniform;
         out.extend(UNIFORM_COLUMN_BINDINGS.map(|b| (b, Binding::Uniform)));
+    }
+    if file == ShaderFile::Recurrent && state == Memory::Uniform {
+        out.push((STATE_PREV_BINDING, Binding::Uniform));
     }
     out
 }
@@ -402,10 +440,12 @@ pub(crate) fn layout_entry(
 
 /// Layouts and pipelines, created once per device.
 pub(crate) struct Kernels {
-    /// Group 0 of the input projection, by [`WeightMemory`] (`as usize`).
+    /// Group 0 of the input projection, by where W_ih lives ([`Memory`] `as usize`).
     gemm_layouts: [BindGroupLayout; 2],
-    /// Group 0 of both recurrent families, by [`WeightMemory`].
-    recurrent_layouts: [BindGroupLayout; 2],
+    /// Group 0 of the sequence kernel, by where W_hh lives.
+    sequence_layouts: [BindGroupLayout; 2],
+    /// Group 0 of the per-step kernels, by where W_hh and h_{t-1} live.
+    per_step_layouts: [[BindGroupLayout; 2]; 2],
     /// Group 1 of every kernel: the `Step` slot, chosen with a dynamic offset.
     pub step_layout: BindGroupLayout,
     pipelines: Vec<ComputePipeline>,
@@ -423,7 +463,9 @@ pub(crate) struct Variant {
     pub kernel: Kernel,
     pub rows: u32,
     pub overrides: Option<SequenceOverrides>,
-    pub weights: WeightMemory,
+    pub weights: Memory,
+    /// Where the per-step kernels read h_{t-1} (storage for the other kernels).
+    pub state: Memory,
 }
 
 /// The sequence kernel's pipeline-overridable constants: its workgroup width and the layer's
@@ -448,31 +490,30 @@ impl SequenceOverrides {
 
 impl Variant {
     /// The input projection, reading W_ih from `weights`.
-    pub(crate) fn input_projection(weights: WeightMemory) -> Self {
+    pub(crate) fn input_projection(weights: Memory) -> Self {
         Variant {
             kernel: Kernel::InputProjection,
             rows: GEMM_ROWS,
             overrides: None,
             weights,
+            state: Memory::Storage,
         }
     }
 
-    /// A per-step kernel for blocks of `rows` sequences, reading W_hh from `weights`.
-    pub(crate) fn step(kernel: Kernel, rows: u32, weights: WeightMemory) -> Self {
+    /// A per-step kernel for blocks of `rows` sequences, reading W_hh from `weights` and
+    /// h_{t-1} from `state`.
+    pub(crate) fn step(kernel: Kernel, rows: u32, weights: Memory, state: Memory) -> Self {
         Variant {
             kernel,
             rows,
             overrides: None,
             weights,
+            state,
         }
     }
 
     /// The sequence kernel cut as `shape`, for layers of `config`'s kind.
-    pub(crate) fn sequence(
-        shape: SequenceShape,
-        config: &RnnConfig,
-        weights: WeightMemory,
-    ) -> Self {
+    pub(crate) fn sequence(shape: SequenceShape, config: &RnnConfig, weights: Memory) -> Self {
         Variant {
             kernel: Kernel::Sequence,
             rows: shape.rows,
@@ -482,12 +523,14 @@ impl Variant {
                 project: config.proj_size > 0,
             }),
             weights,
+            state: Memory::Storage,
         }
     }
 
     /// Whether the context compiled this one up front (`Kernels::pipeline`).
     fn prebuilt(self) -> bool {
-        self.weights == WeightMemory::Storage
+        self.weights == Memory::Storage
+            && self.state == Memory::Storage
             && match self.kernel.file() {
                 ShaderFile::Gemm => true,
                 ShaderFile::Recurrent => self.rows == BATCH_BLOCK,
@@ -498,7 +541,7 @@ impl Variant {
 
 #[derive(Default)]
 struct Variants {
-    modules: Vec<((ShaderFile, u32, WeightMemory), wgpu::ShaderModule)>,
+    modules: Vec<((ShaderFile, u32, Memory, Memory), wgpu::ShaderModule)>,
     pipelines: Vec<(Variant, ComputePipeline)>,
 }
 
@@ -510,9 +553,9 @@ impl Kernels {
         dot: DotLoop,
         source: impl Fn(ShaderFile) -> String,
     ) -> Kernels {
-        let group0 = |file: ShaderFile, label: &str| {
-            WeightMemory::ALL.map(|weights| {
-                let entries: Vec<_> = bindings(file, weights)
+        let group0 = |file: ShaderFile, state: Memory, label: &str| {
+            Memory::ALL.map(|weights| {
+                let entries: Vec<_> = bindings(file, weights, state)
                     .into_iter()
                     .map(|(i, b)| layout_entry(i, b, false))
                     .collect();
@@ -522,8 +565,16 @@ impl Kernels {
                 })
             })
         };
-        let gemm_layouts = group0(ShaderFile::Gemm, "wgpu-rnn gemm");
-        let recurrent_layouts = group0(ShaderFile::Recurrent, "wgpu-rnn recurrent");
+        let gemm_layouts = group0(ShaderFile::Gemm, Memory::Storage, "wgpu-rnn gemm");
+        let sequence_layouts = group0(ShaderFile::Sequence, Memory::Storage, "wgpu-rnn sequence");
+        let [storage_state, uniform_state] =
+            Memory::ALL.map(|state| group0(ShaderFile::Recurrent, state, "wgpu-rnn per-step"));
+        // Indexed [weights][state].
+        let per_step_layouts = {
+            let [sw, uw] = storage_state;
+            let [su, uu] = uniform_state;
+            [[sw, su], [uw, uu]]
+        };
         let step_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
             label: Some("wgpu-rnn step index"),
             entries: &[layout_entry(0, Binding::Uniform, true)],
@@ -543,10 +594,10 @@ impl Kernels {
         let pipelines = Kernel::ALL
             .iter()
             .filter_map(|kernel| {
-                let storage = WeightMemory::Storage as usize;
+                let storage = Memory::Storage as usize;
                 let group0 = match kernel.file() {
                     ShaderFile::Gemm => &gemm_layouts[storage],
-                    ShaderFile::Recurrent => &recurrent_layouts[storage],
+                    ShaderFile::Recurrent => &per_step_layouts[storage][storage],
                     ShaderFile::Sequence | ShaderFile::Dense => return None,
                 };
                 let module = &modules[kernel.file() as usize];
@@ -561,7 +612,8 @@ impl Kernels {
             .collect();
         Kernels {
             gemm_layouts,
-            recurrent_layouts,
+            sequence_layouts,
+            per_step_layouts,
             step_layout,
             pipelines,
             dot,
@@ -570,13 +622,18 @@ impl Kernels {
     }
 
     /// Group 0 of the input projection, with W_ih in `weights`.
-    pub(crate) fn gemm_layout(&self, weights: WeightMemory) -> &BindGroupLayout {
+    pub(crate) fn gemm_layout(&self, weights: Memory) -> &BindGroupLayout {
         &self.gemm_layouts[weights as usize]
     }
 
-    /// Group 0 of the recurrent families, with W_hh in `weights`.
-    pub(crate) fn recurrent_layout(&self, weights: WeightMemory) -> &BindGroupLayout {
-        &self.recurrent_layouts[weights as usize]
+    /// Group 0 of the sequence kernel, with W_hh in `weights`.
+    pub(crate) fn sequence_layout(&self, weights: Memory) -> &BindGroupLayout {
+        &self.sequence_layouts[weights as usize]
+    }
+
+    /// Group 0 of the per-step kernels, with W_hh in `weights` and h_{t-1} in `state`.
+    pub(crate) fn per_step_layout(&self, weights: Memory, state: Memory) -> &BindGroupLayout {
+        &self.per_step_layouts[weights as usize][state as usize]
     }
 
     /// The pipeline of a kernel compiled with the context: the input projection and the
@@ -601,14 +658,14 @@ impl Kernels {
             return Ok(pipeline.clone());
         }
         let scopes = Scopes::push(device);
-        let key = (file, v.rows, v.weights);
+        let key = (file, v.rows, v.weights, v.state);
         let index = match variants.modules.iter().position(|(have, _)| *have == key) {
             Some(index) => index,
             None => {
                 let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
                     label: Some(file.name()),
                     source: wgpu::ShaderSource::Wgsl(
-                        file.source_for(self.dot, v.rows, v.weights).into(),
+                        file.source_for(self.dot, v.rows, v.weights, v.state).into(),
                     ),
                 });
                 variants.modules.push((key, module));
@@ -619,7 +676,8 @@ impl Kernels {
         let constants = v.overrides.map(SequenceOverrides::constants);
         let group0 = match file {
             ShaderFile::Gemm => self.gemm_layout(v.weights),
-            _ => self.recurrent_layout(v.weights),
+            ShaderFile::Sequence => self.sequence_layout(v.weights),
+            _ => self.per_step_layout(v.weights, v.state),
         };
         let pipeline = compute_pipeline(
             device,
@@ -678,16 +736,17 @@ mod tests {
     }
 
     fn parse_with(file: ShaderFile, dot: DotLoop) -> Module {
-        parse_weights(file, dot, WeightMemory::Storage)
+        parse_memory(file, dot, Memory::Storage, Memory::Storage)
     }
 
-    /// The module with its weights in `weights`, for the largest block of sequences.
-    fn parse_weights(file: ShaderFile, dot: DotLoop, weights: WeightMemory) -> Module {
+    /// The module with its weights in `weights` and the per-step kernels' h_{t-1} in `state`,
+    /// for the largest block of sequences.
+    fn parse_memory(file: ShaderFile, dot: DotLoop, weights: Memory, state: Memory) -> Module {
         let rows = match file {
             ShaderFile::Sequence => SEQUENCE_MAX_ROWS,
             _ => BATCH_BLOCK,
         };
-        let source = file.source_for(dot, rows, weights);
+        let source = file.source_for(dot, rows, weights, state);
         let module = naga::front::wgsl::parse_str(&source)
             .unwrap_or_else(|e| panic!("{file:?}: {}", e.emit_to_string(&source)));
         let capabilities = match dot {
@@ -700,7 +759,7 @@ mod tests {
             .validate(&module)
             .unwrap_or_else(|e| {
                 panic!(
-                    "{file:?} with {dot:?}, {weights:?}: {}",
+                    "{file:?} with {dot:?}, weights {weights:?}, state {state:?}: {}",
                     e.emit_to_string(&source)
                 )
             });
@@ -776,47 +835,80 @@ mod tests {
     }
 
     #[test]
-    fn every_shader_parses_and_validates_with_either_inner_loop_and_weight_memory() {
+    fn every_shader_parses_and_validates_with_either_inner_loop_and_operand_memory() {
         for file in ShaderFile::ALL {
             for dot in DotLoop::ALL {
-                for weights in WeightMemory::ALL {
-                    parse_weights(file, dot, weights);
+                for weights in Memory::ALL {
+                    for state in Memory::ALL {
+                        parse_memory(file, dot, weights, state);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Every group 0 layout, with the group 1 step uniform, within the buffers per stage that
+    /// every WebGPU device allows: a context on a device the application created with default
+    /// limits must still compile every kernel.
+    #[test]
+    fn every_layout_fits_the_default_limits() {
+        let limits = wgpu::Limits::default();
+        for file in ShaderFile::ALL {
+            for weights in Memory::ALL {
+                for state in Memory::ALL {
+                    let entries = bindings(file, weights, state);
+                    let count = |kind: &dyn Fn(Binding) -> bool| {
+                        entries.iter().filter(|(_, b)| kind(*b)).count() as u32
+                    };
+                    let storage = count(&|b| b != Binding::Uniform);
+                    let uniform =
+                        count(&|b| b == Binding::Uniform) + u32::from(file != ShaderFile::Dense);
+                    let what = format!("{file:?}, weights {weights:?}, state {state:?}");
+                    assert!(
+                        storage <= limits.max_storage_buffers_per_shader_stage,
+                        "{what}: {storage} storage buffers"
+                    );
+                    assert!(
+                        uniform <= limits.max_uniform_buffers_per_shader_stage,
+                        "{what}: {uniform} uniform buffers"
+                    );
                 }
             }
         }
     }
 
     #[test]
-    fn uniform_weights_only_on_cpu_adapters_and_only_where_each_part_fits_64_kib() {
+    fn uniform_operands_only_on_cpu_adapters_and_only_where_they_fit_64_kib() {
         let cpu = AdapterKind::Cpu {
             threads: 2,
             lanes: 8,
         };
         // GRU or LSTM, H = 128, one direction: 128 * 128 * 4 floats, each part exactly 64 KiB.
         let fits = 128 * 128 * 4;
-        assert_eq!(WeightMemory::for_matrix(fits, cpu), WeightMemory::Uniform);
-        assert_eq!(
-            WeightMemory::for_matrix(fits + 16, cpu),
-            WeightMemory::Storage
-        );
-        assert_eq!(
-            WeightMemory::for_matrix(16, AdapterKind::Gpu),
-            WeightMemory::Storage
-        );
+        assert_eq!(Memory::for_matrix(fits, cpu), Memory::Uniform);
+        assert_eq!(Memory::for_matrix(fits + 16, cpu), Memory::Storage);
+        assert_eq!(Memory::for_matrix(16, AdapterKind::Gpu), Memory::Storage);
         assert_eq!(UNIFORM_COLUMN_VEC4S * 16, 65536);
+        // h_{t-1}, D x B x H_out floats: B=64 H=128 D=2 fills the 64 KiB exactly.
+        assert_eq!(Memory::for_state(64 * 128 * 2, cpu), Memory::Uniform);
+        assert_eq!(Memory::for_state(64 * 128 * 2 + 1, cpu), Memory::Storage);
+        assert_eq!(Memory::for_state(4, AdapterKind::Gpu), Memory::Storage);
+        assert_eq!(UNIFORM_STATE_VEC4S * 16, 65536);
     }
 
     /// Every block size the recurrent families are built with, with either inner loop: the
     /// modules validate, and the sequence kernel leaves its workgroup width to the pipeline.
     #[test]
     fn every_block_size_validates() {
-        for (rows, dot, weights) in [1, 2, 4, 8, CPU_STEP_BLOCK].into_iter().flat_map(|rows| {
+        for (rows, dot, memory) in [1, 2, 4, 8, CPU_STEP_BLOCK].into_iter().flat_map(|rows| {
             DotLoop::ALL
                 .into_iter()
-                .flat_map(move |dot| WeightMemory::ALL.map(|weights| (rows, dot, weights)))
+                .flat_map(move |dot| Memory::ALL.map(|memory| (rows, dot, memory)))
         }) {
             {
-                let source = ShaderFile::Recurrent.source_for(dot, rows, weights);
+                // Both operands in the same memory: each snippet is independent of the other.
+                let (weights, state) = (memory, memory);
+                let source = ShaderFile::Recurrent.source_for(dot, rows, weights, state);
                 let module = naga::front::wgsl::parse_str(&source)
                     .unwrap_or_else(|e| panic!("rows {rows}: {}", e.emit_to_string(&source)));
                 assert_eq!(const_u32(&module, "BATCH_BLOCK"), rows);
@@ -831,7 +923,7 @@ mod tests {
                 if rows > SEQUENCE_MAX_ROWS {
                     continue;
                 }
-                let source = ShaderFile::Sequence.source_for(dot, rows, weights);
+                let source = ShaderFile::Sequence.source_for(dot, rows, weights, Memory::Storage);
                 let module = naga::front::wgsl::parse_str(&source)
                     .unwrap_or_else(|e| panic!("rows {rows}: {}", e.emit_to_string(&source)));
                 assert_eq!(const_u32(&module, "SEQUENCE_ROWS"), rows);
@@ -882,12 +974,13 @@ mod tests {
 
     #[test]
     fn bindings_match_the_bind_group_layouts() {
-        for (file, weights) in ShaderFile::ALL
+        for (file, weights, state) in ShaderFile::ALL
             .into_iter()
-            .flat_map(|file| WeightMemory::ALL.map(|weights| (file, weights)))
+            .flat_map(|file| Memory::ALL.map(|weights| (file, weights)))
+            .flat_map(|(file, weights)| Memory::ALL.map(|state| (file, weights, state)))
         {
-            let module = parse_weights(file, DotLoop::Plain, weights);
-            let expected = bindings(file, weights);
+            let module = parse_memory(file, DotLoop::Plain, weights, state);
+            let expected = bindings(file, weights, state);
             let mut group0 = 0;
             let mut step_uniform = false;
             for (_, var) in module.global_variables.iter() {
@@ -902,7 +995,7 @@ mod tests {
                             .find(|(binding, _)| *binding == rb.binding)
                             .unwrap_or_else(|| {
                                 panic!(
-                                    "{file:?} {weights:?}: `{name}` at binding {} has no layout \
+                                    "{file:?} {weights:?} {state:?}: `{name}` at binding {} has no layout \
                                      entry",
                                     rb.binding
                                 )
@@ -910,7 +1003,7 @@ mod tests {
                         assert_eq!(
                             got,
                             Some(want.1),
-                            "{file:?} {weights:?}: `{name}` at @group(0) @binding({})",
+                            "{file:?} {weights:?} {state:?}: `{name}` at @group(0) @binding({})",
                             rb.binding
                         );
                     }
@@ -925,7 +1018,7 @@ mod tests {
             assert_eq!(
                 group0,
                 expected.len(),
-                "{file:?} {weights:?}: group 0 binding count"
+                "{file:?} {weights:?} {state:?}: group 0 binding count"
             );
             // The dense kernels index no timestep: they have no group 1.
             assert_eq!(
@@ -962,10 +1055,19 @@ mod tests {
             "WORKGROUP vs STEP_WORKGROUP"
         );
         assert_eq!(const_u32(&recurrent, "BATCH_BLOCK"), BATCH_BLOCK);
-        let uniform = parse_weights(ShaderFile::Recurrent, DotLoop::Plain, WeightMemory::Uniform);
+        let uniform = parse_memory(
+            ShaderFile::Recurrent,
+            DotLoop::Plain,
+            Memory::Uniform,
+            Memory::Uniform,
+        );
         assert_eq!(
             const_u32(&uniform, "UNIFORM_COLUMN_VEC4S") as usize,
             UNIFORM_COLUMN_VEC4S
+        );
+        assert_eq!(
+            const_u32(&uniform, "UNIFORM_STATE_VEC4S") as usize,
+            UNIFORM_STATE_VEC4S
         );
         let sequence = parse(ShaderFile::Sequence);
         assert_eq!(const_u32(&sequence, "SEQUENCE_ROWS"), SEQUENCE_MAX_ROWS);

@@ -6,7 +6,7 @@ use super::buffers::f32_bytes;
 use super::buffers::{read_back, Scopes, Wait};
 use super::context::GpuContext;
 use super::encode::{Plan, StateBuffers};
-use super::kernels::{WeightMemory, UNIFORM_COLUMN_BINDINGS, UNIFORM_COLUMN_VEC4S};
+use super::kernels::{Memory, UNIFORM_COLUMN_BINDINGS, UNIFORM_COLUMN_VEC4S};
 use super::pack::{
     gate_stride, pack_input, pack_input_bias, pack_projection, pack_recurrent, uniform_columns,
 };
@@ -75,9 +75,9 @@ pub(super) enum PackedWeights {
 impl PackedWeights {
     /// Uploads `packed` to where the kernels read it fastest on this adapter.
     fn upload(ctx: &GpuContext, label: &str, packed: &[f32]) -> Self {
-        match WeightMemory::for_matrix(packed.len(), ctx.adapter_kind()) {
-            WeightMemory::Storage => PackedWeights::Storage(ctx.storage(label, packed)),
-            WeightMemory::Uniform => {
+        match Memory::for_matrix(packed.len(), ctx.adapter_kind()) {
+            Memory::Storage => PackedWeights::Storage(ctx.storage(label, packed)),
+            Memory::Uniform => {
                 PackedWeights::Uniform(uniform_columns(packed, UNIFORM_COLUMN_VEC4S).map(|part| {
                     ctx.buffer_with(label, f32_bytes(&part), wgpu::BufferUsages::UNIFORM)
                 }))
@@ -85,10 +85,10 @@ impl PackedWeights {
         }
     }
 
-    pub fn memory(&self) -> WeightMemory {
+    pub fn memory(&self) -> Memory {
         match self {
-            PackedWeights::Storage(_) => WeightMemory::Storage,
-            PackedWeights::Uniform(_) => WeightMemory::Uniform,
+            PackedWeights::Storage(_) => Memory::Storage,
+            PackedWeights::Uniform(_) => Memory::Uniform,
         }
     }
 
