@@ -8,13 +8,11 @@
 // barrier costs more than the loads it would save.
 
 @group(0) @binding(0) var<uniform> layer: Layer;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
+// bindings 1 and 5: x, from gemm_rows_storage.wgsl or gemm_rows_uniform.wgsl (binding 1 only).
 // binding 2: W_ih, [D][K/4][gate_stride][4] (columns.wgsl), from weights_storage.wgsl or
 // weights_uniform.wgsl (which adds bindings 9 to 11).
 @group(0) @binding(3) var<storage, read> b_ih: array<vec4<f32>>;   // [D][G*H/4]
 @group(0) @binding(4) var<storage, read_write> gates: array<vec4<f32>>;
-// The same buffer as `x` when in_size % 4 == 0 (rows then start on whole vec4s), else unused.
-@group(0) @binding(5) var<storage, read> x4: array<vec4<f32>>;
 @group(1) @binding(0) var<uniform> chunk: Step;
 
 const GEMM_WORKGROUP: u32 = 64u;
@@ -38,7 +36,7 @@ fn input_projection(@builtin(global_invocation_id) gid: vec3<u32>) {
     let last = rows - 1u;
     var xr: array<u32, ROWS>;
     for (var r = 0u; r < ROWS; r++) {
-        xr[r] = (t0 * layer.batch + min(row0 + r, last)) * k_len;
+        xr[r] = (chunk_row0(d, t0) + min(row0 + r, last)) * k_len;
     }
     // A GRU's fourth column of each unit is zero; the RNN's blocks are four units.
     let cols = select(layer.gate_count, 4u, layer.gate_count == 1u);
@@ -54,12 +52,4 @@ fn input_projection(@builtin(global_invocation_id) gid: vec3<u32>) {
             gates[(d * capacity + row0 + r) * n4_len + gid.x] = acc[r] + bias;
         }
     }
-}
-
-fn dot_row(i: u32) -> f32 {
-    return x[i];
-}
-
-fn dot_row4(i: u32) -> vec4<f32> {
-    return x4[i];
 }

@@ -386,22 +386,25 @@ fn batches_in_blocks_of_sixteen() {
 /// direction W_hh fills each part exactly; an input of 132 puts W_ih (132 x 512 floats) in
 /// storage and leaves W_hh uniform; two directions put W_hh in storage, and the second of two
 /// bidirectional layers (input 256) has both in storage; B=64 in two directions fills the
-/// uniform h_{t-1} exactly, and B=130 puts it in storage.
+/// uniform h_{t-1} exactly, and B=130 puts it in storage. The input projection reads x through
+/// a 64 KiB window that holds a chunk's rows of both directions, so the window cuts the
+/// sequence into chunks: T=100 at B=5 with an odd input of 61 (read a float at a time) gives
+/// chunks of 26 steps, the last one short.
 #[test]
 fn operands_on_both_sides_of_the_uniform_binding_limit() {
     let Some(ctx) = common::gpu() else { return };
     let mut seed = 2600;
     for kind in KINDS {
-        for (input, bidirectional, layers, b) in [
-            (64, false, 1, 3),
-            (132, false, 1, 3),
-            (64, true, 2, 3),
-            (64, true, 1, 64),
-            (64, false, 1, 130),
+        for (input, bidirectional, layers, b, t) in [
+            (64, false, 1, 3, 5),
+            (132, false, 1, 3, 5),
+            (64, true, 2, 3, 5),
+            (64, true, 1, 64, 5),
+            (64, false, 1, 130, 5),
+            (61, true, 2, 5, 100),
         ] {
             seed += 1;
             let mut rng = StdRng::seed_from_u64(seed);
-            let t = 5;
             let config = RnnConfig::new(kind, input, 128)
                 .bidirectional(bidirectional)
                 .num_layers(layers);

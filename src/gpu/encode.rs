@@ -5,11 +5,13 @@ use wgpu::BufferUsages;
 use super::context::GpuContext;
 use super::kernels::{
     step_block, Kernel, LayerParams, Memory, Variant, GEMM_COLS, GEMM_ROWS, GEMM_WORKGROUP,
-    STATE_PREV_BINDING, STEP_SLOT_SIZE, STEP_WORKGROUP, UNIFORM_STATE_VEC4S,
+    STATE_PREV_BINDING, STEP_SLOT_SIZE, STEP_WORKGROUP, UNIFORM_ROWS_FLOATS, UNIFORM_STATE_VEC4S,
 };
 use super::model::{GpuRnn, PackedWeights, StepSlots, Strategy};
 use super::pack::gate_stride;
-use super::sequence::{sequence_unsupported, SequenceCut, SequenceLayer, SequenceShape};
+use super::sequence::{
+    sequence_unsupported, AdapterKind, SequenceCut, SequenceLayer, SequenceShape,
+};
 use crate::config::{Kind, RnnConfig};
 use crate::error::{Error, Result};
 use crate::shape::Resolved;
@@ -19,6 +21,9 @@ const MAX_CHUNK_ROWS: usize = 16_384;
 /// Timesteps encoded per submit: long sequences go to the GPU in bounded command buffers
 /// (OS watchdogs kill multi-second ones) while state stays on the GPU between them.
 const STEPS_PER_SUBMIT: usize = 1_024;
+/// The fewest timesteps per chunk for which the input projection reads x through a uniform
+/// window on CPU adapters (`Plan::x_window`): below it, the extra chunks would cost more.
+const MIN_WINDOW_STEPS: usize = 4;
 
 /// Device-side recurrent state in PyTorch's layout: `h (D*L, B, H_out)` and, for LSTM,
 /// `c (D*L, B, H)`. Read as `h0`/`c0` when a pass starts, holding `h_n`/`c_n` when it ends.
@@ -144,6 +149,9 @@ impl GpuRnn {
         let unused = (0..config.num_layers)
             .any(|l| !config.layer_input_size(l).is_multiple_of(4))
             .then(|| ctx.scratch("unused binding", 4));
+        let window = plan
+            .x_window
+            .then(|| ctx.uniform_scratch("input projection rows", UNIFORM_ROWS_FLOATS));
         let outputs: Vec<wgpu::Buffer> = (0..config.num_layers.min(2))
             .map(|i| ctx.scratch(&format!("layer output {i}"), plan.output_floats))
             .collect();
@@ -232,13 +240,32 @@ impl GpuRnn {
                 Some(unused) if !config.layer_input_size(l).is_multiple_of(4) => unused,
                 _ => layer_in,
             };
-            let gemm = kernels.variant(device, Variant::input_projection(weights.w_ih.memory()))?;
-            let gemm_group = bind(
-                kernels.gemm_layout(weights.w_ih.memory()),
-                &weights.w_ih,
-                &[&params, layer_in, &weights.b_ih, &gates, layer_in4],
-                None,
+            // The window holds copies of each chunk's rows; an application's input buffer
+            // that cannot be copied from is read where it is.
+            let window = window
+                .as_ref()
+                .filter(|_| l > 0 || layer_in.usage().contains(BufferUsages::COPY_SRC));
+            let (w_ih, x_rows) = (
+                weights.w_ih.memory(),
+                window.map_or(Memory::Storage, |_| Memory::Uniform),
             );
+            let gemm = kernels.variant(device, Variant::input_projection(w_ih, x_rows))?;
+            let gemm_layout = kernels.gemm_layout(w_ih, x_rows);
+            let gemm_group = match window {
+                None => bind(
+                    gemm_layout,
+                    &weights.w_ih,
+                    &[&params, layer_in, &weights.b_ih, &gates, layer_in4],
+                    None,
+                ),
+                Some(window) => bind(
+                    gemm_layout,
+                    &weights.w_ih,
+                    &[&params, window, &weights.b_ih, &gates],
+                    None,
+                ),
+            };
+            let row_bytes = (b * config.layer_input_size(l) * 4) as u64;
             let w_hh = weights.w_hh.memory();
             let recurrence = recurrence(w_hh)?;
             // One group over the ping-pong buffer, or one per parity of the step
@@ -286,6 +313,23 @@ impl GpuRnn {
             for chunk in 0..n_chunks {
                 let first = chunk * plan.chunk_steps;
                 let steps = plan.chunk_steps.min(t_len - first);
+                if let Some(window) = window {
+                    // Direction dir's rows of the chunk, at row dir * chunk_steps * B.
+                    for dir in 0..d {
+                        let t0 = if dir == 0 {
+                            first
+                        } else {
+                            t_len - first - steps
+                        };
+                        encoder.copy_buffer_to_buffer(
+                            layer_in,
+                            t0 as u64 * row_bytes,
+                            window,
+                            (dir * plan.chunk_steps) as u64 * row_bytes,
+                            steps as u64 * row_bytes,
+                        );
+                    }
+                }
                 {
                     let mut pass = encoder.begin_compute_pass(&Default::default());
                     pass.set_pipeline(&gemm);
@@ -386,6 +430,10 @@ pub(crate) struct Plan {
     /// How the sequence kernel cuts the pass, with [`Strategy::Sequence`].
     pub sequence: Option<SequenceCut>,
     pub chunk_steps: usize,
+    /// Whether the input projection reads each chunk's rows of x from a uniform window of 64
+    /// KiB (gemm_rows_uniform.wgsl): on CPU adapters, where a chunk of [`MIN_WINDOW_STEPS`]
+    /// fits; `chunk_steps` then fits the window.
+    pub x_window: bool,
     pub output_floats: usize,
     pub state_floats: usize,
     pub cell_floats: usize,
@@ -439,7 +487,15 @@ impl Plan {
             Some(cut) => cut.max_steps,
             None => STEPS_PER_SUBMIT,
         };
+        let widest = (0..config.num_layers)
+            .map(|l| config.layer_input_size(l))
+            .max()
+            .unwrap_or(1);
+        let by_window = UNIFORM_ROWS_FLOATS / (d * b * widest).max(1);
+        let x_window = matches!(ctx.adapter_kind(), AdapterKind::Cpu { .. })
+            && by_window >= MIN_WINDOW_STEPS.min(t);
         let chunk_steps = t
+            .min(if x_window { by_window } else { t })
             .min(by_memory)
             .min(by_rows)
             .min(by_dispatch)
@@ -473,6 +529,7 @@ impl Plan {
         Ok(Plan {
             sequence,
             chunk_steps,
+            x_window,
             output_floats,
             state_floats,
             cell_floats,

@@ -109,6 +109,13 @@ impl Memory {
         }
     }
 
+    fn gemm_rows_source(self) -> &'static str {
+        match self {
+            Memory::Storage => include_str!("../../shaders/gemm_rows_storage.wgsl"),
+            Memory::Uniform => include_str!("../../shaders/gemm_rows_uniform.wgsl"),
+        }
+    }
+
     fn state_source(self) -> &'static str {
         match self {
             Memory::Storage => include_str!("../../shaders/step_state_storage.wgsl"),
@@ -120,6 +127,9 @@ impl Memory {
 /// Vec4s of the per-step kernels' uniform h_{t-1} (`UNIFORM_STATE_VEC4S` in
 /// step_state_uniform.wgsl): 64 KiB.
 pub(crate) const UNIFORM_STATE_VEC4S: usize = 4096;
+/// Floats in the input projection's uniform window of x (`UNIFORM_ROWS_VEC4S` x 4 in
+/// gemm_rows_uniform.wgsl): 64 KiB.
+pub(crate) const UNIFORM_ROWS_FLOATS: usize = 16384;
 /// The binding of h_{t-1} in the per-step kernels.
 pub(crate) const STATE_PREV_BINDING: u32 = 12;
 
@@ -175,8 +185,8 @@ impl ShaderFile {
         }
     }
 
-    /// The complete module source, for the largest block of sequences and weights in storage
-    /// (what the context compiles up front).
+    /// The complete module source, for the largest block of sequences and every operand in
+    /// storage (what the context compiles up front).
     pub(crate) fn source(self, dot: DotLoop) -> String {
         let rows = match self {
             ShaderFile::Sequence => SEQUENCE_MAX_ROWS,
@@ -188,14 +198,15 @@ impl ShaderFile {
     /// The complete module source: the shared snippets, then the kernel file. The recurrent
     /// families are written for a block of `rows` sequences (`BATCH_BLOCK` per step,
     /// `SEQUENCE_ROWS` in the sequence kernel); the others ignore `rows`. `weights` is where
-    /// the packed matrix lives (the dense family has none), `state` where the per-step kernels
-    /// read h_{t-1} (the other families ignore it).
+    /// the packed matrix lives (the dense family has none), `row_memory` where the inner loop
+    /// reads its rows (h_{t-1} in the per-step kernels, x in the input projection; the others
+    /// ignore it).
     pub(crate) fn source_for(
         self,
         dot: DotLoop,
         rows: u32,
         weights: Memory,
-        state: Memory,
+        row_memory: Memory,
     ) -> String {
         let weights = weights.weights_source();
         let recurrent = |block: &str, file: &str, state: &str| {
@@ -207,14 +218,15 @@ impl ShaderFile {
         };
         match self {
             ShaderFile::Gemm => format!(
-                "{COMMON}\n{weights}\n{}\n{}",
+                "{COMMON}\n{weights}\n{}\n{}\n{}",
+                row_memory.gemm_rows_source(),
                 dot.source(GEMM_ROWS),
                 include_str!("../../shaders/gemm.wgsl")
             ),
             ShaderFile::Recurrent => recurrent(
                 "BATCH_BLOCK",
                 include_str!("../../shaders/recurrent.wgsl"),
-                state.state_source(),
+                row_memory.state_source(),
             ),
             ShaderFile::Sequence => recurrent(
                 "SEQUENCE_ROWS",
@@ -373,9 +385,14 @@ pub(crate) struct DenseParams {
 
 /// How each binding of a kernel family is used, in binding order (group 0).
 /// The group 0 bindings of a kernel family as `(binding, kind)`, with the layer's weight matrix
-/// in `weights` (the dense family has none and ignores it) and, for the per-step kernels,
-/// h_{t-1} in `state`.
-pub(crate) fn bindings(file: ShaderFile, weights: Memory, state: Memory) -> Vec<(u32, Binding)> {
+/// in `weights` (the dense family has none and ignores it) and the rows of its inner loop in
+/// `row_memory` (h_{t-1} in the per-step kernels, x in the input projection; the sequence
+/// kernel keeps h in workgroup memory and ignores it).
+pub(crate) fn bindings(
+    file: ShaderFile,
+    weights: Memory,
+    row_memory: Memory,
+) -> Vec<(u32, Binding)> {
     let mut out: Vec<(u32, Binding)> = binding_kinds(file)
         .iter()
         .enumerate()
@@ -386,8 +403,16 @@ pub(crate) fn bindings(file: ShaderFile, weights: Memory, state: Memory) -> Vec<
         out[2].1 = Binding::Uniform;
         out.extend(UNIFORM_COLUMN_BINDINGS.map(|b| (b, Binding::Uniform)));
     }
-    if file == ShaderFile::Recurrent && state == Memory::Uniform {
-        out.push((STATE_PREV_BINDING, Binding::Uniform));
+    match (file, row_memory) {
+        (ShaderFile::Recurrent, Memory::Uniform) => {
+            out.push((STATE_PREV_BINDING, Binding::Uniform));
+        }
+        (ShaderFile::Gemm, Memory::Uniform) => {
+            // x's window at binding 1; no vec4 view of it at 5.
+            out[1].1 = Binding::Uniform;
+            out.retain(|&(binding, _)| binding != 5);
+        }
+        _ => {}
     }
     out
 }
@@ -440,8 +465,8 @@ pub(crate) fn layout_entry(
 
 /// Layouts and pipelines, created once per device.
 pub(crate) struct Kernels {
-    /// Group 0 of the input projection, by where W_ih lives ([`Memory`] `as usize`).
-    gemm_layouts: [BindGroupLayout; 2],
+    /// Group 0 of the input projection, by where W_ih and x live ([`Memory`] `as usize`).
+    gemm_layouts: [[BindGroupLayout; 2]; 2],
     /// Group 0 of the sequence kernel, by where W_hh lives.
     sequence_layouts: [BindGroupLayout; 2],
     /// Group 0 of the per-step kernels, by where W_hh and h_{t-1} live.
@@ -464,8 +489,9 @@ pub(crate) struct Variant {
     pub rows: u32,
     pub overrides: Option<SequenceOverrides>,
     pub weights: Memory,
-    /// Where the per-step kernels read h_{t-1} (storage for the other kernels).
-    pub state: Memory,
+    /// Where the inner loop reads its rows: h_{t-1} in the per-step kernels, x in the input
+    /// projection (storage for the sequence kernel).
+    pub row_memory: Memory,
 }
 
 /// The sequence kernel's pipeline-overridable constants: its workgroup width and the layer's
@@ -489,26 +515,26 @@ impl SequenceOverrides {
 }
 
 impl Variant {
-    /// The input projection, reading W_ih from `weights`.
-    pub(crate) fn input_projection(weights: Memory) -> Self {
+    /// The input projection, reading W_ih from `weights` and x from `row_memory`.
+    pub(crate) fn input_projection(weights: Memory, row_memory: Memory) -> Self {
         Variant {
             kernel: Kernel::InputProjection,
             rows: GEMM_ROWS,
             overrides: None,
             weights,
-            state: Memory::Storage,
+            row_memory,
         }
     }
 
     /// A per-step kernel for blocks of `rows` sequences, reading W_hh from `weights` and
-    /// h_{t-1} from `state`.
-    pub(crate) fn step(kernel: Kernel, rows: u32, weights: Memory, state: Memory) -> Self {
+    /// h_{t-1} from `row_memory`.
+    pub(crate) fn step(kernel: Kernel, rows: u32, weights: Memory, row_memory: Memory) -> Self {
         Variant {
             kernel,
             rows,
             overrides: None,
             weights,
-            state,
+            row_memory,
         }
     }
 
@@ -523,14 +549,14 @@ impl Variant {
                 project: config.proj_size > 0,
             }),
             weights,
-            state: Memory::Storage,
+            row_memory: Memory::Storage,
         }
     }
 
     /// Whether the context compiled this one up front (`Kernels::pipeline`).
     fn prebuilt(self) -> bool {
         self.weights == Memory::Storage
-            && self.state == Memory::Storage
+            && self.row_memory == Memory::Storage
             && match self.kernel.file() {
                 ShaderFile::Gemm => true,
                 ShaderFile::Recurrent => self.rows == BATCH_BLOCK,
@@ -553,9 +579,9 @@ impl Kernels {
         dot: DotLoop,
         source: impl Fn(ShaderFile) -> String,
     ) -> Kernels {
-        let group0 = |file: ShaderFile, state: Memory, label: &str| {
+        let group0 = |file: ShaderFile, rows: Memory, label: &str| {
             Memory::ALL.map(|weights| {
-                let entries: Vec<_> = bindings(file, weights, state)
+                let entries: Vec<_> = bindings(file, weights, rows)
                     .into_iter()
                     .map(|(i, b)| layout_entry(i, b, false))
                     .collect();
@@ -565,16 +591,16 @@ impl Kernels {
                 })
             })
         };
-        let gemm_layouts = group0(ShaderFile::Gemm, Memory::Storage, "wgpu-rnn gemm");
-        let sequence_layouts = group0(ShaderFile::Sequence, Memory::Storage, "wgpu-rnn sequence");
-        let [storage_state, uniform_state] =
-            Memory::ALL.map(|state| group0(ShaderFile::Recurrent, state, "wgpu-rnn per-step"));
-        // Indexed [weights][state].
-        let per_step_layouts = {
-            let [sw, uw] = storage_state;
-            let [su, uu] = uniform_state;
+        // Indexed [weights][rows].
+        let by_weights_and_rows = |file: ShaderFile, label: &str| {
+            let [storage_rows, uniform_rows] = Memory::ALL.map(|rows| group0(file, rows, label));
+            let [sw, uw] = storage_rows;
+            let [su, uu] = uniform_rows;
             [[sw, su], [uw, uu]]
         };
+        let gemm_layouts = by_weights_and_rows(ShaderFile::Gemm, "wgpu-rnn gemm");
+        let sequence_layouts = group0(ShaderFile::Sequence, Memory::Storage, "wgpu-rnn sequence");
+        let per_step_layouts = by_weights_and_rows(ShaderFile::Recurrent, "wgpu-rnn per-step");
         let step_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
             label: Some("wgpu-rnn step index"),
             entries: &[layout_entry(0, Binding::Uniform, true)],
@@ -596,7 +622,7 @@ impl Kernels {
             .filter_map(|kernel| {
                 let storage = Memory::Storage as usize;
                 let group0 = match kernel.file() {
-                    ShaderFile::Gemm => &gemm_layouts[storage],
+                    ShaderFile::Gemm => &gemm_layouts[storage][storage],
                     ShaderFile::Recurrent => &per_step_layouts[storage][storage],
                     ShaderFile::Sequence | ShaderFile::Dense => return None,
                 };
@@ -621,9 +647,9 @@ impl Kernels {
         }
     }
 
-    /// Group 0 of the input projection, with W_ih in `weights`.
-    pub(crate) fn gemm_layout(&self, weights: Memory) -> &BindGroupLayout {
-        &self.gemm_layouts[weights as usize]
+    /// Group 0 of the input projection, with W_ih in `weights` and x in `rows`.
+    pub(crate) fn gemm_layout(&self, weights: Memory, rows: Memory) -> &BindGroupLayout {
+        &self.gemm_layouts[weights as usize][rows as usize]
     }
 
     /// Group 0 of the sequence kernel, with W_hh in `weights`.
@@ -658,14 +684,15 @@ impl Kernels {
             return Ok(pipeline.clone());
         }
         let scopes = Scopes::push(device);
-        let key = (file, v.rows, v.weights, v.state);
+        let key = (file, v.rows, v.weights, v.row_memory);
         let index = match variants.modules.iter().position(|(have, _)| *have == key) {
             Some(index) => index,
             None => {
                 let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
                     label: Some(file.name()),
                     source: wgpu::ShaderSource::Wgsl(
-                        file.source_for(self.dot, v.rows, v.weights, v.state).into(),
+                        file.source_for(self.dot, v.rows, v.weights, v.row_memory)
+                            .into(),
                     ),
                 });
                 variants.modules.push((key, module));
@@ -675,9 +702,9 @@ impl Kernels {
         let module = &variants.modules[index].1;
         let constants = v.overrides.map(SequenceOverrides::constants);
         let group0 = match file {
-            ShaderFile::Gemm => self.gemm_layout(v.weights),
+            ShaderFile::Gemm => self.gemm_layout(v.weights, v.row_memory),
             ShaderFile::Sequence => self.sequence_layout(v.weights),
-            _ => self.per_step_layout(v.weights, v.state),
+            _ => self.per_step_layout(v.weights, v.row_memory),
         };
         let pipeline = compute_pipeline(
             device,
