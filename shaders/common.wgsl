@@ -1,5 +1,10 @@
 // Shared by every kernel: prepended to each kernel file before compilation.
 
+// Vec4s of every uniform array the kernels read on CPU adapters (weights_uniform.wgsl,
+// step_state_uniform.wgsl, gemm_rows_uniform.wgsl): 64 KiB, the uniform binding size every
+// WebGPU device allows. Mirrored by `gpu::kernels::UNIFORM_BINDING_VEC4S`.
+const UNIFORM_BINDING_VEC4S: u32 = 4096u;
+
 // The per-layer constants, mirrored by `gpu::kernels::LayerParams` on the Rust side.
 struct Layer {
     seq_len: u32,      // T

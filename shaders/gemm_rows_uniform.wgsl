@@ -3,9 +3,7 @@
 // d * chunk_steps * B. lavapipe gathers a uniform load across its SIMD lanes at once but loads
 // storage one lane at a time through the stack (weights_uniform.wgsl).
 
-const UNIFORM_ROWS_VEC4S: u32 = 4096u;
-
-@group(0) @binding(1) var<uniform> x_window: array<vec4<f32>, UNIFORM_ROWS_VEC4S>;
+@group(0) @binding(1) var<uniform> x_window: array<vec4<f32>, UNIFORM_BINDING_VEC4S>;
 
 fn chunk_row0(d: u32, t0: u32) -> u32 {
     return d * layer.chunk_steps * layer.batch;

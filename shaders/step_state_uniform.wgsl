@@ -4,9 +4,7 @@
 // kernel writes h_t to `state`, another buffer of the same size, and the host swaps the two
 // every step.
 
-const UNIFORM_STATE_VEC4S: u32 = 4096u;
-
-@group(0) @binding(12) var<uniform> state_prev: array<vec4<f32>, UNIFORM_STATE_VEC4S>;
+@group(0) @binding(12) var<uniform> state_prev: array<vec4<f32>, UNIFORM_BINDING_VEC4S>;
 
 fn prev_offset() -> u32 {
     return 0u;

@@ -5,12 +5,10 @@
 // (GRU B=8 H=128: the whole forward pass about 1.8x as fast). `w` is always a multiple of 4
 // (columns.wgsl), and `c` a literal at every call, so the switch folds away.
 
-const UNIFORM_COLUMN_VEC4S: u32 = 4096u;
-
-@group(0) @binding(2) var<uniform> weights0: array<vec4<f32>, UNIFORM_COLUMN_VEC4S>;
-@group(0) @binding(9) var<uniform> weights1: array<vec4<f32>, UNIFORM_COLUMN_VEC4S>;
-@group(0) @binding(10) var<uniform> weights2: array<vec4<f32>, UNIFORM_COLUMN_VEC4S>;
-@group(0) @binding(11) var<uniform> weights3: array<vec4<f32>, UNIFORM_COLUMN_VEC4S>;
+@group(0) @binding(2) var<uniform> weights0: array<vec4<f32>, UNIFORM_BINDING_VEC4S>;
+@group(0) @binding(9) var<uniform> weights1: array<vec4<f32>, UNIFORM_BINDING_VEC4S>;
+@group(0) @binding(10) var<uniform> weights2: array<vec4<f32>, UNIFORM_BINDING_VEC4S>;
+@group(0) @binding(11) var<uniform> weights3: array<vec4<f32>, UNIFORM_BINDING_VEC4S>;
 
 fn dot_column(w: u32, c: u32) -> vec4<f32> {
     let i = w / 4u;

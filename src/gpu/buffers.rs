@@ -171,24 +171,25 @@ impl GpuContext {
         })
     }
 
-    /// A scratch buffer the kernels also read as a uniform buffer of `floats` floats.
-    pub(crate) fn uniform_scratch(&self, label: &str, floats: usize) -> wgpu::Buffer {
-        self.inner.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some(label),
-            size: (floats * 4) as u64,
-            usage: BufferUsages::UNIFORM
-                | BufferUsages::STORAGE
-                | BufferUsages::COPY_DST
-                | BufferUsages::COPY_SRC,
-            mapped_at_creation: false,
-        })
+    /// A scratch buffer the kernels also read as a uniform buffer: one whole uniform binding,
+    /// [`UNIFORM_BINDING_VEC4S`](super::kernels::UNIFORM_BINDING_VEC4S) vec4s.
+    pub(crate) fn uniform_scratch(&self, label: &str) -> wgpu::Buffer {
+        self.scratch_with(
+            label,
+            super::kernels::UNIFORM_BINDING_VEC4S * 4,
+            BufferUsages::UNIFORM,
+        )
     }
 
     pub(crate) fn scratch(&self, label: &str, floats: usize) -> wgpu::Buffer {
+        self.scratch_with(label, floats, BufferUsages::empty())
+    }
+
+    fn scratch_with(&self, label: &str, floats: usize, extra: BufferUsages) -> wgpu::Buffer {
         self.inner.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some(label),
             size: (floats.max(4).next_multiple_of(4) * 4) as u64, // whole vec4s
-            usage: BufferUsages::STORAGE | BufferUsages::COPY_DST | BufferUsages::COPY_SRC,
+            usage: BufferUsages::STORAGE | BufferUsages::COPY_DST | BufferUsages::COPY_SRC | extra,
             mapped_at_creation: false,
         })
     }

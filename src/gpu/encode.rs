@@ -5,7 +5,7 @@ use wgpu::BufferUsages;
 use super::context::GpuContext;
 use super::kernels::{
     step_block, Kernel, LayerParams, Memory, Variant, GEMM_COLS, GEMM_ROWS, GEMM_WORKGROUP,
-    STATE_PREV_BINDING, STEP_SLOT_SIZE, STEP_WORKGROUP, UNIFORM_ROWS_FLOATS, UNIFORM_STATE_VEC4S,
+    STATE_PREV_BINDING, STEP_SLOT_SIZE, STEP_WORKGROUP, UNIFORM_BINDING_VEC4S,
 };
 use super::model::{GpuRnn, PackedWeights, StepSlots, Strategy};
 use super::pack::gate_stride;
@@ -136,7 +136,7 @@ impl GpuRnn {
         let states: Vec<wgpu::Buffer> = match state_memory {
             Memory::Storage => vec![ctx.scratch("h ping-pong", 2 * d * b * h_out)],
             Memory::Uniform => (0..2)
-                .map(|_| ctx.uniform_scratch("h_{t-1} and h_t", UNIFORM_STATE_VEC4S * 4))
+                .map(|_| ctx.uniform_scratch("h_{t-1} and h_t"))
                 .collect(),
         };
         let state_after = |s: usize| match states.len() {
@@ -151,7 +151,7 @@ impl GpuRnn {
             .then(|| ctx.scratch("unused binding", 4));
         let window = plan
             .x_window
-            .then(|| ctx.uniform_scratch("input projection rows", UNIFORM_ROWS_FLOATS));
+            .then(|| ctx.uniform_scratch("input projection rows"));
         let outputs: Vec<wgpu::Buffer> = (0..config.num_layers.min(2))
             .map(|i| ctx.scratch(&format!("layer output {i}"), plan.output_floats))
             .collect();
@@ -344,7 +344,7 @@ impl GpuRnn {
                         ((steps * b) as u32).div_ceil(GEMM_ROWS),
                         d as u32,
                     );
-                    pass.set_bind_group(0, &step_groups[0], &[]);
+                    pass.set_bind_group(0, &step_groups[first % step_groups.len()], &[]);
                     match &recurrence {
                         Recurrence::Sequence { shape, pipeline } => {
                             pass.set_pipeline(pipeline);
@@ -353,7 +353,9 @@ impl GpuRnn {
                         Recurrence::PerStep { step, project } => {
                             pass.set_pipeline(step);
                             for s in first..first + steps {
-                                pass.set_bind_group(0, &step_groups[s % step_groups.len()], &[]);
+                                if step_groups.len() == 2 && s > first {
+                                    pass.set_bind_group(0, &step_groups[s % 2], &[]);
+                                }
                                 pass.set_bind_group(
                                     1,
                                     &slots.bind_group,
@@ -491,7 +493,7 @@ impl Plan {
             .map(|l| config.layer_input_size(l))
             .max()
             .unwrap_or(1);
-        let by_window = UNIFORM_ROWS_FLOATS / (d * b * widest).max(1);
+        let by_window = 4 * UNIFORM_BINDING_VEC4S / (d * b * widest).max(1);
         let x_window = matches!(ctx.adapter_kind(), AdapterKind::Cpu { .. })
             && by_window >= MIN_WINDOW_STEPS.min(t);
         let chunk_steps = t

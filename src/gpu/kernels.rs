@@ -65,8 +65,8 @@ pub(crate) enum Memory {
     /// Storage buffers (`shaders/weights_storage.wgsl`, `shaders/step_state_storage.wgsl`):
     /// any size, every device.
     Storage,
-    /// Uniform buffers of 64 KiB: a weight matrix as four, one per column of each block of
-    /// four (`shaders/weights_uniform.wgsl`, [`UNIFORM_COLUMN_VEC4S`]), h_{t-1} as one
+    /// Uniform buffers of [`UNIFORM_BINDING_VEC4S`]: a weight matrix as four, one per column
+    /// of each block of four (`shaders/weights_uniform.wgsl`), h_{t-1} as one
     /// (`shaders/step_state_uniform.wgsl`). For CPU adapters where the operand fits: lavapipe
     /// gathers a uniform load across its SIMD lanes at once but loads storage one lane at a
     /// time. GPUs keep storage: their uniform caches serialize lanes that read different
@@ -74,10 +74,10 @@ pub(crate) enum Memory {
     Uniform,
 }
 
-/// Vec4s in each of the four uniform buffers of [`Memory::Uniform`]: 64 KiB, the
-/// uniform binding size every WebGPU device allows (`UNIFORM_COLUMN_VEC4S` in
-/// weights_uniform.wgsl).
-pub(crate) const UNIFORM_COLUMN_VEC4S: usize = 4096;
+/// Vec4s of every uniform buffer of [`Memory::Uniform`] and of the input projection's window
+/// of x: 64 KiB, the uniform binding size every WebGPU device allows
+/// (`UNIFORM_BINDING_VEC4S` in common.wgsl).
+pub(crate) const UNIFORM_BINDING_VEC4S: usize = 4096;
 /// The bindings of the second to fourth column buffers (the first takes the matrix's own,
 /// binding 2).
 pub(crate) const UNIFORM_COLUMN_BINDINGS: [u32; 3] = [9, 10, 11];
@@ -85,21 +85,25 @@ pub(crate) const UNIFORM_COLUMN_BINDINGS: [u32; 3] = [9, 10, 11];
 impl Memory {
     pub(crate) const ALL: [Memory; 2] = [Memory::Storage, Memory::Uniform];
 
-    /// The memory for a packed matrix of `floats` floats (`gpu::pack`) on `adapter`.
-    pub(crate) fn for_matrix(floats: usize, adapter: AdapterKind) -> Memory {
+    /// The memory for an operand of which each uniform buffer would hold `floats` floats, on
+    /// `adapter`: uniform on CPU adapters where that fits one binding.
+    fn for_binding(floats: usize, adapter: AdapterKind) -> Memory {
         match adapter {
-            AdapterKind::Cpu { .. } if floats <= 4 * 4 * UNIFORM_COLUMN_VEC4S => Memory::Uniform,
+            AdapterKind::Cpu { .. } if floats <= 4 * UNIFORM_BINDING_VEC4S => Memory::Uniform,
             _ => Memory::Storage,
         }
+    }
+
+    /// The memory for a packed matrix of `floats` floats (`gpu::pack`) on `adapter`: a
+    /// quarter of it goes to each uniform buffer.
+    pub(crate) fn for_matrix(floats: usize, adapter: AdapterKind) -> Memory {
+        Memory::for_binding(floats.div_ceil(4), adapter)
     }
 
     /// The memory for the per-step kernels' h_{t-1} of `floats` floats (D x B x H_out) on
     /// `adapter`.
     pub(crate) fn for_state(floats: usize, adapter: AdapterKind) -> Memory {
-        match adapter {
-            AdapterKind::Cpu { .. } if floats <= 4 * UNIFORM_STATE_VEC4S => Memory::Uniform,
-            _ => Memory::Storage,
-        }
+        Memory::for_binding(floats, adapter)
     }
 
     fn weights_source(self) -> &'static str {
@@ -124,12 +128,6 @@ impl Memory {
     }
 }
 
-/// Vec4s of the per-step kernels' uniform h_{t-1} (`UNIFORM_STATE_VEC4S` in
-/// step_state_uniform.wgsl): 64 KiB.
-pub(crate) const UNIFORM_STATE_VEC4S: usize = 4096;
-/// Floats in the input projection's uniform window of x (`UNIFORM_ROWS_VEC4S` x 4 in
-/// gemm_rows_uniform.wgsl): 64 KiB.
-pub(crate) const UNIFORM_ROWS_FLOATS: usize = 16384;
 /// The binding of h_{t-1} in the per-step kernels.
 pub(crate) const STATE_PREV_BINDING: u32 = 12;
 
@@ -383,7 +381,6 @@ pub(crate) struct DenseParams {
     pub split: u32,
 }
 
-/// How each binding of a kernel family is used, in binding order (group 0).
 /// The group 0 bindings of a kernel family as `(binding, kind)`, with the layer's weight matrix
 /// in `weights` (the dense family has none and ignores it) and the rows of its inner loop in
 /// `row_memory` (h_{t-1} in the per-step kernels, x in the input projection; the sequence
@@ -915,12 +912,11 @@ mod tests {
         assert_eq!(Memory::for_matrix(fits, cpu), Memory::Uniform);
         assert_eq!(Memory::for_matrix(fits + 16, cpu), Memory::Storage);
         assert_eq!(Memory::for_matrix(16, AdapterKind::Gpu), Memory::Storage);
-        assert_eq!(UNIFORM_COLUMN_VEC4S * 16, 65536);
+        assert_eq!(UNIFORM_BINDING_VEC4S * 16, 65536);
         // h_{t-1}, D x B x H_out floats: B=64 H=128 D=2 fills the 64 KiB exactly.
         assert_eq!(Memory::for_state(64 * 128 * 2, cpu), Memory::Uniform);
         assert_eq!(Memory::for_state(64 * 128 * 2 + 1, cpu), Memory::Storage);
         assert_eq!(Memory::for_state(4, AdapterKind::Gpu), Memory::Storage);
-        assert_eq!(UNIFORM_STATE_VEC4S * 16, 65536);
     }
 
     /// Every block size the recurrent families are built with, with either inner loop: the
@@ -1089,12 +1085,8 @@ mod tests {
             Memory::Uniform,
         );
         assert_eq!(
-            const_u32(&uniform, "UNIFORM_COLUMN_VEC4S") as usize,
-            UNIFORM_COLUMN_VEC4S
-        );
-        assert_eq!(
-            const_u32(&uniform, "UNIFORM_STATE_VEC4S") as usize,
-            UNIFORM_STATE_VEC4S
+            const_u32(&uniform, "UNIFORM_BINDING_VEC4S") as usize,
+            UNIFORM_BINDING_VEC4S
         );
         let sequence = parse(ShaderFile::Sequence);
         assert_eq!(const_u32(&sequence, "SEQUENCE_ROWS"), SEQUENCE_MAX_ROWS);

@@ -6,7 +6,7 @@ use super::buffers::f32_bytes;
 use super::buffers::{read_back, Scopes, Wait};
 use super::context::GpuContext;
 use super::encode::{Plan, StateBuffers};
-use super::kernels::{Memory, UNIFORM_COLUMN_BINDINGS, UNIFORM_COLUMN_VEC4S};
+use super::kernels::{Memory, UNIFORM_BINDING_VEC4S, UNIFORM_COLUMN_BINDINGS};
 use super::pack::{
     gate_stride, pack_input, pack_input_bias, pack_projection, pack_recurrent, uniform_columns,
 };
@@ -78,7 +78,7 @@ impl PackedWeights {
         match Memory::for_matrix(packed.len(), ctx.adapter_kind()) {
             Memory::Storage => PackedWeights::Storage(ctx.storage(label, packed)),
             Memory::Uniform => {
-                PackedWeights::Uniform(uniform_columns(packed, UNIFORM_COLUMN_VEC4S).map(|part| {
+                PackedWeights::Uniform(uniform_columns(packed, UNIFORM_BINDING_VEC4S).map(|part| {
                     ctx.buffer_with(label, f32_bytes(&part), wgpu::BufferUsages::UNIFORM)
                 }))
             }
