@@ -380,13 +380,16 @@ fn batches_in_blocks_of_sixteen() {
 }
 
 /// On CPU adapters the kernels read a layer's packed W_ih and W_hh from four uniform buffers
-/// of 64 KiB where the matrix fits (`gpu::kernels::Memory`), else from one storage buffer,
-/// and the per-step kernels read h_{t-1} (D x B x H_out floats) from a uniform buffer of
-/// 64 KiB where it fits. The cases sit on both sides of those limits: at H=128 in one
-/// direction W_hh fills each part exactly; an input of 132 puts W_ih (132 x 512 floats) in
-/// storage and leaves W_hh uniform; two directions put W_hh in storage, and the second of two
-/// bidirectional layers (input 256) has both in storage; B=64 in two directions fills the
-/// uniform h_{t-1} exactly, and B=130 puts it in storage. The input projection reads x through
+/// of 64 KiB where the matrix fits (`gpu::kernels::WeightMemory`), else from a texture of
+/// 4096 vec4s a row, and the per-step kernels read h_{t-1} (D x B x H_out floats) from a
+/// uniform buffer of 64 KiB where it fits, else from storage. The cases sit on both sides of
+/// those limits: at H=128 in one direction W_hh fills each part exactly; an input of 132 puts
+/// W_ih (132 x 512 floats: 4 rows and an eighth) in a texture and leaves W_hh uniform; two
+/// directions put W_hh in a texture (8 rows exactly), and the second of two bidirectional
+/// layers (input 256) has both there; B=64 in two directions fills the uniform h_{t-1}
+/// exactly, and B=130 puts it in storage. (Weights in storage, as on GPUs, are checked on
+/// lavapipe by `vec4_inner_loops_with_and_without_subgroups`: a context on an application's
+/// device counts as a GPU.) The input projection reads x through
 /// a 64 KiB window that holds a chunk's rows of both directions, so the window cuts the
 /// sequence into chunks: T=100 at B=5 with an odd input of 61 (read a float at a time) gives
 /// chunks of 26 steps, the last one short.

@@ -173,6 +173,42 @@ impl GpuContext {
 
     /// A scratch buffer the kernels also read as a uniform buffer: one whole uniform binding,
     /// [`UNIFORM_BINDING_VEC4S`](super::kernels::UNIFORM_BINDING_VEC4S) vec4s.
+    /// A packed weight matrix as the rgba32float texture of weights_texture.wgsl: vec4 i at
+    /// texel (i % WEIGHT_TEXTURE_WIDTH, i / WEIGHT_TEXTURE_WIDTH), the last row padded with
+    /// zeros. The caller checked the size against the device (`WeightMemory::for_matrix`).
+    pub(crate) fn weight_texture(&self, label: &str, packed: &[f32]) -> wgpu::TextureView {
+        let width = super::kernels::WEIGHT_TEXTURE_WIDTH;
+        let rows = packed.len().div_ceil(4 * width).max(1);
+        let mut texels = packed.to_vec();
+        texels.resize(rows * width * 4, 0.0);
+        let size = wgpu::Extent3d {
+            width: width as u32,
+            height: rows as u32,
+            depth_or_array_layers: 1,
+        };
+        let texture = self.inner.device.create_texture(&wgpu::TextureDescriptor {
+            label: Some(label),
+            size,
+            mip_level_count: 1,
+            sample_count: 1,
+            dimension: wgpu::TextureDimension::D2,
+            format: wgpu::TextureFormat::Rgba32Float,
+            usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
+            view_formats: &[],
+        });
+        self.inner.queue.write_texture(
+            texture.as_image_copy(),
+            f32_bytes(&texels),
+            wgpu::TexelCopyBufferLayout {
+                offset: 0,
+                bytes_per_row: Some((width * 16) as u32),
+                rows_per_image: None,
+            },
+            size,
+        );
+        texture.create_view(&Default::default())
+    }
+
     pub(crate) fn uniform_scratch(&self, label: &str) -> wgpu::Buffer {
         self.scratch_with(
             label,

@@ -4,8 +4,8 @@ use wgpu::BufferUsages;
 
 use super::context::GpuContext;
 use super::kernels::{
-    step_block, Kernel, LayerParams, Memory, Variant, GEMM_COLS, GEMM_ROWS, GEMM_WORKGROUP,
-    STATE_PREV_BINDING, STEP_SLOT_SIZE, STEP_WORKGROUP, UNIFORM_BINDING_VEC4S,
+    step_block, Kernel, LayerParams, Memory, Variant, WeightMemory, GEMM_COLS, GEMM_ROWS,
+    GEMM_WORKGROUP, STATE_PREV_BINDING, STEP_SLOT_SIZE, STEP_WORKGROUP, UNIFORM_BINDING_VEC4S,
 };
 use super::model::{GpuRnn, PackedWeights, StepSlots, Strategy};
 use super::pack::gate_stride;
@@ -168,7 +168,7 @@ impl GpuRnn {
         // holds the batch (`step_block`).
         let block = step_block(b, h, d, ctx.adapter_kind());
         let batch_blocks = (b as u32).div_ceil(block);
-        let recurrence = |weights: Memory| -> Result<Recurrence> {
+        let recurrence = |weights: WeightMemory| -> Result<Recurrence> {
             let step = |kernel| Variant::step(kernel, block, weights, state_memory);
             Ok(match plan.sequence {
                 Some(cut) => Recurrence::Sequence {

@@ -57,21 +57,36 @@ impl DotLoop {
     }
 }
 
-/// Where a kernel reads an operand that its inner loop streams: a layer's packed weight matrix
-/// (the input projection's W_ih, the recurrent kernels' W_hh), or h_{t-1} in the per-step
-/// kernels.
+/// Where a kernel reads the rows its inner loop streams: h_{t-1} in the per-step kernels, x
+/// in the input projection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Memory {
-    /// Storage buffers (`shaders/weights_storage.wgsl`, `shaders/step_state_storage.wgsl`):
+    /// A storage buffer (`shaders/step_state_storage.wgsl`, `shaders/gemm_rows_storage.wgsl`):
     /// any size, every device.
     Storage,
-    /// Uniform buffers of [`UNIFORM_BINDING_VEC4S`]: a weight matrix as four, one per column
-    /// of each block of four (`shaders/weights_uniform.wgsl`), h_{t-1} as one
-    /// (`shaders/step_state_uniform.wgsl`). For CPU adapters where the operand fits: lavapipe
+    /// A uniform buffer of [`UNIFORM_BINDING_VEC4S`] (`shaders/step_state_uniform.wgsl`,
+    /// `shaders/gemm_rows_uniform.wgsl`), for CPU adapters where the rows fit: lavapipe
     /// gathers a uniform load across its SIMD lanes at once but loads storage one lane at a
-    /// time. GPUs keep storage: their uniform caches serialize lanes that read different
-    /// addresses, as the weight loads here do.
+    /// time, inserting each lane's value into the vector through the stack. GPUs keep storage:
+    /// their uniform caches serialize lanes that read different addresses.
     Uniform,
+}
+
+/// Where a kernel reads a layer's packed weight matrix (the input projection's W_ih, the
+/// recurrent kernels' W_hh).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum WeightMemory {
+    /// One storage buffer (`shaders/weights_storage.wgsl`): any size, every device, and what
+    /// GPUs use.
+    Storage,
+    /// Four uniform buffers of [`UNIFORM_BINDING_VEC4S`], one per column of each block of four
+    /// (`shaders/weights_uniform.wgsl`), for CPU adapters where each fits (as [`Memory`]).
+    Uniform,
+    /// A 2D `rgba32float` texture, [`WEIGHT_TEXTURE_WIDTH`] vec4s per row
+    /// (`shaders/weights_texture.wgsl`), for CPU adapters where the matrix is too large for
+    /// uniform buffers: lavapipe fetches a texel per lane in one 16-byte load, almost as fast
+    /// as a uniform gather and about three times as fast as a storage load.
+    Texture,
 }
 
 /// Vec4s of every uniform buffer of [`Memory::Uniform`] and of the input projection's window
@@ -82,34 +97,24 @@ pub(crate) const UNIFORM_BINDING_VEC4S: usize = 4096;
 /// binding 2).
 pub(crate) const UNIFORM_COLUMN_BINDINGS: [u32; 3] = [9, 10, 11];
 
+/// Vec4s (texels) per row of a weight texture (`WEIGHT_TEXTURE_WIDTH` in common.wgsl): 64 KiB
+/// rows, within the 8192 texels every WebGPU device allows.
+pub(crate) const WEIGHT_TEXTURE_WIDTH: usize = 4096;
+
+/// Whether `floats` floats fit one uniform binding on `adapter`: only CPU adapters use them.
+fn uniform_fits(floats: usize, adapter: AdapterKind) -> bool {
+    matches!(adapter, AdapterKind::Cpu { .. }) && floats <= 4 * UNIFORM_BINDING_VEC4S
+}
+
 impl Memory {
     pub(crate) const ALL: [Memory; 2] = [Memory::Storage, Memory::Uniform];
-
-    /// The memory for an operand of which each uniform buffer would hold `floats` floats, on
-    /// `adapter`: uniform on CPU adapters where that fits one binding.
-    fn for_binding(floats: usize, adapter: AdapterKind) -> Memory {
-        match adapter {
-            AdapterKind::Cpu { .. } if floats <= 4 * UNIFORM_BINDING_VEC4S => Memory::Uniform,
-            _ => Memory::Storage,
-        }
-    }
-
-    /// The memory for a packed matrix of `floats` floats (`gpu::pack`) on `adapter`: a
-    /// quarter of it goes to each uniform buffer.
-    pub(crate) fn for_matrix(floats: usize, adapter: AdapterKind) -> Memory {
-        Memory::for_binding(floats.div_ceil(4), adapter)
-    }
 
     /// The memory for the per-step kernels' h_{t-1} of `floats` floats (D x B x H_out) on
     /// `adapter`.
     pub(crate) fn for_state(floats: usize, adapter: AdapterKind) -> Memory {
-        Memory::for_binding(floats, adapter)
-    }
-
-    fn weights_source(self) -> &'static str {
-        match self {
-            Memory::Storage => include_str!("../../shaders/weights_storage.wgsl"),
-            Memory::Uniform => include_str!("../../shaders/weights_uniform.wgsl"),
+        match uniform_fits(floats, adapter) {
+            true => Memory::Uniform,
+            false => Memory::Storage,
         }
     }
 
@@ -124,6 +129,43 @@ impl Memory {
         match self {
             Memory::Storage => include_str!("../../shaders/step_state_storage.wgsl"),
             Memory::Uniform => include_str!("../../shaders/step_state_uniform.wgsl"),
+        }
+    }
+}
+
+impl WeightMemory {
+    pub(crate) const ALL: [WeightMemory; 3] = [
+        WeightMemory::Storage,
+        WeightMemory::Uniform,
+        WeightMemory::Texture,
+    ];
+
+    /// The memory for a packed matrix of `floats` floats (`gpu::pack`) on `adapter`, where 2D
+    /// textures may be `max_texture_dimension` texels on a side: uniform buffers on CPU
+    /// adapters where a quarter fits each, else a texture where it fits one, else storage.
+    pub(crate) fn for_matrix(
+        floats: usize,
+        adapter: AdapterKind,
+        max_texture_dimension: u32,
+    ) -> WeightMemory {
+        if uniform_fits(floats.div_ceil(4), adapter) {
+            return WeightMemory::Uniform;
+        }
+        let rows = floats.div_ceil(4 * WEIGHT_TEXTURE_WIDTH);
+        let side = max_texture_dimension as usize;
+        match adapter {
+            AdapterKind::Cpu { .. } if WEIGHT_TEXTURE_WIDTH <= side && rows <= side => {
+                WeightMemory::Texture
+            }
+            _ => WeightMemory::Storage,
+        }
+    }
+
+    fn source(self) -> &'static str {
+        match self {
+            WeightMemory::Storage => include_str!("../../shaders/weights_storage.wgsl"),
+            WeightMemory::Uniform => include_str!("../../shaders/weights_uniform.wgsl"),
+            WeightMemory::Texture => include_str!("../../shaders/weights_texture.wgsl"),
         }
     }
 }
@@ -190,7 +232,7 @@ impl ShaderFile {
             ShaderFile::Sequence => SEQUENCE_MAX_ROWS,
             _ => BATCH_BLOCK,
         };
-        self.source_for(dot, rows, Memory::Storage, Memory::Storage)
+        self.source_for(dot, rows, WeightMemory::Storage, Memory::Storage)
     }
 
     /// The complete module source: the shared snippets, then the kernel file. The recurrent
@@ -203,10 +245,10 @@ impl ShaderFile {
         self,
         dot: DotLoop,
         rows: u32,
-        weights: Memory,
+        weights: WeightMemory,
         row_memory: Memory,
     ) -> String {
-        let weights = weights.weights_source();
+        let weights = weights.source();
         let recurrent = |block: &str, file: &str, state: &str| {
             format!(
                 "{COMMON}\n{RECURRENT_BINDINGS}\n{weights}\n{state}\n{CELLS}\nconst {block}: u32 = {rows}u;\n{}\n{}",
@@ -387,7 +429,7 @@ pub(crate) struct DenseParams {
 /// kernel keeps h in workgroup memory and ignores it).
 pub(crate) fn bindings(
     file: ShaderFile,
-    weights: Memory,
+    weights: WeightMemory,
     row_memory: Memory,
 ) -> Vec<(u32, Binding)> {
     let mut out: Vec<(u32, Binding)> = binding_kinds(file)
@@ -395,10 +437,15 @@ pub(crate) fn bindings(
         .enumerate()
         .map(|(i, &kind)| (i as u32, kind))
         .collect();
-    if weights == Memory::Uniform && file != ShaderFile::Dense {
-        // Binding 2 holds the matrix in every family that streams one.
-        out[2].1 = Binding::Uniform;
-        out.extend(UNIFORM_COLUMN_BINDINGS.map(|b| (b, Binding::Uniform)));
+    // Binding 2 holds the matrix in every family that streams one.
+    match weights {
+        _ if file == ShaderFile::Dense => {}
+        WeightMemory::Storage => {}
+        WeightMemory::Uniform => {
+            out[2].1 = Binding::Uniform;
+            out.extend(UNIFORM_COLUMN_BINDINGS.map(|b| (b, Binding::Uniform)));
+        }
+        WeightMemory::Texture => out[2].1 = Binding::Texture,
     }
     match (file, row_memory) {
         (ShaderFile::Recurrent, Memory::Uniform) => {
@@ -436,6 +483,8 @@ pub(crate) enum Binding {
     Uniform,
     ReadOnly,
     ReadWrite,
+    /// An unfilterable `texture_2d<f32>`, read with `textureLoad`.
+    Texture,
 }
 
 pub(crate) fn layout_entry(
@@ -443,31 +492,38 @@ pub(crate) fn layout_entry(
     kind: Binding,
     dynamic: bool,
 ) -> wgpu::BindGroupLayoutEntry {
+    let buffer = |ty| BindingType::Buffer {
+        ty,
+        has_dynamic_offset: dynamic,
+        min_binding_size: None,
+    };
     let ty = match kind {
-        Binding::Uniform => BufferBindingType::Uniform,
-        Binding::ReadOnly => BufferBindingType::Storage { read_only: true },
-        Binding::ReadWrite => BufferBindingType::Storage { read_only: false },
+        Binding::Uniform => buffer(BufferBindingType::Uniform),
+        Binding::ReadOnly => buffer(BufferBindingType::Storage { read_only: true }),
+        Binding::ReadWrite => buffer(BufferBindingType::Storage { read_only: false }),
+        Binding::Texture => BindingType::Texture {
+            sample_type: wgpu::TextureSampleType::Float { filterable: false },
+            view_dimension: wgpu::TextureViewDimension::D2,
+            multisampled: false,
+        },
     };
     wgpu::BindGroupLayoutEntry {
         binding,
         visibility: ShaderStages::COMPUTE,
-        ty: BindingType::Buffer {
-            ty,
-            has_dynamic_offset: dynamic,
-            min_binding_size: None,
-        },
+        ty,
         count: None,
     }
 }
 
 /// Layouts and pipelines, created once per device.
 pub(crate) struct Kernels {
-    /// Group 0 of the input projection, by where W_ih and x live ([`Memory`] `as usize`).
-    gemm_layouts: [[BindGroupLayout; 2]; 2],
+    /// Group 0 of the input projection, by where W_ih and x live ([`WeightMemory`] and
+    /// [`Memory`] `as usize`).
+    gemm_layouts: [[BindGroupLayout; 2]; 3],
     /// Group 0 of the sequence kernel, by where W_hh lives.
-    sequence_layouts: [BindGroupLayout; 2],
+    sequence_layouts: [BindGroupLayout; 3],
     /// Group 0 of the per-step kernels, by where W_hh and h_{t-1} live.
-    per_step_layouts: [[BindGroupLayout; 2]; 2],
+    per_step_layouts: [[BindGroupLayout; 2]; 3],
     /// Group 1 of every kernel: the `Step` slot, chosen with a dynamic offset.
     pub step_layout: BindGroupLayout,
     pipelines: Vec<ComputePipeline>,
@@ -485,7 +541,7 @@ pub(crate) struct Variant {
     pub kernel: Kernel,
     pub rows: u32,
     pub overrides: Option<SequenceOverrides>,
-    pub weights: Memory,
+    pub weights: WeightMemory,
     /// Where the inner loop reads its rows: h_{t-1} in the per-step kernels, x in the input
     /// projection (storage for the sequence kernel).
     pub row_memory: Memory,
@@ -513,7 +569,7 @@ impl SequenceOverrides {
 
 impl Variant {
     /// The input projection, reading W_ih from `weights` and x from `row_memory`.
-    pub(crate) fn input_projection(weights: Memory, row_memory: Memory) -> Self {
+    pub(crate) fn input_projection(weights: WeightMemory, row_memory: Memory) -> Self {
         Variant {
             kernel: Kernel::InputProjection,
             rows: GEMM_ROWS,
@@ -525,7 +581,12 @@ impl Variant {
 
     /// A per-step kernel for blocks of `rows` sequences, reading W_hh from `weights` and
     /// h_{t-1} from `row_memory`.
-    pub(crate) fn step(kernel: Kernel, rows: u32, weights: Memory, row_memory: Memory) -> Self {
+    pub(crate) fn step(
+        kernel: Kernel,
+        rows: u32,
+        weights: WeightMemory,
+        row_memory: Memory,
+    ) -> Self {
         Variant {
             kernel,
             rows,
@@ -536,7 +597,11 @@ impl Variant {
     }
 
     /// The sequence kernel cut as `shape`, for layers of `config`'s kind.
-    pub(crate) fn sequence(shape: SequenceShape, config: &RnnConfig, weights: Memory) -> Self {
+    pub(crate) fn sequence(
+        shape: SequenceShape,
+        config: &RnnConfig,
+        weights: WeightMemory,
+    ) -> Self {
         Variant {
             kernel: Kernel::Sequence,
             rows: shape.rows,
@@ -552,7 +617,7 @@ impl Variant {
 
     /// Whether the context compiled this one up front (`Kernels::pipeline`).
     fn prebuilt(self) -> bool {
-        self.weights == Memory::Storage
+        self.weights == WeightMemory::Storage
             && self.row_memory == Memory::Storage
             && match self.kernel.file() {
                 ShaderFile::Gemm => true,
@@ -564,7 +629,7 @@ impl Variant {
 
 #[derive(Default)]
 struct Variants {
-    modules: Vec<((ShaderFile, u32, Memory, Memory), wgpu::ShaderModule)>,
+    modules: Vec<((ShaderFile, u32, WeightMemory, Memory), wgpu::ShaderModule)>,
     pipelines: Vec<(Variant, ComputePipeline)>,
 }
 
@@ -577,7 +642,7 @@ impl Kernels {
         source: impl Fn(ShaderFile) -> String,
     ) -> Kernels {
         let group0 = |file: ShaderFile, rows: Memory, label: &str| {
-            Memory::ALL.map(|weights| {
+            WeightMemory::ALL.map(|weights| {
                 let entries: Vec<_> = bindings(file, weights, rows)
                     .into_iter()
                     .map(|(i, b)| layout_entry(i, b, false))
@@ -591,9 +656,9 @@ impl Kernels {
         // Indexed [weights][rows].
         let by_weights_and_rows = |file: ShaderFile, label: &str| {
             let [storage_rows, uniform_rows] = Memory::ALL.map(|rows| group0(file, rows, label));
-            let [sw, uw] = storage_rows;
-            let [su, uu] = uniform_rows;
-            [[sw, su], [uw, uu]]
+            let [ss, us, ts] = storage_rows;
+            let [su, uu, tu] = uniform_rows;
+            [[ss, su], [us, uu], [ts, tu]]
         };
         let gemm_layouts = by_weights_and_rows(ShaderFile::Gemm, "wgpu-rnn gemm");
         let sequence_layouts = group0(ShaderFile::Sequence, Memory::Storage, "wgpu-rnn sequence");
@@ -617,10 +682,10 @@ impl Kernels {
         let pipelines = Kernel::ALL
             .iter()
             .filter_map(|kernel| {
-                let storage = Memory::Storage as usize;
+                let (weights, rows) = (WeightMemory::Storage as usize, Memory::Storage as usize);
                 let group0 = match kernel.file() {
-                    ShaderFile::Gemm => &gemm_layouts[storage][storage],
-                    ShaderFile::Recurrent => &per_step_layouts[storage][storage],
+                    ShaderFile::Gemm => &gemm_layouts[weights][rows],
+                    ShaderFile::Recurrent => &per_step_layouts[weights][rows],
                     ShaderFile::Sequence | ShaderFile::Dense => return None,
                 };
                 let module = &modules[kernel.file() as usize];
@@ -645,17 +710,17 @@ impl Kernels {
     }
 
     /// Group 0 of the input projection, with W_ih in `weights` and x in `rows`.
-    pub(crate) fn gemm_layout(&self, weights: Memory, rows: Memory) -> &BindGroupLayout {
+    pub(crate) fn gemm_layout(&self, weights: WeightMemory, rows: Memory) -> &BindGroupLayout {
         &self.gemm_layouts[weights as usize][rows as usize]
     }
 
     /// Group 0 of the sequence kernel, with W_hh in `weights`.
-    pub(crate) fn sequence_layout(&self, weights: Memory) -> &BindGroupLayout {
+    pub(crate) fn sequence_layout(&self, weights: WeightMemory) -> &BindGroupLayout {
         &self.sequence_layouts[weights as usize]
     }
 
     /// Group 0 of the per-step kernels, with W_hh in `weights` and h_{t-1} in `state`.
-    pub(crate) fn per_step_layout(&self, weights: Memory, state: Memory) -> &BindGroupLayout {
+    pub(crate) fn per_step_layout(&self, weights: WeightMemory, state: Memory) -> &BindGroupLayout {
         &self.per_step_layouts[weights as usize][state as usize]
     }
 
@@ -760,12 +825,17 @@ mod tests {
     }
 
     fn parse_with(file: ShaderFile, dot: DotLoop) -> Module {
-        parse_memory(file, dot, Memory::Storage, Memory::Storage)
+        parse_memory(file, dot, WeightMemory::Storage, Memory::Storage)
     }
 
     /// The module with its weights in `weights` and the per-step kernels' h_{t-1} in `state`,
     /// for the largest block of sequences.
-    fn parse_memory(file: ShaderFile, dot: DotLoop, weights: Memory, state: Memory) -> Module {
+    fn parse_memory(
+        file: ShaderFile,
+        dot: DotLoop,
+        weights: WeightMemory,
+        state: Memory,
+    ) -> Module {
         let rows = match file {
             ShaderFile::Sequence => SEQUENCE_MAX_ROWS,
             _ => BATCH_BLOCK,
@@ -800,8 +870,21 @@ mod tests {
         ty.inner.size(module.to_ctx())
     }
 
-    fn binding_of(space: AddressSpace) -> Option<Binding> {
-        match space {
+    /// The layout entry kind that the global `var` in `module` needs.
+    fn binding_of(module: &Module, var: &naga::GlobalVariable) -> Option<Binding> {
+        match var.space {
+            AddressSpace::Handle => match module.types[var.ty].inner {
+                naga::TypeInner::Image {
+                    dim: naga::ImageDimension::D2,
+                    arrayed: false,
+                    class:
+                        naga::ImageClass::Sampled {
+                            kind: naga::ScalarKind::Float,
+                            multi: false,
+                        },
+                } => Some(Binding::Texture),
+                _ => None,
+            },
             AddressSpace::Uniform => Some(Binding::Uniform),
             AddressSpace::Storage { access } if access.contains(StorageAccess::STORE) => {
                 Some(Binding::ReadWrite)
@@ -862,7 +945,7 @@ mod tests {
     fn every_shader_parses_and_validates_with_either_inner_loop_and_operand_memory() {
         for file in ShaderFile::ALL {
             for dot in DotLoop::ALL {
-                for weights in Memory::ALL {
+                for weights in WeightMemory::ALL {
                     for state in Memory::ALL {
                         parse_memory(file, dot, weights, state);
                     }
@@ -878,15 +961,16 @@ mod tests {
     fn every_layout_fits_the_default_limits() {
         let limits = wgpu::Limits::default();
         for file in ShaderFile::ALL {
-            for weights in Memory::ALL {
+            for weights in WeightMemory::ALL {
                 for state in Memory::ALL {
                     let entries = bindings(file, weights, state);
                     let count = |kind: &dyn Fn(Binding) -> bool| {
                         entries.iter().filter(|(_, b)| kind(*b)).count() as u32
                     };
-                    let storage = count(&|b| b != Binding::Uniform);
+                    let storage = count(&|b| matches!(b, Binding::ReadOnly | Binding::ReadWrite));
                     let uniform =
                         count(&|b| b == Binding::Uniform) + u32::from(file != ShaderFile::Dense);
+                    let textures = count(&|b| b == Binding::Texture);
                     let what = format!("{file:?}, weights {weights:?}, state {state:?}");
                     assert!(
                         storage <= limits.max_storage_buffers_per_shader_stage,
@@ -895,6 +979,10 @@ mod tests {
                     assert!(
                         uniform <= limits.max_uniform_buffers_per_shader_stage,
                         "{what}: {uniform} uniform buffers"
+                    );
+                    assert!(
+                        textures <= limits.max_sampled_textures_per_shader_stage,
+                        "{what}: {textures} textures"
                     );
                 }
             }
@@ -907,12 +995,26 @@ mod tests {
             threads: 2,
             lanes: 8,
         };
+        let side = wgpu::Limits::default().max_texture_dimension_2d;
         // GRU or LSTM, H = 128, one direction: 128 * 128 * 4 floats, each part exactly 64 KiB.
         let fits = 128 * 128 * 4;
-        assert_eq!(Memory::for_matrix(fits, cpu), Memory::Uniform);
-        assert_eq!(Memory::for_matrix(fits + 16, cpu), Memory::Storage);
-        assert_eq!(Memory::for_matrix(16, AdapterKind::Gpu), Memory::Storage);
+        let matrix = |floats, adapter| WeightMemory::for_matrix(floats, adapter, side);
+        assert_eq!(matrix(fits, cpu), WeightMemory::Uniform);
         assert_eq!(UNIFORM_BINDING_VEC4S * 16, 65536);
+        // Larger: a texture of 4096 vec4s a row, up to the device's side in rows.
+        assert_eq!(matrix(fits + 16, cpu), WeightMemory::Texture);
+        let most = 4 * WEIGHT_TEXTURE_WIDTH * side as usize;
+        assert_eq!(matrix(most, cpu), WeightMemory::Texture);
+        assert_eq!(matrix(most + 1, cpu), WeightMemory::Storage);
+        // A device whose textures are narrower than a row.
+        let narrow = WEIGHT_TEXTURE_WIDTH as u32 - 1;
+        assert_eq!(
+            WeightMemory::for_matrix(fits + 16, cpu, narrow),
+            WeightMemory::Storage
+        );
+        // GPUs read every matrix from storage.
+        assert_eq!(matrix(16, AdapterKind::Gpu), WeightMemory::Storage);
+        assert_eq!(matrix(fits + 16, AdapterKind::Gpu), WeightMemory::Storage);
         // h_{t-1}, D x B x H_out floats: B=64 H=128 D=2 fills the 64 KiB exactly.
         assert_eq!(Memory::for_state(64 * 128 * 2, cpu), Memory::Uniform);
         assert_eq!(Memory::for_state(64 * 128 * 2 + 1, cpu), Memory::Storage);
@@ -923,14 +1025,18 @@ mod tests {
     /// modules validate, and the sequence kernel leaves its workgroup width to the pipeline.
     #[test]
     fn every_block_size_validates() {
-        for (rows, dot, memory) in [1, 2, 4, 8, CPU_STEP_BLOCK].into_iter().flat_map(|rows| {
+        for (rows, dot, weights) in [1, 2, 4, 8, CPU_STEP_BLOCK].into_iter().flat_map(|rows| {
             DotLoop::ALL
                 .into_iter()
-                .flat_map(move |dot| Memory::ALL.map(|memory| (rows, dot, memory)))
+                .flat_map(move |dot| WeightMemory::ALL.map(|weights| (rows, dot, weights)))
         }) {
             {
-                // Both operands in the same memory: each snippet is independent of the other.
-                let (weights, state) = (memory, memory);
+                // h_{t-1} uniform with uniform weights: each snippet is independent of the
+                // other (every pair is validated above).
+                let state = match weights {
+                    WeightMemory::Uniform => Memory::Uniform,
+                    _ => Memory::Storage,
+                };
                 let source = ShaderFile::Recurrent.source_for(dot, rows, weights, state);
                 let module = naga::front::wgsl::parse_str(&source)
                     .unwrap_or_else(|e| panic!("rows {rows}: {}", e.emit_to_string(&source)));
@@ -999,7 +1105,7 @@ mod tests {
     fn bindings_match_the_bind_group_layouts() {
         for (file, weights, state) in ShaderFile::ALL
             .into_iter()
-            .flat_map(|file| Memory::ALL.map(|weights| (file, weights)))
+            .flat_map(|file| WeightMemory::ALL.map(|weights| (file, weights)))
             .flat_map(|(file, weights)| Memory::ALL.map(|state| (file, weights, state)))
         {
             let module = parse_memory(file, DotLoop::Plain, weights, state);
@@ -1009,7 +1115,7 @@ mod tests {
             for (_, var) in module.global_variables.iter() {
                 let Some(rb) = &var.binding else { continue };
                 let name = var.name.as_deref().unwrap_or("?");
-                let got = binding_of(var.space);
+                let got = binding_of(&module, var);
                 match rb.group {
                     0 => {
                         group0 += 1;
@@ -1081,12 +1187,22 @@ mod tests {
         let uniform = parse_memory(
             ShaderFile::Recurrent,
             DotLoop::Plain,
-            Memory::Uniform,
+            WeightMemory::Uniform,
             Memory::Uniform,
         );
         assert_eq!(
             const_u32(&uniform, "UNIFORM_BINDING_VEC4S") as usize,
             UNIFORM_BINDING_VEC4S
+        );
+        let texture = parse_memory(
+            ShaderFile::Gemm,
+            DotLoop::Plain,
+            WeightMemory::Texture,
+            Memory::Storage,
+        );
+        assert_eq!(
+            const_u32(&texture, "WEIGHT_TEXTURE_WIDTH") as usize,
+            WEIGHT_TEXTURE_WIDTH
         );
         let sequence = parse(ShaderFile::Sequence);
         assert_eq!(const_u32(&sequence, "SEQUENCE_ROWS"), SEQUENCE_MAX_ROWS);

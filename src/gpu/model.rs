@@ -6,7 +6,7 @@ use super::buffers::f32_bytes;
 use super::buffers::{read_back, Scopes, Wait};
 use super::context::GpuContext;
 use super::encode::{Plan, StateBuffers};
-use super::kernels::{Memory, UNIFORM_BINDING_VEC4S, UNIFORM_COLUMN_BINDINGS};
+use super::kernels::{WeightMemory, UNIFORM_BINDING_VEC4S, UNIFORM_COLUMN_BINDINGS};
 use super::pack::{
     gate_stride, pack_input, pack_input_bias, pack_projection, pack_recurrent, uniform_columns,
 };
@@ -70,25 +70,29 @@ pub(super) enum PackedWeights {
     Storage(wgpu::Buffer),
     /// The four parts of `pack::uniform_columns`.
     Uniform([wgpu::Buffer; 4]),
+    Texture(wgpu::TextureView),
 }
 
 impl PackedWeights {
     /// Uploads `packed` to where the kernels read it fastest on this adapter.
     fn upload(ctx: &GpuContext, label: &str, packed: &[f32]) -> Self {
-        match Memory::for_matrix(packed.len(), ctx.adapter_kind()) {
-            Memory::Storage => PackedWeights::Storage(ctx.storage(label, packed)),
-            Memory::Uniform => {
+        let max_texture = ctx.inner.device.limits().max_texture_dimension_2d;
+        match WeightMemory::for_matrix(packed.len(), ctx.adapter_kind(), max_texture) {
+            WeightMemory::Storage => PackedWeights::Storage(ctx.storage(label, packed)),
+            WeightMemory::Uniform => {
                 PackedWeights::Uniform(uniform_columns(packed, UNIFORM_BINDING_VEC4S).map(|part| {
                     ctx.buffer_with(label, f32_bytes(&part), wgpu::BufferUsages::UNIFORM)
                 }))
             }
+            WeightMemory::Texture => PackedWeights::Texture(ctx.weight_texture(label, packed)),
         }
     }
 
-    pub fn memory(&self) -> Memory {
+    pub fn memory(&self) -> WeightMemory {
         match self {
-            PackedWeights::Storage(_) => Memory::Storage,
-            PackedWeights::Uniform(_) => Memory::Uniform,
+            PackedWeights::Storage(_) => WeightMemory::Storage,
+            PackedWeights::Uniform(_) => WeightMemory::Uniform,
+            PackedWeights::Texture(_) => WeightMemory::Texture,
         }
     }
 
@@ -107,6 +111,10 @@ impl PackedWeights {
                     resource: part.as_entire_binding(),
                 })
                 .collect(),
+            PackedWeights::Texture(view) => vec![wgpu::BindGroupEntry {
+                binding: 2,
+                resource: wgpu::BindingResource::TextureView(view),
+            }],
         }
     }
 }

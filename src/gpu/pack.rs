@@ -31,7 +31,7 @@ fn pack_columns<'a>(
 }
 
 /// A packed matrix ([`pack_recurrent`], [`pack_input`]) split by column of each block of four,
-/// for [`Memory::Uniform`](super::kernels::Memory::Uniform): vec4 i of part c is
+/// for [`WeightMemory::Uniform`](super::kernels::WeightMemory::Uniform): vec4 i of part c is
 /// vec4 4i + c of `packed` (weights_uniform.wgsl reads the vec4 w + c as part c's w / 4). Each
 /// part is padded with zeros to `vec4s` vec4s, the size of its binding; `packed` must fit.
 pub(crate) fn uniform_columns(packed: &[f32], vec4s: usize) -> [Vec<f32>; 4] {
