@@ -5,6 +5,16 @@
 // WebGPU device allows. Mirrored by `gpu::kernels::UNIFORM_BINDING_VEC4S`.
 const UNIFORM_BINDING_VEC4S: u32 = 4096u;
 
+// Vec4s (rgba32float texels) per row of every texture the kernels read on CPU adapters
+// (weights_texture.wgsl, gates_texture.wgsl): vec4 i of the array a texture holds is the texel
+// at `texel(i)`. A power of two, so that the division and remainder are a shift and a mask;
+// within the 8192 texels every WebGPU device allows. Mirrored by `gpu::kernels::TEXTURE_WIDTH`.
+const TEXTURE_WIDTH: u32 = 4096u;
+
+fn texel(i: u32) -> vec2<u32> {
+    return vec2<u32>(i % TEXTURE_WIDTH, i / TEXTURE_WIDTH);
+}
+
 // The per-layer constants, mirrored by `gpu::kernels::LayerParams` on the Rust side.
 struct Layer {
     seq_len: u32,      // T

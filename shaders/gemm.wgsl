@@ -12,7 +12,8 @@
 // binding 2: W_ih, [D][K/4][gate_stride][4] (columns.wgsl), from weights_storage.wgsl or
 // weights_uniform.wgsl (which adds bindings 9 to 11).
 @group(0) @binding(3) var<storage, read> b_ih: array<vec4<f32>>;   // [D][G*H/4]
-@group(0) @binding(4) var<storage, read_write> gates: array<vec4<f32>>;
+// binding 4: the output, written through store_gates: gemm_gates_storage.wgsl or, on CPU
+// adapters, gemm_gates_texture.wgsl.
 @group(1) @binding(0) var<uniform> chunk: Step;
 
 const GEMM_WORKGROUP: u32 = 64u;
@@ -49,7 +50,7 @@ fn input_projection(@builtin(global_invocation_id) gid: vec3<u32>) {
     let bias = b_ih[d * n4_len + gid.x];
     for (var r = 0u; r < ROWS; r++) {
         if (row0 + r < rows) {
-            gates[(d * capacity + row0 + r) * n4_len + gid.x] = acc[r] + bias;
+            store_gates((d * capacity + row0 + r) * n4_len + gid.x, acc[r] + bias);
         }
     }
 }

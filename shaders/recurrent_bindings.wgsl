@@ -2,7 +2,8 @@
 // group layout serves both, mirrored by `bindings(ShaderFile::..)` on the Rust side.
 
 @group(0) @binding(0) var<uniform> layer: Layer;
-@group(0) @binding(1) var<storage, read> gates: array<vec4<f32>>;  // [D][chunk_steps*B][gate_stride/4]
+// binding 1: the input projection, [D][chunk_steps*B][gate_stride/4] vec4s, read through
+// unit_gates and unit_gate: gates_storage.wgsl or, on CPU adapters, gates_texture.wgsl.
 // binding 2: W_hh, [D][H_out/4][H][4] (columns.wgsl), from weights_storage.wgsl or
 // weights_uniform.wgsl (which adds bindings 9 to 11).
 @group(0) @binding(3) var<storage, read> b_hh: array<f32>;         // [D][G*H]
@@ -23,16 +24,6 @@ fn state_get(i: u32) -> f32 {
 
 fn state_set(i: u32, value: f32) {
     state[i >> 2u][i & 3u] = value;
-}
-
-// A row of the input projection (`base`, in vec4s) holds a GRU or LSTM unit's gates in one vec4
-// and four Elman RNN units per vec4 (gpu::pack::gate_column).
-fn unit_gates(base: u32, j: u32) -> vec4<f32> {
-    return gates[base + j];
-}
-
-fn unit_gate(base: u32, j: u32) -> f32 {
-    return gates[base + j / 4u][j % 4u];
 }
 
 // Sequence b's length (0 past the batch: `lengths` is padded).

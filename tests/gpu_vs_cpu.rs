@@ -387,7 +387,9 @@ fn batches_in_blocks_of_sixteen() {
 /// W_ih (132 x 512 floats: 4 rows and an eighth) in a texture and leaves W_hh uniform; two
 /// directions put W_hh in a texture (8 rows exactly), and the second of two bidirectional
 /// layers (input 256) has both there; B=64 in two directions fills the uniform h_{t-1}
-/// exactly, and B=130 puts it in storage. (Weights in storage, as on GPUs, are checked on
+/// exactly, and B=130 puts it in storage. The input projection's output goes to a texture
+/// where a chunk fills one row of it (4096 vec4s: here at B=64, B=130 and T=100), else to a
+/// storage buffer (the B=3 cases). (Weights in storage, as on GPUs, are checked on
 /// lavapipe by `vec4_inner_loops_with_and_without_subgroups`: a context on an application's
 /// device counts as a GPU.) The input projection reads x through
 /// a 64 KiB window that holds a chunk's rows of both directions, so the window cuts the

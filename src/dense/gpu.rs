@@ -10,8 +10,8 @@ use super::model::{Layer, SequentialModel};
 use super::Activation;
 use crate::error::{Error, Result};
 use crate::gpu::kernels::{
-    bindings, layout_entry, DenseParams, DotLoop, Kernel, Memory, ShaderFile, WeightMemory,
-    DENSE_ROWS, DENSE_WORKGROUP,
+    bindings, layout_entry, DenseParams, DotLoop, GatesMemory, Kernel, Memory, ShaderFile,
+    WeightMemory, DENSE_ROWS, DENSE_WORKGROUP,
 };
 use crate::gpu::{read_back, GpuContext, GpuInput, GpuRnn, Scopes, Wait};
 use crate::shape::Tensor;
@@ -27,10 +27,15 @@ pub(crate) struct DenseKernels {
 impl DenseKernels {
     /// Compiles the kernels. Run inside an error scope: a failure is reported there.
     fn new(device: &wgpu::Device) -> Self {
-        let entries: Vec<_> = bindings(ShaderFile::Dense, WeightMemory::Storage, Memory::Storage)
-            .into_iter()
-            .map(|(i, b)| layout_entry(i, b, false))
-            .collect();
+        let entries: Vec<_> = bindings(
+            ShaderFile::Dense,
+            WeightMemory::Storage,
+            Memory::Storage,
+            GatesMemory::Storage,
+        )
+        .into_iter()
+        .map(|(i, b)| layout_entry(i, b, false))
+        .collect();
         let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
             label: Some("wgpu-rnn dense"),
             entries: &entries,

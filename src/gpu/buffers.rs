@@ -174,28 +174,18 @@ impl GpuContext {
     /// A scratch buffer the kernels also read as a uniform buffer: one whole uniform binding,
     /// [`UNIFORM_BINDING_VEC4S`](super::kernels::UNIFORM_BINDING_VEC4S) vec4s.
     /// A packed weight matrix as the rgba32float texture of weights_texture.wgsl: vec4 i at
-    /// texel (i % WEIGHT_TEXTURE_WIDTH, i / WEIGHT_TEXTURE_WIDTH), the last row padded with
-    /// zeros. The caller checked the size against the device (`WeightMemory::for_matrix`).
+    /// texel (i % TEXTURE_WIDTH, i / TEXTURE_WIDTH), the last row padded with zeros. The
+    /// caller checked the size against the device (`WeightMemory::for_matrix`).
     pub(crate) fn weight_texture(&self, label: &str, packed: &[f32]) -> wgpu::TextureView {
-        let width = super::kernels::WEIGHT_TEXTURE_WIDTH;
+        let width = super::kernels::TEXTURE_WIDTH;
         let rows = packed.len().div_ceil(4 * width).max(1);
         let mut texels = packed.to_vec();
         texels.resize(rows * width * 4, 0.0);
-        let size = wgpu::Extent3d {
-            width: width as u32,
-            height: rows as u32,
-            depth_or_array_layers: 1,
-        };
-        let texture = self.inner.device.create_texture(&wgpu::TextureDescriptor {
-            label: Some(label),
-            size,
-            mip_level_count: 1,
-            sample_count: 1,
-            dimension: wgpu::TextureDimension::D2,
-            format: wgpu::TextureFormat::Rgba32Float,
-            usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
-            view_formats: &[],
-        });
+        let (texture, size) = self.texture_of(
+            label,
+            rows,
+            wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
+        );
         self.inner.queue.write_texture(
             texture.as_image_copy(),
             f32_bytes(&texels),
@@ -207,6 +197,41 @@ impl GpuContext {
             size,
         );
         texture.create_view(&Default::default())
+    }
+
+    /// An rgba32float texture of TEXTURE_WIDTH texels a row for `vec4s` vec4s, written by one
+    /// kernel as a storage texture and read by the next (`GatesMemory::Texture`).
+    pub(crate) fn scratch_texture(&self, label: &str, vec4s: usize) -> wgpu::TextureView {
+        let rows = vec4s.div_ceil(super::kernels::TEXTURE_WIDTH).max(1);
+        let usage = wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::STORAGE_BINDING;
+        self.texture_of(label, rows, usage)
+            .0
+            .create_view(&Default::default())
+    }
+
+    /// A 2D rgba32float texture of `rows` rows of TEXTURE_WIDTH texels, and its size.
+    fn texture_of(
+        &self,
+        label: &str,
+        rows: usize,
+        usage: wgpu::TextureUsages,
+    ) -> (wgpu::Texture, wgpu::Extent3d) {
+        let size = wgpu::Extent3d {
+            width: super::kernels::TEXTURE_WIDTH as u32,
+            height: rows as u32,
+            depth_or_array_layers: 1,
+        };
+        let texture = self.inner.device.create_texture(&wgpu::TextureDescriptor {
+            label: Some(label),
+            size,
+            mip_level_count: 1,
+            sample_count: 1,
+            dimension: wgpu::TextureDimension::D2,
+            format: wgpu::TextureFormat::Rgba32Float,
+            usage,
+            view_formats: &[],
+        });
+        (texture, size)
     }
 
     pub(crate) fn uniform_scratch(&self, label: &str) -> wgpu::Buffer {

@@ -4,8 +4,9 @@ use wgpu::BufferUsages;
 
 use super::context::GpuContext;
 use super::kernels::{
-    step_block, Kernel, LayerParams, Memory, Variant, WeightMemory, GEMM_COLS, GEMM_ROWS,
-    GEMM_WORKGROUP, STATE_PREV_BINDING, STEP_SLOT_SIZE, STEP_WORKGROUP, UNIFORM_BINDING_VEC4S,
+    step_block, GatesMemory, Kernel, LayerParams, Memory, Variant, WeightMemory, GEMM_COLS,
+    GEMM_ROWS, GEMM_WORKGROUP, STATE_PREV_BINDING, STEP_SLOT_SIZE, STEP_WORKGROUP,
+    UNIFORM_BINDING_VEC4S,
 };
 use super::model::{GpuRnn, PackedWeights, StepSlots, Strategy};
 use super::pack::gate_stride;
@@ -122,10 +123,14 @@ impl GpuRnn {
 
         let lengths = ctx.lengths(lengths);
         let (h_n, c_n) = (&state_io.h, &state_io.c);
-        let gates = ctx.scratch(
-            "input projection chunk",
-            d * plan.chunk_steps * b * gate_stride(config),
-        );
+        let gates_floats = d * plan.chunk_steps * b * gate_stride(config);
+        let gates = match plan.gates {
+            GatesMemory::Storage => Gates::Buffer(ctx.scratch("input projection", gates_floats)),
+            GatesMemory::Texture => {
+                Gates::Texture(ctx.scratch_texture("input projection", gates_floats.div_ceil(4)))
+            }
+        };
+        let gates = gates.resource();
         // h between steps, for h after s steps: a ping-pong buffer (half s % 2), or for the
         // per-step kernels with h_{t-1} in uniform memory two buffers (`states[s % 2]`), which
         // they read as h_{t-1} and write as h_t in turn.
@@ -168,21 +173,28 @@ impl GpuRnn {
         // holds the batch (`step_block`).
         let block = step_block(b, h, d, ctx.adapter_kind());
         let batch_blocks = (b as u32).div_ceil(block);
-        let recurrence = |weights: WeightMemory| -> Result<Recurrence> {
-            let step = |kernel| Variant::step(kernel, block, weights, state_memory);
+        // The recurrence's pipelines and their group 0 layout.
+        let recurrence = |weights: WeightMemory| -> Result<(Recurrence, wgpu::BindGroupLayout)> {
+            let step = |kernel| Variant::step(kernel, block, weights, state_memory, plan.gates);
             Ok(match plan.sequence {
-                Some(cut) => Recurrence::Sequence {
-                    shape: cut.shape,
-                    pipeline: kernels
-                        .variant(device, Variant::sequence(cut.shape, config, weights))?,
-                },
-                None => Recurrence::PerStep {
-                    step: kernels.variant(device, step(step_kernel))?,
-                    project: match config.proj_size {
-                        0 => None,
-                        _ => Some(kernels.variant(device, step(Kernel::LstmProject))?),
-                    },
-                },
+                Some(cut) => {
+                    let variant = Variant::sequence(cut.shape, config, weights, plan.gates);
+                    let recurrence = Recurrence::Sequence {
+                        shape: cut.shape,
+                        pipeline: kernels.variant(device, variant)?,
+                    };
+                    (recurrence, kernels.layout(device, variant))
+                }
+                None => {
+                    let recurrence = Recurrence::PerStep {
+                        step: kernels.variant(device, step(step_kernel))?,
+                        project: match config.proj_size {
+                            0 => None,
+                            _ => Some(kernels.variant(device, step(Kernel::LstmProject))?),
+                        },
+                    };
+                    (recurrence, kernels.layout(device, step(step_kernel)))
+                }
             })
         };
         let mut encoder = device.create_command_encoder(&Default::default());
@@ -210,18 +222,18 @@ impl GpuRnn {
             let layer_in = if l == 0 { x } else { &outputs[(l - 1) % 2] };
             let layer_out = &outputs[l % 2];
             // Group 0 of a family: `weights` at binding 2 (and, as uniform parts, at the other
-            // columns' bindings), `buffers` at the bindings 0, 1, 3, 4, ..., and `prev` (the
+            // columns' bindings), `resources` at the bindings 0, 1, 3, 4, ..., and `prev` (the
             // per-step kernels' h_{t-1}) at its own.
             let bind = |layout: &wgpu::BindGroupLayout,
                         weights: &PackedWeights,
-                        buffers: &[&wgpu::Buffer],
+                        resources: &[wgpu::BindingResource],
                         prev: Option<&wgpu::Buffer>| {
-                let mut entries: Vec<_> = buffers
+                let mut entries: Vec<_> = resources
                     .iter()
                     .enumerate()
-                    .map(|(i, buf)| wgpu::BindGroupEntry {
+                    .map(|(i, resource)| wgpu::BindGroupEntry {
                         binding: if i < 2 { i as u32 } else { i as u32 + 1 },
-                        resource: buf.as_entire_binding(),
+                        resource: resource.clone(),
                     })
                     .collect();
                 entries.extend(weights.entries());
@@ -249,31 +261,40 @@ impl GpuRnn {
                 weights.w_ih.memory(),
                 window.map_or(Memory::Storage, |_| Memory::Uniform),
             );
-            let gemm = kernels.variant(device, Variant::input_projection(w_ih, x_rows))?;
-            let gemm_layout = kernels.gemm_layout(w_ih, x_rows);
+            let gemm_variant = Variant::input_projection(w_ih, x_rows, plan.gates);
+            let gemm = kernels.variant(device, gemm_variant)?;
+            let gemm_layout = kernels.layout(device, gemm_variant);
+            let whole = wgpu::Buffer::as_entire_binding;
             let gemm_group = match window {
                 None => bind(
-                    gemm_layout,
+                    &gemm_layout,
                     &weights.w_ih,
-                    &[&params, layer_in, &weights.b_ih, &gates, layer_in4],
+                    &[
+                        whole(&params),
+                        whole(layer_in),
+                        whole(&weights.b_ih),
+                        gates.clone(),
+                        whole(layer_in4),
+                    ],
                     None,
                 ),
                 Some(window) => bind(
-                    gemm_layout,
+                    &gemm_layout,
                     &weights.w_ih,
-                    &[&params, window, &weights.b_ih, &gates],
+                    &[
+                        whole(&params),
+                        whole(window),
+                        whole(&weights.b_ih),
+                        gates.clone(),
+                    ],
                     None,
                 ),
             };
             let row_bytes = (b * config.layer_input_size(l) * 4) as u64;
             let w_hh = weights.w_hh.memory();
-            let recurrence = recurrence(w_hh)?;
+            let (recurrence, layout) = recurrence(w_hh)?;
             // One group over the ping-pong buffer, or one per parity of the step
             // (`step_groups[s % 2]` reads h after s steps and writes the next).
-            let layout = match plan.sequence {
-                Some(_) => kernels.sequence_layout(w_hh),
-                None => kernels.per_step_layout(w_hh, state_memory),
-            };
             let step_groups: Vec<wgpu::BindGroup> = (0..states.len())
                 .map(|parity| {
                     let (next, prev) = match states.len() {
@@ -281,17 +302,17 @@ impl GpuRnn {
                         _ => (&states[1 - parity], Some(&states[parity])),
                     };
                     bind(
-                        layout,
+                        &layout,
                         &weights.w_hh,
                         &[
-                            &params,
-                            &gates,
-                            &weights.b_hh,
-                            &lengths,
-                            next,
-                            &cell,
-                            layer_out,
-                            &weights.w_hr,
+                            whole(&params),
+                            gates.clone(),
+                            whole(&weights.b_hh),
+                            whole(&lengths),
+                            whole(next),
+                            whole(&cell),
+                            whole(layer_out),
+                            whole(&weights.w_hr),
                         ],
                         prev,
                     )
@@ -413,6 +434,21 @@ impl GpuRnn {
     }
 }
 
+/// Where the input projection writes a chunk and the recurrence reads it ([`GatesMemory`]).
+enum Gates {
+    Buffer(wgpu::Buffer),
+    Texture(wgpu::TextureView),
+}
+
+impl Gates {
+    fn resource(&self) -> wgpu::BindingResource<'_> {
+        match self {
+            Gates::Buffer(buffer) => buffer.as_entire_binding(),
+            Gates::Texture(view) => wgpu::BindingResource::TextureView(view),
+        }
+    }
+}
+
 /// The pipelines that run a layer's recurrence.
 enum Recurrence {
     /// One dispatch per chunk of timesteps.
@@ -436,6 +472,9 @@ pub(crate) struct Plan {
     /// KiB (gemm_rows_uniform.wgsl): on CPU adapters, where a chunk of [`MIN_WINDOW_STEPS`]
     /// fits; `chunk_steps` then fits the window.
     pub x_window: bool,
+    /// Where the input projection writes each chunk: on CPU adapters a texture, and
+    /// `chunk_steps` then fits the device's largest.
+    pub gates: GatesMemory,
     pub output_floats: usize,
     pub state_floats: usize,
     pub cell_floats: usize,
@@ -503,6 +542,12 @@ impl Plan {
             .min(by_dispatch)
             .min(by_latency)
             .max(1);
+        let (gates, chunk_steps) = GatesMemory::for_chunks(
+            d * b * gate_stride(config) / 4,
+            chunk_steps,
+            ctx.adapter_kind(),
+            limits.max_texture_dimension_2d,
+        );
 
         let output_floats = t * b * config.output_width();
         let state_floats = config.num_layers * d * b * config.state_width();
@@ -532,6 +577,7 @@ impl Plan {
             sequence,
             chunk_steps,
             x_window,
+            gates,
             output_floats,
             state_floats,
             cell_floats,

@@ -82,7 +82,7 @@ pub(crate) enum WeightMemory {
     /// Four uniform buffers of [`UNIFORM_BINDING_VEC4S`], one per column of each block of four
     /// (`shaders/weights_uniform.wgsl`), for CPU adapters where each fits (as [`Memory`]).
     Uniform,
-    /// A 2D `rgba32float` texture, [`WEIGHT_TEXTURE_WIDTH`] vec4s per row
+    /// A 2D `rgba32float` texture, [`TEXTURE_WIDTH`] vec4s per row
     /// (`shaders/weights_texture.wgsl`), for CPU adapters where the matrix is too large for
     /// uniform buffers: lavapipe fetches a texel per lane in one 16-byte load, almost as fast
     /// as a uniform gather and about three times as fast as a storage load.
@@ -97,9 +97,16 @@ pub(crate) const UNIFORM_BINDING_VEC4S: usize = 4096;
 /// binding 2).
 pub(crate) const UNIFORM_COLUMN_BINDINGS: [u32; 3] = [9, 10, 11];
 
-/// Vec4s (texels) per row of a weight texture (`WEIGHT_TEXTURE_WIDTH` in common.wgsl): 64 KiB
-/// rows, within the 8192 texels every WebGPU device allows.
-pub(crate) const WEIGHT_TEXTURE_WIDTH: usize = 4096;
+/// Vec4s (rgba32float texels) per row of every texture the kernels read (`TEXTURE_WIDTH` in
+/// common.wgsl): 64 KiB rows, within the 8192 texels every WebGPU device allows.
+pub(crate) const TEXTURE_WIDTH: usize = 4096;
+
+/// Whether an array of `vec4s` vec4s fits a texture of [`TEXTURE_WIDTH`] texels a row on a
+/// device whose 2D textures may be `max_dimension` texels on a side.
+pub(crate) fn texture_fits(vec4s: usize, max_dimension: u32) -> bool {
+    let side = max_dimension as usize;
+    TEXTURE_WIDTH <= side && vec4s.div_ceil(TEXTURE_WIDTH) <= side
+}
 
 /// Whether `floats` floats fit one uniform binding on `adapter`: only CPU adapters use them.
 fn uniform_fits(floats: usize, adapter: AdapterKind) -> bool {
@@ -107,6 +114,7 @@ fn uniform_fits(floats: usize, adapter: AdapterKind) -> bool {
 }
 
 impl Memory {
+    #[cfg(test)]
     pub(crate) const ALL: [Memory; 2] = [Memory::Storage, Memory::Uniform];
 
     /// The memory for the per-step kernels' h_{t-1} of `floats` floats (D x B x H_out) on
@@ -133,7 +141,66 @@ impl Memory {
     }
 }
 
+/// Where the input projection writes its output (`gates`, [D][chunk_steps x B][gate_stride]
+/// floats) and the recurrent kernels read it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum GatesMemory {
+    /// A storage buffer (`shaders/gemm_gates_storage.wgsl`, `shaders/gates_storage.wgsl`):
+    /// GPUs.
+    Storage,
+    /// An rgba32float texture of [`TEXTURE_WIDTH`] texels a row, written as a storage texture
+    /// (`shaders/gemm_gates_texture.wgsl`) and read as a sampled one
+    /// (`shaders/gates_texture.wgsl`): CPU adapters, where a texel fetch costs a fraction of a
+    /// storage load (see [`WeightMemory::Texture`]).
+    Texture,
+}
+
+impl GatesMemory {
+    #[cfg(test)]
+    pub(crate) const ALL: [GatesMemory; 2] = [GatesMemory::Storage, GatesMemory::Texture];
+
+    /// The memory for chunks of `steps` timesteps of `step_vec4s` vec4s each on `adapter`,
+    /// where 2D textures may be `max_texture_dimension` texels on a side, and the steps of a
+    /// chunk there: a texture on CPU adapters where a chunk fills at least one row of it (a
+    /// smaller one costs more per forward pass than its loads save: GRU B=1 H=16 T=64 on
+    /// lavapipe 0.94 against 0.79 ms), with chunks cut to fit it.
+    pub(crate) fn for_chunks(
+        step_vec4s: usize,
+        steps: usize,
+        adapter: AdapterKind,
+        max_texture_dimension: u32,
+    ) -> (GatesMemory, usize) {
+        let capacity = TEXTURE_WIDTH * max_texture_dimension as usize;
+        match adapter {
+            AdapterKind::Cpu { .. }
+                if step_vec4s * steps >= TEXTURE_WIDTH
+                    && texture_fits(step_vec4s, max_texture_dimension) =>
+            {
+                (GatesMemory::Texture, steps.min(capacity / step_vec4s))
+            }
+            _ => (GatesMemory::Storage, steps),
+        }
+    }
+
+    /// The recurrent kernels' reader.
+    fn source(self) -> &'static str {
+        match self {
+            GatesMemory::Storage => include_str!("../../shaders/gates_storage.wgsl"),
+            GatesMemory::Texture => include_str!("../../shaders/gates_texture.wgsl"),
+        }
+    }
+
+    /// The input projection's writer.
+    fn gemm_source(self) -> &'static str {
+        match self {
+            GatesMemory::Storage => include_str!("../../shaders/gemm_gates_storage.wgsl"),
+            GatesMemory::Texture => include_str!("../../shaders/gemm_gates_texture.wgsl"),
+        }
+    }
+}
+
 impl WeightMemory {
+    #[cfg(test)]
     pub(crate) const ALL: [WeightMemory; 3] = [
         WeightMemory::Storage,
         WeightMemory::Uniform,
@@ -151,10 +218,8 @@ impl WeightMemory {
         if uniform_fits(floats.div_ceil(4), adapter) {
             return WeightMemory::Uniform;
         }
-        let rows = floats.div_ceil(4 * WEIGHT_TEXTURE_WIDTH);
-        let side = max_texture_dimension as usize;
         match adapter {
-            AdapterKind::Cpu { .. } if WEIGHT_TEXTURE_WIDTH <= side && rows <= side => {
+            AdapterKind::Cpu { .. } if texture_fits(floats.div_ceil(4), max_texture_dimension) => {
                 WeightMemory::Texture
             }
             _ => WeightMemory::Storage,
@@ -232,7 +297,13 @@ impl ShaderFile {
             ShaderFile::Sequence => SEQUENCE_MAX_ROWS,
             _ => BATCH_BLOCK,
         };
-        self.source_for(dot, rows, WeightMemory::Storage, Memory::Storage)
+        self.source_for(
+            dot,
+            rows,
+            WeightMemory::Storage,
+            Memory::Storage,
+            GatesMemory::Storage,
+        )
     }
 
     /// The complete module source: the shared snippets, then the kernel file. The recurrent
@@ -240,25 +311,28 @@ impl ShaderFile {
     /// `SEQUENCE_ROWS` in the sequence kernel); the others ignore `rows`. `weights` is where
     /// the packed matrix lives (the dense family has none), `row_memory` where the inner loop
     /// reads its rows (h_{t-1} in the per-step kernels, x in the input projection; the others
-    /// ignore it).
+    /// ignore it), `gates` where the input projection writes and the recurrent kernels read.
     pub(crate) fn source_for(
         self,
         dot: DotLoop,
         rows: u32,
         weights: WeightMemory,
         row_memory: Memory,
+        gates: GatesMemory,
     ) -> String {
         let weights = weights.source();
         let recurrent = |block: &str, file: &str, state: &str| {
             format!(
-                "{COMMON}\n{RECURRENT_BINDINGS}\n{weights}\n{state}\n{CELLS}\nconst {block}: u32 = {rows}u;\n{}\n{}",
+                "{COMMON}\n{RECURRENT_BINDINGS}\n{}\n{weights}\n{state}\n{CELLS}\nconst {block}: u32 = {rows}u;\n{}\n{}",
+                gates.source(),
                 dot.source(rows),
                 expand_rows(file, rows)
             )
         };
         match self {
             ShaderFile::Gemm => format!(
-                "{COMMON}\n{weights}\n{}\n{}\n{}",
+                "{COMMON}\n{weights}\n{}\n{}\n{}\n{}",
+                gates.gemm_source(),
                 row_memory.gemm_rows_source(),
                 dot.source(GEMM_ROWS),
                 include_str!("../../shaders/gemm.wgsl")
@@ -424,13 +498,15 @@ pub(crate) struct DenseParams {
 }
 
 /// The group 0 bindings of a kernel family as `(binding, kind)`, with the layer's weight matrix
-/// in `weights` (the dense family has none and ignores it) and the rows of its inner loop in
+/// in `weights` (the dense family has none and ignores it), the rows of its inner loop in
 /// `row_memory` (h_{t-1} in the per-step kernels, x in the input projection; the sequence
-/// kernel keeps h in workgroup memory and ignores it).
+/// kernel keeps h in workgroup memory and ignores it) and the input projection's output in
+/// `gates`.
 pub(crate) fn bindings(
     file: ShaderFile,
     weights: WeightMemory,
     row_memory: Memory,
+    gates: GatesMemory,
 ) -> Vec<(u32, Binding)> {
     let mut out: Vec<(u32, Binding)> = binding_kinds(file)
         .iter()
@@ -446,6 +522,13 @@ pub(crate) fn bindings(
             out.extend(UNIFORM_COLUMN_BINDINGS.map(|b| (b, Binding::Uniform)));
         }
         WeightMemory::Texture => out[2].1 = Binding::Texture,
+    }
+    match (file, gates) {
+        (ShaderFile::Gemm, GatesMemory::Texture) => out[4].1 = Binding::StorageTexture,
+        (ShaderFile::Recurrent | ShaderFile::Sequence, GatesMemory::Texture) => {
+            out[1].1 = Binding::Texture
+        }
+        _ => {}
     }
     match (file, row_memory) {
         (ShaderFile::Recurrent, Memory::Uniform) => {
@@ -485,6 +568,8 @@ pub(crate) enum Binding {
     ReadWrite,
     /// An unfilterable `texture_2d<f32>`, read with `textureLoad`.
     Texture,
+    /// A write-only `texture_storage_2d<rgba32float, write>`.
+    StorageTexture,
 }
 
 pub(crate) fn layout_entry(
@@ -506,6 +591,11 @@ pub(crate) fn layout_entry(
             view_dimension: wgpu::TextureViewDimension::D2,
             multisampled: false,
         },
+        Binding::StorageTexture => BindingType::StorageTexture {
+            access: wgpu::StorageTextureAccess::WriteOnly,
+            format: wgpu::TextureFormat::Rgba32Float,
+            view_dimension: wgpu::TextureViewDimension::D2,
+        },
     };
     wgpu::BindGroupLayoutEntry {
         binding,
@@ -517,13 +607,8 @@ pub(crate) fn layout_entry(
 
 /// Layouts and pipelines, created once per device.
 pub(crate) struct Kernels {
-    /// Group 0 of the input projection, by where W_ih and x live ([`WeightMemory`] and
-    /// [`Memory`] `as usize`).
-    gemm_layouts: [[BindGroupLayout; 2]; 3],
-    /// Group 0 of the sequence kernel, by where W_hh lives.
-    sequence_layouts: [BindGroupLayout; 3],
-    /// Group 0 of the per-step kernels, by where W_hh and h_{t-1} live.
-    per_step_layouts: [[BindGroupLayout; 2]; 3],
+    /// Group 0 of each family for where its operands live, created on first use.
+    layouts: Mutex<Vec<(LayoutKey, BindGroupLayout)>>,
     /// Group 1 of every kernel: the `Step` slot, chosen with a dynamic offset.
     pub step_layout: BindGroupLayout,
     pipelines: Vec<ComputePipeline>,
@@ -545,7 +630,12 @@ pub(crate) struct Variant {
     /// Where the inner loop reads its rows: h_{t-1} in the per-step kernels, x in the input
     /// projection (storage for the sequence kernel).
     pub row_memory: Memory,
+    /// Where the input projection writes its output and the recurrent kernels read it.
+    pub gates: GatesMemory,
 }
+
+/// What a group 0 layout depends on: the family and where its operands live.
+type LayoutKey = (ShaderFile, WeightMemory, Memory, GatesMemory);
 
 /// The sequence kernel's pipeline-overridable constants: its workgroup width and the layer's
 /// kind (gate count, and whether it projects).
@@ -568,24 +658,31 @@ impl SequenceOverrides {
 }
 
 impl Variant {
-    /// The input projection, reading W_ih from `weights` and x from `row_memory`.
-    pub(crate) fn input_projection(weights: WeightMemory, row_memory: Memory) -> Self {
+    /// The input projection, reading W_ih from `weights` and x from `row_memory`, writing to
+    /// `gates`.
+    pub(crate) fn input_projection(
+        weights: WeightMemory,
+        row_memory: Memory,
+        gates: GatesMemory,
+    ) -> Self {
         Variant {
             kernel: Kernel::InputProjection,
             rows: GEMM_ROWS,
             overrides: None,
             weights,
             row_memory,
+            gates,
         }
     }
 
-    /// A per-step kernel for blocks of `rows` sequences, reading W_hh from `weights` and
-    /// h_{t-1} from `row_memory`.
+    /// A per-step kernel for blocks of `rows` sequences, reading W_hh from `weights`, h_{t-1}
+    /// from `row_memory` and the input projection from `gates`.
     pub(crate) fn step(
         kernel: Kernel,
         rows: u32,
         weights: WeightMemory,
         row_memory: Memory,
+        gates: GatesMemory,
     ) -> Self {
         Variant {
             kernel,
@@ -593,6 +690,7 @@ impl Variant {
             overrides: None,
             weights,
             row_memory,
+            gates,
         }
     }
 
@@ -601,6 +699,7 @@ impl Variant {
         shape: SequenceShape,
         config: &RnnConfig,
         weights: WeightMemory,
+        gates: GatesMemory,
     ) -> Self {
         Variant {
             kernel: Kernel::Sequence,
@@ -612,13 +711,24 @@ impl Variant {
             }),
             weights,
             row_memory: Memory::Storage,
+            gates,
         }
+    }
+
+    fn layout_key(self) -> LayoutKey {
+        (
+            self.kernel.file(),
+            self.weights,
+            self.row_memory,
+            self.gates,
+        )
     }
 
     /// Whether the context compiled this one up front (`Kernels::pipeline`).
     fn prebuilt(self) -> bool {
         self.weights == WeightMemory::Storage
             && self.row_memory == Memory::Storage
+            && self.gates == GatesMemory::Storage
             && match self.kernel.file() {
                 ShaderFile::Gemm => true,
                 ShaderFile::Recurrent => self.rows == BATCH_BLOCK,
@@ -627,9 +737,12 @@ impl Variant {
     }
 }
 
+/// What a module depends on: the family, its block of rows, and where its operands live.
+type ModuleKey = (ShaderFile, u32, WeightMemory, Memory, GatesMemory);
+
 #[derive(Default)]
 struct Variants {
-    modules: Vec<((ShaderFile, u32, WeightMemory, Memory), wgpu::ShaderModule)>,
+    modules: Vec<(ModuleKey, wgpu::ShaderModule)>,
     pipelines: Vec<(Variant, ComputePipeline)>,
 }
 
@@ -641,28 +754,7 @@ impl Kernels {
         dot: DotLoop,
         source: impl Fn(ShaderFile) -> String,
     ) -> Kernels {
-        let group0 = |file: ShaderFile, rows: Memory, label: &str| {
-            WeightMemory::ALL.map(|weights| {
-                let entries: Vec<_> = bindings(file, weights, rows)
-                    .into_iter()
-                    .map(|(i, b)| layout_entry(i, b, false))
-                    .collect();
-                device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-                    label: Some(label),
-                    entries: &entries,
-                })
-            })
-        };
-        // Indexed [weights][rows].
-        let by_weights_and_rows = |file: ShaderFile, label: &str| {
-            let [storage_rows, uniform_rows] = Memory::ALL.map(|rows| group0(file, rows, label));
-            let [ss, us, ts] = storage_rows;
-            let [su, uu, tu] = uniform_rows;
-            [[ss, su], [us, uu], [ts, tu]]
-        };
-        let gemm_layouts = by_weights_and_rows(ShaderFile::Gemm, "wgpu-rnn gemm");
-        let sequence_layouts = group0(ShaderFile::Sequence, Memory::Storage, "wgpu-rnn sequence");
-        let per_step_layouts = by_weights_and_rows(ShaderFile::Recurrent, "wgpu-rnn per-step");
+        let layouts = Mutex::default();
         let step_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
             label: Some("wgpu-rnn step index"),
             entries: &[layout_entry(0, Binding::Uniform, true)],
@@ -681,27 +773,30 @@ impl Kernels {
             .collect();
         let pipelines = Kernel::ALL
             .iter()
-            .filter_map(|kernel| {
-                let (weights, rows) = (WeightMemory::Storage as usize, Memory::Storage as usize);
-                let group0 = match kernel.file() {
-                    ShaderFile::Gemm => &gemm_layouts[weights][rows],
-                    ShaderFile::Recurrent => &per_step_layouts[weights][rows],
-                    ShaderFile::Sequence | ShaderFile::Dense => return None,
-                };
-                let module = &modules[kernel.file() as usize];
+            .filter_map(|&kernel| {
+                let file = kernel.file();
+                if file >= ShaderFile::Sequence {
+                    return None;
+                }
+                let key = (
+                    file,
+                    WeightMemory::Storage,
+                    Memory::Storage,
+                    GatesMemory::Storage,
+                );
+                let group0 = layout(&layouts, device, key);
+                let module = &modules[file as usize];
                 Some(compute_pipeline(
                     device,
-                    *kernel,
-                    &[group0, &step_layout],
+                    kernel,
+                    &[&group0, &step_layout],
                     module,
                     &[],
                 ))
             })
             .collect();
         Kernels {
-            gemm_layouts,
-            sequence_layouts,
-            per_step_layouts,
+            layouts,
             step_layout,
             pipelines,
             dot,
@@ -709,19 +804,9 @@ impl Kernels {
         }
     }
 
-    /// Group 0 of the input projection, with W_ih in `weights` and x in `rows`.
-    pub(crate) fn gemm_layout(&self, weights: WeightMemory, rows: Memory) -> &BindGroupLayout {
-        &self.gemm_layouts[weights as usize][rows as usize]
-    }
-
-    /// Group 0 of the sequence kernel, with W_hh in `weights`.
-    pub(crate) fn sequence_layout(&self, weights: WeightMemory) -> &BindGroupLayout {
-        &self.sequence_layouts[weights as usize]
-    }
-
-    /// Group 0 of the per-step kernels, with W_hh in `weights` and h_{t-1} in `state`.
-    pub(crate) fn per_step_layout(&self, weights: WeightMemory, state: Memory) -> &BindGroupLayout {
-        &self.per_step_layouts[weights as usize][state as usize]
+    /// Group 0 of `v`'s pipeline: bind groups for it are made with this layout.
+    pub(crate) fn layout(&self, device: &wgpu::Device, v: Variant) -> BindGroupLayout {
+        layout(&self.layouts, device, v.layout_key())
     }
 
     /// The pipeline of a kernel compiled with the context: the input projection and the
@@ -746,14 +831,14 @@ impl Kernels {
             return Ok(pipeline.clone());
         }
         let scopes = Scopes::push(device);
-        let key = (file, v.rows, v.weights, v.row_memory);
+        let key = (file, v.rows, v.weights, v.row_memory, v.gates);
         let index = match variants.modules.iter().position(|(have, _)| *have == key) {
             Some(index) => index,
             None => {
                 let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
                     label: Some(file.name()),
                     source: wgpu::ShaderSource::Wgsl(
-                        file.source_for(self.dot, v.rows, v.weights, v.row_memory)
+                        file.source_for(self.dot, v.rows, v.weights, v.row_memory, v.gates)
                             .into(),
                     ),
                 });
@@ -763,15 +848,11 @@ impl Kernels {
         };
         let module = &variants.modules[index].1;
         let constants = v.overrides.map(SequenceOverrides::constants);
-        let group0 = match file {
-            ShaderFile::Gemm => self.gemm_layout(v.weights, v.row_memory),
-            ShaderFile::Sequence => self.sequence_layout(v.weights),
-            _ => self.per_step_layout(v.weights, v.row_memory),
-        };
+        let group0 = self.layout(device, v);
         let pipeline = compute_pipeline(
             device,
             v.kernel,
-            &[group0, &self.step_layout],
+            &[&group0, &self.step_layout],
             module,
             constants.as_ref().map_or(&[], |c| c.as_slice()),
         );
@@ -779,6 +860,29 @@ impl Kernels {
         variants.pipelines.push((v, pipeline.clone()));
         Ok(pipeline)
     }
+}
+
+/// The group 0 layout for `key` from `cache`, created there on first use.
+fn layout(
+    cache: &Mutex<Vec<(LayoutKey, BindGroupLayout)>>,
+    device: &wgpu::Device,
+    key: LayoutKey,
+) -> BindGroupLayout {
+    let mut cache = cache.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, layout)) = cache.iter().find(|(have, _)| *have == key) {
+        return layout.clone();
+    }
+    let (file, weights, rows, gates) = key;
+    let entries: Vec<_> = bindings(file, weights, rows, gates)
+        .into_iter()
+        .map(|(i, b)| layout_entry(i, b, false))
+        .collect();
+    let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+        label: Some(file.name()),
+        entries: &entries,
+    });
+    cache.push((key, layout.clone()));
+    layout
 }
 
 fn compute_pipeline(
@@ -825,22 +929,33 @@ mod tests {
     }
 
     fn parse_with(file: ShaderFile, dot: DotLoop) -> Module {
-        parse_memory(file, dot, WeightMemory::Storage, Memory::Storage)
+        parse_memory(file, dot, STORAGE)
+    }
+
+    /// Every operand in storage, as on GPUs.
+    const STORAGE: Operands = (WeightMemory::Storage, Memory::Storage, GatesMemory::Storage);
+
+    /// Where the weights, the rows (h_{t-1} or x) and the gates live.
+    type Operands = (WeightMemory, Memory, GatesMemory);
+
+    /// Every combination of [`Operands`].
+    fn all_operands() -> Vec<Operands> {
+        WeightMemory::ALL
+            .into_iter()
+            .flat_map(|w| Memory::ALL.map(|r| (w, r)))
+            .flat_map(|(w, r)| GatesMemory::ALL.map(|g| (w, r, g)))
+            .collect()
     }
 
     /// The module with its weights in `weights` and the per-step kernels' h_{t-1} in `state`,
     /// for the largest block of sequences.
-    fn parse_memory(
-        file: ShaderFile,
-        dot: DotLoop,
-        weights: WeightMemory,
-        state: Memory,
-    ) -> Module {
+    fn parse_memory(file: ShaderFile, dot: DotLoop, operands: Operands) -> Module {
+        let (weights, state, gates) = operands;
         let rows = match file {
             ShaderFile::Sequence => SEQUENCE_MAX_ROWS,
             _ => BATCH_BLOCK,
         };
-        let source = file.source_for(dot, rows, weights, state);
+        let source = file.source_for(dot, rows, weights, state, gates);
         let module = naga::front::wgsl::parse_str(&source)
             .unwrap_or_else(|e| panic!("{file:?}: {}", e.emit_to_string(&source)));
         let capabilities = match dot {
@@ -853,7 +968,7 @@ mod tests {
             .validate(&module)
             .unwrap_or_else(|e| {
                 panic!(
-                    "{file:?} with {dot:?}, weights {weights:?}, state {state:?}: {}",
+                    "{file:?} with {dot:?}, {operands:?}: {}",
                     e.emit_to_string(&source)
                 )
             });
@@ -883,6 +998,15 @@ mod tests {
                             multi: false,
                         },
                 } => Some(Binding::Texture),
+                naga::TypeInner::Image {
+                    dim: naga::ImageDimension::D2,
+                    arrayed: false,
+                    class:
+                        naga::ImageClass::Storage {
+                            format: naga::StorageFormat::Rgba32Float,
+                            access: naga::StorageAccess::STORE,
+                        },
+                } => Some(Binding::StorageTexture),
                 _ => None,
             },
             AddressSpace::Uniform => Some(Binding::Uniform),
@@ -945,10 +1069,8 @@ mod tests {
     fn every_shader_parses_and_validates_with_either_inner_loop_and_operand_memory() {
         for file in ShaderFile::ALL {
             for dot in DotLoop::ALL {
-                for weights in WeightMemory::ALL {
-                    for state in Memory::ALL {
-                        parse_memory(file, dot, weights, state);
-                    }
+                for operands in all_operands() {
+                    parse_memory(file, dot, operands);
                 }
             }
         }
@@ -961,30 +1083,33 @@ mod tests {
     fn every_layout_fits_the_default_limits() {
         let limits = wgpu::Limits::default();
         for file in ShaderFile::ALL {
-            for weights in WeightMemory::ALL {
-                for state in Memory::ALL {
-                    let entries = bindings(file, weights, state);
-                    let count = |kind: &dyn Fn(Binding) -> bool| {
-                        entries.iter().filter(|(_, b)| kind(*b)).count() as u32
-                    };
-                    let storage = count(&|b| matches!(b, Binding::ReadOnly | Binding::ReadWrite));
-                    let uniform =
-                        count(&|b| b == Binding::Uniform) + u32::from(file != ShaderFile::Dense);
-                    let textures = count(&|b| b == Binding::Texture);
-                    let what = format!("{file:?}, weights {weights:?}, state {state:?}");
-                    assert!(
-                        storage <= limits.max_storage_buffers_per_shader_stage,
-                        "{what}: {storage} storage buffers"
-                    );
-                    assert!(
-                        uniform <= limits.max_uniform_buffers_per_shader_stage,
-                        "{what}: {uniform} uniform buffers"
-                    );
-                    assert!(
-                        textures <= limits.max_sampled_textures_per_shader_stage,
-                        "{what}: {textures} textures"
-                    );
-                }
+            for (weights, state, gates) in all_operands() {
+                let entries = bindings(file, weights, state, gates);
+                let count = |kind: &dyn Fn(Binding) -> bool| {
+                    entries.iter().filter(|(_, b)| kind(*b)).count() as u32
+                };
+                let storage = count(&|b| matches!(b, Binding::ReadOnly | Binding::ReadWrite));
+                let uniform =
+                    count(&|b| b == Binding::Uniform) + u32::from(file != ShaderFile::Dense);
+                let textures = count(&|b| b == Binding::Texture);
+                let storage_textures = count(&|b| b == Binding::StorageTexture);
+                let what = format!("{file:?}, {weights:?} {state:?} {gates:?}");
+                assert!(
+                    storage <= limits.max_storage_buffers_per_shader_stage,
+                    "{what}: {storage} storage buffers"
+                );
+                assert!(
+                    uniform <= limits.max_uniform_buffers_per_shader_stage,
+                    "{what}: {uniform} uniform buffers"
+                );
+                assert!(
+                    textures <= limits.max_sampled_textures_per_shader_stage,
+                    "{what}: {textures} textures"
+                );
+                assert!(
+                    storage_textures <= limits.max_storage_textures_per_shader_stage,
+                    "{what}: {storage_textures} storage textures"
+                );
             }
         }
     }
@@ -1003,11 +1128,11 @@ mod tests {
         assert_eq!(UNIFORM_BINDING_VEC4S * 16, 65536);
         // Larger: a texture of 4096 vec4s a row, up to the device's side in rows.
         assert_eq!(matrix(fits + 16, cpu), WeightMemory::Texture);
-        let most = 4 * WEIGHT_TEXTURE_WIDTH * side as usize;
+        let most = 4 * TEXTURE_WIDTH * side as usize;
         assert_eq!(matrix(most, cpu), WeightMemory::Texture);
         assert_eq!(matrix(most + 1, cpu), WeightMemory::Storage);
         // A device whose textures are narrower than a row.
-        let narrow = WEIGHT_TEXTURE_WIDTH as u32 - 1;
+        let narrow = TEXTURE_WIDTH as u32 - 1;
         assert_eq!(
             WeightMemory::for_matrix(fits + 16, cpu, narrow),
             WeightMemory::Storage
@@ -1021,6 +1146,31 @@ mod tests {
         assert_eq!(Memory::for_state(4, AdapterKind::Gpu), Memory::Storage);
     }
 
+    #[test]
+    fn gates_in_a_texture_on_cpu_adapters_where_a_chunk_fills_a_row() {
+        let cpu = AdapterKind::Cpu {
+            threads: 2,
+            lanes: 8,
+        };
+        let side = wgpu::Limits::default().max_texture_dimension_2d;
+        let chunks =
+            |step_vec4s, steps, adapter| GatesMemory::for_chunks(step_vec4s, steps, adapter, side);
+        // GRU B=8 H=128: 1024 vec4s a step, 64 steps.
+        assert_eq!(chunks(1024, 64, cpu), (GatesMemory::Texture, 64));
+        // Exactly one row, and less.
+        assert_eq!(chunks(64, 64, cpu), (GatesMemory::Texture, 64));
+        assert_eq!(chunks(64, 63, cpu), (GatesMemory::Storage, 63));
+        // A chunk larger than the largest texture is cut to fit it.
+        let capacity = TEXTURE_WIDTH * side as usize;
+        assert_eq!(chunks(capacity / 3, 8, cpu), (GatesMemory::Texture, 3));
+        // A step larger than the largest texture stays in storage, uncut.
+        assert_eq!(chunks(capacity + 1, 8, cpu), (GatesMemory::Storage, 8));
+        assert_eq!(
+            chunks(1024, 64, AdapterKind::Gpu),
+            (GatesMemory::Storage, 64)
+        );
+    }
+
     /// Every block size the recurrent families are built with, with either inner loop: the
     /// modules validate, and the sequence kernel leaves its workgroup width to the pipeline.
     #[test]
@@ -1031,13 +1181,13 @@ mod tests {
                 .flat_map(move |dot| WeightMemory::ALL.map(|weights| (rows, dot, weights)))
         }) {
             {
-                // h_{t-1} uniform with uniform weights: each snippet is independent of the
-                // other (every pair is validated above).
-                let state = match weights {
-                    WeightMemory::Uniform => Memory::Uniform,
-                    _ => Memory::Storage,
+                // h_{t-1} uniform and gates in a texture with uniform weights: each snippet is
+                // independent of the others (every combination is validated above).
+                let (state, gates) = match weights {
+                    WeightMemory::Uniform => (Memory::Uniform, GatesMemory::Texture),
+                    _ => (Memory::Storage, GatesMemory::Storage),
                 };
-                let source = ShaderFile::Recurrent.source_for(dot, rows, weights, state);
+                let source = ShaderFile::Recurrent.source_for(dot, rows, weights, state, gates);
                 let module = naga::front::wgsl::parse_str(&source)
                     .unwrap_or_else(|e| panic!("rows {rows}: {}", e.emit_to_string(&source)));
                 assert_eq!(const_u32(&module, "BATCH_BLOCK"), rows);
@@ -1052,7 +1202,8 @@ mod tests {
                 if rows > SEQUENCE_MAX_ROWS {
                     continue;
                 }
-                let source = ShaderFile::Sequence.source_for(dot, rows, weights, Memory::Storage);
+                let source =
+                    ShaderFile::Sequence.source_for(dot, rows, weights, Memory::Storage, gates);
                 let module = naga::front::wgsl::parse_str(&source)
                     .unwrap_or_else(|e| panic!("rows {rows}: {}", e.emit_to_string(&source)));
                 assert_eq!(const_u32(&module, "SEQUENCE_ROWS"), rows);
@@ -1103,13 +1254,13 @@ mod tests {
 
     #[test]
     fn bindings_match_the_bind_group_layouts() {
-        for (file, weights, state) in ShaderFile::ALL
+        for (file, operands) in ShaderFile::ALL
             .into_iter()
-            .flat_map(|file| WeightMemory::ALL.map(|weights| (file, weights)))
-            .flat_map(|(file, weights)| Memory::ALL.map(|state| (file, weights, state)))
+            .flat_map(|file| all_operands().into_iter().map(move |o| (file, o)))
         {
-            let module = parse_memory(file, DotLoop::Plain, weights, state);
-            let expected = bindings(file, weights, state);
+            let module = parse_memory(file, DotLoop::Plain, operands);
+            let (weights, state, gates) = operands;
+            let expected = bindings(file, weights, state, gates);
             let mut group0 = 0;
             let mut step_uniform = false;
             for (_, var) in module.global_variables.iter() {
@@ -1124,15 +1275,14 @@ mod tests {
                             .find(|(binding, _)| *binding == rb.binding)
                             .unwrap_or_else(|| {
                                 panic!(
-                                    "{file:?} {weights:?} {state:?}: `{name}` at binding {} has no layout \
-                                     entry",
+                                    "{file:?} {operands:?}: `{name}` at binding {} has no layout entry",
                                     rb.binding
                                 )
                             });
                         assert_eq!(
                             got,
                             Some(want.1),
-                            "{file:?} {weights:?} {state:?}: `{name}` at @group(0) @binding({})",
+                            "{file:?} {operands:?}: `{name}` at @group(0) @binding({})",
                             rb.binding
                         );
                     }
@@ -1147,7 +1297,7 @@ mod tests {
             assert_eq!(
                 group0,
                 expected.len(),
-                "{file:?} {weights:?} {state:?}: group 0 binding count"
+                "{file:?} {operands:?}: group 0 binding count"
             );
             // The dense kernels index no timestep: they have no group 1.
             assert_eq!(
@@ -1187,23 +1337,13 @@ mod tests {
         let uniform = parse_memory(
             ShaderFile::Recurrent,
             DotLoop::Plain,
-            WeightMemory::Uniform,
-            Memory::Uniform,
+            (WeightMemory::Uniform, Memory::Uniform, GatesMemory::Storage),
         );
         assert_eq!(
             const_u32(&uniform, "UNIFORM_BINDING_VEC4S") as usize,
             UNIFORM_BINDING_VEC4S
         );
-        let texture = parse_memory(
-            ShaderFile::Gemm,
-            DotLoop::Plain,
-            WeightMemory::Texture,
-            Memory::Storage,
-        );
-        assert_eq!(
-            const_u32(&texture, "WEIGHT_TEXTURE_WIDTH") as usize,
-            WEIGHT_TEXTURE_WIDTH
-        );
+        assert_eq!(const_u32(&gemm, "TEXTURE_WIDTH") as usize, TEXTURE_WIDTH);
         let sequence = parse(ShaderFile::Sequence);
         assert_eq!(const_u32(&sequence, "SEQUENCE_ROWS"), SEQUENCE_MAX_ROWS);
         assert_eq!(
