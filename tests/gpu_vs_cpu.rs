@@ -394,7 +394,10 @@ fn batches_in_blocks_of_sixteen() {
 /// device counts as a GPU.) The input projection reads x through
 /// a 64 KiB window that holds a chunk's rows of both directions, so the window cuts the
 /// sequence into chunks: T=100 at B=5 with an odd input of 61 (read a float at a time) gives
-/// chunks of 26 steps, the last one short.
+/// chunks of 26 steps, the last one short. Where 4 steps of x do not fit the window, x goes
+/// to a texture if every row holds whole vec4s: B=33 with inputs of 132 and 256 in two
+/// directions, whose reverse rows start inside a texture row and end in a partial one; else
+/// to storage: B=65 with an input of 61.
 #[test]
 fn operands_on_both_sides_of_the_uniform_binding_limit() {
     let Some(ctx) = common::gpu() else { return };
@@ -407,6 +410,8 @@ fn operands_on_both_sides_of_the_uniform_binding_limit() {
             (64, true, 1, 64, 5),
             (64, false, 1, 130, 5),
             (61, true, 2, 5, 100),
+            (132, true, 2, 33, 9),
+            (61, true, 1, 65, 5),
         ] {
             seed += 1;
             let mut rng = StdRng::seed_from_u64(seed);

@@ -181,11 +181,12 @@ impl GpuContext {
         let rows = packed.len().div_ceil(4 * width).max(1);
         let mut texels = packed.to_vec();
         texels.resize(rows * width * 4, 0.0);
-        let (texture, size) = self.texture_of(
+        let texture = self.texture(
             label,
-            rows,
+            texels.len() / 4,
             wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
         );
+        let size = texture.size();
         self.inner.queue.write_texture(
             texture.as_image_copy(),
             f32_bytes(&texels),
@@ -202,26 +203,26 @@ impl GpuContext {
     /// An rgba32float texture of TEXTURE_WIDTH texels a row for `vec4s` vec4s, written by one
     /// kernel as a storage texture and read by the next (`GatesMemory::Texture`).
     pub(crate) fn scratch_texture(&self, label: &str, vec4s: usize) -> wgpu::TextureView {
-        let rows = vec4s.div_ceil(super::kernels::TEXTURE_WIDTH).max(1);
         let usage = wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::STORAGE_BINDING;
-        self.texture_of(label, rows, usage)
-            .0
+        self.texture(label, vec4s, usage)
             .create_view(&Default::default())
     }
 
-    /// A 2D rgba32float texture of `rows` rows of TEXTURE_WIDTH texels, and its size.
-    fn texture_of(
+    /// A 2D rgba32float texture of TEXTURE_WIDTH texels a row, enough rows for `vec4s`
+    /// vec4s (the kernels' `texel(i)`).
+    pub(crate) fn texture(
         &self,
         label: &str,
-        rows: usize,
+        vec4s: usize,
         usage: wgpu::TextureUsages,
-    ) -> (wgpu::Texture, wgpu::Extent3d) {
+    ) -> wgpu::Texture {
+        let rows = vec4s.div_ceil(super::kernels::TEXTURE_WIDTH).max(1);
         let size = wgpu::Extent3d {
             width: super::kernels::TEXTURE_WIDTH as u32,
             height: rows as u32,
             depth_or_array_layers: 1,
         };
-        let texture = self.inner.device.create_texture(&wgpu::TextureDescriptor {
+        self.inner.device.create_texture(&wgpu::TextureDescriptor {
             label: Some(label),
             size,
             mip_level_count: 1,
@@ -230,8 +231,7 @@ impl GpuContext {
             format: wgpu::TextureFormat::Rgba32Float,
             usage,
             view_formats: &[],
-        });
-        (texture, size)
+        })
     }
 
     pub(crate) fn uniform_scratch(&self, label: &str) -> wgpu::Buffer {

@@ -4,9 +4,9 @@ use wgpu::BufferUsages;
 
 use super::context::GpuContext;
 use super::kernels::{
-    step_block, GatesMemory, Kernel, LayerParams, Memory, Variant, WeightMemory, GEMM_COLS,
-    GEMM_ROWS, GEMM_WORKGROUP, STATE_PREV_BINDING, STEP_SLOT_SIZE, STEP_WORKGROUP,
-    UNIFORM_BINDING_VEC4S,
+    step_block, texture_fits, GatesMemory, Kernel, LayerParams, Memory, Variant, WeightMemory,
+    GEMM_COLS, GEMM_ROWS, GEMM_WORKGROUP, STATE_PREV_BINDING, STEP_SLOT_SIZE, STEP_WORKGROUP,
+    TEXTURE_WIDTH, UNIFORM_BINDING_VEC4S,
 };
 use super::model::{GpuRnn, PackedWeights, StepSlots, Strategy};
 use super::pack::gate_stride;
@@ -23,7 +23,7 @@ const MAX_CHUNK_ROWS: usize = 16_384;
 /// (OS watchdogs kill multi-second ones) while state stays on the GPU between them.
 const STEPS_PER_SUBMIT: usize = 1_024;
 /// The fewest timesteps per chunk for which the input projection reads x through a uniform
-/// window on CPU adapters (`Plan::x_window`): below it, the extra chunks would cost more.
+/// window on CPU adapters (`Plan::x_rows`): below it, the extra chunks would cost more.
 const MIN_WINDOW_STEPS: usize = 4;
 
 /// Device-side recurrent state in PyTorch's layout: `h (D*L, B, H_out)` and, for LSTM,
@@ -139,7 +139,9 @@ impl GpuRnn {
             None => Memory::for_state(d * b * h_out, ctx.adapter_kind()),
         };
         let states: Vec<wgpu::Buffer> = match state_memory {
-            Memory::Storage => vec![ctx.scratch("h ping-pong", 2 * d * b * h_out)],
+            Memory::Storage | Memory::Texture => {
+                vec![ctx.scratch("h ping-pong", 2 * d * b * h_out)]
+            }
             Memory::Uniform => (0..2)
                 .map(|_| ctx.uniform_scratch("h_{t-1} and h_t"))
                 .collect(),
@@ -154,9 +156,16 @@ impl GpuRnn {
         let unused = (0..config.num_layers)
             .any(|l| !config.layer_input_size(l).is_multiple_of(4))
             .then(|| ctx.scratch("unused binding", 4));
-        let window = plan
-            .x_window
-            .then(|| ctx.uniform_scratch("input projection rows"));
+        let window = match plan.x_rows {
+            Memory::Storage => None,
+            Memory::Uniform => Some(RowCopies::Window(
+                ctx.uniform_scratch("input projection rows"),
+            )),
+            Memory::Texture => Some(RowCopies::texture(
+                ctx,
+                d * plan.chunk_steps * b * widest_input(config) / 4,
+            )),
+        };
         let outputs: Vec<wgpu::Buffer> = (0..config.num_layers.min(2))
             .map(|i| ctx.scratch(&format!("layer output {i}"), plan.output_floats))
             .collect();
@@ -259,7 +268,7 @@ impl GpuRnn {
                 .filter(|_| l > 0 || layer_in.usage().contains(BufferUsages::COPY_SRC));
             let (w_ih, x_rows) = (
                 weights.w_ih.memory(),
-                window.map_or(Memory::Storage, |_| Memory::Uniform),
+                window.map_or(Memory::Storage, |_| plan.x_rows),
             );
             let gemm_variant = Variant::input_projection(w_ih, x_rows, plan.gates);
             let gemm = kernels.variant(device, gemm_variant)?;
@@ -283,7 +292,7 @@ impl GpuRnn {
                     &weights.w_ih,
                     &[
                         whole(&params),
-                        whole(window),
+                        window.resource(),
                         whole(&weights.b_ih),
                         gates.clone(),
                     ],
@@ -342,10 +351,10 @@ impl GpuRnn {
                         } else {
                             t_len - first - steps
                         };
-                        encoder.copy_buffer_to_buffer(
+                        window.copy(
+                            &mut encoder,
                             layer_in,
                             t0 as u64 * row_bytes,
-                            window,
                             (dir * plan.chunk_steps) as u64 * row_bytes,
                             steps as u64 * row_bytes,
                         );
@@ -434,6 +443,97 @@ impl GpuRnn {
     }
 }
 
+/// The widest input of any layer.
+fn widest_input(config: &RnnConfig) -> usize {
+    (0..config.num_layers)
+        .map(|l| config.layer_input_size(l))
+        .max()
+        .unwrap_or(1)
+}
+
+/// Where the host copies each chunk's rows of x for the input projection on CPU adapters
+/// ([`Memory::Uniform`], [`Memory::Texture`]).
+enum RowCopies {
+    Window(wgpu::Buffer),
+    Texture(wgpu::Texture, wgpu::TextureView),
+}
+
+impl RowCopies {
+    /// A texture for `vec4s` vec4s.
+    fn texture(ctx: &GpuContext, vec4s: usize) -> Self {
+        let usage = wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST;
+        let texture = ctx.texture("input projection rows", vec4s, usage);
+        let view = texture.create_view(&Default::default());
+        RowCopies::Texture(texture, view)
+    }
+
+    fn resource(&self) -> wgpu::BindingResource<'_> {
+        match self {
+            RowCopies::Window(buffer) => buffer.as_entire_binding(),
+            RowCopies::Texture(_, view) => wgpu::BindingResource::TextureView(view),
+        }
+    }
+
+    /// Copies `bytes` bytes of `src` from `src_offset` to byte `offset` of the rows, all three
+    /// multiples of 16 for a texture (`Plan::new` checks that every row holds whole vec4s).
+    /// A texture holds the bytes as vec4 i at `texel(i)` (common.wgsl): a partial first row,
+    /// whole rows, and a partial last row.
+    fn copy(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        src: &wgpu::Buffer,
+        src_offset: u64,
+        offset: u64,
+        bytes: u64,
+    ) {
+        let texture = match self {
+            RowCopies::Window(window) => {
+                encoder.copy_buffer_to_buffer(src, src_offset, window, offset, bytes);
+                return;
+            }
+            RowCopies::Texture(texture, _) => texture,
+        };
+        let width = TEXTURE_WIDTH as u64;
+        let (mut texel, end) = (offset / 16, (offset + bytes) / 16);
+        let mut src_offset = src_offset;
+        while texel < end {
+            let (x, y) = (texel % width, texel / width);
+            // The rest of this row, or as many whole rows as remain.
+            let (columns, rows) = match (x, (end - texel) / width) {
+                (0, whole) if whole > 0 => (width, whole),
+                _ => ((width - x).min(end - texel), 1),
+            };
+            encoder.copy_buffer_to_texture(
+                wgpu::TexelCopyBufferInfo {
+                    buffer: src,
+                    layout: wgpu::TexelCopyBufferLayout {
+                        offset: src_offset,
+                        bytes_per_row: Some((width * 16) as u32),
+                        rows_per_image: None,
+                    },
+                },
+                wgpu::TexelCopyTextureInfo {
+                    texture,
+                    mip_level: 0,
+                    origin: wgpu::Origin3d {
+                        x: x as u32,
+                        y: y as u32,
+                        z: 0,
+                    },
+                    aspect: wgpu::TextureAspect::All,
+                },
+                wgpu::Extent3d {
+                    width: columns as u32,
+                    height: rows as u32,
+                    depth_or_array_layers: 1,
+                },
+            );
+            texel += columns * rows;
+            src_offset += columns * rows * 16;
+        }
+    }
+}
+
 /// Where the input projection writes a chunk and the recurrence reads it ([`GatesMemory`]).
 enum Gates {
     Buffer(wgpu::Buffer),
@@ -468,10 +568,12 @@ pub(crate) struct Plan {
     /// How the sequence kernel cuts the pass, with [`Strategy::Sequence`].
     pub sequence: Option<SequenceCut>,
     pub chunk_steps: usize,
-    /// Whether the input projection reads each chunk's rows of x from a uniform window of 64
-    /// KiB (gemm_rows_uniform.wgsl): on CPU adapters, where a chunk of [`MIN_WINDOW_STEPS`]
-    /// fits; `chunk_steps` then fits the window.
-    pub x_window: bool,
+    /// Where the input projection reads each chunk's rows of x: on CPU adapters a uniform
+    /// window of 64 KiB (gemm_rows_uniform.wgsl) where a chunk of [`MIN_WINDOW_STEPS`] fits it,
+    /// else a texture (gemm_rows_texture.wgsl) where every layer's rows hold whole vec4s;
+    /// `chunk_steps` then fits the window or the texture. Storage elsewhere, and for an
+    /// application's input buffer that cannot be copied from.
+    pub x_rows: Memory,
     /// Where the input projection writes each chunk: on CPU adapters a texture, and
     /// `chunk_steps` then fits the device's largest.
     pub gates: GatesMemory,
@@ -528,15 +630,26 @@ impl Plan {
             Some(cut) => cut.max_steps,
             None => STEPS_PER_SUBMIT,
         };
-        let widest = (0..config.num_layers)
-            .map(|l| config.layer_input_size(l))
-            .max()
-            .unwrap_or(1);
+        let widest = widest_input(config);
+        let cpu = matches!(ctx.adapter_kind(), AdapterKind::Cpu { .. });
         let by_window = 4 * UNIFORM_BINDING_VEC4S / (d * b * widest).max(1);
-        let x_window = matches!(ctx.adapter_kind(), AdapterKind::Cpu { .. })
-            && by_window >= MIN_WINDOW_STEPS.min(t);
+        let whole_vec4s =
+            (0..config.num_layers).all(|l| (b * config.layer_input_size(l)).is_multiple_of(4));
+        let max_texture = limits.max_texture_dimension_2d;
+        let x_rows = if cpu && by_window >= MIN_WINDOW_STEPS.min(t) {
+            Memory::Uniform
+        } else if cpu && whole_vec4s && texture_fits(d * b * widest / 4, max_texture) {
+            Memory::Texture
+        } else {
+            Memory::Storage
+        };
+        let by_x_rows = match x_rows {
+            Memory::Uniform => by_window,
+            Memory::Texture => TEXTURE_WIDTH * max_texture as usize / (d * b * widest / 4),
+            Memory::Storage => t,
+        };
         let chunk_steps = t
-            .min(if x_window { by_window } else { t })
+            .min(by_x_rows)
             .min(by_memory)
             .min(by_rows)
             .min(by_dispatch)
@@ -576,7 +689,7 @@ impl Plan {
         Ok(Plan {
             sequence,
             chunk_steps,
-            x_window,
+            x_rows,
             gates,
             output_floats,
             state_floats,

@@ -70,6 +70,11 @@ pub(crate) enum Memory {
     /// time, inserting each lane's value into the vector through the stack. GPUs keep storage:
     /// their uniform caches serialize lanes that read different addresses.
     Uniform,
+    /// A texture of [`TEXTURE_WIDTH`] texels a row (`shaders/gemm_rows_texture.wgsl`): x in
+    /// the input projection on CPU adapters where a chunk of it is too large for the uniform
+    /// window (see [`WeightMemory::Texture`]). Never h_{t-1}, which the step kernels write a
+    /// float at a time: the recurrent families read `Texture` rows as storage.
+    Texture,
 }
 
 /// Where a kernel reads a layer's packed weight matrix (the input projection's W_ih, the
@@ -115,7 +120,7 @@ fn uniform_fits(floats: usize, adapter: AdapterKind) -> bool {
 
 impl Memory {
     #[cfg(test)]
-    pub(crate) const ALL: [Memory; 2] = [Memory::Storage, Memory::Uniform];
+    pub(crate) const ALL: [Memory; 3] = [Memory::Storage, Memory::Uniform, Memory::Texture];
 
     /// The memory for the per-step kernels' h_{t-1} of `floats` floats (D x B x H_out) on
     /// `adapter`.
@@ -130,12 +135,15 @@ impl Memory {
         match self {
             Memory::Storage => include_str!("../../shaders/gemm_rows_storage.wgsl"),
             Memory::Uniform => include_str!("../../shaders/gemm_rows_uniform.wgsl"),
+            Memory::Texture => include_str!("../../shaders/gemm_rows_texture.wgsl"),
         }
     }
 
     fn state_source(self) -> &'static str {
         match self {
-            Memory::Storage => include_str!("../../shaders/step_state_storage.wgsl"),
+            Memory::Storage | Memory::Texture => {
+                include_str!("../../shaders/step_state_storage.wgsl")
+            }
             Memory::Uniform => include_str!("../../shaders/step_state_uniform.wgsl"),
         }
     }
@@ -534,9 +542,12 @@ pub(crate) fn bindings(
         (ShaderFile::Recurrent, Memory::Uniform) => {
             out.push((STATE_PREV_BINDING, Binding::Uniform));
         }
-        (ShaderFile::Gemm, Memory::Uniform) => {
-            // x's window at binding 1; no vec4 view of it at 5.
-            out[1].1 = Binding::Uniform;
+        (ShaderFile::Gemm, Memory::Uniform | Memory::Texture) => {
+            // x's window or texture at binding 1; no vec4 view of it at 5.
+            out[1].1 = match row_memory {
+                Memory::Uniform => Binding::Uniform,
+                _ => Binding::Texture,
+            };
             out.retain(|&(binding, _)| binding != 5);
         }
         _ => {}
