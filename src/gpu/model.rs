@@ -238,15 +238,16 @@ impl GpuRnn {
         }
         let cpu = matches!(self.ctx.adapter_kind(), AdapterKind::Cpu { .. });
         // Measured on lavapipe (BENCHMARKS.md, "Choosing the strategy"): the sequence kernel
-        // wins wherever a step's work is small next to a dispatch, at H <= 32 for every batch
-        // (GRU B=1 H=32: 0.57 against 1.13 ms) and at H = 64 for up to 16 sequences; the
-        // per-step kernel, which spreads a step over many workgroups and shares each weight
-        // load across up to 16 sequences, wins from H = 128 up and at H = 64 for large
-        // batches. On GPUs a dispatch costs several microseconds, which the sequence kernel
-        // saves while one workgroup can still do a step's work.
+        // wins wherever a step's work is small next to a dispatch, at H <= 16 for every batch,
+        // at H = 32 up to B = 32 (GRU B=1: 1.16 against 3.30 ms; from B = 64 the two are
+        // level) and at H = 64 up to 8 sequences; the per-step kernel, which spreads a step
+        // over many workgroups and shares each weight load across up to 16 sequences, wins
+        // from H = 128 up and at H = 64 from B = 12 (GRU B=16: 9.6 against 10.8 ms). On GPUs a
+        // dispatch costs several microseconds, which the sequence kernel saves while one
+        // workgroup can still do a step's work.
         let hidden = self.config.hidden_size;
         let sequence = if cpu {
-            hidden <= 32 || (hidden <= 64 && batch <= 16)
+            hidden <= 32 || (hidden <= 64 && batch <= 8)
         } else {
             hidden <= 128
         };
