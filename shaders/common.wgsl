@@ -29,6 +29,7 @@ struct Layer {
     project: u32,      // LSTM with proj_size
     gate_stride: u32,  // floats per row of the projection chunk (gpu::pack::gate_stride)
     gate_count: u32,   // G: 3 for GRU, 4 for LSTM, 1 for the Elman RNN
+    gemm_block: u32,   // input-projection invocations per block of rows (gpu::kernels::gemm_block)
 }
 
 // One 16-byte slot per index, selected with a dynamic offset: the timestep (or chunk) index

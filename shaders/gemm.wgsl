@@ -21,9 +21,18 @@ const ROWS: u32 = 16u;
 const DOT_ROWS: u32 = ROWS;
 const COLS: u32 = 4u;
 
+// A workgroup computes GEMM_WORKGROUP / layer.gemm_block blocks of ROWS rows, each with
+// layer.gemm_block invocations (a power of two): all 64 on one block of a wide layer, and
+// on CPU adapters several blocks of a narrow one, whose gate rows would otherwise leave most
+// invocations computing copies (GRU H=16: 16 vec4s of gate rows). Every subgroup stays within
+// one block (gemm_block is at least the subgroup's width), so the subgroup loop's invocations
+// share their rows.
 @compute @workgroup_size(64, 1, 1)
-fn input_projection(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let d = gid.z;
+fn input_projection(
+    @builtin(local_invocation_id) lid: vec3<u32>,
+    @builtin(workgroup_id) wid: vec3<u32>,
+) {
+    let d = wid.z;
     let k_len = layer.in_size;
     let n_len = layer.gate_stride;        // whole vec4s: the host pads W_ih
     let n4_len = n_len / COLS;
@@ -31,8 +40,10 @@ fn input_projection(@builtin(global_invocation_id) gid: vec3<u32>) {
     let rows = min(layer.chunk_steps, layer.seq_len - start) * layer.batch;
     let t0 = chunk_first_t(chunk.index, d, layer.seq_len, layer.chunk_steps);
 
-    let n4 = min(gid.x, n4_len - 1u);     // surplus invocations compute a copy and discard it
-    let row0 = gid.y * ROWS;
+    let block = layer.gemm_block;
+    let column = wid.x * GEMM_WORKGROUP + lid.x % block;
+    let n4 = min(column, n4_len - 1u);    // surplus invocations compute a copy and discard it
+    let row0 = (wid.y * (GEMM_WORKGROUP / block) + lid.x / block) * ROWS;
     // Rows past the chunk's end repeat its last row; their results are discarded.
     let last = rows - 1u;
     var xr: array<u32, ROWS>;
@@ -43,14 +54,14 @@ fn input_projection(@builtin(global_invocation_id) gid: vec3<u32>) {
     let cols = select(layer.gate_count, 4u, layer.gate_count == 1u);
     let m = (d * ((k_len + 3u) / 4u) * n4_len + n4) * 4u;
     let acc = dot_rows(xr, m, n_len, k_len, cols);
-    if (gid.x >= n4_len) {
+    if (column >= n4_len) {
         return;
     }
     let capacity = layer.chunk_steps * layer.batch;
-    let bias = b_ih[d * n4_len + gid.x];
+    let bias = b_ih[d * n4_len + column];
     for (var r = 0u; r < ROWS; r++) {
         if (row0 + r < rows) {
-            store_gates((d * capacity + row0 + r) * n4_len + gid.x, acc[r] + bias);
+            store_gates((d * capacity + row0 + r) * n4_len + column, acc[r] + bias);
         }
     }
 }

@@ -4,9 +4,9 @@ use wgpu::BufferUsages;
 
 use super::context::GpuContext;
 use super::kernels::{
-    step_block, texture_fits, GatesMemory, Kernel, LayerParams, Memory, Variant, WeightMemory,
-    GEMM_COLS, GEMM_ROWS, GEMM_WORKGROUP, STATE_PREV_BINDING, STEP_SLOT_SIZE, STEP_WORKGROUP,
-    TEXTURE_WIDTH, UNIFORM_BINDING_VEC4S,
+    gemm_block, step_block, texture_fits, GatesMemory, Kernel, LayerParams, Memory, Variant,
+    WeightMemory, GEMM_COLS, GEMM_ROWS, GEMM_WORKGROUP, STATE_PREV_BINDING, STEP_SLOT_SIZE,
+    STEP_WORKGROUP, TEXTURE_WIDTH, UNIFORM_BINDING_VEC4S,
 };
 use super::model::{GpuRnn, PackedWeights, StepSlots, Strategy};
 use super::pack::gate_stride;
@@ -209,6 +209,8 @@ impl GpuRnn {
         let mut encoder = device.create_command_encoder(&Default::default());
         let mut steps_in_encoder = 0;
         for (l, weights) in self.layers.iter().enumerate() {
+            let gemm_block =
+                gemm_block(gate_stride(config) / GEMM_COLS as usize, ctx.adapter_kind());
             let params = LayerParams {
                 seq_len: t_len as u32,
                 batch: b as u32,
@@ -222,6 +224,7 @@ impl GpuRnn {
                 relu: (config.kind == Kind::RnnRelu) as u32,
                 project: (config.proj_size > 0) as u32,
                 gate_count: config.kind.gate_count() as u32,
+                gemm_block,
             };
             let params = ctx.buffer_with(
                 "layer params",
@@ -371,7 +374,9 @@ impl GpuRnn {
                     );
                     pass.dispatch_workgroups(
                         (gate_stride(config) as u32 / GEMM_COLS).div_ceil(GEMM_WORKGROUP),
-                        ((steps * b) as u32).div_ceil(GEMM_ROWS),
+                        ((steps * b) as u32)
+                            .div_ceil(GEMM_ROWS)
+                            .div_ceil(GEMM_WORKGROUP / gemm_block),
                         d as u32,
                     );
                     pass.set_bind_group(0, &step_groups[first % step_groups.len()], &[]);

@@ -420,6 +420,21 @@ pub(crate) const GEMM_ROWS: u32 = 16;
 pub(crate) const GEMM_COLS: u32 = 4;
 /// Invocations per workgroup of the step kernels (`WORKGROUP` in recurrent.wgsl).
 pub(crate) const STEP_WORKGROUP: u32 = 64;
+/// Input-projection invocations per block of [`GEMM_ROWS`] rows (`layer.gemm_block` in
+/// gemm.wgsl) for `columns` vec4s of gate rows: on CPU adapters the power of two that holds
+/// them, at least one SIMD vector, so that a narrow layer's workgroup computes several blocks
+/// instead of discarding most of its invocations (GRU B=8 H=16 on lavapipe: the projection
+/// was about a third of the forward pass); on GPUs the whole workgroup, whose subgroups may be
+/// as wide as it.
+pub(crate) fn gemm_block(columns: usize, adapter: AdapterKind) -> u32 {
+    match adapter {
+        AdapterKind::Cpu { lanes, .. } if lanes.is_power_of_two() && lanes <= GEMM_WORKGROUP => {
+            (columns.next_power_of_two() as u32).clamp(lanes, GEMM_WORKGROUP)
+        }
+        _ => GEMM_WORKGROUP,
+    }
+}
+
 /// Sequences each per-step invocation computes at most on GPUs (`BATCH_BLOCK` in
 /// recurrent.wgsl): the block the context compiles up front.
 pub(crate) const BATCH_BLOCK: u32 = 8;
@@ -489,6 +504,7 @@ pub(crate) struct LayerParams {
     pub project: u32,
     pub gate_stride: u32,
     pub gate_count: u32,
+    pub gemm_block: u32,
 }
 
 /// Mirrors `struct Dense` in shaders/dense.wgsl.
@@ -1054,6 +1070,26 @@ mod tests {
                 block,
                 "B={batch} H={units} D={directions} {adapter:?}"
             );
+        }
+    }
+
+    #[test]
+    fn narrow_input_projections_share_a_workgroup_in_whole_simd_vectors() {
+        let cpu = |lanes| AdapterKind::Cpu { threads: 2, lanes };
+        for (columns, adapter, block) in [
+            // GRU H=16: 16 vec4s of gate rows, four blocks of rows per workgroup.
+            (16, cpu(8), 16),
+            // Never narrower than a SIMD vector, whose lanes share their rows.
+            (4, cpu(8), 8),
+            (4, cpu(16), 16),
+            (20, cpu(8), 32),
+            (64, cpu(8), 64),
+            (1000, cpu(8), 64),
+            // Lanes that no power of two holds: the whole workgroup.
+            (16, cpu(12), GEMM_WORKGROUP),
+            (16, AdapterKind::Gpu, GEMM_WORKGROUP),
+        ] {
+            assert_eq!(gemm_block(columns, adapter), block, "{columns} {adapter:?}");
         }
     }
 
