@@ -660,9 +660,11 @@ impl Plan {
             .min(by_dispatch)
             .min(by_latency)
             .max(1);
+        let unit_texels = (config.kind.gate_count() > 1).then_some(config.hidden_size);
         let (gates, chunk_steps) = GatesMemory::for_chunks(
             d * b * gate_stride(config) / 4,
             chunk_steps,
+            unit_texels,
             ctx.adapter_kind(),
             limits.max_texture_dimension_2d,
         );

@@ -169,19 +169,26 @@ impl GatesMemory {
 
     /// The memory for chunks of `steps` timesteps of `step_vec4s` vec4s each on `adapter`,
     /// where 2D textures may be `max_texture_dimension` texels on a side, and the steps of a
-    /// chunk there: a texture on CPU adapters where a chunk fills at least one row of it (a
-    /// smaller one costs more per forward pass than its loads save: GRU B=1 H=16 T=64 on
-    /// lavapipe 0.94 against 0.79 ms), with chunks cut to fit it.
+    /// chunk there. `unit_texels` is H for a GRU or LSTM, whose units' gates are one texel
+    /// each, and `None` for the Elman RNN, whose kernels would fetch a texel for each float.
+    ///
+    /// A texture on CPU adapters for GRU and LSTM layers from H = 32 where a chunk fills at
+    /// least one row of it, with chunks cut to fit it. Narrower or smaller ones cost more
+    /// than their loads save; alternated runs on lavapipe, T=64 (storage against texture,
+    /// ms): GRU B=8 H=16 1.76 against 2.24, GRU B=1 H=16 0.79 against 0.94, RNN-tanh B=8
+    /// H=128 7.0 against 8.0; but GRU B=8 H=64 7.6 against 7.0, LSTM B=1 H=64 2.7 against 2.2.
     pub(crate) fn for_chunks(
         step_vec4s: usize,
         steps: usize,
+        unit_texels: Option<usize>,
         adapter: AdapterKind,
         max_texture_dimension: u32,
     ) -> (GatesMemory, usize) {
         let capacity = TEXTURE_WIDTH * max_texture_dimension as usize;
         match adapter {
             AdapterKind::Cpu { .. }
-                if step_vec4s * steps >= TEXTURE_WIDTH
+                if unit_texels.is_some_and(|hidden| hidden >= 32)
+                    && step_vec4s * steps >= TEXTURE_WIDTH
                     && texture_fits(step_vec4s, max_texture_dimension) =>
             {
                 (GatesMemory::Texture, steps.min(capacity / step_vec4s))
@@ -1200,8 +1207,9 @@ mod tests {
             lanes: 8,
         };
         let side = wgpu::Limits::default().max_texture_dimension_2d;
-        let chunks =
-            |step_vec4s, steps, adapter| GatesMemory::for_chunks(step_vec4s, steps, adapter, side);
+        let chunks = |step_vec4s, steps, adapter| {
+            GatesMemory::for_chunks(step_vec4s, steps, Some(128), adapter, side)
+        };
         // GRU B=8 H=128: 1024 vec4s a step, 64 steps.
         assert_eq!(chunks(1024, 64, cpu), (GatesMemory::Texture, 64));
         // Exactly one row, and less.
@@ -1216,6 +1224,11 @@ mod tests {
             chunks(1024, 64, AdapterKind::Gpu),
             (GatesMemory::Storage, 64)
         );
+        // Narrow GRU and LSTM layers, and the Elman RNN, keep storage.
+        let unit_texels = |texels| GatesMemory::for_chunks(1024, 64, texels, cpu, side);
+        assert_eq!(unit_texels(Some(32)).0, GatesMemory::Texture);
+        assert_eq!(unit_texels(Some(16)).0, GatesMemory::Storage);
+        assert_eq!(unit_texels(None).0, GatesMemory::Storage);
     }
 
     /// Every block size the recurrent families are built with, with either inner loop: the
