@@ -26,6 +26,11 @@ pub(crate) struct ContextInner {
     pub health: Arc<Health>,
     /// The dense kernels (`crate::dense`), compiled on first use.
     pub dense: OnceLock<crate::dense::DenseKernels>,
+    /// The side of the largest rgba32float texture the kernels may read and write (CPU
+    /// adapters read large operands from textures, `gpu::kernels::WeightMemory`): the
+    /// device's `max_texture_dimension_2d` where the adapter allows the format as a sampled
+    /// and a storage texture, else 0 (no textures). 0 for a device the crate did not create.
+    pub texture_side: u32,
 }
 
 /// What wgpu reported outside any call of ours: a lost device, or errors no scope caught.
@@ -200,7 +205,18 @@ impl GpuContext {
             })?;
         let health = Arc::new(Health::default());
         health.watch(&device);
-        Self::build(device, queue, Some(adapter.get_info()), health).await
+        let needed = wgpu::TextureUsages::TEXTURE_BINDING
+            | wgpu::TextureUsages::STORAGE_BINDING
+            | wgpu::TextureUsages::COPY_DST;
+        let texture_side = match adapter
+            .get_texture_format_features(wgpu::TextureFormat::Rgba32Float)
+            .allowed_usages
+            .contains(needed)
+        {
+            true => device.limits().max_texture_dimension_2d,
+            false => 0,
+        };
+        Self::build(device, queue, Some(adapter.get_info()), health, texture_side).await
     }
 
     /// A context on a device and queue your application already owns (for example the one it
@@ -213,7 +229,7 @@ impl GpuContext {
     /// [`Error::DeviceLimit`] when the device allows fewer than 9 storage buffers per stage
     /// or has no compute support, [`Error::Gpu`] when the kernels do not compile on it.
     pub fn from_device(device: wgpu::Device, queue: wgpu::Queue) -> Result<Self> {
-        pollster::block_on(Self::build(device, queue, None, Arc::default()))
+        pollster::block_on(Self::build(device, queue, None, Arc::default(), 0))
     }
 
     async fn build(
@@ -221,6 +237,7 @@ impl GpuContext {
         queue: wgpu::Queue,
         info: Option<wgpu::AdapterInfo>,
         health: Arc<Health>,
+        texture_side: u32,
     ) -> Result<Self> {
         let limits = device.limits();
         let checks: [(&str, &'static str, u64, u64); 4] = [
@@ -278,6 +295,7 @@ impl GpuContext {
                 kernels,
                 health,
                 dense: OnceLock::new(),
+                texture_side,
             }),
         })
     }
@@ -287,6 +305,12 @@ impl GpuContext {
     /// it; for [`GpuContext::from_device`], request it on your device to get the faster loop).
     pub fn uses_subgroups(&self) -> bool {
         DotLoop::for_device(&self.inner.device) == DotLoop::Subgroup
+    }
+
+    /// The side of the largest texture the kernels may use, 0 for none
+    /// (`ContextInner::texture_side`).
+    pub(crate) fn texture_side(&self) -> u32 {
+        self.inner.texture_side
     }
 
     /// What the kernels' cut and the strategy depend on (found once, at creation).

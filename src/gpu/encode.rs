@@ -640,7 +640,7 @@ impl Plan {
         let by_window = 4 * UNIFORM_BINDING_VEC4S / (d * b * widest).max(1);
         let whole_vec4s =
             (0..config.num_layers).all(|l| (b * config.layer_input_size(l)).is_multiple_of(4));
-        let max_texture = limits.max_texture_dimension_2d;
+        let max_texture = ctx.texture_side();
         let x_rows = if cpu && by_window >= MIN_WINDOW_STEPS.min(t) {
             Memory::Uniform
         } else if cpu && whole_vec4s && texture_fits(d * b * widest / 4, max_texture) {
@@ -666,7 +666,7 @@ impl Plan {
             chunk_steps,
             unit_texels,
             ctx.adapter_kind(),
-            limits.max_texture_dimension_2d,
+            max_texture,
         );
 
         let output_floats = t * b * config.output_width();

@@ -76,8 +76,7 @@ pub(super) enum PackedWeights {
 impl PackedWeights {
     /// Uploads `packed` to where the kernels read it fastest on this adapter.
     fn upload(ctx: &GpuContext, label: &str, packed: &[f32]) -> Self {
-        let max_texture = ctx.inner.device.limits().max_texture_dimension_2d;
-        match WeightMemory::for_matrix(packed.len(), ctx.adapter_kind(), max_texture) {
+        match WeightMemory::for_matrix(packed.len(), ctx.adapter_kind(), ctx.texture_side()) {
             WeightMemory::Storage => PackedWeights::Storage(ctx.storage(label, packed)),
             WeightMemory::Uniform => {
                 PackedWeights::Uniform(uniform_columns(packed, UNIFORM_BINDING_VEC4S).map(|part| {
