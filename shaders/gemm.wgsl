@@ -8,9 +8,10 @@
 // barrier costs more than the loads it would save.
 
 @group(0) @binding(0) var<uniform> layer: Layer;
-// bindings 1 and 5: x, from gemm_rows_storage.wgsl or gemm_rows_uniform.wgsl (binding 1 only).
-// binding 2: W_ih, [D][K/4][gate_stride][4] (columns.wgsl), from weights_storage.wgsl or
-// weights_uniform.wgsl (which adds bindings 9 to 11).
+// bindings 1 and 5: x, from gemm_rows_storage.wgsl, or on CPU adapters gemm_rows_uniform.wgsl
+// or gemm_rows_texture.wgsl (binding 1 only).
+// binding 2: W_ih, [D][K/4][gate_stride][4] (columns.wgsl), from weights_storage.wgsl or, on
+// CPU adapters, weights_uniform.wgsl (which adds bindings 9 to 11) or weights_texture.wgsl.
 @group(0) @binding(3) var<storage, read> b_ih: array<vec4<f32>>;   // [D][G*H/4]
 // binding 4: the output, written through store_gates: gemm_gates_storage.wgsl or, on CPU
 // adapters, gemm_gates_texture.wgsl.

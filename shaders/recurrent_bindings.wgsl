@@ -4,8 +4,8 @@
 @group(0) @binding(0) var<uniform> layer: Layer;
 // binding 1: the input projection, [D][chunk_steps*B][gate_stride/4] vec4s, read through
 // unit_gates and unit_gate: gates_storage.wgsl or, on CPU adapters, gates_texture.wgsl.
-// binding 2: W_hh, [D][H_out/4][H][4] (columns.wgsl), from weights_storage.wgsl or
-// weights_uniform.wgsl (which adds bindings 9 to 11).
+// binding 2: W_hh, [D][H_out/4][H][4] (columns.wgsl), from weights_storage.wgsl or, on CPU
+// adapters, weights_uniform.wgsl (which adds bindings 9 to 11) or weights_texture.wgsl.
 @group(0) @binding(3) var<storage, read> b_hh: array<f32>;         // [D][G*H]
 @group(0) @binding(4) var<storage, read> lengths: array<vec4<u32>>; // [B], padded to blocks of 16
 // [2][D][B][H_out] ping-pong, or for the per-step kernels on CPU adapters h_t alone,

@@ -171,28 +171,24 @@ impl GpuContext {
         })
     }
 
-    /// A scratch buffer the kernels also read as a uniform buffer: one whole uniform binding,
-    /// [`UNIFORM_BINDING_VEC4S`](super::kernels::UNIFORM_BINDING_VEC4S) vec4s.
     /// A packed weight matrix as the rgba32float texture of weights_texture.wgsl: vec4 i at
     /// texel (i % TEXTURE_WIDTH, i / TEXTURE_WIDTH), the last row padded with zeros. The
     /// caller checked the size against the device (`WeightMemory::for_matrix`).
     pub(crate) fn weight_texture(&self, label: &str, packed: &[f32]) -> wgpu::TextureView {
-        let width = super::kernels::TEXTURE_WIDTH;
-        let rows = packed.len().div_ceil(4 * width).max(1);
-        let mut texels = packed.to_vec();
-        texels.resize(rows * width * 4, 0.0);
         let texture = self.texture(
             label,
-            texels.len() / 4,
+            packed.len().div_ceil(4),
             wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
         );
         let size = texture.size();
+        let mut texels = packed.to_vec();
+        texels.resize((size.width * size.height * 4) as usize, 0.0);
         self.inner.queue.write_texture(
             texture.as_image_copy(),
             f32_bytes(&texels),
             wgpu::TexelCopyBufferLayout {
                 offset: 0,
-                bytes_per_row: Some((width * 16) as u32),
+                bytes_per_row: Some(size.width * 16),
                 rows_per_image: None,
             },
             size,
@@ -234,6 +230,8 @@ impl GpuContext {
         })
     }
 
+    /// A scratch buffer the kernels also read as a uniform buffer: one whole uniform binding,
+    /// [`UNIFORM_BINDING_VEC4S`](super::kernels::UNIFORM_BINDING_VEC4S) vec4s.
     pub(crate) fn uniform_scratch(&self, label: &str) -> wgpu::Buffer {
         self.scratch_with(
             label,

@@ -216,7 +216,14 @@ impl GpuContext {
             true => device.limits().max_texture_dimension_2d,
             false => 0,
         };
-        Self::build(device, queue, Some(adapter.get_info()), health, texture_side).await
+        Self::build(
+            device,
+            queue,
+            Some(adapter.get_info()),
+            health,
+            texture_side,
+        )
+        .await
     }
 
     /// A context on a device and queue your application already owns (for example the one it

@@ -233,26 +233,16 @@ impl GpuRnn {
             );
             let layer_in = if l == 0 { x } else { &outputs[(l - 1) % 2] };
             let layer_out = &outputs[l % 2];
-            // Group 0 of a family: `weights` at binding 2 (and, as uniform parts, at the other
-            // columns' bindings), `resources` at the bindings 0, 1, 3, 4, ..., and `prev` (the
-            // per-step kernels' h_{t-1}) at its own.
+            // Group 0 of a family: `resources` at their bindings (gpu::kernels::bindings), and
+            // `weights` at binding 2 (and, as uniform parts, at the other columns' bindings).
             let bind = |layout: &wgpu::BindGroupLayout,
                         weights: &PackedWeights,
-                        resources: &[wgpu::BindingResource],
-                        prev: Option<&wgpu::Buffer>| {
-                let mut entries: Vec<_> = resources
-                    .iter()
-                    .enumerate()
-                    .map(|(i, resource)| wgpu::BindGroupEntry {
-                        binding: if i < 2 { i as u32 } else { i as u32 + 1 },
-                        resource: resource.clone(),
-                    })
+                        resources: Vec<(u32, wgpu::BindingResource)>| {
+                let entries: Vec<_> = resources
+                    .into_iter()
+                    .map(|(binding, resource)| wgpu::BindGroupEntry { binding, resource })
+                    .chain(weights.entries())
                     .collect();
-                entries.extend(weights.entries());
-                entries.extend(prev.map(|buf| wgpu::BindGroupEntry {
-                    binding: STATE_PREV_BINDING,
-                    resource: buf.as_entire_binding(),
-                }));
                 device.create_bind_group(&wgpu::BindGroupDescriptor {
                     label: None,
                     layout,
@@ -281,25 +271,23 @@ impl GpuRnn {
                 None => bind(
                     &gemm_layout,
                     &weights.w_ih,
-                    &[
-                        whole(&params),
-                        whole(layer_in),
-                        whole(&weights.b_ih),
-                        gates.clone(),
-                        whole(layer_in4),
+                    vec![
+                        (0, whole(&params)),
+                        (1, whole(layer_in)),
+                        (3, whole(&weights.b_ih)),
+                        (4, gates.clone()),
+                        (5, whole(layer_in4)),
                     ],
-                    None,
                 ),
                 Some(window) => bind(
                     &gemm_layout,
                     &weights.w_ih,
-                    &[
-                        whole(&params),
-                        window.resource(),
-                        whole(&weights.b_ih),
-                        gates.clone(),
+                    vec![
+                        (0, whole(&params)),
+                        (1, window.resource()),
+                        (3, whole(&weights.b_ih)),
+                        (4, gates.clone()),
                     ],
-                    None,
                 ),
             };
             let row_bytes = (b * config.layer_input_size(l) * 4) as u64;
@@ -313,21 +301,18 @@ impl GpuRnn {
                         1 => (&states[0], None),
                         _ => (&states[1 - parity], Some(&states[parity])),
                     };
-                    bind(
-                        &layout,
-                        &weights.w_hh,
-                        &[
-                            whole(&params),
-                            gates.clone(),
-                            whole(&weights.b_hh),
-                            whole(&lengths),
-                            whole(next),
-                            whole(&cell),
-                            whole(layer_out),
-                            whole(&weights.w_hr),
-                        ],
-                        prev,
-                    )
+                    let mut resources = vec![
+                        (0, whole(&params)),
+                        (1, gates.clone()),
+                        (3, whole(&weights.b_hh)),
+                        (4, whole(&lengths)),
+                        (5, whole(next)),
+                        (6, whole(&cell)),
+                        (7, whole(layer_out)),
+                        (8, whole(&weights.w_hr)),
+                    ];
+                    resources.extend(prev.map(|prev| (STATE_PREV_BINDING, whole(prev))));
+                    bind(&layout, &weights.w_hh, resources)
                 })
                 .collect();
 
