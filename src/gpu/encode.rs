@@ -187,7 +187,9 @@ impl GpuRnn {
             let step = |kernel| Variant::step(kernel, block, weights, state_memory, plan.gates);
             Ok(match plan.sequence {
                 Some(cut) => {
-                    let variant = Variant::sequence(cut.shape, config, weights, plan.gates);
+                    let registers = cut.shape.registers && kernels.subgroups();
+                    let variant =
+                        Variant::sequence(cut.shape, config, weights, plan.gates, registers);
                     let recurrence = Recurrence::Sequence {
                         shape: cut.shape,
                         pipeline: kernels.variant(device, variant)?,

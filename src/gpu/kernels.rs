@@ -19,6 +19,8 @@ const COLUMNS: &str = include_str!("../../shaders/columns.wgsl");
 const DOT: &str = include_str!("../../shaders/dot.wgsl");
 /// The cell math of every kind, shared by both recurrent families.
 const CELLS: &str = include_str!("../../shaders/cells.wgsl");
+/// The sequence kernel's register-resident entry point: needs subgroups.
+const SEQUENCE_REGISTERS: &str = include_str!("../../shaders/sequence_registers.wgsl");
 
 /// Which vec4 inner loop (`dot8_vec4`) the input projection and the recurrent steps use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -357,11 +359,19 @@ impl ShaderFile {
                 include_str!("../../shaders/recurrent.wgsl"),
                 row_memory.state_source(),
             ),
-            ShaderFile::Sequence => recurrent(
-                "SEQUENCE_ROWS",
-                include_str!("../../shaders/sequence.wgsl"),
-                "",
-            ),
+            ShaderFile::Sequence => {
+                let sequence = recurrent(
+                    "SEQUENCE_ROWS",
+                    include_str!("../../shaders/sequence.wgsl"),
+                    "",
+                );
+                match dot {
+                    DotLoop::Plain => sequence,
+                    DotLoop::Subgroup => {
+                        format!("{sequence}\n{}", expand_rows(SEQUENCE_REGISTERS, rows))
+                    }
+                }
+            }
             ShaderFile::Dense => format!("{COMMON}\n{}", include_str!("../../shaders/dense.wgsl")),
         }
     }
@@ -376,6 +386,9 @@ pub(crate) enum Kernel {
     LstmProject,
     RnnStep,
     Sequence,
+    /// The sequence kernel with h in registers (shaders/sequence_registers.wgsl): only on
+    /// devices with subgroups.
+    SequenceRegisters,
     Linear,
     LastStep,
     Activate,
@@ -383,13 +396,14 @@ pub(crate) enum Kernel {
 
 impl Kernel {
     /// In declaration order: `pipelines[kernel as usize]` is the kernel's pipeline.
-    pub(crate) const ALL: [Kernel; 9] = [
+    pub(crate) const ALL: [Kernel; 10] = [
         Kernel::InputProjection,
         Kernel::GruStep,
         Kernel::LstmStep,
         Kernel::LstmProject,
         Kernel::RnnStep,
         Kernel::Sequence,
+        Kernel::SequenceRegisters,
         Kernel::Linear,
         Kernel::LastStep,
         Kernel::Activate,
@@ -398,7 +412,7 @@ impl Kernel {
     pub(crate) fn file(self) -> ShaderFile {
         match self {
             Kernel::InputProjection => ShaderFile::Gemm,
-            Kernel::Sequence => ShaderFile::Sequence,
+            Kernel::Sequence | Kernel::SequenceRegisters => ShaderFile::Sequence,
             Kernel::Linear | Kernel::LastStep | Kernel::Activate => ShaderFile::Dense,
             _ => ShaderFile::Recurrent,
         }
@@ -412,6 +426,7 @@ impl Kernel {
             Kernel::LstmProject => "lstm_project",
             Kernel::RnnStep => "rnn_step",
             Kernel::Sequence => "sequence",
+            Kernel::SequenceRegisters => "sequence_registers",
             Kernel::Linear => "linear",
             Kernel::LastStep => "last_step",
             Kernel::Activate => "activate",
@@ -728,15 +743,22 @@ impl Variant {
         }
     }
 
-    /// The sequence kernel cut as `shape`, for layers of `config`'s kind.
+    /// The sequence kernel cut as `shape`, for layers of `config`'s kind; with h in
+    /// registers where `registers` (a device with subgroups, and a shape that allows it:
+    /// [`SequenceShape::registers`]).
     pub(crate) fn sequence(
         shape: SequenceShape,
         config: &RnnConfig,
         weights: WeightMemory,
         gates: GatesMemory,
+        registers: bool,
     ) -> Self {
         Variant {
-            kernel: Kernel::Sequence,
+            kernel: if registers {
+                Kernel::SequenceRegisters
+            } else {
+                Kernel::Sequence
+            },
             rows: shape.rows,
             overrides: Some(SequenceOverrides {
                 workgroup: shape.workgroup,
@@ -836,6 +858,12 @@ impl Kernels {
             dot,
             variants: Mutex::default(),
         }
+    }
+
+    /// Whether the inner loops share rows through subgroup operations (and the sequence
+    /// kernel can hold h in registers).
+    pub(crate) fn subgroups(&self) -> bool {
+        self.dot == DotLoop::Subgroup
     }
 
     /// Group 0 of `v`'s pipeline: bind groups for it are made with this layout.
@@ -1289,7 +1317,11 @@ mod tests {
     #[test]
     fn every_kernel_entry_point_exists_as_a_compute_shader() {
         for kernel in Kernel::ALL {
-            let module = parse(kernel.file());
+            // The register-resident sequence kernel exists only where subgroups do.
+            let module = match kernel {
+                Kernel::SequenceRegisters => parse_with(kernel.file(), DotLoop::Subgroup),
+                _ => parse(kernel.file()),
+            };
             let entry = module
                 .entry_points
                 .iter()
@@ -1411,6 +1443,11 @@ mod tests {
             SEQUENCE_H_FLOATS
         );
         assert_eq!(const_u32(&sequence, "M_FLOATS") as usize, SEQUENCE_M_FLOATS);
+        let registers = parse_with(ShaderFile::Sequence, DotLoop::Subgroup);
+        assert_eq!(
+            const_u32(&registers, "REGISTER_GROUPS") as usize,
+            super::super::sequence::REGISTER_GROUPS
+        );
         let dense = parse(ShaderFile::Dense);
         assert_eq!(const_u32(&dense, "DENSE_WORKGROUP"), DENSE_WORKGROUP);
         assert_eq!(const_u32(&dense, "DENSE_ROWS"), DENSE_ROWS);

@@ -95,12 +95,22 @@ pub(crate) fn sequence_unsupported(config: &RnnConfig) -> Error {
     }
 }
 
+/// Vec4 groups of units each invocation of the register-resident sequence kernel holds
+/// (`REGISTER_GROUPS` in shaders/sequence_registers.wgsl).
+pub(crate) const REGISTER_GROUPS: usize = 8;
+
 /// The pipeline variant: sequences per workgroup (the WGSL `SEQUENCE_ROWS`, one module each)
 /// and invocations per workgroup (`SEQUENCE_WORKGROUP`, a pipeline override).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct SequenceShape {
     pub rows: u32,
     pub workgroup: u32,
+    /// Whether the workgroup may keep h in registers (shaders/sequence_registers.wgsl) on a
+    /// device with subgroups: on a CPU adapter whose workgroup is one SIMD vector, without
+    /// proj_size, for whole vec4s of units that fit [`REGISTER_GROUPS`] per invocation.
+    /// lavapipe loads workgroup memory one lane at a time through the stack and keeps every
+    /// live value in memory across a barrier; with h in registers a step needs neither.
+    pub registers: bool,
 }
 
 /// How one forward pass runs on the sequence kernel.
@@ -142,18 +152,24 @@ impl SequenceCut {
                     rows: rows as u32,
                     workgroup: (layer.hidden.next_power_of_two() as u32)
                         .clamp(32, SEQUENCE_MAX_WORKGROUP),
+                    registers: false,
                 },
                 max_steps: MAX_SEQUENCE_CHUNK,
             }),
             AdapterKind::Cpu { lanes, .. } => {
                 let lanes = lanes.clamp(1, SEQUENCE_MAX_WORKGROUP);
                 let cut = |workgroup: u32| {
-                    let (fixed, per_step) = loop_iterations(layer, rows, workgroup as usize);
+                    let shape = SequenceShape {
+                        rows: rows as u32,
+                        workgroup,
+                        registers: workgroup == lanes
+                            && !layer.project
+                            && layer.hidden.is_multiple_of(4)
+                            && layer.hidden <= 4 * REGISTER_GROUPS * lanes as usize,
+                    };
+                    let (fixed, per_step) = loop_iterations(layer, shape);
                     SequenceCut {
-                        shape: SequenceShape {
-                            rows: rows as u32,
-                            workgroup,
-                        },
+                        shape,
                         max_steps: (SOFTWARE_LOOP_BUDGET.saturating_sub(fixed) / per_step)
                             .min(MAX_SEQUENCE_CHUNK),
                     }
@@ -177,14 +193,31 @@ impl SequenceCut {
 /// The widest workgroup the cut gives a software adapter.
 const SOFTWARE_MAX_WORKGROUP: u32 = 64;
 
-/// Loop iterations one invocation of shaders/sequence.wgsl runs, counting every loop (as
+/// Loop iterations one invocation of the sequence kernel cut as `shape` runs (shaders/
+/// sequence.wgsl, or sequence_registers.wgsl where `shape.registers`; counted for the former
+/// on a device without subgroups, whose count is the smaller), counting every loop (as
 /// llvmpipe's limit does): `(per dispatch, per step)`. An upper bound: the subgroup inner loop
 /// is counted for subgroups of 4, the smallest there are.
-fn loop_iterations(layer: SequenceLayer, rows: usize, workgroup: usize) -> (usize, usize) {
+fn loop_iterations(layer: SequenceLayer, shape: SequenceShape) -> (usize, usize) {
+    let (rows, workgroup) = (shape.rows as usize, shape.workgroup as usize);
     let units = layer.hidden.div_ceil(workgroup);
     let share = layer.state_width.div_ceil(workgroup);
     let n4 = layer.state_width.div_ceil(4);
     let dot = n4 + n4.div_ceil(4);
+    if shape.registers {
+        // Per step: the groups, four units each, then copying h_t over h_{t-1}. Per
+        // dispatch: loading and storing h (and c).
+        let groups = n4.div_ceil(workgroup);
+        let plain = loop_iterations(
+            layer,
+            SequenceShape {
+                registers: false,
+                ..shape
+            },
+        );
+        let registers = (2 * groups + 1, 1 + groups * (2 + 4 * dot));
+        return (plain.0.max(registers.0), plain.1.max(registers.1));
+    }
     let mut per_step = 1 + units * (dot + 1);
     if layer.project {
         per_step += 1 + share * (1 + rows * (layer.hidden + 1));
@@ -252,6 +285,36 @@ mod tests {
     }
 
     #[test]
+    fn h_stays_in_registers_only_for_one_simd_vector_of_whole_vec4s() {
+        let registers = |layer, batch, adapter| {
+            SequenceCut::new(layer, batch, adapter)
+                .unwrap()
+                .shape
+                .registers
+        };
+        for hidden in [4, 16, 64, 128] {
+            assert!(registers(layer(hidden), 8, LAVAPIPE), "H={hidden}");
+        }
+        // H=256 would fit 8 groups of 4 units on each of 8 lanes, but a chunk of 32 steps
+        // takes a wider workgroup; wider than 256 never fits.
+        assert!(!registers(layer(256), 8, LAVAPIPE));
+        assert!(!registers(layer(260), 8, LAVAPIPE));
+        // Units that do not fill whole vec4s.
+        assert!(!registers(layer(30), 8, LAVAPIPE));
+        // proj_size needs every unit's o * tanh(c) in workgroup memory.
+        let projected = SequenceLayer {
+            hidden: 64,
+            state_width: 32,
+            project: true,
+        };
+        assert!(!registers(projected, 8, LAVAPIPE));
+        // Workgroups wider than a SIMD vector, and GPUs, share h through workgroup memory.
+        let wide = SequenceCut::new(layer(1024), 1, LAVAPIPE).unwrap();
+        assert!(wide.shape.workgroup > 8 && !wide.shape.registers);
+        assert!(!registers(layer(64), 8, AdapterKind::Gpu));
+    }
+
+    #[test]
     fn software_chunks_stay_within_the_loop_budget() {
         for hidden in [1, 7, 8, 33, 64, 128, 256, 512, 1000, 1024] {
             for batch in [1, 3, 8, 64] {
@@ -264,11 +327,7 @@ mod tests {
                     let Some(cut) = SequenceCut::new(layer, batch, LAVAPIPE) else {
                         panic!("{layer:?} B={batch}: no cut");
                     };
-                    let (fixed, per_step) = loop_iterations(
-                        layer,
-                        cut.shape.rows as usize,
-                        cut.shape.workgroup as usize,
-                    );
+                    let (fixed, per_step) = loop_iterations(layer, cut.shape);
                     let what = format!("{layer:?} B={batch}: {cut:?}");
                     assert!(cut.max_steps >= 1, "{what}");
                     assert!(
