@@ -21,6 +21,11 @@ const GEMM_WORKGROUP: u32 = 64u;
 const ROWS: u32 = 16u;
 const DOT_ROWS: u32 = ROWS;
 const COLS: u32 = 4u;
+// Columns of each block of four that hold weights: 3 for a GRU (the fourth is zero), 4 for the
+// LSTM and the Elman RNN (whose blocks are four units). A pipeline constant, so that a GRU's
+// pipeline drops the zero column's loads: software adapters would otherwise run them masked.
+// Any value up to 4 is correct for every kind (the skipped columns are zero).
+override GEMM_COLUMNS: u32 = 4u;
 
 // A workgroup computes GEMM_WORKGROUP / layer.gemm_block blocks of ROWS rows, each with
 // layer.gemm_block invocations (a power of two): all 64 on one block of a wide layer, and
@@ -51,10 +56,8 @@ fn input_projection(
     for (var r = 0u; r < ROWS; r++) {
         xr[r] = (chunk_row0(d, t0) + min(row0 + r, last)) * k_len;
     }
-    // A GRU's fourth column of each unit is zero; the RNN's blocks are four units.
-    let cols = select(layer.gate_count, 4u, layer.gate_count == 1u);
     let m = (d * ((k_len + 3u) / 4u) * n4_len + n4) * 4u;
-    let acc = dot_rows(xr, m, n_len, k_len, cols);
+    let acc = dot_rows(xr, m, n_len, k_len, GEMM_COLUMNS);
     if (column >= n4_len) {
         return;
     }

@@ -265,7 +265,7 @@ impl GpuRnn {
                 weights.w_ih.memory(),
                 window.map_or(Memory::Storage, |_| plan.x_rows),
             );
-            let gemm_variant = Variant::input_projection(w_ih, x_rows, plan.gates);
+            let gemm_variant = Variant::input_projection(config, w_ih, x_rows, plan.gates);
             let gemm = kernels.variant(device, gemm_variant)?;
             let gemm_layout = kernels.layout(device, gemm_variant);
             let whole = wgpu::Buffer::as_entire_binding;

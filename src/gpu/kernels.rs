@@ -675,6 +675,8 @@ pub(crate) struct Variant {
     pub kernel: Kernel,
     pub rows: u32,
     pub overrides: Option<SequenceOverrides>,
+    /// The input projection's `GEMM_COLUMNS` (gemm.wgsl); 4 elsewhere.
+    pub columns: u32,
     pub weights: WeightMemory,
     /// Where the inner loop reads its rows: h_{t-1} in the per-step kernels, x in the input
     /// projection (storage for the sequence kernel).
@@ -707,9 +709,10 @@ impl SequenceOverrides {
 }
 
 impl Variant {
-    /// The input projection, reading W_ih from `weights` and x from `row_memory`, writing to
-    /// `gates`.
+    /// The input projection for layers of `config`'s kind, reading W_ih from `weights` and x
+    /// from `row_memory`, writing to `gates`.
     pub(crate) fn input_projection(
+        config: &RnnConfig,
         weights: WeightMemory,
         row_memory: Memory,
         gates: GatesMemory,
@@ -718,6 +721,10 @@ impl Variant {
             kernel: Kernel::InputProjection,
             rows: GEMM_ROWS,
             overrides: None,
+            columns: match config.kind.gate_count() {
+                1 => 4,
+                gates => gates as u32,
+            },
             weights,
             row_memory,
             gates,
@@ -737,6 +744,7 @@ impl Variant {
             kernel,
             rows,
             overrides: None,
+            columns: 4,
             weights,
             row_memory,
             gates,
@@ -765,6 +773,7 @@ impl Variant {
                 gates: config.kind.gate_count() as u32,
                 project: config.proj_size > 0,
             }),
+            columns: 4,
             weights,
             row_memory: Memory::Storage,
             gates,
@@ -786,7 +795,7 @@ impl Variant {
             && self.row_memory == Memory::Storage
             && self.gates == GatesMemory::Storage
             && match self.kernel.file() {
-                ShaderFile::Gemm => true,
+                ShaderFile::Gemm => self.columns == 4,
                 ShaderFile::Recurrent => self.rows == BATCH_BLOCK,
                 ShaderFile::Sequence | ShaderFile::Dense => false,
             }
@@ -909,14 +918,20 @@ impl Kernels {
             }
         };
         let module = &variants.modules[index].1;
-        let constants = v.overrides.map(SequenceOverrides::constants);
+        let constants: Vec<(&str, f64)> = match v.overrides {
+            Some(o) => o.constants().to_vec(),
+            None if v.kernel == Kernel::InputProjection => {
+                vec![("GEMM_COLUMNS", f64::from(v.columns))]
+            }
+            None => Vec::new(),
+        };
         let group0 = self.layout(device, v);
         let pipeline = compute_pipeline(
             device,
             v.kernel,
             &[&group0, &self.step_layout],
             module,
-            constants.as_ref().map_or(&[], |c| c.as_slice()),
+            &constants,
         );
         pollster::block_on(scopes.pop("compiling a kernel variant"))?;
         variants.pipelines.push((v, pipeline.clone()));
@@ -1401,6 +1416,38 @@ mod tests {
     }
 
     /// The value of the WGSL `const NAME: u32` in `module`.
+    /// The default of the pipeline-overridable constant `name`.
+    fn override_u32(module: &Module, name: &str) -> u32 {
+        let (_, o) = module
+            .overrides
+            .iter()
+            .find(|(_, o)| o.name.as_deref() == Some(name))
+            .unwrap_or_else(|| panic!("no override {name}"));
+        match module.global_expressions[o.init.expect("a default")] {
+            naga::Expression::Literal(naga::Literal::U32(value)) => value,
+            ref e => panic!("{name} = {e:?}"),
+        }
+    }
+
+    #[test]
+    fn a_gru_input_projection_skips_its_zero_column() {
+        use crate::config::Kind;
+        let memory = (WeightMemory::Uniform, Memory::Uniform, GatesMemory::Texture);
+        for (kind, columns) in [(Kind::Gru, 3), (Kind::Lstm, 4), (Kind::RnnTanh, 4)] {
+            let config = RnnConfig::new(kind, 8, 16);
+            let v = Variant::input_projection(&config, memory.0, memory.1, memory.2);
+            assert_eq!(v.columns, columns, "{kind:?}");
+            // The pipeline compiled with the context has the default, 4 columns.
+            let storage = Variant::input_projection(
+                &config,
+                WeightMemory::Storage,
+                Memory::Storage,
+                GatesMemory::Storage,
+            );
+            assert_eq!(storage.prebuilt(), columns == 4, "{kind:?}");
+        }
+    }
+
     fn const_u32(module: &Module, name: &str) -> u32 {
         let (_, c) = module
             .constants
@@ -1420,6 +1467,7 @@ mod tests {
         assert_eq!(const_u32(&gemm, "GEMM_WORKGROUP"), GEMM_WORKGROUP);
         assert_eq!(const_u32(&gemm, "ROWS"), GEMM_ROWS);
         assert_eq!(const_u32(&gemm, "COLS"), GEMM_COLS);
+        assert_eq!(override_u32(&gemm, "GEMM_COLUMNS"), GEMM_COLS);
         assert_eq!(
             const_u32(&recurrent, "WORKGROUP"),
             STEP_WORKGROUP,
