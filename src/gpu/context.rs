@@ -320,6 +320,16 @@ impl GpuContext {
         self.inner.texture_side
     }
 
+    /// Whether the sequence kernel may keep h in registers (shaders/sequence_registers.wgsl):
+    /// it needs subgroups exactly as wide as the SIMD vectors the cut sizes its workgroup to,
+    /// which only an adapter that reports one subgroup size promises.
+    pub(crate) fn sequence_registers(&self) -> bool {
+        self.uses_subgroups()
+            && self.inner.info.as_ref().is_some_and(|i| {
+                i.device_type == wgpu::DeviceType::Cpu && i.subgroup_min_size == i.subgroup_max_size
+            })
+    }
+
     /// What the kernels' cut and the strategy depend on (found once, at creation).
     pub(crate) fn adapter_kind(&self) -> AdapterKind {
         self.inner.adapter_kind

@@ -187,7 +187,7 @@ impl GpuRnn {
             let step = |kernel| Variant::step(kernel, block, weights, state_memory, plan.gates);
             Ok(match plan.sequence {
                 Some(cut) => {
-                    let registers = cut.shape.registers && kernels.subgroups();
+                    let registers = cut.shape.registers && ctx.sequence_registers();
                     let variant =
                         Variant::sequence(cut.shape, config, weights, plan.gates, registers);
                     let recurrence = Recurrence::Sequence {

@@ -869,12 +869,6 @@ impl Kernels {
         }
     }
 
-    /// Whether the inner loops share rows through subgroup operations (and the sequence
-    /// kernel can hold h in registers).
-    pub(crate) fn subgroups(&self) -> bool {
-        self.dot == DotLoop::Subgroup
-    }
-
     /// Group 0 of `v`'s pipeline: bind groups for it are made with this layout.
     pub(crate) fn layout(&self, device: &wgpu::Device, v: Variant) -> BindGroupLayout {
         layout(&self.layouts, device, v.layout_key())

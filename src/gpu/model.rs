@@ -248,7 +248,7 @@ impl GpuRnn {
         // 16 sequences. On GPUs a dispatch costs several microseconds, which the sequence
         // kernel saves while one workgroup can still do a step's work.
         let hidden = self.config.hidden_size;
-        let registers = self.ctx.inner.kernels.subgroups()
+        let registers = self.ctx.sequence_registers()
             && SequenceCut::new(SequenceLayer::of(&self.config), batch, adapter)
                 .is_some_and(|cut| cut.shape.registers);
         let sequence = if cpu && registers {
