@@ -29,8 +29,9 @@ pub enum Strategy {
     /// the whole GPU, best for wide layers.
     PerStep,
     /// One workgroup per block of sequences and direction runs a whole chunk of timesteps in
-    /// one dispatch, with the state in workgroup memory: no per-step dispatch cost, best for
-    /// narrow layers. Needs `hidden_size` and the state width <= 1024.
+    /// one dispatch, with the state in workgroup memory (on CPU adapters whose workgroup is
+    /// one SIMD vector, in registers): no per-step dispatch cost, best for narrow layers.
+    /// Needs `hidden_size` and the state width <= 1024.
     Sequence,
 }
 
