@@ -510,6 +510,31 @@ fn sequence_kernel_wide_and_long() {
     }
 }
 
+/// The sequence kernel with h (and the LSTM's c) in registers, which lavapipe runs for one
+/// SIMD vector per workgroup from H = 32 (`SequenceShape::registers` in gpu::sequence): every
+/// kind, a partial last group of units (H = 36: 9 vec4s of units over 8 lanes), blocks partly
+/// past the batch, two bidirectional layers, lengths, h0 and c0, and chunks (H = 96, T = 120:
+/// at most 87 steps per dispatch) that hand h and c from one dispatch to the next.
+#[test]
+fn sequence_kernel_with_the_state_in_registers() {
+    let Some(ctx) = common::gpu() else { return };
+    let mut seed = 3300;
+    for kind in KINDS {
+        for (hidden, t, b) in [(32, 9, 1), (36, 13, 5), (96, 120, 9)] {
+            seed += 1;
+            let mut rng = StdRng::seed_from_u64(seed);
+            let config = RnnConfig::new(kind, 7, hidden)
+                .num_layers(2)
+                .bidirectional(true);
+            let mut case = Case::new(seed, config, t, b);
+            case.lengths = (b > 1).then(|| random_lengths(&mut rng, t, b));
+            case.h0 = true;
+            case.c0 = kind == Kind::Lstm;
+            check(ctx, &case, long_tolerance(t), REL);
+        }
+    }
+}
+
 /// The inner loops run once per four input features. llvmpipe stops every loop of an
 /// invocation after 65,535 iterations in all, silently, so a software adapter refuses an
 /// input that wide with `DeviceLimit`, before any GPU work; a GPU runs it.

@@ -240,11 +240,12 @@ impl GpuRnn {
         let cpu = matches!(adapter, AdapterKind::Cpu { .. });
         // Measured on lavapipe (BENCHMARKS.md, "Choosing the strategy"): the sequence kernel
         // wins wherever a step's work is small next to a dispatch. With h in registers
-        // (`SequenceShape::registers`) that is up to H = 96 at every batch (GRU B=8 H=96: 8.0
-        // against 12.4 ms; B=64 level) and, for the Elman RNN's single gate, H = 128 up to
-        // B = 16 (B=8: 5.5 against 7.3 ms); at H = 128 the GRU and LSTM come out level, and
-        // the per-step kernel keeps them. With h in workgroup memory it wins at H <= 16 for
-        // every batch, at H = 32 up to B = 32 and at H = 64 up to 8 sequences. The per-step
+        // (`SequenceShape::registers`) that is up to H = 96 for up to 32 sequences (GRU B=8
+        // H=96: 8.0 against 12.4 ms; B=32 0.89x; at B=64 the per-step kernel is 5% to 10%
+        // faster) and, for the Elman RNN's single gate, H = 128 up to B = 16 (B=8: 5.5 against
+        // 7.3 ms); at H = 128 the GRU and LSTM come out level, and the per-step kernel keeps
+        // them. With h in workgroup memory it wins at H <= 16 for every batch, at H = 32 up to
+        // B = 32 (level beyond, where both rules keep it) and at H = 64 up to 8 sequences. The per-step
         // kernel spreads a step over many workgroups and shares each weight load across up to
         // 16 sequences. On GPUs a dispatch costs several microseconds, which the sequence
         // kernel saves while one workgroup can still do a step's work.
@@ -253,7 +254,9 @@ impl GpuRnn {
             && SequenceCut::new(SequenceLayer::of(&self.config), batch, adapter)
                 .is_some_and(|cut| cut.shape.registers);
         let sequence = if cpu && registers {
-            hidden <= 96 || (hidden <= 128 && self.config.kind.gate_count() == 1 && batch <= 16)
+            hidden <= 32
+                || (hidden <= 96 && batch <= 32)
+                || (hidden <= 128 && self.config.kind.gate_count() == 1 && batch <= 16)
         } else if cpu {
             hidden <= 32 || (hidden <= 64 && batch <= 8)
         } else {
