@@ -138,13 +138,7 @@ fn sequence(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) 
             );
             let acc = dot_rows(rows, w_hh_start(blk.d, min(j, h - 1u)), 4u * h, width, SEQUENCE_GATES);
             if (j < h) {
-                let bias = blk.d * layer.gate_rows + j;
-                let b_gates = vec4<f32>(
-                    b_hh[bias],
-                    b_hh[bias + select(0u, h, SEQUENCE_GATES > 1u)],
-                    b_hh[bias + select(0u, 2u * h, SEQUENCE_GATES > 2u)],
-                    b_hh[bias + select(0u, 3u * h, SEQUENCE_GATES > 3u)],
-                );
+                let b_gates = unit_bias(blk.d, j);
                 finish(blk, at, $u, lens[$], j, acc[$] + b_gates);
             }
         }
@@ -156,6 +150,19 @@ fn sequence(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) 
         workgroupBarrier();
     }
     store_state(blk, steps, lid.x);
+}
+
+// b_hh of unit j's gates in direction d, in the order of the inner loop's columns; past the
+// layer's gate count the first gate's again (the cell math ignores those columns).
+fn unit_bias(d: u32, j: u32) -> vec4<f32> {
+    let h = layer.hidden;
+    let bias = d * layer.gate_rows + j;
+    return vec4<f32>(
+        b_hh[bias],
+        b_hh[bias + select(0u, h, SEQUENCE_GATES > 1u)],
+        b_hh[bias + select(0u, 2u * h, SEQUENCE_GATES > 2u)],
+        b_hh[bias + select(0u, 3u * h, SEQUENCE_GATES > 3u)],
+    );
 }
 
 // Sequence bb of the block at step `at`, unit j: `hidden` is W_hh h_{t-1} + b_hh. Past the

@@ -113,13 +113,7 @@ fn store_cell(i: u32, c: vec4<f32>) {
 fn register_unit(blk: Block, at: At, lens: array<u32, SEQUENCE_ROWS>, j: u32, owned: bool, n4: u32, lanes: u32, prev: array<vec2<f32>, SEQUENCE_ROWS>) -> array<vec2<f32>, SEQUENCE_ROWS> {
     let h = layer.hidden;
     let acc = dot_registers(w_hh_start(blk.d, j), 4u * h, n4, SEQUENCE_GATES, lanes);
-    let bias = blk.d * layer.gate_rows + j;
-    let b_gates = vec4<f32>(
-        b_hh[bias],
-        b_hh[bias + select(0u, h, SEQUENCE_GATES > 1u)],
-        b_hh[bias + select(0u, 2u * h, SEQUENCE_GATES > 2u)],
-        b_hh[bias + select(0u, 3u * h, SEQUENCE_GATES > 3u)],
-    );
+    let b_gates = unit_bias(blk.d, j);
     return array<vec2<f32>, SEQUENCE_ROWS>(
         register_finish(blk, at, $u, lens[$], j, owned, acc[$] + b_gates, prev[$]),
     );
