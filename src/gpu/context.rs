@@ -3,7 +3,7 @@
 use std::sync::{Arc, Mutex, OnceLock};
 
 use super::kernels::{DotLoop, Kernels, SEQUENCE_MAX_WORKGROUP, SEQUENCE_WORKGROUP_STORAGE};
-use super::sequence::AdapterKind;
+use super::sequence::{AdapterKind, SequenceCut, SequenceLayer};
 use crate::error::{Error, Result};
 
 /// A device and queue with the crate's kernels compiled for them. Cheap to clone (shared).
@@ -320,14 +320,18 @@ impl GpuContext {
         self.inner.texture_side
     }
 
-    /// Whether the sequence kernel may keep h in registers (shaders/sequence_registers.wgsl):
-    /// it needs subgroups exactly as wide as the SIMD vectors the cut sizes its workgroup to,
-    /// which only an adapter that reports one subgroup size promises.
-    pub(crate) fn sequence_registers(&self) -> bool {
-        self.uses_subgroups()
+    /// How the sequence kernel cuts a pass over `batch` sequences of `layer` on this device
+    /// ([`SequenceCut::new`]), with h in registers only where the device allows it: the
+    /// register kernel (shaders/sequence_registers.wgsl) needs subgroups exactly as wide as
+    /// the SIMD vectors the cut sizes its workgroup to, which only an adapter that reports one
+    /// subgroup size promises.
+    pub(crate) fn sequence_cut(&self, layer: SequenceLayer, batch: usize) -> Option<SequenceCut> {
+        let mut cut = SequenceCut::new(layer, batch, self.adapter_kind())?;
+        cut.shape.registers &= self.uses_subgroups()
             && self.inner.info.as_ref().is_some_and(|i| {
                 i.device_type == wgpu::DeviceType::Cpu && i.subgroup_min_size == i.subgroup_max_size
-            })
+            });
+        Some(cut)
     }
 
     /// What the kernels' cut and the strategy depend on (found once, at creation).

@@ -187,9 +187,7 @@ impl GpuRnn {
             let step = |kernel| Variant::step(kernel, block, weights, state_memory, plan.gates);
             Ok(match plan.sequence {
                 Some(cut) => {
-                    let registers = cut.shape.registers && ctx.sequence_registers();
-                    let variant =
-                        Variant::sequence(cut.shape, config, weights, plan.gates, registers);
+                    let variant = Variant::sequence(cut.shape, config, weights, plan.gates);
                     let recurrence = Recurrence::Sequence {
                         shape: cut.shape,
                         pipeline: kernels.variant(device, variant)?,
@@ -613,7 +611,7 @@ impl Plan {
         // Per step, a chunk is also the unit of submission: keep command buffers bounded.
         let sequence = match strategy {
             Strategy::Sequence => Some(
-                SequenceCut::new(SequenceLayer::of(config), b, ctx.adapter_kind())
+                ctx.sequence_cut(SequenceLayer::of(config), b)
                     .ok_or_else(|| sequence_unsupported(config))?,
             ),
             _ => None,

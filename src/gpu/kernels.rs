@@ -751,18 +751,16 @@ impl Variant {
         }
     }
 
-    /// The sequence kernel cut as `shape`, for layers of `config`'s kind; with h in
-    /// registers where `registers` (a device with subgroups, and a shape that allows it:
-    /// [`SequenceShape::registers`]).
+    /// The sequence kernel cut as `shape` (with h in registers where
+    /// [`SequenceShape::registers`]), for layers of `config`'s kind.
     pub(crate) fn sequence(
         shape: SequenceShape,
         config: &RnnConfig,
         weights: WeightMemory,
         gates: GatesMemory,
-        registers: bool,
     ) -> Self {
         Variant {
-            kernel: if registers {
+            kernel: if shape.registers {
                 Kernel::SequenceRegisters
             } else {
                 Kernel::Sequence

@@ -10,7 +10,7 @@ use super::kernels::{WeightMemory, UNIFORM_BINDING_VEC4S, UNIFORM_COLUMN_BINDING
 use super::pack::{
     gate_stride, pack_input, pack_input_bias, pack_projection, pack_recurrent, uniform_columns,
 };
-use super::sequence::{sequence_unsupported, AdapterKind, SequenceCut, SequenceLayer};
+use super::sequence::{sequence_unsupported, AdapterKind, SequenceLayer};
 use crate::config::RnnConfig;
 use crate::error::Result;
 use crate::shape::{Input, Output, Resolved};
@@ -245,14 +245,15 @@ impl GpuRnn {
         // faster) and, for the Elman RNN's single gate, H = 128 up to B = 16 (B=8: 5.5 against
         // 7.3 ms); at H = 128 the GRU and LSTM come out level, and the per-step kernel keeps
         // them. With h in workgroup memory it wins at H <= 16 for every batch, at H = 32 up to
-        // B = 32 (level beyond, where both rules keep it) and at H = 64 up to 8 sequences. The per-step
-        // kernel spreads a step over many workgroups and shares each weight load across up to
-        // 16 sequences. On GPUs a dispatch costs several microseconds, which the sequence
-        // kernel saves while one workgroup can still do a step's work.
+        // B = 32 (level beyond, where both rules keep it) and at H = 64 up to 8 sequences.
+        // The per-step kernel spreads a step over many workgroups and shares each weight load
+        // across up to 16 sequences. On GPUs a dispatch costs several microseconds, which the
+        // sequence kernel saves while one workgroup can still do a step's work.
         let hidden = self.config.hidden_size;
-        let registers = self.ctx.sequence_registers()
-            && SequenceCut::new(SequenceLayer::of(&self.config), batch, adapter)
-                .is_some_and(|cut| cut.shape.registers);
+        let registers = self
+            .ctx
+            .sequence_cut(SequenceLayer::of(&self.config), batch)
+            .is_some_and(|cut| cut.shape.registers);
         let sequence = if cpu && registers {
             hidden <= 32
                 || (hidden <= 96 && batch <= 32)
@@ -280,7 +281,9 @@ impl GpuRnn {
     }
 
     fn sequence_fits(&self) -> bool {
-        SequenceCut::new(SequenceLayer::of(&self.config), 1, self.ctx.adapter_kind()).is_some()
+        self.ctx
+            .sequence_cut(SequenceLayer::of(&self.config), 1)
+            .is_some()
     }
 
     /// The context the weights live on.

@@ -105,8 +105,9 @@ pub(crate) const REGISTER_GROUPS: usize = 8;
 pub(crate) struct SequenceShape {
     pub rows: u32,
     pub workgroup: u32,
-    /// Whether the workgroup may keep h in registers (shaders/sequence_registers.wgsl) on a
-    /// device with subgroups: on a CPU adapter whose workgroup is one SIMD vector, without
+    /// Whether the workgroup keeps h in registers (shaders/sequence_registers.wgsl): on a CPU
+    /// adapter whose workgroup is one SIMD vector (and, as `GpuContext::sequence_cut` checks,
+    /// a device with subgroups of the one size the adapter reports), without
     /// proj_size, for whole vec4s of units that fit [`REGISTER_GROUPS`] per invocation and
     /// give every lane one (below 4 x lanes units, lanes would idle that the workgroup-memory
     /// kernel keeps busy: GRU B=8 H=16 1.1x slower).
