@@ -186,7 +186,7 @@ fn lstm_finish(o: Owner, zero: Site, bb: u32, length: u32, hidden: vec4<f32>) {
     let b = o.b0 + bb;
     let at = site_of(zero, b, length);
     // Past the sequence's end c and h stay (with proj_size, lstm_project keeps h).
-    let c_at = (o.d * layer.batch + b) * h + o.j;
+    let c_at = cell_row(o.d, b) + o.j;
     let c_prev = cell[c_at];
     let cell_h = lstm_cell(unit_gates(at.gate_base, o.j) + hidden, c_prev);
     cell[c_at] = select(c_prev, cell_h.x, at.valid);
@@ -207,7 +207,7 @@ fn lstm_project(@builtin(global_invocation_id) gid: vec3<u32>) {
     var m: array<u32, BATCH_BLOCK>;
     for (var bb = 0u; bb < BATCH_BLOCK; bb++) {
         let b = min(o.b0 + bb, layer.batch - 1u);
-        m[bb] = layer.directions * layer.batch * h + (o.d * layer.batch + b) * h;
+        m[bb] = layer.directions * layer.batch * h + cell_row(o.d, b);
     }
     let r = min(o.j, width - 1u);
     var acc: array<f32, BATCH_BLOCK>;

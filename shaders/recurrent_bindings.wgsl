@@ -26,6 +26,12 @@ fn state_set(i: u32, value: f32) {
     state[i >> 2u][i & 3u] = value;
 }
 
+// Where sequence b's c in direction d starts in `cell` ([D][B][H]; o * tanh(c) follows, the
+// same way, at D * B * H).
+fn cell_row(d: u32, b: u32) -> u32 {
+    return (d * layer.batch + b) * layer.hidden;
+}
+
 // Sequence b's length (0 past the batch: `lengths` is padded).
 fn sequence_length(b: u32) -> u32 {
     return lengths[b / 4u][b % 4u];

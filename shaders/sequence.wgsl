@@ -181,7 +181,7 @@ fn finish(blk: Block, at: At, bb: u32, length: u32, j: u32, hidden: vec4<f32>) {
             value = gru_cell(unit_gates(gate_base, j), hidden, prev);
         }
         case 4u: {
-            let c_at = (blk.d * layer.batch + blk.b0 + bb) * layer.hidden + j;
+            let c_at = cell_row(blk.d, blk.b0 + bb) + j;
             let c_prev = cell[c_at];
             let cell_h = lstm_cell(unit_gates(gate_base, j) + hidden, c_prev);
             cell[c_at] = select(c_prev, cell_h.x, valid);

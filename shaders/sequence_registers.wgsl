@@ -20,11 +20,6 @@ var<private> h_prev$: array<vec4<f32>, REGISTER_GROUPS>;
 var<private> h_next$: array<vec4<f32>, REGISTER_GROUPS>;
 var<private> c_reg$: array<vec4<f32>, REGISTER_GROUPS>;
 
-// Where sequence b's c (and h for proj_size) starts in `cell` ([D][B][H]).
-fn cell_row(d: u32, b: u32) -> u32 {
-    return (d * layer.batch + b) * layer.hidden;
-}
-
 // dot_rows_vec4 with row $ of the block read from h_prev$ (see above) instead of memory.
 fn dot_registers(m: u32, stride: u32, n4: u32, cols: u32, lanes: u32) -> array<vec4<f32>, SEQUENCE_ROWS> {
     var a$ = vec4<f32>(0.0);
@@ -95,8 +90,7 @@ fn sequence_registers(@builtin(workgroup_id) wg: vec3<u32>) {
     let dst$ = state_slot(blk.d, blk.b0 + $u, blk.first + steps) / 4u;
     for (var q = 0u; q < groups; q++) {
         let g = q * lanes + lane;
-        if ($u < blk.live && g < n4) { state[dst$ + g] = h_prev$[q]; }
-        if (SEQUENCE_GATES == 4u && $u < blk.live && g < n4) { store_cell(cell$ + 4u * g, c_reg$[q]); }
+        if ($u < blk.live && g < n4) { state[dst$ + g] = h_prev$[q]; if (SEQUENCE_GATES == 4u) { store_cell(cell$ + 4u * g, c_reg$[q]); } }
     }
 }
 
