@@ -667,16 +667,14 @@ pub(crate) struct Kernels {
     variants: Mutex<Variants>,
 }
 
-/// A kernel that streams a weight matrix, compiled for where the matrix lives and, for the
-/// recurrent families, for blocks of `rows` sequences and the sequence kernel's
+/// A kernel that streams a weight matrix, compiled for where the matrix lives, for the
+/// recurrent families for blocks of `rows` sequences, and with its family's
 /// pipeline-overridable constants.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Variant {
     pub kernel: Kernel,
     pub rows: u32,
-    pub overrides: Option<SequenceOverrides>,
-    /// The input projection's `GEMM_COLUMNS` (gemm.wgsl); 4 elsewhere.
-    pub columns: u32,
+    pub overrides: Option<Overrides>,
     pub weights: WeightMemory,
     /// Where the inner loop reads its rows: h_{t-1} in the per-step kernels, x in the input
     /// projection (storage for the sequence kernel).
@@ -688,23 +686,35 @@ pub(crate) struct Variant {
 /// What a group 0 layout depends on: the family and where its operands live.
 type LayoutKey = (ShaderFile, WeightMemory, Memory, GatesMemory);
 
-/// The sequence kernel's pipeline-overridable constants: its workgroup width and the layer's
-/// kind (gate count, and whether it projects).
+/// A family's pipeline-overridable constants.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct SequenceOverrides {
-    pub workgroup: u32,
-    pub gates: u32,
-    pub project: bool,
+pub(crate) enum Overrides {
+    /// The input projection's columns per block of four that hold weights (`GEMM_COLUMNS`).
+    Gemm { columns: u32 },
+    /// The sequence kernel's workgroup width and the layer's kind (gate count, and whether it
+    /// projects).
+    Sequence {
+        workgroup: u32,
+        gates: u32,
+        project: bool,
+    },
 }
 
-impl SequenceOverrides {
-    /// As `PipelineCompilationOptions::constants` takes them (names as in sequence.wgsl).
-    fn constants(self) -> [(&'static str, f64); 3] {
-        [
-            ("SEQUENCE_WORKGROUP", f64::from(self.workgroup)),
-            ("SEQUENCE_GATES", f64::from(self.gates)),
-            ("SEQUENCE_PROJECT", f64::from(u8::from(self.project))),
-        ]
+impl Overrides {
+    /// As `PipelineCompilationOptions::constants` takes them (names as in the WGSL).
+    fn constants(self) -> Vec<(&'static str, f64)> {
+        match self {
+            Overrides::Gemm { columns } => vec![("GEMM_COLUMNS", f64::from(columns))],
+            Overrides::Sequence {
+                workgroup,
+                gates,
+                project,
+            } => vec![
+                ("SEQUENCE_WORKGROUP", f64::from(workgroup)),
+                ("SEQUENCE_GATES", f64::from(gates)),
+                ("SEQUENCE_PROJECT", f64::from(u8::from(project))),
+            ],
+        }
     }
 }
 
@@ -720,11 +730,12 @@ impl Variant {
         Variant {
             kernel: Kernel::InputProjection,
             rows: GEMM_ROWS,
-            overrides: None,
-            columns: match config.kind.gate_count() {
-                1 => 4,
-                gates => gates as u32,
-            },
+            overrides: Some(Overrides::Gemm {
+                columns: match config.kind.gate_count() {
+                    1 => 4,
+                    gates => gates as u32,
+                },
+            }),
             weights,
             row_memory,
             gates,
@@ -744,7 +755,6 @@ impl Variant {
             kernel,
             rows,
             overrides: None,
-            columns: 4,
             weights,
             row_memory,
             gates,
@@ -766,12 +776,11 @@ impl Variant {
                 Kernel::Sequence
             },
             rows: shape.rows,
-            overrides: Some(SequenceOverrides {
+            overrides: Some(Overrides::Sequence {
                 workgroup: shape.workgroup,
                 gates: config.kind.gate_count() as u32,
                 project: config.proj_size > 0,
             }),
-            columns: 4,
             weights,
             row_memory: Memory::Storage,
             gates,
@@ -793,7 +802,8 @@ impl Variant {
             && self.row_memory == Memory::Storage
             && self.gates == GatesMemory::Storage
             && match self.kernel.file() {
-                ShaderFile::Gemm => self.columns == 4,
+                // The default, with which the context compiles it.
+                ShaderFile::Gemm => self.overrides == Some(Overrides::Gemm { columns: 4 }),
                 ShaderFile::Recurrent => self.rows == BATCH_BLOCK,
                 ShaderFile::Sequence | ShaderFile::Dense => false,
             }
@@ -910,13 +920,7 @@ impl Kernels {
             }
         };
         let module = &variants.modules[index].1;
-        let constants: Vec<(&str, f64)> = match v.overrides {
-            Some(o) => o.constants().to_vec(),
-            None if v.kernel == Kernel::InputProjection => {
-                vec![("GEMM_COLUMNS", f64::from(v.columns))]
-            }
-            None => Vec::new(),
-        };
+        let constants = v.overrides.map_or_else(Vec::new, Overrides::constants);
         let group0 = self.layout(device, v);
         let pipeline = compute_pipeline(
             device,
@@ -1428,7 +1432,7 @@ mod tests {
         for (kind, columns) in [(Kind::Gru, 3), (Kind::Lstm, 4), (Kind::RnnTanh, 4)] {
             let config = RnnConfig::new(kind, 8, 16);
             let v = Variant::input_projection(&config, memory.0, memory.1, memory.2);
-            assert_eq!(v.columns, columns, "{kind:?}");
+            assert_eq!(v.overrides, Some(Overrides::Gemm { columns }), "{kind:?}");
             // The pipeline compiled with the context has the default, 4 columns.
             let storage = Variant::input_projection(
                 &config,
