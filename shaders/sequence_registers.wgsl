@@ -9,7 +9,7 @@
 // (dot_vec4_subgroup.wgsl) has it hand around for block q of k. So each invocation computes h_t
 // of the units it will hand around at the next step, and nothing crosses invocations but the
 // shuffles. The host picks this entry point only without proj_size, for H % 4 == 0 and
-// H <= 4 * REGISTER_GROUPS * lanes (gpu::sequence::SequenceCut).
+// 4 * lanes <= H <= 4 * REGISTER_GROUPS * lanes (gpu::sequence::SequenceShape::registers).
 
 // Mirrored by `gpu::sequence::REGISTER_GROUPS`.
 const REGISTER_GROUPS: u32 = 8u;
@@ -67,7 +67,8 @@ fn sequence_registers(@builtin(workgroup_id) wg: vec3<u32>) {
             let g = min(q * lanes + lane, n4 - 1u);
             let owned = q * lanes + lane < n4;
             let p$ = h_prev$[q];
-            let c$ = c_reg$[q];
+            // c only for the LSTM: the other kinds skip the per-step reads and writes.
+            let c$ = select(vec4<f32>(0.0), c_reg$[q], SEQUENCE_GATES == 4u);
             let u0 = register_unit(blk, at, lens, 4u * g, owned, n4, lanes, array<vec2<f32>, SEQUENCE_ROWS>(
                 vec2<f32>(p$.x, c$.x),
             ));
@@ -81,7 +82,7 @@ fn sequence_registers(@builtin(workgroup_id) wg: vec3<u32>) {
                 vec2<f32>(p$.w, c$.w),
             ));
             h_next$[q] = vec4<f32>(u0[$].x, u1[$].x, u2[$].x, u3[$].x);
-            c_reg$[q] = vec4<f32>(u0[$].y, u1[$].y, u2[$].y, u3[$].y);
+            if (SEQUENCE_GATES == 4u) { c_reg$[q] = vec4<f32>(u0[$].y, u1[$].y, u2[$].y, u3[$].y); }
         }
         for (var q = 0u; q < groups; q++) {
             h_prev$[q] = h_next$[q];
