@@ -238,26 +238,30 @@ impl GpuRnn {
         }
         let adapter = self.ctx.adapter_kind();
         let cpu = matches!(adapter, AdapterKind::Cpu { .. });
-        // Measured on lavapipe (BENCHMARKS.md, "Choosing the strategy"): the sequence kernel
-        // wins wherever a step's work is small next to a dispatch. With h in registers
-        // (`SequenceShape::registers`) that is up to H = 96 for up to 32 sequences (GRU B=8
-        // H=96: 8.0 against 12.4 ms; B=32 0.89x; at B=64 the per-step kernel is 5% to 10%
-        // faster) and, for the Elman RNN's single gate, H = 128 up to B = 16 (B=8: 5.5 against
-        // 7.3 ms); at H = 128 the GRU and LSTM come out level, and the per-step kernel keeps
-        // them. With h in workgroup memory it wins at H <= 16 for every batch, at H = 32 up to
-        // B = 32 (level beyond, where both rules keep it) and at H = 64 up to 8 sequences.
-        // The per-step kernel spreads a step over many workgroups and shares each weight load
-        // across up to 16 sequences. On GPUs a dispatch costs several microseconds, which the
-        // sequence kernel saves while one workgroup can still do a step's work.
+        // Measured on lavapipe, both strategies alternated in one process (BENCHMARKS.md,
+        // "Choosing the strategy"): the sequence kernel wins wherever a step's work is small
+        // next to a dispatch. With h in registers (`SequenceShape::registers`) that is up to
+        // H = 96 for up to 32 sequences (GRU B=32 0.83x; at B=64 level or the per-step kernel
+        // faster) and H = 128 for up to 16 sequences (GRU B=8 0.85x, LSTM 0.90x; B=32 level),
+        // or 32 for the Elman RNN's single gate (0.93x). From H = 160 it loses (1.3x to 2x):
+        // each workgroup streams the whole W_hh every step, and the per-step kernel splits it
+        // between the CPU's threads. With h in workgroup memory it wins at H <= 16 for every
+        // batch, at H = 32 up to B = 32 (level beyond, where both rules keep it) and at H = 64
+        // up to 8 sequences. On GPUs a dispatch costs several microseconds, which the sequence
+        // kernel saves while one workgroup can still do a step's work.
         let hidden = self.config.hidden_size;
         let registers = self
             .ctx
             .sequence_cut(SequenceLayer::of(&self.config), batch)
             .is_some_and(|cut| cut.shape.registers);
         let sequence = if cpu && registers {
+            let widest_batch = match self.config.kind.gate_count() {
+                1 => 32,
+                _ => 16,
+            };
             hidden <= 32
                 || (hidden <= 96 && batch <= 32)
-                || (hidden <= 128 && self.config.kind.gate_count() == 1 && batch <= 16)
+                || (hidden <= 128 && batch <= widest_batch)
         } else if cpu {
             hidden <= 32 || (hidden <= 64 && batch <= 8)
         } else {
