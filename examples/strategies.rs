@@ -75,7 +75,12 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     for round in 0..rounds {
         let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };
         for i in order {
-            ms[i].push(time(&mut gpu, [Strategy::PerStep, Strategy::Sequence][i], &input, runs)?);
+            ms[i].push(time(
+                &mut gpu,
+                [Strategy::PerStep, Strategy::Sequence][i],
+                &input,
+                runs,
+            )?);
         }
         ratios.push(ms[1][round] / ms[0][round]);
     }

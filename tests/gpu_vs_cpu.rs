@@ -510,6 +510,66 @@ fn sequence_kernel_wide_and_long() {
     }
 }
 
+/// One uploaded model answers a run of calls whose shapes change and repeat: a repeated shape
+/// reuses the previous call's buffers (`GpuRnn::forward` keeps them), so each call must
+/// rewrite its input, lengths, h0 and c0 and leave nothing of the previous call in the result.
+/// Two bidirectional layers (the input projection reads copies of each layer's rows), every
+/// call against the CPU path.
+#[test]
+fn repeated_shapes_reuse_buffers_without_leaking_the_previous_call() {
+    let Some(ctx) = common::gpu() else { return };
+    // (T, B, lengths, h0 and c0): a shape, the same shape with other lengths and no initial
+    // state, another T, the first shape again with state, and another B.
+    let calls: [(usize, usize, Option<Vec<usize>>, bool); 6] = [
+        (6, 3, Some(vec![6, 2, 4]), true),
+        (6, 3, Some(vec![1, 6, 3]), false),
+        (6, 3, None, false),
+        (9, 3, Some(vec![9, 5, 7]), true),
+        (6, 3, Some(vec![4, 6, 2]), true),
+        (6, 2, None, true),
+    ];
+    for kind in [Kind::Gru, Kind::Lstm] {
+        let config = RnnConfig::new(kind, 6, 12)
+            .num_layers(2)
+            .bidirectional(true);
+        let mut rng = StdRng::seed_from_u64(41);
+        let rnn = random_rnn(&config, &mut rng);
+        let mut gpu = rnn.to_gpu(ctx).unwrap();
+        for strategy in STRATEGIES {
+            gpu.set_strategy(strategy).unwrap();
+            for (call, (t, b, lengths, state)) in calls.iter().cloned().enumerate() {
+                let case = Case {
+                    lengths: lengths.clone(),
+                    h0: state,
+                    c0: state && kind == Kind::Lstm,
+                    ..Case::new(call as u64, config.clone(), t, b)
+                };
+                let x = Tensor::new([t, b, 6], uniform(&mut rng, t * b * 6, 1.0)).unwrap();
+                let h0 = Tensor::new([4, b, 12], uniform(&mut rng, 4 * b * 12, 1.0)).unwrap();
+                let c0 = Tensor::new([4, b, 12], uniform(&mut rng, 4 * b * 12, 1.0)).unwrap();
+                let mut input = Input::new(&x);
+                if case.h0 {
+                    input = input.h0(&h0);
+                }
+                if case.c0 {
+                    input = input.c0(&c0);
+                }
+                if let Some(lengths) = &lengths {
+                    input = input.lengths(lengths);
+                }
+                let what = format!(
+                    "{kind:?} {strategy:?} call {call}: T={t} B={b} {lengths:?} state {state}"
+                );
+                let cpu = rnn.forward(&input).unwrap();
+                let out = gpu
+                    .forward(&input)
+                    .unwrap_or_else(|e| panic!("{what}: {e}"));
+                compare(&what, &case, &out, &cpu, ABS, REL);
+            }
+        }
+    }
+}
+/// kind, a partial last group of units (H = 36: 9 vec4s of units over 8 lanes), blocks partly
 /// The sequence kernel with h (and the LSTM's c) in registers, which lavapipe runs for one
 /// SIMD vector per workgroup from H = 32 (`SequenceShape::registers` in gpu::sequence): every
 /// kind, a partial last group of units (H = 36: 9 vec4s of units over 8 lanes), blocks partly

@@ -122,25 +122,34 @@ impl GpuContext {
     /// Per-sequence lengths as `u32`, padded with zeros to whole blocks of 16 sequences: the
     /// step kernels read a block's lengths a vec4 at a time.
     pub(crate) fn lengths(&self, lengths: &[usize]) -> wgpu::Buffer {
-        let mut padded: Vec<u32> = lengths.iter().map(|&l| l as u32).collect();
-        padded.resize(padded.len().next_multiple_of(16).max(16), 0);
         self.buffer_with(
             "lengths",
-            bytemuck::cast_slice(&padded),
+            bytemuck::cast_slice(&padded_lengths(lengths)),
             BufferUsages::STORAGE,
         )
     }
 
+    /// Rewrites a buffer made by [`GpuContext::lengths`] for the same number of sequences.
+    pub(crate) fn write_lengths(&self, buffer: &wgpu::Buffer, lengths: &[usize]) {
+        let padded = padded_lengths(lengths);
+        self.inner
+            .queue
+            .write_buffer(buffer, 0, bytemuck::cast_slice(&padded));
+    }
+
     pub(crate) fn storage(&self, label: &str, contents: &[f32]) -> wgpu::Buffer {
-        // A zero-sized binding is invalid; every buffer holds at least one vec4.
-        let padded;
-        let bytes = if contents.len() < 4 {
-            padded = [contents, &[0.0; 4][..4 - contents.len()]].concat();
-            f32_bytes(&padded)
-        } else {
-            f32_bytes(contents)
-        };
-        self.buffer_with(label, bytes, BufferUsages::STORAGE | BufferUsages::COPY_SRC)
+        self.buffer_with(
+            label,
+            f32_bytes(&at_least_a_vec4(contents)),
+            BufferUsages::STORAGE | BufferUsages::COPY_SRC,
+        )
+    }
+
+    /// Rewrites a buffer made by [`GpuContext::storage`] with as many floats.
+    pub(crate) fn write_storage(&self, buffer: &wgpu::Buffer, contents: &[f32]) {
+        self.inner
+            .queue
+            .write_buffer(buffer, 0, f32_bytes(&at_least_a_vec4(contents)));
     }
 
     /// A buffer holding `bytes`, written through the queue: unlike `create_buffer_init`,
@@ -251,6 +260,22 @@ impl GpuContext {
             usage: BufferUsages::STORAGE | BufferUsages::COPY_DST | BufferUsages::COPY_SRC | extra,
             mapped_at_creation: false,
         })
+    }
+}
+
+/// Lengths as `u32`, padded with zeros to whole blocks of 16 sequences.
+fn padded_lengths(lengths: &[usize]) -> Vec<u32> {
+    let mut padded: Vec<u32> = lengths.iter().map(|&l| l as u32).collect();
+    padded.resize(padded.len().next_multiple_of(16).max(16), 0);
+    padded
+}
+
+/// `contents`, padded with zeros to one vec4: a zero-sized binding is invalid, so every buffer
+/// holds at least one.
+fn at_least_a_vec4(contents: &[f32]) -> std::borrow::Cow<'_, [f32]> {
+    match contents.len() {
+        0..4 => [contents, &[0.0; 4][..4 - contents.len()]].concat().into(),
+        _ => contents.into(),
     }
 }
 

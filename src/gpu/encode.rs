@@ -15,6 +15,7 @@ use super::sequence::{
 };
 use crate::config::{Kind, RnnConfig};
 use crate::error::{Error, Result};
+use crate::model::HostSequences;
 use crate::shape::Resolved;
 
 /// Rows (timesteps x batch) of input projection computed per chunk: bounds one GEMM dispatch.
@@ -91,22 +92,19 @@ impl GpuRnn {
         Ok(slots)
     }
 
-    /// Encodes every layer over `x` (time-major `(T, B, I)` on the device), starting from and
-    /// leaving the final state in `state`. Full chunks are submitted as they are encoded (a
-    /// bounded command buffer each); the last encoder is returned unsubmitted with the final
-    /// layer's output buffer `(T, B, D*H_out)`, so the caller can append its copies.
-    pub(super) fn encode(
+    /// Creates the buffers, pipelines and bind groups of a forward pass of `resolved`'s shape
+    /// over `x` (time-major `(T, B, I)` on the device), cut as `plan`, with `lengths` written.
+    pub(super) fn workspace(
         &self,
         plan: &Plan,
         resolved: &Resolved,
         x: &wgpu::Buffer,
         lengths: &[usize],
-        state_io: &StateBuffers,
-    ) -> Result<(wgpu::CommandEncoder, wgpu::Buffer)> {
+    ) -> Result<Workspace> {
         let ctx = &self.ctx;
-        let (device, queue, kernels) = (&ctx.inner.device, &ctx.inner.queue, &ctx.inner.kernels);
+        let (device, kernels) = (&ctx.inner.device, &ctx.inner.kernels);
         let config = &self.config;
-        let (t_len, b) = (resolved.t, resolved.b);
+        let b = resolved.b;
         let (d, h, h_out, gh) = (
             config.num_directions(),
             config.hidden_size,
@@ -115,14 +113,7 @@ impl GpuRnn {
         );
         let lstm = config.kind == Kind::Lstm;
 
-        let slots_guard = self.step_slots(t_len)?;
-        let slots = slots_guard.as_ref().ok_or(Error::Gpu {
-            operation: "indexing timesteps",
-            message: "no slots".into(),
-        })?;
-
         let lengths = ctx.lengths(lengths);
-        let (h_n, c_n) = (&state_io.h, &state_io.c);
         let gates_floats = d * plan.chunk_steps * b * gate_stride(config);
         let gates = match plan.gates {
             GatesMemory::Storage => Gates::Buffer(ctx.scratch("input projection", gates_floats)),
@@ -146,10 +137,6 @@ impl GpuRnn {
                 .map(|_| ctx.uniform_scratch("h_{t-1} and h_t"))
                 .collect(),
         };
-        let state_after = |s: usize| match states.len() {
-            1 => (&states[0], (s % 2) as u64 * (d * b * h_out * 4) as u64),
-            _ => (&states[s % 2], 0),
-        };
         let cell = ctx.scratch("c and o*tanh(c)", if lstm { 2 * d * b * h } else { 4 });
         // Bound as `x4` where a layer's input width is not a multiple of 4 (the GEMM then
         // reads `x` one float at a time).
@@ -170,18 +157,14 @@ impl GpuRnn {
             .map(|i| ctx.scratch(&format!("layer output {i}"), plan.output_floats))
             .collect();
 
-        let state_bytes = (d * b * h_out * 4) as u64;
-        let cell_bytes = (d * b * h * 4) as u64;
         let step_kernel = match config.kind {
             Kind::Gru => Kernel::GruStep,
             Kind::Lstm => Kernel::LstmStep,
             Kind::RnnTanh | Kind::RnnRelu => Kernel::RnnStep,
         };
-        let n_chunks = t_len.div_ceil(plan.chunk_steps);
         // The sequence kernel cut as Plan::new chose, or the per-step kernels for a block that
         // holds the batch (`step_block`).
         let block = step_block(b, h, d, ctx.adapter_kind());
-        let batch_blocks = (b as u32).div_ceil(block);
         // The recurrence's pipelines and their group 0 layout.
         let recurrence = |weights: WeightMemory| -> Result<(Recurrence, wgpu::BindGroupLayout)> {
             let step = |kernel| Variant::step(kernel, block, weights, state_memory, plan.gates);
@@ -201,18 +184,18 @@ impl GpuRnn {
                             0 => None,
                             _ => Some(kernels.variant(device, step(Kernel::LstmProject))?),
                         },
+                        batch_blocks: (b as u32).div_ceil(block),
                     };
                     (recurrence, kernels.layout(device, step(step_kernel)))
                 }
             })
         };
-        let mut encoder = device.create_command_encoder(&Default::default());
-        let mut steps_in_encoder = 0;
+        let mut layers = Vec::with_capacity(self.layers.len());
         for (l, weights) in self.layers.iter().enumerate() {
             let gemm_block =
                 gemm_block(gate_stride(config) / GEMM_COLS as usize, ctx.adapter_kind());
             let params = LayerParams {
-                seq_len: t_len as u32,
+                seq_len: resolved.t as u32,
                 batch: b as u32,
                 in_size: config.layer_input_size(l) as u32,
                 hidden: h as u32,
@@ -256,18 +239,21 @@ impl GpuRnn {
             };
             // The window holds copies of each chunk's rows; an application's input buffer
             // that cannot be copied from is read where it is.
-            let window = window
-                .as_ref()
-                .filter(|_| l > 0 || layer_in.usage().contains(BufferUsages::COPY_SRC));
+            let copies_rows =
+                window.is_some() && (l > 0 || layer_in.usage().contains(BufferUsages::COPY_SRC));
             let (w_ih, x_rows) = (
                 weights.w_ih.memory(),
-                window.map_or(Memory::Storage, |_| plan.x_rows),
+                if copies_rows {
+                    plan.x_rows
+                } else {
+                    Memory::Storage
+                },
             );
             let gemm_variant = Variant::input_projection(config, w_ih, x_rows, plan.gates);
             let gemm = kernels.variant(device, gemm_variant)?;
             let gemm_layout = kernels.layout(device, gemm_variant);
             let whole = wgpu::Buffer::as_entire_binding;
-            let gemm_group = match window {
+            let gemm_group = match window.as_ref().filter(|_| copies_rows) {
                 None => bind(
                     &gemm_layout,
                     &weights.w_ih,
@@ -290,9 +276,7 @@ impl GpuRnn {
                     ],
                 ),
             };
-            let row_bytes = (b * config.layer_input_size(l) * 4) as u64;
-            let w_hh = weights.w_hh.memory();
-            let (recurrence, layout) = recurrence(w_hh)?;
+            let (recurrence, layout) = recurrence(weights.w_hh.memory())?;
             // One group over the ping-pong buffer, or one per parity of the step
             // (`step_groups[s % 2]` reads h after s steps and writes the next).
             let step_groups: Vec<wgpu::BindGroup> = (0..states.len())
@@ -315,7 +299,70 @@ impl GpuRnn {
                     bind(&layout, &weights.w_hh, resources)
                 })
                 .collect();
+            layers.push(LayerPass {
+                row_source: copies_rows.then(|| layer_in.clone()),
+                gemm,
+                gemm_group,
+                recurrence,
+                step_groups,
+            });
+        }
+        let last = (config.num_layers - 1) % 2;
+        let output = outputs.into_iter().nth(last).ok_or(Error::Gpu {
+            operation: "encoding the layers",
+            message: "no layer output".into(),
+        })?;
+        Ok(Workspace {
+            t: resolved.t,
+            b,
+            lengths,
+            states,
+            cell,
+            window,
+            layers,
+            output,
+        })
+    }
 
+    /// Encodes every layer of a pass prepared in `work`, starting from and leaving the final
+    /// state in `state_io`. Full chunks are submitted as they are encoded (a bounded command
+    /// buffer each); the last encoder is returned unsubmitted, so the caller can append its
+    /// copies of `work.output()`.
+    pub(super) fn record(
+        &self,
+        plan: &Plan,
+        work: &Workspace,
+        state_io: &StateBuffers,
+    ) -> Result<wgpu::CommandEncoder> {
+        let ctx = &self.ctx;
+        let (device, queue) = (&ctx.inner.device, &ctx.inner.queue);
+        let config = &self.config;
+        let (t_len, b) = (work.t, work.b);
+        let (d, h, h_out) = (
+            config.num_directions(),
+            config.hidden_size,
+            config.state_width(),
+        );
+        let lstm = config.kind == Kind::Lstm;
+        let slots_guard = self.step_slots(t_len)?;
+        let slots = slots_guard.as_ref().ok_or(Error::Gpu {
+            operation: "indexing timesteps",
+            message: "no slots".into(),
+        })?;
+        let (h_n, c_n) = (&state_io.h, &state_io.c);
+        let states = &work.states;
+        let state_after = |s: usize| match states.len() {
+            1 => (&states[0], (s % 2) as u64 * (d * b * h_out * 4) as u64),
+            _ => (&states[s % 2], 0),
+        };
+        let state_bytes = (d * b * h_out * 4) as u64;
+        let cell_bytes = (d * b * h * 4) as u64;
+        let n_chunks = t_len.div_ceil(plan.chunk_steps);
+        let gemm_block = gemm_block(gate_stride(config) / GEMM_COLS as usize, ctx.adapter_kind());
+        let mut encoder = device.create_command_encoder(&Default::default());
+        let mut steps_in_encoder = 0;
+        for (l, layer) in work.layers.iter().enumerate() {
+            let row_bytes = (b * config.layer_input_size(l) * 4) as u64;
             let slot = (l * d) as u64;
             let (first_state, at) = state_after(0);
             encoder.copy_buffer_to_buffer(
@@ -326,12 +373,18 @@ impl GpuRnn {
                 state_bytes,
             );
             if lstm {
-                encoder.copy_buffer_to_buffer(c_n, slot * (b * h * 4) as u64, &cell, 0, cell_bytes);
+                encoder.copy_buffer_to_buffer(
+                    c_n,
+                    slot * (b * h * 4) as u64,
+                    &work.cell,
+                    0,
+                    cell_bytes,
+                );
             }
             for chunk in 0..n_chunks {
                 let first = chunk * plan.chunk_steps;
                 let steps = plan.chunk_steps.min(t_len - first);
-                if let Some(window) = window {
+                if let (Some(window), Some(layer_in)) = (&work.window, &layer.row_source) {
                     // Direction dir's rows of the chunk, at row dir * chunk_steps * B.
                     for dir in 0..d {
                         let t0 = if dir == 0 {
@@ -350,8 +403,8 @@ impl GpuRnn {
                 }
                 {
                     let mut pass = encoder.begin_compute_pass(&Default::default());
-                    pass.set_pipeline(&gemm);
-                    pass.set_bind_group(0, &gemm_group, &[]);
+                    pass.set_pipeline(&layer.gemm);
+                    pass.set_bind_group(0, &layer.gemm_group, &[]);
                     pass.set_bind_group(
                         1,
                         &slots.bind_group,
@@ -364,13 +417,18 @@ impl GpuRnn {
                             .div_ceil(GEMM_WORKGROUP / gemm_block),
                         d as u32,
                     );
+                    let step_groups = &layer.step_groups;
                     pass.set_bind_group(0, &step_groups[first % step_groups.len()], &[]);
-                    match &recurrence {
+                    match &layer.recurrence {
                         Recurrence::Sequence { shape, pipeline } => {
                             pass.set_pipeline(pipeline);
                             pass.dispatch_workgroups(1, (b as u32).div_ceil(shape.rows), d as u32);
                         }
-                        Recurrence::PerStep { step, project } => {
+                        Recurrence::PerStep {
+                            step,
+                            project,
+                            batch_blocks,
+                        } => {
                             pass.set_pipeline(step);
                             for s in first..first + steps {
                                 if step_groups.len() == 2 && s > first {
@@ -386,14 +444,14 @@ impl GpuRnn {
                                 }
                                 pass.dispatch_workgroups(
                                     (h as u32).div_ceil(STEP_WORKGROUP),
-                                    batch_blocks,
+                                    *batch_blocks,
                                     d as u32,
                                 );
                                 if let Some(project) = project {
                                     pass.set_pipeline(project);
                                     pass.dispatch_workgroups(
                                         (h_out as u32).div_ceil(STEP_WORKGROUP),
-                                        batch_blocks,
+                                        *batch_blocks,
                                         d as u32,
                                     );
                                 }
@@ -420,17 +478,54 @@ impl GpuRnn {
                 state_bytes,
             );
             if lstm {
-                encoder.copy_buffer_to_buffer(&cell, 0, c_n, slot * (b * h * 4) as u64, cell_bytes);
+                encoder.copy_buffer_to_buffer(
+                    &work.cell,
+                    0,
+                    c_n,
+                    slot * (b * h * 4) as u64,
+                    cell_bytes,
+                );
             }
         }
-        drop(slots_guard);
-        let last = (config.num_layers - 1) % 2;
-        let output = outputs.into_iter().nth(last).ok_or(Error::Gpu {
-            operation: "encoding the layers",
-            message: "no layer output".into(),
-        })?;
-        Ok((encoder, output))
+        Ok(encoder)
     }
+}
+
+/// The buffers, pipelines and bind groups of a forward pass of one shape
+/// ([`GpuRnn::workspace`]): built once, and reused by host forwards and stream chunks while the
+/// shape repeats. A reuse rewrites the input, the lengths and the state through the queue and
+/// skips creating, zeroing and binding everything again.
+pub(crate) struct Workspace {
+    t: usize,
+    b: usize,
+    lengths: wgpu::Buffer,
+    states: Vec<wgpu::Buffer>,
+    cell: wgpu::Buffer,
+    window: Option<RowCopies>,
+    layers: Vec<LayerPass>,
+    output: wgpu::Buffer,
+}
+
+impl Workspace {
+    /// The last layer's output `(T, B, D*H_out)`.
+    pub(crate) fn output(&self) -> &wgpu::Buffer {
+        &self.output
+    }
+
+    /// Rewrites the per-sequence lengths for the next pass.
+    pub(crate) fn write_lengths(&self, ctx: &GpuContext, lengths: &[usize]) {
+        ctx.write_lengths(&self.lengths, lengths);
+    }
+}
+
+/// One layer's share of a [`Workspace`].
+struct LayerPass {
+    /// The layer's input where the input projection reads copies of its rows (`Plan::x_rows`).
+    row_source: Option<wgpu::Buffer>,
+    gemm: wgpu::ComputePipeline,
+    gemm_group: wgpu::BindGroup,
+    recurrence: Recurrence,
+    step_groups: Vec<wgpu::BindGroup>,
 }
 
 /// The widest input of any layer.
@@ -546,10 +641,12 @@ enum Recurrence {
         shape: SequenceShape,
         pipeline: wgpu::ComputePipeline,
     },
-    /// One dispatch per timestep, and one more for an LSTM's projection.
+    /// One dispatch per timestep, and one more for an LSTM's projection, over blocks of
+    /// sequences.
     PerStep {
         step: wgpu::ComputePipeline,
         project: Option<wgpu::ComputePipeline>,
+        batch_blocks: u32,
     },
 }
 
@@ -686,6 +783,67 @@ impl Plan {
             output_floats,
             state_floats,
             cell_floats,
+        })
+    }
+}
+
+/// The device side of a forward pass from host memory, for one shape: the input it uploads,
+/// its [`Workspace`], the buffer it reads back through, and (for `GpuRnn::forward`) the state
+/// it starts from and ends in. A host forward or a stream chunk of the same shape reuses it.
+pub(crate) struct HostPass {
+    /// T, B and the strategy the pass was built for.
+    key: (usize, usize, Strategy),
+    pub x: wgpu::Buffer,
+    pub work: Workspace,
+    pub staging: wgpu::Buffer,
+    /// `h0`/`c0` in, `h_n`/`c_n` out; `None` where the caller keeps its own (a stream).
+    pub state: Option<StateBuffers>,
+}
+
+/// The most input plus read-back bytes of a [`HostPass`] kept for the next call: a larger
+/// call's allocations are small next to its work, and a model should not hold on to hundreds
+/// of megabytes after one long call.
+const MAX_KEPT_BYTES: u64 = 16 << 20;
+
+impl HostPass {
+    /// Whether to keep the pass for the next call of its shape.
+    pub(crate) fn worth_keeping(&self) -> bool {
+        self.x.size() + self.staging.size() <= MAX_KEPT_BYTES
+    }
+}
+
+impl GpuRnn {
+    /// A pass over `host` cut as `plan`: `cached` where it was built for this shape and
+    /// strategy, with the input, lengths and (with `state`) h0/c0 rewritten, or else a new one.
+    /// `staging_bytes` is what the caller reads back.
+    pub(super) fn host_pass(
+        &self,
+        cached: Option<HostPass>,
+        plan: &Plan,
+        resolved: &Resolved,
+        host: &HostSequences,
+        staging_bytes: u64,
+        state: bool,
+    ) -> Result<HostPass> {
+        let ctx = &self.ctx;
+        let key = (resolved.t, resolved.b, self.strategy_for(resolved.b));
+        if let Some(pass) = cached.filter(|p| p.key == key) {
+            ctx.write_storage(&pass.x, &host.x);
+            pass.work.write_lengths(ctx, &host.lengths);
+            if let Some(s) = &pass.state {
+                ctx.write_storage(&s.h, &host.h0);
+                ctx.write_storage(&s.c, &host.c0);
+            }
+            return Ok(pass);
+        }
+        let x = ctx.storage("input (time-major)", &host.x);
+        let work = self.workspace(plan, resolved, &x, &host.lengths)?;
+        Ok(HostPass {
+            key,
+            x,
+            work,
+            staging: ctx.staging("read back", staging_bytes),
+            state: state.then(|| StateBuffers::upload(ctx, &host.h0, &host.c0)),
         })
     }
 }

@@ -5,14 +5,14 @@ use std::sync::Mutex;
 use super::buffers::f32_bytes;
 use super::buffers::{read_back, Scopes, Wait};
 use super::context::GpuContext;
-use super::encode::{Plan, StateBuffers};
+use super::encode::{HostPass, Plan};
 use super::kernels::{WeightMemory, UNIFORM_BINDING_VEC4S, UNIFORM_COLUMN_BINDINGS};
 use super::pack::{
     gate_stride, pack_input, pack_input_bias, pack_projection, pack_recurrent, uniform_columns,
 };
 use super::sequence::{sequence_unsupported, AdapterKind, SequenceLayer};
 use crate::config::RnnConfig;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::shape::{Input, Output, Resolved};
 use crate::weights::DirectionWeights;
 
@@ -37,9 +37,10 @@ pub enum Strategy {
 
 /// An [`crate::Rnn`] whose weights live on a GPU. Create it with [`crate::Rnn::to_gpu`].
 ///
-/// Weights are uploaded once; each forward pass creates its activation buffers, encodes the
-/// whole sequence (one input-projection GEMM per chunk and one fused dispatch per timestep),
-/// and reads the results back.
+/// Weights are uploaded once. A forward pass encodes the whole sequence (one input-projection
+/// GEMM per chunk, and one dispatch per chunk or per timestep, see [`Strategy`]) and reads the
+/// results back; its activation buffers and bind groups stay with the model for the next call
+/// of the same shape, which only rewrites the input, lengths and initial state.
 pub struct GpuRnn {
     pub(super) ctx: GpuContext,
     pub(super) config: RnnConfig,
@@ -47,6 +48,9 @@ pub struct GpuRnn {
     strategy: Strategy,
     /// Uniform slots holding 0, 1, 2, ... selected by dynamic offset; grown on demand.
     pub(super) steps: Mutex<Option<StepSlots>>,
+    /// The last host forward's buffers, for the next one of the same shape; a forward takes
+    /// them while it runs, so concurrent forwards make their own.
+    host_pass: Mutex<Option<Box<HostPass>>>,
 }
 
 impl std::fmt::Debug for GpuRnn {
@@ -202,6 +206,7 @@ impl GpuRnn {
             layers: buffers,
             strategy: Strategy::Auto,
             steps: Mutex::new(None),
+            host_pass: Mutex::new(None),
         })
     }
 
@@ -333,24 +338,44 @@ impl GpuRnn {
         let plan = self.plan(&resolved)?;
         let ctx = &self.ctx;
         let (device, queue) = (&ctx.inner.device, &ctx.inner.queue);
-        let scopes = Scopes::push(device);
-        let x = ctx.storage("input (time-major)", &host.x);
-        let state = StateBuffers::upload(ctx, &host.h0, &host.c0);
-        let (mut encoder, output) = self.encode(&plan, &resolved, &x, &host.lengths, &state)?;
         let (out_bytes, h_bytes, c_bytes) = (
             (plan.output_floats * 4) as u64,
             (plan.state_floats * 4) as u64,
             (plan.cell_floats * 4) as u64,
         );
-        let staging = ctx.staging("read back", out_bytes + h_bytes + c_bytes);
-        encoder.copy_buffer_to_buffer(&output, 0, &staging, 0, out_bytes);
-        encoder.copy_buffer_to_buffer(&state.h, 0, &staging, out_bytes, h_bytes);
+        let scopes = Scopes::push(device);
+        let cached = self
+            .host_pass
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+            .map(|pass| *pass);
+        let pass = self.host_pass(
+            cached,
+            &plan,
+            &resolved,
+            &host,
+            out_bytes + h_bytes + c_bytes,
+            true,
+        )?;
+        let state = pass.state.as_ref().ok_or(Error::Gpu {
+            operation: "running the forward pass",
+            message: "the pass has no state buffers".into(),
+        })?;
+        let mut encoder = self.record(&plan, &pass.work, state)?;
+        let staging = &pass.staging;
+        encoder.copy_buffer_to_buffer(pass.work.output(), 0, staging, 0, out_bytes);
+        encoder.copy_buffer_to_buffer(&state.h, 0, staging, out_bytes, h_bytes);
         if c_bytes > 0 {
-            encoder.copy_buffer_to_buffer(&state.c, 0, &staging, out_bytes + h_bytes, c_bytes);
+            encoder.copy_buffer_to_buffer(&state.c, 0, staging, out_bytes + h_bytes, c_bytes);
         }
         queue.submit([encoder.finish()]);
         scopes.pop("running the forward pass").await?;
-        let values = read_back(device, &staging, wait).await?;
+        let values = read_back(device, staging, wait).await?;
+        // The GPU is done with the pass: the next forward of this shape reuses it.
+        if pass.worth_keeping() {
+            *self.host_pass.lock().unwrap_or_else(|e| e.into_inner()) = Some(Box::new(pass));
+        }
         let (out_len, hn_len) = (plan.output_floats, plan.state_floats);
         let output = values[..out_len].to_vec();
         let h_n = values[out_len..out_len + hn_len].to_vec();

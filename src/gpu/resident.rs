@@ -61,13 +61,13 @@ impl GpuRnn {
             let h0 = vec![0.0; stacked * resolved.b * self.config.state_width()];
             let c0 = vec![0.0; plan.cell_floats];
             let state = StateBuffers::upload(ctx, &h0, &c0);
-            let (encoder, output) =
-                self.encode(&plan, &resolved, input.buffer, &lengths, &state)?;
+            let work = self.workspace(&plan, &resolved, input.buffer, &lengths)?;
+            let encoder = self.record(&plan, &work, &state)?;
             ctx.inner.queue.submit([encoder.finish()]);
             scopes
                 .pop("running the forward pass on GPU buffers")
                 .await?;
-            Ok((output, state))
+            Ok((work.output().clone(), state))
         };
         let (output, state) = pollster::block_on(ctx.inner.health.guard(work))?;
         let lstm = self.config.kind.has_cell_state();

@@ -1,7 +1,7 @@
 //! Streaming: a stateful session that takes a batch's timesteps as they arrive.
 
 use super::buffers::{read_back, Scopes, Wait};
-use super::encode::StateBuffers;
+use super::encode::{HostPass, StateBuffers};
 use super::model::GpuRnn;
 use crate::error::{Error, Result};
 use crate::shape::{InputShapes, Tensor};
@@ -28,6 +28,8 @@ pub struct GpuStream<'m> {
     model: &'m GpuRnn,
     batch: usize,
     state: StateBuffers,
+    /// The last chunk's buffers, for the next chunk of as many steps.
+    pass: Option<HostPass>,
 }
 
 impl std::fmt::Debug for GpuStream<'_> {
@@ -71,6 +73,7 @@ impl GpuRnn {
             model: self,
             batch,
             state,
+            pass: None,
         })
     }
 
@@ -132,20 +135,22 @@ impl GpuStream<'_> {
         }
         let host = crate::model::HostSequences::new(&model.config, &input, &resolved);
         let plan = model.plan(&resolved)?;
+        let cached = self.pass.take();
         let work = async {
             let (device, queue) = (&model.ctx.inner.device, &model.ctx.inner.queue);
             let scopes = Scopes::push(device);
-            let x = model.ctx.storage("stream chunk (time-major)", &host.x);
-            let (mut encoder, output) =
-                model.encode(&plan, &resolved, &x, &host.lengths, &self.state)?;
             let bytes = (plan.output_floats * 4) as u64;
-            let staging = model.ctx.staging("stream read back", bytes);
-            encoder.copy_buffer_to_buffer(&output, 0, &staging, 0, bytes);
+            let pass = model.host_pass(cached, &plan, &resolved, &host, bytes, false)?;
+            let mut encoder = model.record(&plan, &pass.work, &self.state)?;
+            encoder.copy_buffer_to_buffer(pass.work.output(), 0, &pass.staging, 0, bytes);
             queue.submit([encoder.finish()]);
             scopes.pop("running a stream chunk").await?;
-            read_back(device, &staging, wait).await
+            let values = read_back(device, &pass.staging, wait).await?;
+            Ok((values, pass))
         };
-        let output = model.ctx.inner.health.guard(work).await?;
+        let (output, pass) = model.ctx.inner.health.guard(work).await?;
+        // The next chunk of as many steps reuses the buffers.
+        self.pass = pass.worth_keeping().then_some(pass);
         Ok(crate::model::finish_sequence(
             &model.config,
             &resolved,
