@@ -190,10 +190,9 @@ impl GpuRnn {
                 }
             })
         };
+        let gemm_block = gemm_block(gate_stride(config) / GEMM_COLS as usize, ctx.adapter_kind());
         let mut layers = Vec::with_capacity(self.layers.len());
         for (l, weights) in self.layers.iter().enumerate() {
-            let gemm_block =
-                gemm_block(gate_stride(config) / GEMM_COLS as usize, ctx.adapter_kind());
             let params = LayerParams {
                 seq_len: resolved.t as u32,
                 batch: b as u32,
@@ -315,6 +314,8 @@ impl GpuRnn {
         Ok(Workspace {
             t: resolved.t,
             b,
+            chunk_steps: plan.chunk_steps,
+            gemm_block,
             lengths,
             states,
             cell,
@@ -330,7 +331,6 @@ impl GpuRnn {
     /// copies of `work.output()`.
     pub(super) fn record(
         &self,
-        plan: &Plan,
         work: &Workspace,
         state_io: &StateBuffers,
     ) -> Result<wgpu::CommandEncoder> {
@@ -357,8 +357,8 @@ impl GpuRnn {
         };
         let state_bytes = (d * b * h_out * 4) as u64;
         let cell_bytes = (d * b * h * 4) as u64;
-        let n_chunks = t_len.div_ceil(plan.chunk_steps);
-        let gemm_block = gemm_block(gate_stride(config) / GEMM_COLS as usize, ctx.adapter_kind());
+        let chunk_steps = work.chunk_steps;
+        let n_chunks = t_len.div_ceil(chunk_steps);
         let mut encoder = device.create_command_encoder(&Default::default());
         let mut steps_in_encoder = 0;
         for (l, layer) in work.layers.iter().enumerate() {
@@ -382,8 +382,8 @@ impl GpuRnn {
                 );
             }
             for chunk in 0..n_chunks {
-                let first = chunk * plan.chunk_steps;
-                let steps = plan.chunk_steps.min(t_len - first);
+                let first = chunk * chunk_steps;
+                let steps = chunk_steps.min(t_len - first);
                 if let (Some(window), Some(layer_in)) = (&work.window, &layer.row_source) {
                     // Direction dir's rows of the chunk, at row dir * chunk_steps * B.
                     for dir in 0..d {
@@ -396,7 +396,7 @@ impl GpuRnn {
                             &mut encoder,
                             layer_in,
                             t0 as u64 * row_bytes,
-                            (dir * plan.chunk_steps) as u64 * row_bytes,
+                            (dir * chunk_steps) as u64 * row_bytes,
                             steps as u64 * row_bytes,
                         );
                     }
@@ -414,7 +414,7 @@ impl GpuRnn {
                         (gate_stride(config) as u32 / GEMM_COLS).div_ceil(GEMM_WORKGROUP),
                         ((steps * b) as u32)
                             .div_ceil(GEMM_ROWS)
-                            .div_ceil(GEMM_WORKGROUP / gemm_block),
+                            .div_ceil(GEMM_WORKGROUP / work.gemm_block),
                         d as u32,
                     );
                     let step_groups = &layer.step_groups;
@@ -498,6 +498,10 @@ impl GpuRnn {
 pub(crate) struct Workspace {
     t: usize,
     b: usize,
+    /// Timesteps per input-projection chunk (`Plan::chunk_steps`).
+    chunk_steps: usize,
+    /// Input-projection invocations per block of rows ([`gemm_block`]).
+    gemm_block: u32,
     lengths: wgpu::Buffer,
     states: Vec<wgpu::Buffer>,
     cell: wgpu::Buffer,

@@ -362,7 +362,7 @@ impl GpuRnn {
             operation: "running the forward pass",
             message: "the pass has no state buffers".into(),
         })?;
-        let mut encoder = self.record(&plan, &pass.work, state)?;
+        let mut encoder = self.record(&pass.work, state)?;
         let staging = &pass.staging;
         encoder.copy_buffer_to_buffer(pass.work.output(), 0, staging, 0, out_bytes);
         encoder.copy_buffer_to_buffer(&state.h, 0, staging, out_bytes, h_bytes);

@@ -62,7 +62,7 @@ impl GpuRnn {
             let c0 = vec![0.0; plan.cell_floats];
             let state = StateBuffers::upload(ctx, &h0, &c0);
             let work = self.workspace(&plan, &resolved, input.buffer, &lengths)?;
-            let encoder = self.record(&plan, &work, &state)?;
+            let encoder = self.record(&work, &state)?;
             ctx.inner.queue.submit([encoder.finish()]);
             scopes
                 .pop("running the forward pass on GPU buffers")

@@ -141,7 +141,7 @@ impl GpuStream<'_> {
             let scopes = Scopes::push(device);
             let bytes = (plan.output_floats * 4) as u64;
             let pass = model.host_pass(cached, &plan, &resolved, &host, bytes, false)?;
-            let mut encoder = model.record(&plan, &pass.work, &self.state)?;
+            let mut encoder = model.record(&pass.work, &self.state)?;
             encoder.copy_buffer_to_buffer(pass.work.output(), 0, &pass.staging, 0, bytes);
             queue.submit([encoder.finish()]);
             scopes.pop("running a stream chunk").await?;
