@@ -263,6 +263,12 @@ impl GpuContext {
     }
 }
 
+/// Bytes of the texture [`GpuContext::texture`] makes for `vec4s` vec4s: whole rows.
+pub(crate) fn texture_bytes(vec4s: usize) -> u64 {
+    let width = super::kernels::TEXTURE_WIDTH;
+    (vec4s.div_ceil(width).max(1) * width * 16) as u64
+}
+
 /// Lengths as `u32`, padded with zeros to whole blocks of 16 sequences.
 fn padded_lengths(lengths: &[usize]) -> Vec<u32> {
     let mut padded: Vec<u32> = lengths.iter().map(|&l| l as u32).collect();

@@ -2,6 +2,7 @@
 
 use wgpu::BufferUsages;
 
+use super::buffers::texture_bytes;
 use super::context::GpuContext;
 use super::kernels::{
     gemm_block, step_block, texture_fits, GatesMemory, Kernel, LayerParams, Memory, Variant,
@@ -115,10 +116,16 @@ impl GpuRnn {
 
         let lengths = ctx.lengths(lengths);
         let gates_floats = d * plan.chunk_steps * b * gate_stride(config);
-        let gates = match plan.gates {
-            GatesMemory::Storage => Gates::Buffer(ctx.scratch("input projection", gates_floats)),
+        let (gates, gates_bytes) = match plan.gates {
+            GatesMemory::Storage => {
+                let buffer = ctx.scratch("input projection", gates_floats);
+                let bytes = buffer.size();
+                (Gates::Buffer(buffer), bytes)
+            }
             GatesMemory::Texture => {
-                Gates::Texture(ctx.scratch_texture("input projection", gates_floats.div_ceil(4)))
+                let vec4s = gates_floats.div_ceil(4);
+                let view = ctx.scratch_texture("input projection", vec4s);
+                (Gates::Texture(view), texture_bytes(vec4s))
             }
         };
         let gates = gates.resource();
@@ -191,6 +198,17 @@ impl GpuRnn {
             })
         };
         let gemm_block = gemm_block(gate_stride(config) / GEMM_COLS as usize, ctx.adapter_kind());
+        let sizes = |buffers: &[&wgpu::Buffer]| buffers.iter().map(|b| b.size()).sum::<u64>();
+        let mut bytes = gates_bytes
+            + sizes(&[&lengths, &cell])
+            + sizes(
+                &states
+                    .iter()
+                    .chain(&outputs)
+                    .chain(&unused)
+                    .collect::<Vec<_>>(),
+            )
+            + window.as_ref().map_or(0, RowCopies::bytes);
         let mut layers = Vec::with_capacity(self.layers.len());
         for (l, weights) in self.layers.iter().enumerate() {
             let params = LayerParams {
@@ -213,6 +231,7 @@ impl GpuRnn {
                 bytemuck::bytes_of(&params),
                 BufferUsages::UNIFORM,
             );
+            bytes += params.size();
             let layer_in = if l == 0 { x } else { &outputs[(l - 1) % 2] };
             let layer_out = &outputs[l % 2];
             // Group 0 of a family: `resources` at their bindings (gpu::kernels::bindings), and
@@ -316,6 +335,7 @@ impl GpuRnn {
             b,
             chunk_steps: plan.chunk_steps,
             gemm_block,
+            bytes,
             lengths,
             states,
             cell,
@@ -502,6 +522,8 @@ pub(crate) struct Workspace {
     chunk_steps: usize,
     /// Input-projection invocations per block of rows ([`gemm_block`]).
     gemm_block: u32,
+    /// Device memory of the buffers and textures it holds (not counting the input).
+    bytes: u64,
     lengths: wgpu::Buffer,
     states: Vec<wgpu::Buffer>,
     cell: wgpu::Buffer,
@@ -554,6 +576,16 @@ impl RowCopies {
         let texture = ctx.texture("input projection rows", vec4s, usage);
         let view = texture.create_view(&Default::default());
         RowCopies::Texture(texture, view)
+    }
+
+    /// Device memory it holds.
+    fn bytes(&self) -> u64 {
+        match self {
+            RowCopies::Window(buffer) => buffer.size(),
+            RowCopies::Texture(texture, _) => {
+                u64::from(texture.width()) * u64::from(texture.height()) * 16
+            }
+        }
     }
 
     fn resource(&self) -> wgpu::BindingResource<'_> {
@@ -804,15 +836,16 @@ pub(crate) struct HostPass {
     pub state: Option<StateBuffers>,
 }
 
-/// The most input plus read-back bytes of a [`HostPass`] kept for the next call: a larger
+/// The most device memory a [`HostPass`] may hold to be kept for the next call: a larger
 /// call's allocations are small next to its work, and a model should not hold on to hundreds
 /// of megabytes after one long call.
-const MAX_KEPT_BYTES: u64 = 16 << 20;
+const MAX_KEPT_BYTES: u64 = 32 << 20;
 
 impl HostPass {
     /// Whether to keep the pass for the next call of its shape.
     pub(crate) fn worth_keeping(&self) -> bool {
-        self.x.size() + self.staging.size() <= MAX_KEPT_BYTES
+        let state = self.state.as_ref().map_or(0, |s| s.h.size() + s.c.size());
+        self.x.size() + self.staging.size() + self.work.bytes + state <= MAX_KEPT_BYTES
     }
 }
 
