@@ -1411,7 +1411,6 @@ mod tests {
         }
     }
 
-    /// The value of the WGSL `const NAME: u32` in `module`.
     /// The default of the pipeline-overridable constant `name`.
     fn override_u32(module: &Module, name: &str) -> u32 {
         let (_, o) = module
@@ -1419,9 +1418,14 @@ mod tests {
             .iter()
             .find(|(_, o)| o.name.as_deref() == Some(name))
             .unwrap_or_else(|| panic!("no override {name}"));
-        match module.global_expressions[o.init.expect("a default")] {
+        literal_u32(module, o.init.expect("a default"), name)
+    }
+
+    /// The u32 literal a module-scope expression of `module` is (`name` for the message).
+    fn literal_u32(module: &Module, init: naga::Handle<naga::Expression>, name: &str) -> u32 {
+        match module.global_expressions[init] {
             naga::Expression::Literal(naga::Literal::U32(value)) => value,
-            ref e => panic!("{name} = {e:?}"),
+            ref e => panic!("{name} is not a u32 literal: {e:?}"),
         }
     }
 
@@ -1444,16 +1448,14 @@ mod tests {
         }
     }
 
+    /// The value of the WGSL `const NAME: u32` in `module`.
     fn const_u32(module: &Module, name: &str) -> u32 {
         let (_, c) = module
             .constants
             .iter()
             .find(|(_, c)| c.name.as_deref() == Some(name))
             .unwrap_or_else(|| panic!("no const {name}"));
-        match module.global_expressions[c.init] {
-            naga::Expression::Literal(naga::Literal::U32(v)) => v,
-            ref e => panic!("const {name} is not a u32 literal: {e:?}"),
-        }
+        literal_u32(module, c.init, name)
     }
 
     #[test]
