@@ -827,8 +827,9 @@ impl Plan {
 /// its [`Workspace`], the buffer it reads back through, and (for `GpuRnn::forward`) the state
 /// it starts from and ends in. A host forward or a stream chunk of the same shape reuses it.
 pub(crate) struct HostPass {
-    /// T, B and the strategy the pass was built for.
-    key: (usize, usize, Strategy),
+    /// T, B, and whether the pass runs the sequence kernel (`Plan::sequence`): what the
+    /// pass was built for.
+    key: (usize, usize, bool),
     pub x: wgpu::Buffer,
     pub work: Workspace,
     pub staging: wgpu::Buffer,
@@ -863,7 +864,7 @@ impl GpuRnn {
         state: bool,
     ) -> Result<HostPass> {
         let ctx = &self.ctx;
-        let key = (resolved.t, resolved.b, self.strategy_for(resolved.b));
+        let key = (resolved.t, resolved.b, plan.sequence.is_some());
         if let Some(pass) = cached.filter(|p| p.key == key) {
             ctx.write_storage(&pass.x, &host.x);
             pass.work.write_lengths(ctx, &host.lengths);
