@@ -18,7 +18,7 @@
 //!   hours on a software adapter; filter it with a criterion name filter.
 //! - `WGPU_RNN_BENCH_POINTS=kind:B:T:H,...` replaces the grid with these points.
 //! - `WGPU_RNN_BENCH_INPUT=I` input size (default 64, the goal shape).
-//! - `WGPU_RNN_BENCH_STRATEGY=auto|per-step|sequence` (default `auto`).
+//! - `WGPU_RNN_BENCH_STRATEGY=auto|per-step|sequence|wavefront` (default `auto`).
 //! - `WGPU_RNN_BENCH_CPU=none|goal|all`: which points also run the CPU reference path
 //!   (default `goal`: only B=8 T=64 H=128).
 //! - `WGPU_RNN_BENCH_SAMPLES` (default 10, criterion's minimum) and

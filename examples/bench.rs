@@ -3,7 +3,7 @@
 //!
 //! `cargo run --release --example bench -- --kind lstm|gru|rnn-tanh|rnn-relu --batch B --seq T
 //!  --input I --hidden H [--layers L] [--bidirectional] [--device gpu|cpu] [--runs N]
-//!  [--strategy auto|per-step|sequence]`
+//!  [--strategy auto|per-step|sequence|wavefront]`
 //!
 //! The last line is `ms_per_forward=<median>`, for scripts.
 
@@ -56,9 +56,10 @@ fn parse() -> Result<Args, String> {
                     "auto" => Strategy::Auto,
                     "per-step" => Strategy::PerStep,
                     "sequence" => Strategy::Sequence,
+                    "wavefront" => Strategy::Wavefront,
                     s => {
                         return Err(format!(
-                            "--strategy {s}: expected auto, per-step or sequence"
+                            "--strategy {s}: expected auto, per-step, sequence or wavefront"
                         ))
                     }
                 }

@@ -1,12 +1,14 @@
-//! Which strategy is faster for one shape on this adapter: times `Strategy::PerStep` and
-//! `Strategy::Sequence` in turns within one process (so both see the same machine load) and
-//! prints what `Strategy::Auto` picks.
+//! Which strategy is faster for one shape on this adapter: times `Strategy::PerStep`,
+//! `Strategy::Sequence` and, for a stack of two or more layers, `Strategy::Wavefront` in turns
+//! within one process (so all see the same machine load) and prints what `Strategy::Auto`
+//! picks.
 //!
-//! `cargo run --release --example strategies -- KIND BATCH HIDDEN [SEQ] [INPUT] [ROUNDS]`
-//! (KIND is lstm, gru, rnn-tanh or rnn-relu; SEQ and INPUT default to 64, ROUNDS to 6).
+//! `cargo run --release --example strategies -- KIND BATCH HIDDEN [SEQ] [INPUT] [ROUNDS] [LAYERS]`
+//! (KIND is lstm, gru, rnn-tanh or rnn-relu; SEQ and INPUT default to 64, ROUNDS to 6, LAYERS
+//! to 1).
 //!
-//! Each round runs both strategies, in alternating order, for about the same time; the ratio
-//! printed is the median over rounds of sequence / per-step.
+//! Each round runs every strategy, in turns whose order reverses every round, for about the
+//! same time; each ratio printed is the median over rounds of that strategy / per-step.
 
 use std::time::Instant;
 
@@ -15,7 +17,7 @@ use wgpu_rnn::{GpuContext, GpuRnn, Input, Kind, Rnn, RnnConfig, Strategy, Tensor
 fn main() {
     if let Err(e) = run() {
         eprintln!("error: {e}");
-        eprintln!("usage: strategies KIND BATCH HIDDEN [SEQ] [INPUT] [ROUNDS]");
+        eprintln!("usage: strategies KIND BATCH HIDDEN [SEQ] [INPUT] [ROUNDS] [LAYERS]");
         std::process::exit(2);
     }
 }
@@ -31,10 +33,11 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         }
     };
     let (batch, hidden) = (number(1, None)?, number(2, None)?);
-    let (seq, input, rounds) = (
+    let (seq, input, rounds, layers) = (
         number(3, Some(64))?,
         number(4, Some(64))?,
         number(5, Some(6))?.max(1),
+        number(6, Some(1))?.max(1),
     );
 
     // Deterministic weights and input in PyTorch's init range; their values do not matter here.
@@ -44,7 +47,8 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
         (state >> 8) as f32 / (1u32 << 24) as f32 * 2.0 - 1.0
     };
-    let rnn = Rnn::from_fn(RnnConfig::new(kind, input, hidden), |_, shape| {
+    let config = RnnConfig::new(kind, input, hidden).num_layers(layers);
+    let rnn = Rnn::from_fn(config, |_, shape| {
         (0..shape.iter().product::<usize>())
             .map(|_| k * next())
             .collect()
@@ -59,42 +63,54 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let mut gpu = rnn.to_gpu(&ctx)?;
     println!("adapter: {}", ctx.adapter_name());
     println!(
-        "{kind:?} B={batch} T={seq} I={} H={hidden}: Auto picks {:?}",
+        "{kind:?} L={layers} B={batch} T={seq} I={} H={hidden}: Auto picks {:?}",
         x.shape()[2],
         gpu.strategy_for(batch)
     );
-    // Forwards per turn: about a quarter of a second of the faster strategy (the first
+    // Every strategy this model can run (PerStep first: the others are compared with it).
+    let strategies: Vec<Strategy> = [Strategy::PerStep, Strategy::Sequence, Strategy::Wavefront]
+        .into_iter()
+        .filter(|&s| gpu.set_strategy(s).is_ok())
+        .collect();
+    // Forwards per turn: about a quarter of a second of the fastest strategy (the first
     // forward of each builds its pipelines).
     let mut runs = 1;
-    for strategy in [Strategy::PerStep, Strategy::Sequence] {
+    for &strategy in &strategies {
         let ms = time(&mut gpu, strategy, &input, 1)?;
         runs = runs.max((250.0 / ms).ceil() as usize);
     }
-    let mut ms = [Vec::new(), Vec::new()];
-    let mut ratios = Vec::new();
+    let mut ms = vec![Vec::new(); strategies.len()];
+    let mut ratios = vec![Vec::new(); strategies.len()];
     for round in 0..rounds {
-        let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };
-        for i in order {
-            ms[i].push(time(
-                &mut gpu,
-                [Strategy::PerStep, Strategy::Sequence][i],
-                &input,
-                runs,
-            )?);
+        let mut order: Vec<usize> = (0..strategies.len()).collect();
+        if round % 2 == 1 {
+            order.reverse();
         }
-        ratios.push(ms[1][round] / ms[0][round]);
+        for i in order {
+            ms[i].push(time(&mut gpu, strategies[i], &input, runs)?);
+        }
+        for i in 1..strategies.len() {
+            ratios[i].push(ms[i][round] / ms[0][round]);
+        }
     }
+    let medians: Vec<String> = strategies
+        .iter()
+        .zip(&mut ms)
+        .map(|(s, ms)| format!("{s:?} {:.3} ms", median(ms)))
+        .collect();
     println!(
-        "per-step {:.3} ms, sequence {:.3} ms (medians of {rounds} turns of {runs} forwards)",
-        median(&mut ms[0]),
-        median(&mut ms[1])
+        "{} (medians of {rounds} turns of {runs} forwards)",
+        medians.join(", ")
     );
-    let per_round: Vec<String> = ratios.iter().map(|r| format!("{r:.2}")).collect();
-    println!(
-        "sequence / per-step: {:.2} (per round: {})",
-        median(&mut ratios),
-        per_round.join(" ")
-    );
+    for i in 1..strategies.len() {
+        let per_round: Vec<String> = ratios[i].iter().map(|r| format!("{r:.2}")).collect();
+        println!(
+            "{:?} / PerStep: {:.2} (per round: {})",
+            strategies[i],
+            median(&mut ratios[i]),
+            per_round.join(" ")
+        );
+    }
     Ok(())
 }
 

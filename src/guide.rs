@@ -181,7 +181,7 @@
 //! | [`Error::NoAdapter`], [`Error::RequestDevice`] | no GPU adapter, or it refused a device                                   | install a Vulkan/Metal/DX12 driver (Linux without a GPU: `mesa-vulkan-drivers`), or use the CPU path ([`Rnn::forward`]) |
 //! | [`Error::DeviceLost`]         | the GPU device was lost                                                                    | create a new [`GpuContext`] and upload the model again                                                                 |
 //! | [`Error::Gpu`]                | wgpu reported an error during GPU work (out of memory, validation)                         | out of memory: smaller batches; anything else is a bug in this crate, please report it                               |
-//! | [`Error::Unsupported`]        | an option this model cannot use, such as [`Strategy::Sequence`] with `hidden_size > 1024`  | the message names the alternative ([`Strategy::Auto`] or [`Strategy::PerStep`])                                      |
+//! | [`Error::Unsupported`]        | an option this model cannot use, such as [`Strategy::Sequence`] with `hidden_size > 1024`, or [`Strategy::Wavefront`] for a bidirectional layer | the message says why and names the alternative ([`Strategy::Auto`] or [`Strategy::PerStep`])                         |
 //!
 //! Variants not listed belong to other parts of the API (streams, caller-owned buffers); the
 //! documentation of each variant on [`Error`] says when it occurs.

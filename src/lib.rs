@@ -58,9 +58,10 @@
 //! ## Performance
 //! The input projection of all timesteps runs as one register-blocked GEMM per chunk; the
 //! recurrence runs either one fused dispatch per timestep (each invocation owns a hidden unit
-//! and all its gate rows, for a block of up to 8 sequences, 16 on CPU adapters) or, for narrow layers, one
-//! workgroup per block of sequences that loops over a chunk of timesteps ([`Strategy`]; chosen
-//! automatically, and both give the same bits). Long
+//! and all its gate rows, for a block of up to 8 sequences, 16 on CPU adapters), for narrow layers one
+//! workgroup per block of sequences that loops over a chunk of timesteps, or for stacks of
+//! unidirectional layers one dispatch per step of every layer at once, a wavefront
+//! ([`Strategy`]; chosen automatically, and all give the same bits on the adapters we test). Long
 //! sequences are submitted in bounded chunks with the state kept on the GPU. See
 //! `BENCHMARKS.md` in the repository for measurements.
 //!

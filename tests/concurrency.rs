@@ -249,6 +249,10 @@ fn rnn_for_thread() -> Rnn {
 
 const REPEATS: usize = 20;
 
+/// Every strategy: the models of these tests stack two unidirectional layers, which
+/// `Strategy::Wavefront` runs too.
+const STRATEGIES: [Strategy; 3] = [Strategy::PerStep, Strategy::Sequence, Strategy::Wavefront];
+
 #[test]
 fn the_same_input_gives_bit_identical_output_run_after_run() {
     let rnn = model(Kind::Lstm, 5, 24);
@@ -274,7 +278,7 @@ fn the_same_input_gives_bit_identical_output_run_after_run() {
     }
 
     let Some(ctx) = common::gpu() else { return };
-    for strategy in [Strategy::PerStep, Strategy::Sequence] {
+    for strategy in STRATEGIES {
         let mut gpu = rnn.to_gpu(ctx).unwrap();
         gpu.set_strategy(strategy).unwrap();
         for (n, input) in inputs.iter().enumerate() {
@@ -309,7 +313,7 @@ fn chunking_does_not_change_the_bits() {
     let rnn = model(Kind::Gru, 3, 8);
     let (t, b, i) = (1_100, 2, 3);
     let data: Vec<f32> = (0..t * b * i).map(|n| (n as f32 * 0.41).cos()).collect();
-    for strategy in [Strategy::PerStep, Strategy::Sequence] {
+    for strategy in STRATEGIES {
         let mut gpu = rnn.to_gpu(ctx).unwrap();
         gpu.set_strategy(strategy).unwrap();
         let whole = gpu
@@ -336,7 +340,7 @@ fn a_sequence_gets_the_same_bits_whatever_batch_it_is_in_for_a_fixed_strategy() 
     // Every kernel computes each sequence with the same arithmetic whatever its neighbours:
     // both recurrent kernels give each sequence of their block its own accumulators, summed in
     // the same order whatever the block, and the input projection works row by row. (Under `Strategy::Auto` the kernel itself can change with the batch size: see
-    // the_two_strategies_give_the_same_bits.)
+    // every_strategy_gives_the_same_bits.)
     let rnn = model(Kind::Gru, 3, 8);
     let (t, b, i, h) = (9, 11, 3, 8);
     let data: Vec<f32> = (0..t * b * i).map(|n| (n as f32 * 0.29).sin()).collect();
@@ -369,7 +373,7 @@ fn a_sequence_gets_the_same_bits_whatever_batch_it_is_in_for_a_fixed_strategy() 
     };
     check("cpu", &|x| rnn.forward(&Input::new(x)).unwrap());
     let Some(ctx) = common::gpu() else { return };
-    for strategy in [Strategy::PerStep, Strategy::Sequence] {
+    for strategy in STRATEGIES {
         let mut gpu = rnn.to_gpu(ctx).unwrap();
         gpu.set_strategy(strategy).unwrap();
         check(&format!("{strategy:?}"), &|x| {
@@ -378,13 +382,14 @@ fn a_sequence_gets_the_same_bits_whatever_batch_it_is_in_for_a_fixed_strategy() 
     }
 }
 
-/// `Strategy::Auto` picks the kernel by shape (on CPU adapters by batch size too), so a
-/// sequence's result must not depend on it: both kernels sum `W_hh h` with the same inner loop
-/// in the same order (dot.wgsl) and finish with the same cell math (cells.wgsl), and the
-/// sequence kernel's copy of h in workgroup memory is exact. Every kind, both directions,
-/// widths on and off whole vec4s, a projection, lengths, blocks of 1 to 8 sequences.
+/// `Strategy::Auto` picks the kernel by shape and batch size, so a sequence's result must not
+/// depend on it: every kernel sums `W_hh h` with the same inner loop in the same order
+/// (dot.wgsl) and finishes with the same cell math (cells.wgsl), the sequence kernel's copy of
+/// h in workgroup memory is exact, and the wavefront sums `W_ih h` of the layers above the
+/// first with the inner loop of the input projection. Every kind, both directions, widths on
+/// and off whole vec4s, a projection, lengths, blocks of 1 to 8 sequences.
 #[test]
-fn the_two_strategies_give_the_same_bits() {
+fn every_strategy_gives_the_same_bits() {
     let Some(ctx) = common::gpu() else { return };
     for (n, (kind, input, hidden, proj, batch)) in [
         (Kind::Gru, 5, 8, 0, 3),
@@ -397,32 +402,42 @@ fn the_two_strategies_give_the_same_bits() {
     .into_iter()
     .enumerate()
     {
-        let config = RnnConfig::new(kind, input, hidden)
-            .proj_size(proj)
-            .bidirectional(true)
-            .num_layers(2);
-        let rnn = model_of(config.clone());
-        let t = 17;
-        let x = Tensor::new(
-            [t, batch, input],
-            (0..t * batch * input)
-                .map(|k| (k as f32 * 0.113 + n as f32).cos())
-                .collect(),
-        )
-        .unwrap();
-        let lengths: Vec<usize> = (0..batch).map(|b| t - (b * 5) % t).collect();
-        let input = Input::new(&x).lengths(&lengths);
-        let mut gpu = rnn.to_gpu(ctx).unwrap();
-        let mut run = |strategy| {
-            gpu.set_strategy(strategy).unwrap();
-            gpu.forward(&input).unwrap()
-        };
-        let per_step = run(Strategy::PerStep);
-        let sequence = run(Strategy::Sequence);
-        assert_bit_identical(
-            &format!("{config:?} B={batch}: Sequence vs PerStep"),
-            &sequence,
-            &per_step,
-        );
+        // Both directions, and one only, where the wavefront runs too (without a projection).
+        for bidirectional in [true, false] {
+            let config = RnnConfig::new(kind, input, hidden)
+                .proj_size(proj)
+                .bidirectional(bidirectional)
+                .num_layers(2);
+            let rnn = model_of(config.clone());
+            let t = 17;
+            let x = Tensor::new(
+                [t, batch, input],
+                (0..t * batch * input)
+                    .map(|k| (k as f32 * 0.113 + n as f32).cos())
+                    .collect(),
+            )
+            .unwrap();
+            let lengths: Vec<usize> = (0..batch).map(|b| t - (b * 5) % t).collect();
+            let input = Input::new(&x).lengths(&lengths);
+            let mut gpu = rnn.to_gpu(ctx).unwrap();
+            let mut run = |strategy| {
+                gpu.set_strategy(strategy).unwrap();
+                gpu.forward(&input).unwrap()
+            };
+            let per_step = run(Strategy::PerStep);
+            let sequence = run(Strategy::Sequence);
+            assert_bit_identical(
+                &format!("{config:?} B={batch}: Sequence vs PerStep"),
+                &sequence,
+                &per_step,
+            );
+            if !bidirectional && proj == 0 {
+                assert_bit_identical(
+                    &format!("{config:?} B={batch}: Wavefront vs PerStep"),
+                    &run(Strategy::Wavefront),
+                    &per_step,
+                );
+            }
+        }
     }
 }

@@ -14,9 +14,19 @@ use wgpu_rnn::{Error, GpuContext, GpuRnn, Input, Kind, Output, Rnn, RnnConfig, S
 
 const KINDS: [Kind; 4] = [Kind::Gru, Kind::Lstm, Kind::RnnTanh, Kind::RnnRelu];
 
-/// Every case runs both ways of dispatching the recurrence: `Auto` picks one of them by
-/// shape, so each would otherwise go untested for the shapes it does not get.
+/// Every case runs every way of dispatching the recurrence: `Auto` picks one of them by
+/// shape and device, so each would otherwise go untested for the shapes it does not get.
 const STRATEGIES: [Strategy; 2] = [Strategy::PerStep, Strategy::Sequence];
+
+/// [`STRATEGIES`], and [`Strategy::Wavefront`] for the stacks it runs: two or more
+/// unidirectional layers without a projection.
+fn strategies_for(config: &RnnConfig) -> Vec<Strategy> {
+    let mut all = STRATEGIES.to_vec();
+    if config.num_layers > 1 && !config.bidirectional && config.proj_size == 0 {
+        all.push(Strategy::Wavefront);
+    }
+    all
+}
 
 /// Short sequences: both paths compute the same float32 formulas, differing only in the
 /// summation order of the dot products and in exp/tanh (a few ulp), so a handful of steps of
@@ -134,7 +144,7 @@ fn check(ctx: &GpuContext, case: &Case, abs: f32, rel: f32) -> f32 {
         .to_gpu(ctx)
         .unwrap_or_else(|e| panic!("{what}: upload: {e}"));
     let mut worst = 0.0f32;
-    for strategy in STRATEGIES {
+    for strategy in strategies_for(config) {
         let what = format!("{what} {strategy:?}");
         gpu.set_strategy(strategy)
             .unwrap_or_else(|e| panic!("{what}: {e}"));
@@ -777,4 +787,103 @@ fn sequence_strategy_width_limit() {
         2e-4,
         REL,
     );
+}
+
+/// `Strategy::Wavefront` where its own geometry has edges: layer l's last step runs L - 1
+/// dispatches after the input ends, past the last chunk and submit; every layer starts from
+/// its own half of the ping-pong state; batches span several blocks; and it gathers weights
+/// from each memory the per-layer kernels keep them in on CPU adapters (uniform buffers up to
+/// H = 128, textures beyond).
+#[test]
+fn wavefront_across_chunks_submits_blocks_and_weight_memories() {
+    let Some(ctx) = common::gpu() else { return };
+    // T = 2500, B = 8: two input-projection chunks (2048 + 452 steps) and three submits.
+    for (seed, kind, layers) in [
+        (6001, Kind::Gru, 3),
+        (6002, Kind::Lstm, 2),
+        (6003, Kind::RnnRelu, 4),
+    ] {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let config = RnnConfig::new(kind, 5, 8).num_layers(layers);
+        let mut case = Case::new(seed, config, 2500, 8);
+        case.lengths = Some(random_lengths(&mut rng, 2500, 8));
+        case.h0 = true;
+        case.c0 = kind == Kind::Lstm;
+        let worst = check(ctx, &case, long_tolerance(case.t), REL);
+        println!("{kind} L={layers} B=8 T=2500: max |gpu - cpu| = {worst:.2e}");
+    }
+    // H = 128 and 160 on both sides of the uniform-buffer limit; B = 17 and 40 span two and
+    // three blocks of sequences.
+    let mut seed = 6100;
+    for kind in KINDS {
+        for (input, hidden, b) in [(61, 128, 17), (64, 160, 3), (3, 33, 40)] {
+            seed += 1;
+            let mut rng = StdRng::seed_from_u64(seed);
+            let config = RnnConfig::new(kind, input, hidden).num_layers(2);
+            let mut case = Case::new(seed, config, 6, b);
+            case.lengths = Some(random_lengths(&mut rng, 6, b));
+            case.h0 = true;
+            case.c0 = kind == Kind::Lstm;
+            // Dot products over up to 160 terms of O(1/13) weights, two layers deep.
+            check(ctx, &case, 2e-4, REL);
+        }
+    }
+}
+
+/// The wavefront runs stacks of unidirectional layers without a projection; anything else is
+/// refused with the reason and the alternative, and `Auto` picks it only where it can run it.
+#[test]
+fn wavefront_refuses_what_it_cannot_pipeline() {
+    let Some(ctx) = common::gpu() else { return };
+    for (config, reason) in [
+        (RnnConfig::new(Kind::Gru, 3, 4), "single layer"),
+        (
+            RnnConfig::new(Kind::Gru, 3, 4)
+                .num_layers(2)
+                .bidirectional(true),
+            "reverse direction",
+        ),
+        (
+            RnnConfig::new(Kind::Lstm, 3, 4).num_layers(2).proj_size(2),
+            "proj_size",
+        ),
+    ] {
+        let rnn = random_rnn(&config, &mut StdRng::seed_from_u64(6200));
+        let mut gpu = rnn.to_gpu(ctx).unwrap();
+        let err = gpu.set_strategy(Strategy::Wavefront).unwrap_err();
+        let message = err.to_string();
+        assert!(
+            matches!(err, Error::Unsupported { .. }) && message.contains(reason),
+            "{config:?}: {message}"
+        );
+        assert!(message.contains("Strategy::PerStep"), "{message}");
+        assert_eq!(
+            gpu.strategy(),
+            Strategy::Auto,
+            "a refused strategy is not kept"
+        );
+        for batch in [1, 8, 64] {
+            assert_ne!(gpu.strategy_for(batch), Strategy::Wavefront, "{config:?}");
+        }
+    }
+    let config = RnnConfig::new(Kind::Gru, 3, 256).num_layers(2);
+    let gpu = random_rnn(&config, &mut StdRng::seed_from_u64(6201))
+        .to_gpu(ctx)
+        .unwrap();
+    // Where a step costs more than a dispatch (CPU adapters, large batches), Auto keeps the
+    // per-layer input projection.
+    let cpu = ctx
+        .adapter_info()
+        .is_some_and(|i| i.device_type == wgpu::DeviceType::Cpu);
+    let want = |batch: usize| match (cpu, batch <= 8) {
+        (false, true) => Strategy::Wavefront,
+        _ => Strategy::PerStep,
+    };
+    for batch in [1, 8, 9, 64] {
+        assert_eq!(
+            gpu.strategy_for(batch),
+            want(batch),
+            "GRU L=2 H=256 B={batch}"
+        );
+    }
 }

@@ -4,7 +4,7 @@
 mod common;
 
 use wgpu::BufferUsages;
-use wgpu_rnn::{Error, GpuContext, GpuInput, Input, Kind, Rnn, RnnConfig, Tensor};
+use wgpu_rnn::{Error, GpuContext, GpuInput, Input, Kind, Rnn, RnnConfig, Strategy, Tensor};
 
 fn rnn(config: RnnConfig, salt: f32) -> Rnn {
     let k = 1.0 / (config.hidden_size as f32).sqrt();
@@ -133,6 +133,45 @@ fn two_stacks_chain_on_the_gpu_and_match_the_cpu() {
         TOLERANCE,
         TOLERANCE,
     );
+}
+
+/// A stack run as a wavefront from and into device buffers: every layer's `h_n` and `c_n`
+/// come back from their own half of the wavefront's state.
+#[test]
+fn a_wavefront_stack_on_device_buffers_matches_the_cpu() {
+    let Some(ctx) = common::gpu() else { return };
+    let (t, b, i, h, layers) = (7, 3, 4, 6, 3);
+    let model = rnn(RnnConfig::new(Kind::Lstm, i, h).num_layers(layers), 0.3);
+    let x: Vec<f32> = (0..t * b * i).map(|n| (n as f32 * 0.17).sin()).collect();
+    let lengths = [7, 3, 5];
+    let buffer = upload(ctx, &x, BufferUsages::STORAGE);
+    let mut gpu = model.to_gpu(ctx).unwrap();
+    gpu.set_strategy(Strategy::Wavefront).unwrap();
+    let out = gpu
+        .forward_gpu(&GpuInput {
+            buffer: &buffer,
+            shape: &[t, b, i],
+            lengths: Some(&lengths),
+        })
+        .unwrap();
+    let cpu = model
+        .forward(&Input::new(&Tensor::new([t, b, i], x).unwrap()).lengths(&lengths))
+        .unwrap();
+    let c_n = out.c_n.as_ref().expect("LSTM has c_n");
+    for (what, buffer, want) in [
+        ("output", &out.output, cpu.output.data()),
+        ("h_n", &out.h_n, cpu.h_n.data()),
+        ("c_n", c_n, cpu.c_n.as_ref().unwrap().data()),
+    ] {
+        let got = read(ctx, buffer, want.len());
+        common::assert_close(
+            &format!("wavefront {what}"),
+            &got,
+            want,
+            TOLERANCE,
+            TOLERANCE,
+        );
+    }
 }
 
 #[test]

@@ -3,7 +3,7 @@
 
 mod common;
 
-use wgpu_rnn::{Error, Input, Kind, Rnn, RnnConfig, Tensor};
+use wgpu_rnn::{Error, Input, Kind, Rnn, RnnConfig, Strategy, Tensor};
 
 fn rnn(config: RnnConfig) -> Rnn {
     let k = 1.0 / (config.hidden_size as f32).sqrt();
@@ -46,47 +46,56 @@ fn chunks_of_any_length_equal_one_call_over_the_whole_sequence() {
         let model = rnn(RnnConfig::new(kind, i, h)
             .num_layers(layers)
             .proj_size(proj));
-        let gpu = model.to_gpu(ctx).unwrap();
-        let x = sequence(t, b, i, 0.5);
-        let whole = gpu
-            .forward(&Input::new(&Tensor::new([t, b, i], x.clone()).unwrap()))
-            .unwrap();
-        let w = model.config().output_width();
+        // The wavefront too where it runs: its chunks start each layer from h_n and c_n.
+        let strategies = match (layers, proj) {
+            (1, _) | (_, 1..) => vec![Strategy::Auto],
+            _ => vec![Strategy::Auto, Strategy::Wavefront],
+        };
+        for strategy in strategies {
+            let mut gpu = model.to_gpu(ctx).unwrap();
+            gpu.set_strategy(strategy).unwrap();
+            let kind = format!("{kind} {strategy:?}");
+            let x = sequence(t, b, i, 0.5);
+            let whole = gpu
+                .forward(&Input::new(&Tensor::new([t, b, i], x.clone()).unwrap()))
+                .unwrap();
+            let w = model.config().output_width();
 
-        let mut stream = gpu.stream(b).unwrap();
-        let mut at = 0;
-        // Repeated lengths: a chunk as long as the one before reuses its buffers.
-        for len in [1, 1, 3, 3, 2, 2] {
-            let chunk = Tensor::new([len, b, i], steps(&x, b, i, at, at + len)).unwrap();
-            let out = stream.push(&chunk).unwrap();
-            assert_eq!(out.shape(), &[len, b, w]);
-            let want = steps(whole.output.data(), b, w, at, at + len);
+            let mut stream = gpu.stream(b).unwrap();
+            let mut at = 0;
+            // Repeated lengths: a chunk as long as the one before reuses its buffers.
+            for len in [1, 1, 3, 3, 2, 2] {
+                let chunk = Tensor::new([len, b, i], steps(&x, b, i, at, at + len)).unwrap();
+                let out = stream.push(&chunk).unwrap();
+                assert_eq!(out.shape(), &[len, b, w]);
+                let want = steps(whole.output.data(), b, w, at, at + len);
+                common::assert_close(
+                    &format!("{kind} L={layers} chunk at {at}"),
+                    out.data(),
+                    &want,
+                    TOLERANCE,
+                    TOLERANCE,
+                );
+                at += len;
+            }
+            assert_eq!(at, t);
+            let (h_n, c_n) = stream.state().unwrap();
             common::assert_close(
-                &format!("{kind} L={layers} chunk at {at}"),
-                out.data(),
-                &want,
+                &format!("{kind} h_n"),
+                h_n.data(),
+                whole.h_n.data(),
                 TOLERANCE,
                 TOLERANCE,
             );
-            at += len;
-        }
-        assert_eq!(at, t);
-        let (h_n, c_n) = stream.state().unwrap();
-        common::assert_close(
-            &format!("{kind} h_n"),
-            h_n.data(),
-            whole.h_n.data(),
-            TOLERANCE,
-            TOLERANCE,
-        );
-        if let (Some(c), Some(want)) = (c_n, whole.c_n) {
-            common::assert_close(
-                &format!("{kind} c_n"),
-                c.data(),
-                want.data(),
-                TOLERANCE,
-                TOLERANCE,
-            );
+            if let (Some(c), Some(want)) = (c_n, whole.c_n) {
+                common::assert_close(
+                    &format!("{kind} c_n"),
+                    c.data(),
+                    want.data(),
+                    TOLERANCE,
+                    TOLERANCE,
+                );
+            }
         }
     }
 }

@@ -50,13 +50,16 @@ pub fn parse_kind(s: &str) -> Kind {
         .unwrap_or_else(|e| panic!("bad kind {s:?} in the bench configuration: {e}"))
 }
 
-/// `WGPU_RNN_BENCH_STRATEGY=auto|per-step|sequence` (default `auto`).
+/// `WGPU_RNN_BENCH_STRATEGY=auto|per-step|sequence|wavefront` (default `auto`).
 pub fn strategy_from_env() -> Strategy {
     match std::env::var("WGPU_RNN_BENCH_STRATEGY").as_deref() {
         Err(_) | Ok("") | Ok("auto") => Strategy::Auto,
         Ok("per-step") => Strategy::PerStep,
         Ok("sequence") => Strategy::Sequence,
-        Ok(other) => panic!("WGPU_RNN_BENCH_STRATEGY={other}: expected auto, per-step or sequence"),
+        Ok("wavefront") => Strategy::Wavefront,
+        Ok(other) => panic!(
+            "WGPU_RNN_BENCH_STRATEGY={other}: expected auto, per-step, sequence or wavefront"
+        ),
     }
 }
 

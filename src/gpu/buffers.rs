@@ -187,7 +187,10 @@ impl GpuContext {
         let texture = self.texture(
             label,
             packed.len().div_ceil(4),
-            wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
+            // COPY_SRC: Strategy::Wavefront gathers every layer's weights into one buffer.
+            wgpu::TextureUsages::TEXTURE_BINDING
+                | wgpu::TextureUsages::COPY_DST
+                | wgpu::TextureUsages::COPY_SRC,
         );
         let size = texture.size();
         let mut texels = packed.to_vec();

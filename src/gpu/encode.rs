@@ -14,6 +14,7 @@ use super::pack::gate_stride;
 use super::sequence::{
     sequence_unsupported, AdapterKind, SequenceCut, SequenceLayer, SequenceShape,
 };
+use super::wavefront::wavefront_unsupported;
 use crate::config::{Kind, RnnConfig};
 use crate::error::{Error, Result};
 use crate::model::HostSequences;
@@ -132,19 +133,25 @@ impl GpuRnn {
         // h between steps, for h after s steps: a ping-pong buffer (half s % 2), or for the
         // per-step kernels with h_{t-1} in uniform memory two buffers (`states[s % 2]`), which
         // they read as h_{t-1} and write as h_t in turn.
+        // The wavefront keeps every layer's h in one ping-pong buffer, [2][L][B][H].
+        let wave_layers = plan.wave_layers;
         let state_memory = match plan.sequence {
-            Some(_) => Memory::Storage,
-            None => Memory::for_state(d * b * h_out, ctx.adapter_kind()),
+            None if wave_layers == 0 => Memory::for_state(d * b * h_out, ctx.adapter_kind()),
+            _ => Memory::Storage,
         };
         let states: Vec<wgpu::Buffer> = match state_memory {
             Memory::Storage | Memory::Texture => {
-                vec![ctx.scratch("h ping-pong", 2 * d * b * h_out)]
+                vec![ctx.scratch("h ping-pong", 2 * d * b * h_out * wave_layers.max(1))]
             }
             Memory::Uniform => (0..2)
                 .map(|_| ctx.uniform_scratch("h_{t-1} and h_t"))
                 .collect(),
         };
-        let cell = ctx.scratch("c and o*tanh(c)", if lstm { 2 * d * b * h } else { 4 });
+        let cell_floats = match wave_layers {
+            0 => 2 * d * b * h,
+            layers => layers * b * h,
+        };
+        let cell = ctx.scratch("c and o*tanh(c)", if lstm { cell_floats } else { 4 });
         // Bound as `x4` where a layer's input width is not a multiple of 4 (the GEMM then
         // reads `x` one float at a time).
         let unused = (0..config.num_layers)
@@ -160,7 +167,12 @@ impl GpuRnn {
                 d * plan.chunk_steps * b * widest_input(config) / 4,
             )),
         };
-        let outputs: Vec<wgpu::Buffer> = (0..config.num_layers.min(2))
+        // The wavefront writes only the last layer's output.
+        let passes = match wave_layers {
+            0 => config.num_layers,
+            _ => 1,
+        };
+        let outputs: Vec<wgpu::Buffer> = (0..passes.min(2))
             .map(|i| ctx.scratch(&format!("layer output {i}"), plan.output_floats))
             .collect();
 
@@ -176,6 +188,14 @@ impl GpuRnn {
         let recurrence = |weights: WeightMemory| -> Result<(Recurrence, wgpu::BindGroupLayout)> {
             let step = |kernel| Variant::step(kernel, block, weights, state_memory, plan.gates);
             Ok(match plan.sequence {
+                None if wave_layers > 0 => {
+                    let variant = Variant::wave(config, block);
+                    let recurrence = Recurrence::Wave {
+                        step: kernels.variant(device, variant)?,
+                        batch_blocks: (b as u32).div_ceil(block),
+                    };
+                    (recurrence, kernels.layout(device, variant))
+                }
                 Some(cut) => {
                     let variant = Variant::sequence(cut.shape, config, weights, plan.gates);
                     let recurrence = Recurrence::Sequence {
@@ -209,8 +229,12 @@ impl GpuRnn {
                     .collect::<Vec<_>>(),
             )
             + window.as_ref().map_or(0, RowCopies::bytes);
-        let mut layers = Vec::with_capacity(self.layers.len());
-        for (l, weights) in self.layers.iter().enumerate() {
+        let wave = match wave_layers {
+            0 => None,
+            _ => Some(self.wave_weights()?),
+        };
+        let mut layers = Vec::with_capacity(passes);
+        for (l, weights) in self.layers.iter().enumerate().take(passes) {
             let params = LayerParams {
                 seq_len: resolved.t as u32,
                 batch: b as u32,
@@ -295,28 +319,53 @@ impl GpuRnn {
                 ),
             };
             let (recurrence, layout) = recurrence(weights.w_hh.memory())?;
+            let wave_group = wave.as_ref().map(|wave| {
+                let resources = [
+                    (0, whole(&params)),
+                    (1, gates.clone()),
+                    (2, whole(&wave.arena)),
+                    (3, whole(&wave.biases)),
+                    (4, whole(&lengths)),
+                    (5, whole(&states[0])),
+                    (6, whole(&cell)),
+                    (7, whole(layer_out)),
+                    (8, whole(&weights.w_hr)),
+                    (9, whole(&wave.params)),
+                ];
+                let entries: Vec<_> = resources
+                    .into_iter()
+                    .map(|(binding, resource)| wgpu::BindGroupEntry { binding, resource })
+                    .collect();
+                device.create_bind_group(&wgpu::BindGroupDescriptor {
+                    label: Some("wavefront"),
+                    layout: &layout,
+                    entries: &entries,
+                })
+            });
             // One group over the ping-pong buffer, or one per parity of the step
             // (`step_groups[s % 2]` reads h after s steps and writes the next).
-            let step_groups: Vec<wgpu::BindGroup> = (0..states.len())
-                .map(|parity| {
-                    let (next, prev) = match states.len() {
-                        1 => (&states[0], None),
-                        _ => (&states[1 - parity], Some(&states[parity])),
-                    };
-                    let mut resources = vec![
-                        (0, whole(&params)),
-                        (1, gates.clone()),
-                        (3, whole(&weights.b_hh)),
-                        (4, whole(&lengths)),
-                        (5, whole(next)),
-                        (6, whole(&cell)),
-                        (7, whole(layer_out)),
-                        (8, whole(&weights.w_hr)),
-                    ];
-                    resources.extend(prev.map(|prev| (STATE_PREV_BINDING, whole(prev))));
-                    bind(&layout, &weights.w_hh, resources)
-                })
-                .collect();
+            let step_groups = |parity| {
+                let (next, prev) = match states.len() {
+                    1 => (&states[0], None),
+                    _ => (&states[1 - parity], Some(&states[parity])),
+                };
+                let mut resources = vec![
+                    (0, whole(&params)),
+                    (1, gates.clone()),
+                    (3, whole(&weights.b_hh)),
+                    (4, whole(&lengths)),
+                    (5, whole(next)),
+                    (6, whole(&cell)),
+                    (7, whole(layer_out)),
+                    (8, whole(&weights.w_hr)),
+                ];
+                resources.extend(prev.map(|prev| (STATE_PREV_BINDING, whole(prev))));
+                bind(&layout, &weights.w_hh, resources)
+            };
+            let step_groups: Vec<wgpu::BindGroup> = match wave_group {
+                Some(group) => vec![group],
+                None => (0..states.len()).map(step_groups).collect(),
+            };
             layers.push(LayerPass {
                 row_source: copies_rows.then(|| layer_in.clone()),
                 gemm,
@@ -325,7 +374,7 @@ impl GpuRnn {
                 step_groups,
             });
         }
-        let last = (config.num_layers - 1) % 2;
+        let last = (passes - 1) % 2;
         let output = outputs.into_iter().nth(last).ok_or(Error::Gpu {
             operation: "encoding the layers",
             message: "no layer output".into(),
@@ -333,6 +382,7 @@ impl GpuRnn {
         Ok(Workspace {
             t: resolved.t,
             b,
+            wave_layers,
             chunk_steps: plan.chunk_steps,
             gemm_block,
             bytes,
@@ -364,7 +414,9 @@ impl GpuRnn {
             config.state_width(),
         );
         let lstm = config.kind == Kind::Lstm;
-        let slots_guard = self.step_slots(t_len)?;
+        // The wavefront's last layer finishes L - 1 dispatches after the first.
+        let wave_layers = work.wave_layers;
+        let slots_guard = self.step_slots(t_len + wave_layers.saturating_sub(1))?;
         let slots = slots_guard.as_ref().ok_or(Error::Gpu {
             operation: "indexing timesteps",
             message: "no slots".into(),
@@ -381,24 +433,40 @@ impl GpuRnn {
         let n_chunks = t_len.div_ceil(chunk_steps);
         let mut encoder = device.create_command_encoder(&Default::default());
         let mut steps_in_encoder = 0;
+        // Layer l's h in the wavefront's [2][L][B][H] state after w dispatches, in bytes.
+        let wave_h = |w: usize, l: usize| ((w % 2 * wave_layers + l) as u64) * state_bytes;
         for (l, layer) in work.layers.iter().enumerate() {
             let row_bytes = (b * config.layer_input_size(l) * 4) as u64;
             let slot = (l * d) as u64;
             let (first_state, at) = state_after(0);
-            encoder.copy_buffer_to_buffer(
-                h_n,
-                slot * (b * h_out * 4) as u64,
-                first_state,
-                at,
-                state_bytes,
-            );
+            if wave_layers > 0 {
+                // Layer l's first step is dispatch l.
+                for wl in 0..wave_layers {
+                    let from = wl as u64 * state_bytes;
+                    encoder.copy_buffer_to_buffer(
+                        h_n,
+                        from,
+                        first_state,
+                        wave_h(wl, wl),
+                        state_bytes,
+                    );
+                }
+            } else {
+                encoder.copy_buffer_to_buffer(
+                    h_n,
+                    slot * (b * h_out * 4) as u64,
+                    first_state,
+                    at,
+                    state_bytes,
+                );
+            }
             if lstm {
                 encoder.copy_buffer_to_buffer(
                     c_n,
                     slot * (b * h * 4) as u64,
                     &work.cell,
                     0,
-                    cell_bytes,
+                    cell_bytes * wave_layers.max(1) as u64,
                 );
             }
             for chunk in 0..n_chunks {
@@ -477,6 +545,26 @@ impl GpuRnn {
                                 }
                             }
                         }
+                        Recurrence::Wave { step, batch_blocks } => {
+                            pass.set_pipeline(step);
+                            // The last chunk also runs the upper layers' remaining steps.
+                            let end = match first + steps {
+                                end if end == t_len => end + wave_layers - 1,
+                                end => end,
+                            };
+                            for w in first..end {
+                                pass.set_bind_group(
+                                    1,
+                                    &slots.bind_group,
+                                    &[(w as u64 * slots.stride) as u32],
+                                );
+                                pass.dispatch_workgroups(
+                                    (h as u32).div_ceil(STEP_WORKGROUP),
+                                    *batch_blocks,
+                                    wave_layers as u32,
+                                );
+                            }
+                        }
                     }
                 }
                 steps_in_encoder += steps;
@@ -490,20 +578,34 @@ impl GpuRnn {
                 }
             }
             let (last_state, last) = state_after(t_len);
-            encoder.copy_buffer_to_buffer(
-                last_state,
-                last,
-                h_n,
-                slot * (b * h_out * 4) as u64,
-                state_bytes,
-            );
+            if wave_layers > 0 {
+                // Layer l's last step is dispatch T - 1 + l.
+                for wl in 0..wave_layers {
+                    let to = wl as u64 * state_bytes;
+                    encoder.copy_buffer_to_buffer(
+                        last_state,
+                        wave_h(t_len + wl, wl),
+                        h_n,
+                        to,
+                        state_bytes,
+                    );
+                }
+            } else {
+                encoder.copy_buffer_to_buffer(
+                    last_state,
+                    last,
+                    h_n,
+                    slot * (b * h_out * 4) as u64,
+                    state_bytes,
+                );
+            }
             if lstm {
                 encoder.copy_buffer_to_buffer(
                     &work.cell,
                     0,
                     c_n,
                     slot * (b * h * 4) as u64,
-                    cell_bytes,
+                    cell_bytes * wave_layers.max(1) as u64,
                 );
             }
         }
@@ -518,6 +620,8 @@ impl GpuRnn {
 pub(crate) struct Workspace {
     t: usize,
     b: usize,
+    /// Layers stepped together by the wavefront (`Plan::wave_layers`), 0 for the others.
+    wave_layers: usize,
     /// Timesteps per input-projection chunk (`Plan::chunk_steps`).
     chunk_steps: usize,
     /// Input-projection invocations per block of rows ([`gemm_block`]).
@@ -684,12 +788,20 @@ enum Recurrence {
         project: Option<wgpu::ComputePipeline>,
         batch_blocks: u32,
     },
+    /// One dispatch per step of every layer at once (shaders/wavefront.wgsl), for the
+    /// first layer's pass; the others have none.
+    Wave {
+        step: wgpu::ComputePipeline,
+        batch_blocks: u32,
+    },
 }
 
 /// Sizes of one forward pass, checked against the device before anything is created.
 pub(crate) struct Plan {
     /// How the sequence kernel cuts the pass, with [`Strategy::Sequence`].
     pub sequence: Option<SequenceCut>,
+    /// Layers stepped together, with [`Strategy::Wavefront`] (0 otherwise).
+    pub wave_layers: usize,
     pub chunk_steps: usize,
     /// Where the input projection reads each chunk's rows of x: on CPU adapters a uniform
     /// window of 64 KiB (gemm_rows_uniform.wgsl) where a chunk of [`MIN_WINDOW_STEPS`] fits it,
@@ -749,6 +861,13 @@ impl Plan {
             ),
             _ => None,
         };
+        let wave_layers = match strategy {
+            Strategy::Wavefront => match wavefront_unsupported(config) {
+                Some(err) => return Err(err),
+                None => config.num_layers,
+            },
+            _ => 0,
+        };
         let by_latency = match &sequence {
             Some(cut) => cut.max_steps,
             None => STEPS_PER_SUBMIT,
@@ -779,13 +898,17 @@ impl Plan {
             .min(by_latency)
             .max(1);
         let unit_texels = (config.kind.gate_count() > 1).then_some(config.hidden_size);
-        let (gates, chunk_steps) = GatesMemory::for_chunks(
-            d * b * gate_stride(config) / 4,
-            chunk_steps,
-            unit_texels,
-            ctx.adapter_kind(),
-            max_texture,
-        );
+        let (gates, chunk_steps) = match wave_layers {
+            // The wavefront reads the first layer's projection from storage.
+            0 => GatesMemory::for_chunks(
+                d * b * gate_stride(config) / 4,
+                chunk_steps,
+                unit_texels,
+                ctx.adapter_kind(),
+                max_texture,
+            ),
+            _ => (GatesMemory::Storage, chunk_steps),
+        };
 
         let output_floats = t * b * config.output_width();
         let state_floats = config.num_layers * d * b * config.state_width();
@@ -811,8 +934,14 @@ impl Plan {
             ((output_floats + state_floats + cell_floats) * 4) as u64,
             hint,
         )?;
+        ctx.check_buffer(
+            "every layer's h, twice (Strategy::Wavefront)",
+            (2 * wave_layers * b * config.hidden_size * 4) as u64,
+            hint,
+        )?;
         Ok(Plan {
             sequence,
+            wave_layers,
             chunk_steps,
             x_rows,
             gates,
@@ -827,9 +956,9 @@ impl Plan {
 /// its [`Workspace`], the buffer it reads back through, and (for `GpuRnn::forward`) the state
 /// it starts from and ends in. A host forward or a stream chunk of the same shape reuses it.
 pub(crate) struct HostPass {
-    /// T, B, and whether the pass runs the sequence kernel (`Plan::sequence`): what the
-    /// pass was built for.
-    key: (usize, usize, bool),
+    /// T, B, whether the pass runs the sequence kernel (`Plan::sequence`) and the layers it
+    /// steps together (`Plan::wave_layers`): what the pass was built for.
+    key: (usize, usize, bool, usize),
     pub x: wgpu::Buffer,
     pub work: Workspace,
     pub staging: wgpu::Buffer,
@@ -864,7 +993,12 @@ impl GpuRnn {
         state: bool,
     ) -> Result<HostPass> {
         let ctx = &self.ctx;
-        let key = (resolved.t, resolved.b, plan.sequence.is_some());
+        let key = (
+            resolved.t,
+            resolved.b,
+            plan.sequence.is_some(),
+            plan.wave_layers,
+        );
         if let Some(pass) = cached.filter(|p| p.key == key) {
             ctx.write_storage(&pass.x, &host.x);
             pass.work.write_lengths(ctx, &host.lengths);

@@ -283,6 +283,9 @@ pub(crate) enum ShaderFile {
     /// `shaders/sequence.wgsl`: whole chunks of timesteps per dispatch, one workgroup per block
     /// of sequences.
     Sequence,
+    /// `shaders/wavefront.wgsl`: one dispatch per step of every layer of a unidirectional
+    /// stack at once.
+    Wavefront,
     /// `shaders/dense.wgsl`: `nn.Linear`, activations and the last-step selection around the
     /// recurrence. Compiled on first use (`crate::dense`), not with the context.
     Dense,
@@ -290,10 +293,11 @@ pub(crate) enum ShaderFile {
 
 impl ShaderFile {
     #[cfg(test)]
-    pub(crate) const ALL: [ShaderFile; 4] = [
+    pub(crate) const ALL: [ShaderFile; 5] = [
         ShaderFile::Gemm,
         ShaderFile::Recurrent,
         ShaderFile::Sequence,
+        ShaderFile::Wavefront,
         ShaderFile::Dense,
     ];
 
@@ -303,6 +307,7 @@ impl ShaderFile {
             ShaderFile::Gemm => "gemm.wgsl",
             ShaderFile::Recurrent => "recurrent.wgsl",
             ShaderFile::Sequence => "sequence.wgsl",
+            ShaderFile::Wavefront => "wavefront.wgsl",
             ShaderFile::Dense => "dense.wgsl",
         }
     }
@@ -372,6 +377,12 @@ impl ShaderFile {
                     }
                 }
             }
+            ShaderFile::Wavefront => format!(
+                "{COMMON}\n{RECURRENT_BINDINGS}\n{}\n{CELLS}\nconst BATCH_BLOCK: u32 = {rows}u;\n{}\n{}",
+                GatesMemory::Storage.source(),
+                dot.source(rows),
+                expand_rows(include_str!("../../shaders/wavefront.wgsl"), rows)
+            ),
             ShaderFile::Dense => format!("{COMMON}\n{}", include_str!("../../shaders/dense.wgsl")),
         }
     }
@@ -389,6 +400,8 @@ pub(crate) enum Kernel {
     /// The sequence kernel with h in registers (shaders/sequence_registers.wgsl): only on
     /// devices with subgroups.
     SequenceRegisters,
+    /// A step of every layer of a unidirectional stack (shaders/wavefront.wgsl).
+    WaveStep,
     Linear,
     LastStep,
     Activate,
@@ -396,7 +409,7 @@ pub(crate) enum Kernel {
 
 impl Kernel {
     /// In declaration order: `pipelines[kernel as usize]` is the kernel's pipeline.
-    pub(crate) const ALL: [Kernel; 10] = [
+    pub(crate) const ALL: [Kernel; 11] = [
         Kernel::InputProjection,
         Kernel::GruStep,
         Kernel::LstmStep,
@@ -404,6 +417,7 @@ impl Kernel {
         Kernel::RnnStep,
         Kernel::Sequence,
         Kernel::SequenceRegisters,
+        Kernel::WaveStep,
         Kernel::Linear,
         Kernel::LastStep,
         Kernel::Activate,
@@ -413,6 +427,7 @@ impl Kernel {
         match self {
             Kernel::InputProjection => ShaderFile::Gemm,
             Kernel::Sequence | Kernel::SequenceRegisters => ShaderFile::Sequence,
+            Kernel::WaveStep => ShaderFile::Wavefront,
             Kernel::Linear | Kernel::LastStep | Kernel::Activate => ShaderFile::Dense,
             _ => ShaderFile::Recurrent,
         }
@@ -427,6 +442,7 @@ impl Kernel {
             Kernel::RnnStep => "rnn_step",
             Kernel::Sequence => "sequence",
             Kernel::SequenceRegisters => "sequence_registers",
+            Kernel::WaveStep => "wave_step",
             Kernel::Linear => "linear",
             Kernel::LastStep => "last_step",
             Kernel::Activate => "activate",
@@ -561,7 +577,8 @@ pub(crate) fn bindings(
         .collect();
     // Binding 2 holds the matrix in every family that streams one.
     match weights {
-        _ if file == ShaderFile::Dense => {}
+        // The wavefront reads every layer's matrices from one storage buffer.
+        _ if matches!(file, ShaderFile::Dense | ShaderFile::Wavefront) => {}
         WeightMemory::Storage => {}
         WeightMemory::Uniform => {
             out[2].1 = Binding::Uniform;
@@ -603,6 +620,11 @@ fn binding_kinds(file: ShaderFile) -> &'static [Binding] {
         ShaderFile::Recurrent | ShaderFile::Sequence => &[
             Uniform, ReadOnly, ReadOnly, ReadOnly, ReadOnly, ReadWrite, ReadWrite, ReadWrite,
             ReadOnly,
+        ],
+        // the same, with every layer's weights at 2 and biases at 3, and the `Wave` table
+        ShaderFile::Wavefront => &[
+            Uniform, ReadOnly, ReadOnly, ReadOnly, ReadOnly, ReadWrite, ReadWrite, ReadWrite,
+            ReadOnly, Uniform,
         ],
         // params, src, weight, bias, lengths, dst
         ShaderFile::Dense => &[Uniform, ReadOnly, ReadOnly, ReadOnly, ReadOnly, ReadWrite],
@@ -698,6 +720,8 @@ pub(crate) enum Overrides {
         gates: u32,
         project: bool,
     },
+    /// The wavefront's layer kind (`WAVE_GATES`: its gate count).
+    Wave { gates: u32 },
 }
 
 impl Overrides {
@@ -714,6 +738,7 @@ impl Overrides {
                 ("SEQUENCE_GATES", f64::from(gates)),
                 ("SEQUENCE_PROJECT", f64::from(u8::from(project))),
             ],
+            Overrides::Wave { gates } => vec![("WAVE_GATES", f64::from(gates))],
         }
     }
 }
@@ -787,6 +812,20 @@ impl Variant {
         }
     }
 
+    /// The wavefront step for layers of `config`'s kind and blocks of `rows` sequences.
+    pub(crate) fn wave(config: &RnnConfig, rows: u32) -> Self {
+        Variant {
+            kernel: Kernel::WaveStep,
+            rows,
+            overrides: Some(Overrides::Wave {
+                gates: config.kind.gate_count() as u32,
+            }),
+            weights: WeightMemory::Storage,
+            row_memory: Memory::Storage,
+            gates: GatesMemory::Storage,
+        }
+    }
+
     fn layout_key(self) -> LayoutKey {
         (
             self.kernel.file(),
@@ -805,7 +844,7 @@ impl Variant {
                 // The default, with which the context compiles it.
                 ShaderFile::Gemm => self.overrides == Some(Overrides::Gemm { columns: 4 }),
                 ShaderFile::Recurrent => self.rows == BATCH_BLOCK,
-                ShaderFile::Sequence | ShaderFile::Dense => false,
+                ShaderFile::Sequence | ShaderFile::Wavefront | ShaderFile::Dense => false,
             }
     }
 }
@@ -1343,7 +1382,7 @@ mod tests {
             // width is the pipeline's SEQUENCE_WORKGROUP override.
             let expected = match kernel.file() {
                 ShaderFile::Gemm => [GEMM_WORKGROUP, 1, 1],
-                ShaderFile::Recurrent => [STEP_WORKGROUP, 1, 1],
+                ShaderFile::Recurrent | ShaderFile::Wavefront => [STEP_WORKGROUP, 1, 1],
                 ShaderFile::Sequence => {
                     let sizes = entry.workgroup_size_overrides.expect("an override");
                     assert!(sizes[0].is_some() && sizes[1].is_none(), "{sizes:?}");
@@ -1518,6 +1557,12 @@ mod tests {
             std::mem::size_of::<DenseParams>() as u32,
             struct_size(&parse(ShaderFile::Dense), "Dense"),
             "DenseParams vs struct Dense"
+        );
+        let wave = parse(ShaderFile::Wavefront);
+        assert_eq!(
+            std::mem::size_of::<super::super::wavefront::WaveParams>() as u32,
+            struct_size(&wave, "Wave"),
+            "WaveParams vs struct Wave"
         );
     }
 }

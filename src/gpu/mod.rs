@@ -10,6 +10,7 @@ mod pack;
 mod resident;
 mod sequence;
 mod stream;
+mod wavefront;
 
 pub(crate) use buffers::{read_back, Scopes, Wait};
 pub use context::{AdapterChoice, GpuContext};

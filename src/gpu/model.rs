@@ -6,11 +6,12 @@ use super::buffers::f32_bytes;
 use super::buffers::{read_back, Scopes, Wait};
 use super::context::GpuContext;
 use super::encode::{HostPass, Plan};
-use super::kernels::{WeightMemory, UNIFORM_BINDING_VEC4S, UNIFORM_COLUMN_BINDINGS};
+use super::kernels::{WeightMemory, BATCH_BLOCK, UNIFORM_BINDING_VEC4S, UNIFORM_COLUMN_BINDINGS};
 use super::pack::{
     gate_stride, pack_input, pack_input_bias, pack_projection, pack_recurrent, uniform_columns,
 };
 use super::sequence::{sequence_unsupported, AdapterKind, SequenceLayer};
+use super::wavefront::{wavefront_unsupported, WaveWeights};
 use crate::config::RnnConfig;
 use crate::error::{Error, Result};
 use crate::shape::{Input, Output, Resolved};
@@ -21,7 +22,7 @@ use crate::weights::DirectionWeights;
 #[non_exhaustive]
 pub enum Strategy {
     /// Chosen per model and device: [`Strategy::Sequence`] where it fits and wins, else
-    /// [`Strategy::PerStep`].
+    /// [`Strategy::PerStep`], or on GPUs [`Strategy::Wavefront`] for a stack it can run.
     #[default]
     Auto,
     /// One fused dispatch per timestep (both directions at once), each invocation owning one
@@ -33,6 +34,13 @@ pub enum Strategy {
     /// one SIMD vector, in registers): no per-step dispatch cost, best for narrow layers.
     /// Needs `hidden_size` and the state width <= 1024.
     Sequence,
+    /// The per-step kernel pipelined across layers: dispatch w runs step w - l of every
+    /// layer l at once, so L layers over T steps take T + L - 1 dependent dispatches instead
+    /// of L * T, and layers from the second on compute their input projection inside the step.
+    /// For stacks of unidirectional layers without `proj_size`; the first forward copies the
+    /// recurrent weights into one buffer that the model then keeps (about as much device
+    /// memory again as `weight_hh` and `weight_ih` of layers 1 and up).
+    Wavefront,
 }
 
 /// An [`crate::Rnn`] whose weights live on a GPU. Create it with [`crate::Rnn::to_gpu`].
@@ -51,6 +59,9 @@ pub struct GpuRnn {
     /// The last host forward's buffers, for the next one of the same shape; a forward takes
     /// them while it runs, so concurrent forwards make their own.
     host_pass: Mutex<Option<Box<HostPass>>>,
+    /// Every layer's recurrent weights in one buffer, for [`Strategy::Wavefront`]; gathered
+    /// on its first use.
+    pub(super) wave: Mutex<Option<std::sync::Arc<WaveWeights>>>,
 }
 
 impl std::fmt::Debug for GpuRnn {
@@ -85,7 +96,8 @@ impl PackedWeights {
             WeightMemory::Storage => PackedWeights::Storage(ctx.storage(label, packed)),
             WeightMemory::Uniform => {
                 PackedWeights::Uniform(uniform_columns(packed, UNIFORM_BINDING_VEC4S).map(|part| {
-                    ctx.buffer_with(label, f32_bytes(&part), wgpu::BufferUsages::UNIFORM)
+                    let usage = wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_SRC;
+                    ctx.buffer_with(label, f32_bytes(&part), usage)
                 }))
             }
             WeightMemory::Texture => PackedWeights::Texture(ctx.weight_texture(label, packed)),
@@ -207,6 +219,7 @@ impl GpuRnn {
             strategy: Strategy::Auto,
             steps: Mutex::new(None),
             host_pass: Mutex::new(None),
+            wave: Mutex::new(None),
         })
     }
 
@@ -219,10 +232,16 @@ impl GpuRnn {
     ///
     /// # Errors
     /// [`Error::Unsupported`](crate::Error::Unsupported) for [`Strategy::Sequence`] when `hidden_size` or the state
-    /// width exceeds 1024.
+    /// width exceeds 1024, and for [`Strategy::Wavefront`] unless the model stacks two or more
+    /// unidirectional layers without `proj_size`.
     pub fn set_strategy(&mut self, strategy: Strategy) -> Result<()> {
         if strategy == Strategy::Sequence && !self.sequence_fits() {
             return Err(sequence_unsupported(&self.config));
+        }
+        if strategy == Strategy::Wavefront {
+            if let Some(err) = wavefront_unsupported(&self.config) {
+                return Err(err);
+            }
         }
         self.strategy = strategy;
         Ok(())
@@ -238,11 +257,24 @@ impl GpuRnn {
         if self.strategy != Strategy::Auto {
             return self.strategy;
         }
-        if !self.sequence_fits() {
-            return Strategy::PerStep;
-        }
         let adapter = self.ctx.adapter_kind();
         let cpu = matches!(adapter, AdapterKind::Cpu { .. });
+        // Where a step runs as its own dispatch, a GPU runs a small batch's step in less time
+        // than a dependent dispatch takes, so pipelining the layers saves most of the layers'
+        // dispatches. On CPU adapters the step's work is what costs (BENCHMARKS.md, "Layers
+        // as a wavefront"): there the input projection of layers 1 and up, which the
+        // wavefront moves into the step, runs fastest as the GEMM over the whole chunk.
+        let per_step = if !cpu
+            && batch <= BATCH_BLOCK as usize
+            && wavefront_unsupported(&self.config).is_none()
+        {
+            Strategy::Wavefront
+        } else {
+            Strategy::PerStep
+        };
+        if !self.sequence_fits() {
+            return per_step;
+        }
         // Measured on lavapipe, both strategies alternated in one process (BENCHMARKS.md,
         // "Choosing the strategy"): the sequence kernel wins wherever a step's work is small
         // next to a dispatch. With h in registers (`SequenceShape::registers`) that is up to
@@ -275,7 +307,7 @@ impl GpuRnn {
         if sequence {
             Strategy::Sequence
         } else {
-            Strategy::PerStep
+            per_step
         }
     }
 
