@@ -10,7 +10,8 @@ use std::path::PathBuf;
 
 use wgpu_rnn::weights::save_safetensors;
 use wgpu_rnn::{
-    Error, Input, InputShapes, Kind, LoadOptions, OutputShapes, Rnn, RnnConfig, Tensor, TensorFile,
+    Error, Input, InputShapes, Kind, LoadOptions, OutputShapes, Rnn, RnnConfig, Strategy, Tensor,
+    TensorFile,
 };
 
 /// Asserts that every fact appears in the message.
@@ -1459,6 +1460,56 @@ fn weight_larger_than_the_device_binding_limit() {
             "reduce hidden_size or input_size",
         ],
     );
+}
+
+/// `Strategy::Wavefront` binds every layer's recurrent weights as one buffer, which can exceed
+/// the binding limit where each layer's alone does not: a typed error on the first forward,
+/// and the per-step kernel still runs the model.
+#[test]
+fn wavefront_weights_larger_than_the_device_binding_limit() {
+    let Some(ctx) = common::gpu() else { return };
+    let limits = ctx.device().limits();
+    let limit = limits
+        .max_storage_buffer_binding_size
+        .min(limits.max_buffer_size);
+    // Two Elman RNN layers: W_hh packs to 16 H^2 bytes (a vec4 column block per unit) and the
+    // second layer's W_ih to 4 H^2, so H^2 = limit / 32 gives 36 H^2 = 1.125 x the limit in
+    // all, with each matrix at half of it.
+    let hidden = ((limit as f64 / 32.0).sqrt() as u64).next_multiple_of(4);
+    let host = 4 * 4 * hidden * hidden; // two layers of two H x H matrices, f32
+    if host > HOST_BUDGET {
+        eprintln!(
+            "note: skipping the wavefront weight limit test: the device binds {limit} bytes, \
+             so the model would need {host} bytes of host memory"
+        );
+        return;
+    }
+    let config = RnnConfig::new(Kind::RnnTanh, 4, hidden as usize)
+        .num_layers(2)
+        .bias(false);
+    let rnn = Rnn::from_fn(config, |_, shape| vec![0.0; shape.iter().product()]).unwrap();
+    let mut gpu = rnn.to_gpu(ctx).unwrap();
+    gpu.set_strategy(Strategy::Wavefront).unwrap();
+    let x = Tensor::zeros([2, 1, 4]).unwrap();
+    let err = gpu.forward(&Input::new(&x)).unwrap_err();
+    match &err {
+        Error::DeviceLimit {
+            limit: l, needed, ..
+        } => {
+            assert_eq!(*l, limit);
+            assert!(*needed > limit, "{needed} <= {limit}");
+        }
+        other => panic!("expected DeviceLimit, got {other:?}"),
+    }
+    let message = err.to_string();
+    println!("wavefront weights too large: {message}");
+    assert_mentions(
+        &message,
+        &["every layer's recurrent weights", "Strategy::PerStep"],
+    );
+    gpu.set_strategy(Strategy::PerStep).unwrap();
+    let out = gpu.forward(&Input::new(&x)).unwrap();
+    assert!(out.output.data().iter().all(|&v| v == 0.0), "zero weights");
 }
 
 #[test]
