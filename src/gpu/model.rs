@@ -37,9 +37,10 @@ pub enum Strategy {
     /// The per-step kernel pipelined across layers: dispatch w runs step w - l of every
     /// layer l at once, so L layers over T steps take T + L - 1 dependent dispatches instead
     /// of L * T, and layers from the second on compute their input projection inside the step.
-    /// For stacks of unidirectional layers without `proj_size`; the first forward copies the
-    /// recurrent weights into one buffer that the model then keeps (about as much device
-    /// memory again as `weight_hh` and `weight_ih` of layers 1 and up).
+    /// For stacks of unidirectional layers without `proj_size`. The first forward copies
+    /// every layer's `weight_hh` and the `weight_ih` of every layer but the first into one
+    /// buffer that the model then keeps: as much device memory again as the model's own
+    /// copies of those matrices.
     Wavefront,
 }
 
