@@ -1408,13 +1408,18 @@ fn check_cpu_and_gpu_agree_on_every_shape_error() {
 /// Host bytes a test may allocate for one oversized model.
 const HOST_BUDGET: u64 = 3 << 30;
 
+/// The most bytes one buffer the kernels bind may hold on `ctx`'s device.
+fn binding_limit(ctx: &wgpu_rnn::GpuContext) -> u64 {
+    let limits = ctx.device().limits();
+    limits
+        .max_storage_buffer_binding_size
+        .min(limits.max_buffer_size)
+}
+
 #[test]
 fn weight_larger_than_the_device_binding_limit() {
     let Some(ctx) = common::gpu() else { return };
-    let limits = ctx.device().limits();
-    let limit = limits
-        .max_storage_buffer_binding_size
-        .min(limits.max_buffer_size);
+    let limit = binding_limit(ctx);
     // An Elman RNN with hidden_size=1: weight_ih_l0 is (1, input_size); on the GPU its rows are
     // padded to 4, so input_size = limit / 16 + 1 makes it just too large to bind while the
     // host holds only 4 * input_size bytes (twice, while the model is built).
@@ -1468,10 +1473,7 @@ fn weight_larger_than_the_device_binding_limit() {
 #[test]
 fn wavefront_weights_larger_than_the_device_binding_limit() {
     let Some(ctx) = common::gpu() else { return };
-    let limits = ctx.device().limits();
-    let limit = limits
-        .max_storage_buffer_binding_size
-        .min(limits.max_buffer_size);
+    let limit = binding_limit(ctx);
     // Two Elman RNN layers: W_hh packs to 16 H^2 bytes (a vec4 column block per unit) and the
     // second layer's W_ih to 4 H^2, so H^2 = limit / 32 gives 36 H^2 = 1.125 x the limit in
     // all, with each matrix at half of it.
@@ -1515,10 +1517,7 @@ fn wavefront_weights_larger_than_the_device_binding_limit() {
 #[test]
 fn input_larger_than_the_device_binding_limit() {
     let Some(ctx) = common::gpu() else { return };
-    let limits = ctx.device().limits();
-    let limit = limits
-        .max_storage_buffer_binding_size
-        .min(limits.max_buffer_size);
+    let limit = binding_limit(ctx);
     // A narrow model fed one long sequence of wide timesteps: (T, 1, 4096) with T just large
     // enough that the input buffer exceeds the limit.
     let width = 4096u64;
