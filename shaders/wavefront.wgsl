@@ -112,21 +112,25 @@ fn wave_step(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_i
         bias_i.w = b_hh[b_i + 4u * j + 3u];
     }
     let t = w - l;
-    wave_finish(l, t, half, j, b0 + $u, input[$] + bias_i, hidden[$] + bias_h);
+    // Layer 0's row of the input projection for sequence 0 at t (used only by layer 0): once
+    // per invocation, since a division by a runtime value is a scalar loop on software
+    // adapters.
+    let t0 = chunk_first_t(t / layer.chunk_steps, 0u, layer.seq_len, layer.chunk_steps);
+    let row0 = (t - t0) * layer.batch;
+    wave_finish(l, t, half, j, b0 + $u, row0, input[$] + bias_i, hidden[$] + bias_h);
 }
 
 // Unit j of sequence b at step t of layer l: `input` is W_ih h^{l-1}_t + b_ih (for layer 0
-// read from the input projection instead), `hidden` W_hh h^l_{t-1} + b_hh. Past a sequence's
-// end h and c stay and the output is zero (pack_padded_sequence semantics).
-fn wave_finish(l: u32, t: u32, half: u32, j: u32, b: u32, input: vec4<f32>, hidden: vec4<f32>) {
+// read from the input projection's row `row0 + b` instead), `hidden` W_hh h^l_{t-1} + b_hh.
+// Past a sequence's end h and c stay and the output is zero (pack_padded_sequence semantics).
+fn wave_finish(l: u32, t: u32, half: u32, j: u32, b: u32, row0: u32, input: vec4<f32>, hidden: vec4<f32>) {
     if (b >= layer.batch) {
         return;
     }
     let h = layer.hidden;
     var x = input;
     if (l == 0u) {
-        let first = (t / layer.chunk_steps) * layer.chunk_steps;
-        let row = ((t - first) * layer.batch + b) * (layer.gate_stride / 4u);
+        let row = (row0 + b) * (layer.gate_stride / 4u);
         if (WAVE_GATES == 1u) {
             x = vec4<f32>(unit_gate(row, j), 0.0, 0.0, 0.0);
         } else {

@@ -11,7 +11,7 @@ use super::pack::{
     gate_stride, pack_input, pack_input_bias, pack_projection, pack_recurrent, uniform_columns,
 };
 use super::sequence::{sequence_unsupported, AdapterKind, SequenceLayer};
-use super::wavefront::{wavefront_unsupported, WaveWeights};
+use super::wavefront::{wavefront_reason, wavefront_unsupported, WaveWeights};
 use crate::config::RnnConfig;
 use crate::error::{Error, Result};
 use crate::shape::{Input, Output, Resolved};
@@ -265,14 +265,12 @@ impl GpuRnn {
         // dispatches. On CPU adapters the step's work is what costs (BENCHMARKS.md, "Layers
         // as a wavefront"): there the input projection of layers 1 and up, which the
         // wavefront moves into the step, runs fastest as the GEMM over the whole chunk.
-        let per_step = if !cpu
-            && batch <= BATCH_BLOCK as usize
-            && wavefront_unsupported(&self.config).is_none()
-        {
-            Strategy::Wavefront
-        } else {
-            Strategy::PerStep
-        };
+        let per_step =
+            if !cpu && batch <= BATCH_BLOCK as usize && wavefront_reason(&self.config).is_none() {
+                Strategy::Wavefront
+            } else {
+                Strategy::PerStep
+            };
         if !self.sequence_fits() {
             return per_step;
         }

@@ -12,20 +12,29 @@ use super::model::{GpuRnn, LayerBuffers, PackedWeights};
 use crate::config::RnnConfig;
 use crate::error::{Error, Result};
 
-/// Why `config` cannot run as a wavefront, or `None` where it can.
-pub(crate) fn wavefront_unsupported(config: &RnnConfig) -> Option<Error> {
-    let reason = if config.num_layers < 2 {
-        "a single layer has no layer above it to pipeline; use Strategy::PerStep or Auto"
+/// Why `config` cannot run as a wavefront, or `None` where it can (cheap: `Auto` asks on
+/// every call).
+pub(crate) fn wavefront_reason(config: &RnnConfig) -> Option<&'static str> {
+    if config.num_layers < 2 {
+        Some("a single layer has no layer above it to pipeline; use Strategy::PerStep or Auto")
     } else if config.bidirectional {
-        "the layer above needs a bidirectional layer's reverse direction at t = 0 first, \
-         which that direction computes last; use Strategy::PerStep or Auto"
+        Some(
+            "the layer above needs a bidirectional layer's reverse direction at t = 0 first, \
+             which that direction computes last; use Strategy::PerStep or Auto",
+        )
     } else if config.proj_size > 0 {
-        "an LSTM with proj_size needs a second dispatch per step for the projection; use \
-         Strategy::PerStep or Auto"
+        Some(
+            "an LSTM with proj_size needs a second dispatch per step for the projection; use \
+             Strategy::PerStep or Auto",
+        )
     } else {
-        return None;
-    };
-    Some(Error::Unsupported {
+        None
+    }
+}
+
+/// The error for asking `config` to run as a wavefront, or `None` where it can.
+pub(crate) fn wavefront_unsupported(config: &RnnConfig) -> Option<Error> {
+    wavefront_reason(config).map(|reason| Error::Unsupported {
         what: format!(
             "Strategy::Wavefront with num_layers={}, bidirectional={}, proj_size={}",
             config.num_layers, config.bidirectional, config.proj_size
