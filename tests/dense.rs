@@ -118,7 +118,10 @@ fn linear_on_the_cpu_is_x_times_w_transposed_plus_b_on_any_rank() {
 #[test]
 fn linear_on_the_gpu_matches_the_cpu_for_odd_widths_and_fused_activations() {
     let Some(ctx) = common::gpu() else { return };
-    // Widths around the 4-wide output blocks, row counts around the 8-row blocks.
+    // Widths around the 4-wide output blocks, row counts around the 8-row blocks; and on CPU
+    // adapters, where `linear` reads src and the weight from 64 KiB uniform windows where both
+    // fit, each just inside and just past a window: src 256 x 64 = 16384 floats, the weight
+    // 64 x 256 / 4 = 4096 vec4s.
     for (i, &(k, n, rows, bias)) in [
         (1, 1, 1, true),
         (3, 2, 7, false),
@@ -126,6 +129,9 @@ fn linear_on_the_gpu_matches_the_cpu_for_odd_widths_and_fused_activations() {
         (30, 20, 9, true),
         (17, 33, 65, false),
         (64, 5, 130, true),
+        (64, 256, 256, true),
+        (64, 257, 256, false),
+        (64, 5, 257, true),
     ]
     .iter()
     .enumerate()

@@ -11,7 +11,7 @@ use super::Activation;
 use crate::error::{Error, Result};
 use crate::gpu::kernels::{
     bindings, layout_entry, DenseParams, DotLoop, GatesMemory, Kernel, Memory, ShaderFile,
-    WeightMemory, DENSE_ROWS, DENSE_WORKGROUP,
+    WeightMemory, DENSE_ROWS, DENSE_WORKGROUP, UNIFORM_BINDING_VEC4S,
 };
 use crate::gpu::{read_back, GpuContext, GpuInput, GpuRnn, Scopes, Wait};
 use crate::shape::Tensor;
@@ -22,15 +22,42 @@ pub(crate) struct DenseKernels {
     linear: wgpu::ComputePipeline,
     last_step: wgpu::ComputePipeline,
     activate: wgpu::ComputePipeline,
+    /// On CPU adapters, `linear` reading src and the weight from uniform windows, with its
+    /// layout: lavapipe loads storage one lane at a time through the stack.
+    linear_uniform: Option<(wgpu::BindGroupLayout, wgpu::ComputePipeline)>,
 }
 
 impl DenseKernels {
-    /// Compiles the kernels. Run inside an error scope: a failure is reported there.
-    fn new(device: &wgpu::Device) -> Self {
+    /// Compiles the kernels (`linear_uniform` only on CPU adapters). Run inside an error
+    /// scope: a failure is reported there.
+    fn new(device: &wgpu::Device, cpu: bool) -> Self {
+        let (layout, pipeline) = Self::family(device, Memory::Storage);
+        let linear_uniform = cpu.then(|| {
+            let (layout, pipeline) = Self::family(device, Memory::Uniform);
+            (layout, pipeline(Kernel::Linear))
+        });
+        DenseKernels {
+            linear: pipeline(Kernel::Linear),
+            last_step: pipeline(Kernel::LastStep),
+            activate: pipeline(Kernel::Activate),
+            layout,
+            linear_uniform,
+        }
+    }
+
+    /// The layout of the family with src and the weight in `operands`, and a maker of its
+    /// pipelines.
+    fn family(
+        device: &wgpu::Device,
+        operands: Memory,
+    ) -> (
+        wgpu::BindGroupLayout,
+        impl Fn(Kernel) -> wgpu::ComputePipeline + '_,
+    ) {
         let entries: Vec<_> = bindings(
             ShaderFile::Dense,
             WeightMemory::Storage,
-            Memory::Storage,
+            operands,
             GatesMemory::Storage,
         )
         .into_iter()
@@ -40,16 +67,23 @@ impl DenseKernels {
             label: Some("wgpu-rnn dense"),
             entries: &entries,
         });
+        let source = ShaderFile::Dense.source_for(
+            DotLoop::Plain,
+            1,
+            WeightMemory::Storage,
+            operands,
+            GatesMemory::Storage,
+        );
         let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
             label: Some(ShaderFile::Dense.name()),
-            source: wgpu::ShaderSource::Wgsl(ShaderFile::Dense.source(DotLoop::Plain).into()),
+            source: wgpu::ShaderSource::Wgsl(source.into()),
         });
         let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
             label: Some("wgpu-rnn dense"),
             bind_group_layouts: &[Some(&layout)],
             immediate_size: 0,
         });
-        let pipeline = |kernel: Kernel| {
+        let pipeline = move |kernel: Kernel| {
             device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
                 label: Some(kernel.entry_point()),
                 layout: Some(&pipeline_layout),
@@ -59,12 +93,7 @@ impl DenseKernels {
                 cache: None,
             })
         };
-        DenseKernels {
-            linear: pipeline(Kernel::Linear),
-            last_step: pipeline(Kernel::LastStep),
-            activate: pipeline(Kernel::Activate),
-            layout,
-        }
+        (layout, pipeline)
     }
 
     /// The context's dense kernels, compiled now if this is their first use.
@@ -73,7 +102,7 @@ impl DenseKernels {
             return Ok(kernels);
         }
         let scopes = Scopes::push(&ctx.inner.device);
-        let built = DenseKernels::new(&ctx.inner.device);
+        let built = DenseKernels::new(&ctx.inner.device, ctx.on_cpu_adapter());
         pollster::block_on(scopes.pop("compiling the dense kernels"))?;
         // Another thread may have won the race; either set of pipelines is as good.
         Ok(ctx.inner.dense.get_or_init(|| built))
@@ -98,6 +127,9 @@ pub struct GpuSequential {
 enum GpuLayer {
     Linear {
         weight: wgpu::Buffer,
+        /// The weight padded to one uniform binding, on CPU adapters where it fits
+        /// (`DenseKernels::linear_uniform`).
+        weight_window: Option<wgpu::Buffer>,
         bias: wgpu::Buffer,
         out_features: usize,
         /// The activation stage right after it, fused into the kernel.
@@ -152,12 +184,16 @@ impl GpuSequential {
                 })
             );
             let next = match layer {
-                Layer::Linear(l) => GpuLayer::Linear {
-                    weight: ctx.storage("linear weight (transposed)", &l.packed_weight()),
-                    bias: ctx.storage("linear bias (padded)", &l.packed_bias()),
-                    out_features: l.out_features(),
-                    activation: Activation::Identity,
-                },
+                Layer::Linear(l) => {
+                    let packed = l.packed_weight();
+                    GpuLayer::Linear {
+                        weight: ctx.storage("linear weight (transposed)", &packed),
+                        weight_window: weight_window(ctx, &packed),
+                        bias: ctx.storage("linear bias (padded)", &l.packed_bias()),
+                        out_features: l.out_features(),
+                        activation: Activation::Identity,
+                    }
+                }
                 Layer::Recurrent(rnn) => GpuLayer::Recurrent(rnn.to_gpu(ctx)?),
                 Layer::LastStep { bidirectional } => GpuLayer::LastStep {
                     bidirectional: *bidirectional,
@@ -273,6 +309,8 @@ impl GpuSequential {
                 ..Default::default()
             };
             // (kernel, weight, bias, dst); `None` for stages without a dense dispatch.
+            // `window` is set where `linear` reads src and the weight from uniform windows.
+            let mut window = None;
             let dispatch = match layer {
                 GpuLayer::Fused => None,
                 GpuLayer::Recurrent(rnn) => {
@@ -293,15 +331,27 @@ impl GpuSequential {
                 }
                 GpuLayer::Linear {
                     weight,
+                    weight_window,
                     bias,
                     out_features,
                     activation,
-                    ..
                 } => {
                     params.out4 = out_features.div_ceil(4) as u32;
                     params.activation = activation.code();
                     let out = ctx.scratch("linear output", rows * out_width);
-                    Some((Kernel::Linear, weight, bias, out))
+                    let src_floats = rows * width;
+                    match (weight_window, &kernels.linear_uniform) {
+                        (Some(weight_window), Some(_))
+                            if src_floats <= UNIFORM_BINDING_VEC4S * 4 =>
+                        {
+                            let src_window = ctx.uniform_scratch("linear input window");
+                            let bytes = (src_floats * 4) as u64;
+                            encoder.copy_buffer_to_buffer(&current, 0, &src_window, 0, bytes);
+                            window = Some(src_window);
+                            Some((Kernel::Linear, weight_window, bias, out))
+                        }
+                        _ => Some((Kernel::Linear, weight, bias, out)),
+                    }
                 }
                 GpuLayer::LastStep { bidirectional } => {
                     params.split = if *bidirectional { width / 2 } else { width } as u32;
@@ -328,14 +378,18 @@ impl GpuSequential {
                 bytemuck::bytes_of(&params),
                 BufferUsages::UNIFORM,
             );
-            let src = if kernel == Kernel::Activate {
-                &self.unused
-            } else {
-                &current
+            let src = match (&window, kernel) {
+                (Some(window), _) => window,
+                (None, Kernel::Activate) => &self.unused,
+                (None, _) => &current,
+            };
+            let (layout, pipeline) = match (&window, &kernels.linear_uniform) {
+                (Some(_), Some((layout, pipeline))) => (layout, pipeline),
+                _ => (&kernels.layout, kernels.pipeline(kernel)),
             };
             let group = device.create_bind_group(&wgpu::BindGroupDescriptor {
                 label: Some(kernel.entry_point()),
-                layout: &kernels.layout,
+                layout,
                 entries: &[&params, src, weight, bias, &lengths, &dst]
                     .iter()
                     .enumerate()
@@ -347,7 +401,7 @@ impl GpuSequential {
             });
             {
                 let mut pass = encoder.begin_compute_pass(&Default::default());
-                pass.set_pipeline(kernels.pipeline(kernel));
+                pass.set_pipeline(pipeline);
                 pass.set_bind_group(0, &group, &[]);
                 let (x, y) = groups[i];
                 pass.dispatch_workgroups(x, y, 1);
@@ -385,6 +439,21 @@ impl GpuSequential {
         }
         Ok((x as u32, y as u32))
     }
+}
+
+/// `packed` (a Linear's transposed weight) padded to one uniform binding, on CPU adapters
+/// where it fits one: `linear` then reads it as a uniform buffer.
+fn weight_window(ctx: &GpuContext, packed: &[f32]) -> Option<wgpu::Buffer> {
+    let floats = UNIFORM_BINDING_VEC4S * 4;
+    (ctx.on_cpu_adapter() && packed.len() <= floats).then(|| {
+        let mut padded = packed.to_vec();
+        padded.resize(floats, 0.0);
+        ctx.buffer_with(
+            "linear weight window (transposed)",
+            bytemuck::cast_slice(&padded),
+            BufferUsages::UNIFORM,
+        )
+    })
 }
 
 impl DenseKernels {

@@ -3,7 +3,7 @@
 use wgpu::{BufferUsages, PollType};
 
 use super::context::GpuContext;
-use super::sequence::{AdapterKind, SOFTWARE_LOOP_LIMIT};
+use super::sequence::SOFTWARE_LOOP_LIMIT;
 use crate::error::{Error, Result};
 
 /// How a call waits for the GPU.
@@ -106,8 +106,7 @@ impl GpuContext {
         iterations: usize,
         hint: &str,
     ) -> Result<()> {
-        let software = matches!(self.adapter_kind(), AdapterKind::Cpu { .. });
-        if software && iterations > SOFTWARE_LOOP_LIMIT {
+        if self.on_cpu_adapter() && iterations > SOFTWARE_LOOP_LIMIT {
             return Err(Error::DeviceLimit {
                 what: what.into(),
                 limit_name: "loop iterations per invocation on a software adapter (llvmpipe)",

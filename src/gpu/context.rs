@@ -339,6 +339,12 @@ impl GpuContext {
         self.inner.adapter_kind
     }
 
+    /// Whether the adapter is a CPU one (lavapipe, llvmpipe, WARP), whose kernels read from
+    /// uniform buffers and textures what GPUs read from storage.
+    pub(crate) fn on_cpu_adapter(&self) -> bool {
+        matches!(self.inner.adapter_kind, AdapterKind::Cpu { .. })
+    }
+
     /// The device the context runs on.
     pub fn device(&self) -> &wgpu::Device {
         &self.inner.device

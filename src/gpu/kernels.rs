@@ -133,6 +133,17 @@ impl Memory {
         }
     }
 
+    /// The dense family's src and weight: uniform windows for `linear` on CPU adapters where
+    /// both fit, else storage (`Texture` never reaches it).
+    fn dense_operands_source(self) -> &'static str {
+        match self {
+            Memory::Uniform => include_str!("../../shaders/dense_operands_uniform.wgsl"),
+            Memory::Storage | Memory::Texture => {
+                include_str!("../../shaders/dense_operands_storage.wgsl")
+            }
+        }
+    }
+
     fn gemm_rows_source(self) -> &'static str {
         match self {
             Memory::Storage => include_str!("../../shaders/gemm_rows_storage.wgsl"),
@@ -383,7 +394,11 @@ impl ShaderFile {
                 dot.source(rows),
                 expand_rows(include_str!("../../shaders/wavefront.wgsl"), rows)
             ),
-            ShaderFile::Dense => format!("{COMMON}\n{}", include_str!("../../shaders/dense.wgsl")),
+            ShaderFile::Dense => format!(
+                "{COMMON}\n{}\n{}",
+                row_memory.dense_operands_source(),
+                include_str!("../../shaders/dense.wgsl")
+            ),
         }
     }
 }
@@ -604,6 +619,11 @@ pub(crate) fn bindings(
                 _ => Binding::Texture,
             };
             out.retain(|&(binding, _)| binding != 5);
+        }
+        // src's window and the padded weight.
+        (ShaderFile::Dense, Memory::Uniform) => {
+            out[1].1 = Binding::Uniform;
+            out[2].1 = Binding::Uniform;
         }
         _ => {}
     }
