@@ -144,6 +144,61 @@ fn eight_threads_share_one_model_and_get_the_single_threaded_bits() {
     }
 }
 
+/// `GpuSequential` keeps one call's buffers for the next call of its shape; threads that call
+/// it at once must each get their own, and the bits of the same calls made one at a time.
+#[test]
+fn threads_share_one_sequential_model_and_get_the_single_threaded_bits() {
+    let Some(ctx) = common::gpu() else { return };
+    let weights = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("examples/classify/weights.safetensors");
+    // The classify example's model: Linear(30 -> 20) -> LSTM(20, 20) -> last step -> Linear.
+    let model = wgpu_rnn::Sequential::new()
+        .batch_first(true)
+        .linear("linear", 30, 20)
+        .recurrent("rnn")
+        .last_step()
+        .linear("fc", 20, 2)
+        .load(weights)
+        .unwrap();
+    let gpu = model.to_gpu(ctx).unwrap();
+    // Per thread: inputs of one shape (B=3, T=6) and, every other one, lengths.
+    let inputs: Vec<Vec<(Tensor, Option<Vec<usize>>)>> = (0..THREADS)
+        .map(|thread| {
+            (0..INPUTS_PER_THREAD)
+                .map(|which| {
+                    let salt = (thread * INPUTS_PER_THREAD + which) as f32;
+                    let x = (0..3 * 6 * 30)
+                        .map(|i| (i as f32 * 0.37 + salt).sin())
+                        .collect();
+                    let lengths = (which % 2 == 1).then(|| vec![6, 1 + thread % 6, 3]);
+                    (Tensor::new([3, 6, 30], x).unwrap(), lengths)
+                })
+                .collect()
+        })
+        .collect();
+    let reference: Vec<Vec<Tensor>> = inputs
+        .iter()
+        .map(|mine| {
+            mine.iter()
+                .map(|(x, l)| gpu.forward(x, l.as_deref()).unwrap())
+                .collect()
+        })
+        .collect();
+    let gpu = &gpu;
+    std::thread::scope(|scope| {
+        for (thread, (mine, want)) in inputs.iter().zip(&reference).enumerate() {
+            scope.spawn(move || {
+                for run in 0..RUNS_PER_THREAD / 4 {
+                    let which = run % INPUTS_PER_THREAD;
+                    let (x, lengths) = &mine[which];
+                    let got = gpu.forward(x, lengths.as_deref()).unwrap();
+                    assert_eq!(bits(&got), bits(&want[which]), "thread {thread} run {run}");
+                }
+            });
+        }
+    });
+}
+
 #[test]
 fn async_forward_passes_from_several_threads_and_interleaved_on_one() {
     let Some(ctx) = common::gpu() else { return };

@@ -584,3 +584,52 @@ fn input_errors_are_found_before_any_work() {
         "{err:?}"
     );
 }
+
+/// A `GpuSequential` keeps its buffers for the next call of the same T and B and rewrites
+/// only the input, the lengths and the recurrent stages' zero state. Calls alternating
+/// inputs, lengths and shapes (and unbatched input, which shares B=1's buffers) must each
+/// give what the CPU path gives for that call alone.
+#[test]
+fn repeated_calls_reuse_buffers_and_still_match_the_cpu() {
+    let Some(ctx) = common::gpu() else { return };
+    let lstm = RnnConfig::new(Kind::Lstm, 6, 5).num_layers(2);
+    let gru = RnnConfig::new(Kind::Gru, 5, 3).bidirectional(true);
+    let mut tensors = linear_tensors("enc", 4, 6, true, 0.1);
+    tensors.extend(rnn_tensors("lstm", &lstm, 0.2));
+    tensors.extend(rnn_tensors("gru", &gru, 0.3));
+    tensors.extend(linear_tensors("head", 6, 3, true, 0.4));
+    let model = Sequential::new()
+        .batch_first(true)
+        .linear("enc", 4, 6)
+        .activation(Activation::Tanh)
+        .recurrent("lstm")
+        .recurrent_kind("gru", Kind::Gru)
+        .last_step()
+        .linear("head", 6, 3)
+        .activation(Activation::Relu)
+        .from_file(&file(&tensors))
+        .unwrap();
+    let gpu = model.to_gpu(ctx).unwrap();
+    let (a, b) = (tensor(&[3, 7, 4], 1.0, 1.5), tensor(&[3, 7, 4], 2.0, 1.5));
+    let c = tensor(&[2, 4, 4], 3.0, 1.5);
+    let (one, unbatched) = (tensor(&[1, 7, 4], 4.0, 1.5), tensor(&[7, 4], 4.0, 1.5));
+    let calls: [(&str, &Tensor, Option<&[usize]>); 8] = [
+        ("a", &a, None),
+        ("b", &b, None),
+        ("a with lengths", &a, Some(&[7, 2, 5])),
+        ("b with other lengths", &b, Some(&[1, 7, 3])),
+        ("c, another shape", &c, Some(&[4, 1])),
+        ("a again", &a, None),
+        ("one sequence", &one, None),
+        ("the same sequence unbatched", &unbatched, None),
+    ];
+    for round in 0..2 {
+        for (what, x, lengths) in calls {
+            let want = model.forward(x, lengths).unwrap();
+            let got = gpu.forward(x, lengths).unwrap();
+            assert_eq!(got.shape(), want.shape(), "{what}");
+            let what = format!("round {round}, {what}");
+            common::assert_close(&what, got.data(), want.data(), 1e-4, 1e-4);
+        }
+    }
+}

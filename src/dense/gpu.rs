@@ -13,7 +13,9 @@ use crate::gpu::kernels::{
     bindings, layout_entry, DenseParams, DotLoop, GatesMemory, Kernel, Memory, ShaderFile,
     WeightMemory, DENSE_ROWS, DENSE_WORKGROUP, UNIFORM_BINDING_VEC4S,
 };
-use crate::gpu::{read_back, GpuContext, GpuInput, GpuRnn, Scopes, Wait};
+use crate::gpu::{
+    read_back, GpuContext, GpuInput, GpuRnn, ResidentPass, Scopes, Wait, MAX_KEPT_BYTES,
+};
 use crate::shape::Tensor;
 
 /// The layout and pipelines of shaders/dense.wgsl, built once per context on first use.
@@ -114,14 +116,18 @@ impl DenseKernels {
 ///
 /// A forward pass uploads the input (made time-major on the host), runs every stage on the
 /// GPU — each `nn.Linear` (with a following activation fused into it) over all `T * B` rows,
-/// the recurrent stacks through [`GpuRnn::forward_gpu`], the last-step selection — and reads
-/// back only the final result.
+/// the recurrent stacks as [`GpuRnn::forward_gpu`] runs them, the last-step selection — and
+/// reads back only the final result. Its buffers and bind groups are kept for the next call
+/// with the same T and B (up to 32 MiB of them), which only rewrites the input, the lengths and
+/// the recurrent stages' zero state; concurrent calls each use their own.
 pub struct GpuSequential {
     ctx: GpuContext,
     layout: Layout,
     layers: Vec<GpuLayer>,
     /// Bound where a kernel reads nothing (bind groups need every entry of the layout).
     unused: wgpu::Buffer,
+    /// The last call's buffers and bind groups, for the next call of the same shape.
+    pass: std::sync::Mutex<Option<Box<SequentialPass>>>,
 }
 
 enum GpuLayer {
@@ -215,6 +221,7 @@ impl GpuSequential {
             layout: model.layout.clone(),
             layers,
             unused,
+            pass: std::sync::Mutex::new(None),
         })
     }
 
@@ -295,9 +302,95 @@ impl GpuSequential {
         } else {
             input.data().to_vec()
         };
-        let mut current = ctx.storage("sequential input (time-major)", &x);
-        let lengths = ctx.lengths(&flow.lengths_or_full());
+        let cached = self
+            .pass
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+            .filter(|p| p.key == (flow.t, flow.b));
+        let kept = match cached {
+            Some(pass) => self.reuse(*pass, &x, flow)?,
+            None => None,
+        };
+        let pass = match kept {
+            Some(pass) => pass,
+            None => self.build(kernels, &x, flow, &groups)?,
+        };
         let mut encoder = device.create_command_encoder(&Default::default());
+        for (layer, stage) in self.layers.iter().zip(&pass.stages) {
+            match (layer, stage) {
+                (_, StagePass::Fused) => {}
+                (GpuLayer::Recurrent(rnn), StagePass::Recurrent { pass, .. }) => {
+                    // Its own submissions follow ours on the queue: submit what reads its input.
+                    let pending = std::mem::replace(
+                        &mut encoder,
+                        device.create_command_encoder(&Default::default()),
+                    );
+                    queue.submit([pending.finish()]);
+                    queue.submit([rnn.record_resident(pass)?.finish()]);
+                }
+                (
+                    _,
+                    StagePass::Dense {
+                        kernel,
+                        group,
+                        grid,
+                        window,
+                    },
+                ) => {
+                    let pipeline = match (window, &kernels.linear_uniform) {
+                        (Some(window), Some((_, pipeline))) => {
+                            encoder.copy_buffer_to_buffer(
+                                &window.src,
+                                0,
+                                &window.buffer,
+                                0,
+                                window.bytes,
+                            );
+                            pipeline
+                        }
+                        _ => kernels.pipeline(*kernel),
+                    };
+                    let mut compute = encoder.begin_compute_pass(&Default::default());
+                    compute.set_pipeline(pipeline);
+                    compute.set_bind_group(0, group, &[]);
+                    compute.dispatch_workgroups(grid.0, grid.1, 1);
+                }
+                _ => {
+                    return Err(Error::Gpu {
+                        operation: "running the sequential model",
+                        message: "a kept pass does not match the model's stages".into(),
+                    })
+                }
+            }
+        }
+        let bytes = pass.staging.size();
+        encoder.copy_buffer_to_buffer(&pass.output, 0, &pass.staging, 0, bytes);
+        queue.submit([encoder.finish()]);
+        scopes.pop("running the sequential model").await?;
+        let values = read_back(device, &pass.staging, wait).await?;
+        if pass.bytes <= MAX_KEPT_BYTES {
+            *self.pass.lock().unwrap_or_else(|e| e.into_inner()) = Some(Box::new(pass));
+        }
+        Ok(self.layout.finish(flow, values))
+    }
+
+    /// The buffers and bind groups of a forward pass over `x` (time-major), for `flow`'s shape.
+    /// `grids` holds each stage's workgroup grid (checked against the device).
+    fn build(
+        &self,
+        kernels: &DenseKernels,
+        x: &[f32],
+        flow: &Flow,
+        grids: &[(u32, u32)],
+    ) -> Result<SequentialPass> {
+        let ctx = &self.ctx;
+        let device = &ctx.inner.device;
+        let x_buffer = ctx.storage("sequential input (time-major)", x);
+        let lengths = ctx.lengths(&flow.lengths_or_full());
+        let mut bytes = x_buffer.size() + lengths.size();
+        let mut current = x_buffer.clone();
+        let mut stages = Vec::with_capacity(self.layers.len());
         for (i, layer) in self.layers.iter().enumerate() {
             let (rows, width, out_width) = (flow.rows_into(i), flow.widths[i], flow.widths[i + 1]);
             let mut params = DenseParams {
@@ -308,25 +401,27 @@ impl GpuSequential {
                 batch: flow.b as u32,
                 ..Default::default()
             };
-            // (kernel, weight, bias, dst); `None` for stages without a dense dispatch.
-            // `window` is set where `linear` reads src and the weight from uniform windows.
-            let mut window = None;
+            // (kernel, src, weight, bias, dst, window); `None` for stages without a dense
+            // dispatch. `window` is set where `linear` reads src and the weight from uniform
+            // windows.
             let dispatch = match layer {
                 GpuLayer::Fused => None,
                 GpuLayer::Recurrent(rnn) => {
-                    // Its own submissions follow ours on the queue: submit what reads its input.
-                    let pending = std::mem::replace(
-                        &mut encoder,
-                        device.create_command_encoder(&Default::default()),
-                    );
-                    queue.submit([pending.finish()]);
                     let shape = [flow.t, flow.b, width];
-                    let out = rnn.forward_gpu(&GpuInput {
-                        buffer: &current,
-                        shape: &shape,
-                        lengths: flow.lengths.as_deref(),
-                    })?;
-                    current = out.output;
+                    let pass = rnn.resident_pass(
+                        None,
+                        &GpuInput {
+                            buffer: &current,
+                            shape: &shape,
+                            lengths: flow.lengths.as_deref(),
+                        },
+                    )?;
+                    bytes += pass.bytes();
+                    let input = std::mem::replace(&mut current, pass.output().clone());
+                    stages.push(StagePass::Recurrent {
+                        input,
+                        pass: Box::new(pass),
+                    });
                     None
                 }
                 GpuLayer::Linear {
@@ -344,33 +439,36 @@ impl GpuSequential {
                         (Some(weight_window), Some(_))
                             if src_floats <= UNIFORM_BINDING_VEC4S * 4 =>
                         {
-                            let src_window = ctx.uniform_scratch("linear input window");
-                            let bytes = (src_floats * 4) as u64;
-                            encoder.copy_buffer_to_buffer(&current, 0, &src_window, 0, bytes);
-                            window = Some(src_window);
-                            Some((Kernel::Linear, weight_window, bias, out))
+                            let window = Window {
+                                src: current.clone(),
+                                buffer: ctx.uniform_scratch("linear input window"),
+                                bytes: (src_floats * 4) as u64,
+                            };
+                            let src = window.buffer.clone();
+                            Some((Kernel::Linear, src, weight_window, bias, out, Some(window)))
                         }
-                        _ => Some((Kernel::Linear, weight, bias, out)),
+                        _ => Some((Kernel::Linear, current.clone(), weight, bias, out, None)),
                     }
                 }
                 GpuLayer::LastStep { bidirectional } => {
                     params.split = if *bidirectional { width / 2 } else { width } as u32;
                     let out = ctx.scratch("last step", flow.b * width);
-                    Some((Kernel::LastStep, &self.unused, &self.unused, out))
+                    let src = current.clone();
+                    Some((Kernel::LastStep, src, &self.unused, &self.unused, out, None))
                 }
                 GpuLayer::Activation(a) => {
                     params.activation = a.code();
                     params.out_features = width as u32;
                     // In place: the kernel reads and writes `dst`.
-                    Some((
-                        Kernel::Activate,
-                        &self.unused,
-                        &self.unused,
-                        current.clone(),
-                    ))
+                    let dst = current.clone();
+                    let src = self.unused.clone();
+                    Some((Kernel::Activate, src, &self.unused, &self.unused, dst, None))
                 }
             };
-            let Some((kernel, weight, bias, dst)) = dispatch else {
+            let Some((kernel, src, weight, bias, dst, window)) = dispatch else {
+                if matches!(layer, GpuLayer::Fused) {
+                    stages.push(StagePass::Fused);
+                }
                 continue;
             };
             let params = ctx.buffer_with(
@@ -378,19 +476,14 @@ impl GpuSequential {
                 bytemuck::bytes_of(&params),
                 BufferUsages::UNIFORM,
             );
-            let src = match (&window, kernel) {
-                (Some(window), _) => window,
-                (None, Kernel::Activate) => &self.unused,
-                (None, _) => &current,
-            };
-            let (layout, pipeline) = match (&window, &kernels.linear_uniform) {
-                (Some(_), Some((layout, pipeline))) => (layout, pipeline),
-                _ => (&kernels.layout, kernels.pipeline(kernel)),
+            let layout = match (&window, &kernels.linear_uniform) {
+                (Some(_), Some((layout, _))) => layout,
+                _ => &kernels.layout,
             };
             let group = device.create_bind_group(&wgpu::BindGroupDescriptor {
                 label: Some(kernel.entry_point()),
                 layout,
-                entries: &[&params, src, weight, bias, &lengths, &dst]
+                entries: &[&params, &src, weight, bias, &lengths, &dst]
                     .iter()
                     .enumerate()
                     .map(|(i, buffer)| wgpu::BindGroupEntry {
@@ -399,22 +492,70 @@ impl GpuSequential {
                     })
                     .collect::<Vec<_>>(),
             });
-            {
-                let mut pass = encoder.begin_compute_pass(&Default::default());
-                pass.set_pipeline(pipeline);
-                pass.set_bind_group(0, &group, &[]);
-                let (x, y) = groups[i];
-                pass.dispatch_workgroups(x, y, 1);
+            if kernel != Kernel::Activate {
+                bytes += dst.size();
             }
+            bytes += params.size() + window.as_ref().map_or(0, |w| w.buffer.size());
+            stages.push(StagePass::Dense {
+                kernel,
+                group,
+                grid: grids[i],
+                window,
+            });
             current = dst;
         }
         let floats = flow.rows_into(self.layers.len()) * flow.widths[self.layers.len()];
         let staging = ctx.staging("read back", (floats * 4) as u64);
-        encoder.copy_buffer_to_buffer(&current, 0, &staging, 0, (floats * 4) as u64);
-        queue.submit([encoder.finish()]);
-        scopes.pop("running the sequential model").await?;
-        let values = read_back(device, &staging, wait).await?;
-        Ok(self.layout.finish(flow, values))
+        Ok(SequentialPass {
+            key: (flow.t, flow.b),
+            x: x_buffer,
+            lengths,
+            stages,
+            output: current,
+            bytes: bytes + staging.size(),
+            staging,
+        })
+    }
+
+    /// `pass`, kept from a call of the same T and B, with `x`, the lengths and the recurrent
+    /// stages' zero state written for this one; `None` where a recurrent stage could not
+    /// reuse its buffers (the stages after it are bound to its output).
+    fn reuse(
+        &self,
+        mut pass: SequentialPass,
+        x: &[f32],
+        flow: &Flow,
+    ) -> Result<Option<SequentialPass>> {
+        let ctx = &self.ctx;
+        ctx.write_storage(&pass.x, x);
+        ctx.write_lengths(&pass.lengths, &flow.lengths_or_full());
+        let mut stages = Vec::with_capacity(pass.stages.len());
+        for (i, stage) in std::mem::take(&mut pass.stages).into_iter().enumerate() {
+            stages.push(match (&self.layers[i], stage) {
+                (GpuLayer::Recurrent(rnn), StagePass::Recurrent { input, pass: kept }) => {
+                    let output = kept.output().clone();
+                    let shape = [flow.t, flow.b, flow.widths[i]];
+                    let kept = rnn.resident_pass(
+                        Some(*kept),
+                        &GpuInput {
+                            buffer: &input,
+                            shape: &shape,
+                            lengths: flow.lengths.as_deref(),
+                        },
+                    )?;
+                    if kept.output() != &output {
+                        return Ok(None);
+                    }
+                    StagePass::Recurrent {
+                        input,
+                        pass: Box::new(kept),
+                    }
+                }
+                (_, stage) => stage,
+            });
+        }
+        pass.stages = stages;
+        Ok(Some(pass))
     }
 
     /// The workgroup grid covering `invocations`: as wide as the device allows, then rows.
@@ -439,6 +580,47 @@ impl GpuSequential {
         }
         Ok((x as u32, y as u32))
     }
+}
+
+/// The device side of a [`GpuSequential`] forward pass for one T and B: built once, and kept
+/// for the next call of the same shape, which rewrites the input, the lengths and the
+/// recurrent stages' zero state, and records the same dispatches again.
+struct SequentialPass {
+    key: (usize, usize),
+    x: wgpu::Buffer,
+    lengths: wgpu::Buffer,
+    /// One per stage of the model.
+    stages: Vec<StagePass>,
+    /// The last stage's output, and the buffer it is read back through.
+    output: wgpu::Buffer,
+    staging: wgpu::Buffer,
+    /// Device memory it holds (not counting the model's weights).
+    bytes: u64,
+}
+
+enum StagePass {
+    /// One dispatch of `kernel` over `grid` workgroups.
+    Dense {
+        kernel: Kernel,
+        group: wgpu::BindGroup,
+        grid: (u32, u32),
+        /// Where `linear` reads src from a uniform window, the copy that fills it.
+        window: Option<Window>,
+    },
+    Recurrent {
+        /// The buffer the stage reads its input from.
+        input: wgpu::Buffer,
+        pass: Box<ResidentPass>,
+    },
+    /// An activation applied by the linear stage before it.
+    Fused,
+}
+
+/// A uniform window and what is copied into it before `linear` reads it.
+struct Window {
+    src: wgpu::Buffer,
+    buffer: wgpu::Buffer,
+    bytes: u64,
 }
 
 /// `packed` (a Linear's transposed weight) padded to one uniform binding, on CPU adapters

@@ -646,6 +646,11 @@ impl Workspace {
     pub(crate) fn write_lengths(&self, ctx: &GpuContext, lengths: &[usize]) {
         ctx.write_lengths(&self.lengths, lengths);
     }
+
+    /// Device memory of the buffers and textures it holds (not counting the input).
+    pub(crate) fn bytes(&self) -> u64 {
+        self.bytes
+    }
 }
 
 /// One layer's share of a [`Workspace`].
@@ -969,7 +974,7 @@ pub(crate) struct HostPass {
 /// The most device memory a [`HostPass`] may hold to be kept for the next call: a larger
 /// call's allocations are small next to its work, and a model should not hold on to hundreds
 /// of megabytes after one long call.
-const MAX_KEPT_BYTES: u64 = 32 << 20;
+pub(crate) const MAX_KEPT_BYTES: u64 = 32 << 20;
 
 impl HostPass {
     /// Whether to keep the pass for the next call of its shape.

@@ -14,6 +14,8 @@ mod wavefront;
 
 pub(crate) use buffers::{read_back, Scopes, Wait};
 pub use context::{AdapterChoice, GpuContext};
+pub(crate) use encode::MAX_KEPT_BYTES;
 pub use model::{GpuRnn, Strategy};
+pub(crate) use resident::ResidentPass;
 pub use resident::{GpuInput, GpuOutput};
 pub use stream::GpuStream;

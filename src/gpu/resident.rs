@@ -4,7 +4,7 @@
 use wgpu::BufferUsages;
 
 use super::buffers::Scopes;
-use super::encode::{Plan, StateBuffers};
+use super::encode::{Plan, StateBuffers, Workspace};
 use super::model::GpuRnn;
 use crate::error::{Error, Result};
 use crate::shape::{InputShapes, OutputShapes, Resolved};
@@ -49,39 +49,75 @@ impl GpuRnn {
     /// [`crate::Rnn::set_batch_first`] before uploading); [`Error::GpuBuffer`] for a buffer
     /// without `STORAGE` usage or too small; the shape errors of [`GpuRnn::forward`].
     pub fn forward_gpu(&self, input: &GpuInput<'_>) -> Result<GpuOutput> {
-        let (resolved, plan) = self.resident_plan(input)?;
         let ctx = &self.ctx;
         let work = async {
             let scopes = Scopes::push(&ctx.inner.device);
-            let lengths = resolved
-                .lengths
-                .clone()
-                .unwrap_or_else(|| vec![resolved.t; resolved.b]);
-            let stacked = self.config.num_layers * self.config.num_directions();
-            let h0 = vec![0.0; stacked * resolved.b * self.config.state_width()];
-            let c0 = vec![0.0; plan.cell_floats];
-            let state = StateBuffers::upload(ctx, &h0, &c0);
-            let work = self.workspace(&plan, &resolved, input.buffer, &lengths)?;
-            let encoder = self.record(&work, &state)?;
+            let pass = self.resident_pass(None, input)?;
+            let encoder = self.record(&pass.work, &pass.state)?;
             ctx.inner.queue.submit([encoder.finish()]);
             scopes
                 .pop("running the forward pass on GPU buffers")
                 .await?;
-            Ok((work.output().clone(), state))
+            Ok(pass)
         };
-        let (output, state) = pollster::block_on(ctx.inner.health.guard(work))?;
+        let pass = pollster::block_on(ctx.inner.health.guard(work))?;
         let lstm = self.config.kind.has_cell_state();
-        let mut shapes = resolved.shapes.clone();
+        let mut shapes = pass.resolved.shapes.clone();
         // GPU-resident output is time-major.
-        if resolved.batched {
-            shapes.output = vec![resolved.t, resolved.b, self.config.output_width()];
+        if pass.resolved.batched {
+            shapes.output = vec![pass.resolved.t, pass.resolved.b, self.config.output_width()];
         }
         Ok(GpuOutput {
-            output,
-            h_n: state.h,
-            c_n: lstm.then_some(state.c),
+            output: pass.work.output().clone(),
+            h_n: pass.state.h,
+            c_n: lstm.then_some(pass.state.c),
             shapes,
         })
+    }
+
+    /// The buffers and bind groups of a pass over `input` from zero state: `cached` where it
+    /// was built for the same shape, plan and input buffer, with the lengths and the state
+    /// rewritten, or else a new one. Queue writes only: the caller encodes with
+    /// [`GpuRnn::record`] and submits.
+    pub(crate) fn resident_pass(
+        &self,
+        cached: Option<ResidentPass>,
+        input: &GpuInput<'_>,
+    ) -> Result<ResidentPass> {
+        let (resolved, plan) = self.resident_plan(input)?;
+        let ctx = &self.ctx;
+        let lengths = resolved
+            .lengths
+            .clone()
+            .unwrap_or_else(|| vec![resolved.t; resolved.b]);
+        let stacked = self.config.num_layers * self.config.num_directions();
+        let h0 = vec![0.0; stacked * resolved.b * self.config.state_width()];
+        let c0 = vec![0.0; plan.cell_floats];
+        let key = (
+            resolved.t,
+            resolved.b,
+            plan.sequence.is_some(),
+            plan.wave_layers,
+        );
+        if let Some(pass) = cached.filter(|p| p.key == key && &p.input == input.buffer) {
+            pass.work.write_lengths(ctx, &lengths);
+            ctx.write_storage(&pass.state.h, &h0);
+            ctx.write_storage(&pass.state.c, &c0);
+            return Ok(ResidentPass { resolved, ..pass });
+        }
+        Ok(ResidentPass {
+            key,
+            input: input.buffer.clone(),
+            work: self.workspace(&plan, &resolved, input.buffer, &lengths)?,
+            state: StateBuffers::upload(ctx, &h0, &c0),
+            resolved,
+        })
+    }
+
+    /// Encodes `pass` (from [`GpuRnn::resident_pass`]); the final chunk's encoder is returned
+    /// unsubmitted, and the output is [`ResidentPass::output`].
+    pub(crate) fn record_resident(&self, pass: &ResidentPass) -> Result<wgpu::CommandEncoder> {
+        self.record(&pass.work, &pass.state)
     }
 
     /// As [`GpuRnn::forward_gpu`], copying the output `(T, B, D*H_out)` into `output`, a buffer
@@ -125,6 +161,31 @@ impl GpuRnn {
         }
         let plan = self.plan(&resolved)?;
         Ok((resolved, plan))
+    }
+}
+
+/// A forward pass over a GPU-resident input from zero state, which a caller that runs the
+/// same shape again over the same buffer (`GpuSequential`) keeps for the next call.
+pub(crate) struct ResidentPass {
+    /// T, B, whether it runs the sequence kernel and the layers it steps together, as
+    /// `HostPass`'s key.
+    key: (usize, usize, bool, usize),
+    /// The buffer the workspace reads its input from.
+    input: wgpu::Buffer,
+    work: Workspace,
+    state: StateBuffers,
+    resolved: Resolved,
+}
+
+impl ResidentPass {
+    /// `(T, B, D*H_out)`, time-major.
+    pub(crate) fn output(&self) -> &wgpu::Buffer {
+        self.work.output()
+    }
+
+    /// Device memory it holds.
+    pub(crate) fn bytes(&self) -> u64 {
+        self.work.bytes() + self.state.h.size() + self.state.c.size()
     }
 }
 
