@@ -210,7 +210,7 @@ fn loop_iterations(layer: SequenceLayer, shape: SequenceShape) -> (usize, usize)
     let dot = n4 + n4.div_ceil(4);
     if shape.registers {
         // Per step: the groups, four units each, then copying h_t over h_{t-1}. Per
-        // dispatch: loading and storing h (and c).
+        // dispatch: loading h (and c) and each group's four biases, and storing h (and c).
         let groups = n4.div_ceil(workgroup);
         let plain = loop_iterations(
             layer,
@@ -219,7 +219,7 @@ fn loop_iterations(layer: SequenceLayer, shape: SequenceShape) -> (usize, usize)
                 ..shape
             },
         );
-        let registers = (2 * groups + 1, 1 + groups * (2 + 4 * dot));
+        let registers = (2 * groups + 1 + 4 * groups, 1 + groups * (2 + 4 * dot));
         return (plain.0.max(registers.0), plain.1.max(registers.1));
     }
     let mut per_step = 1 + units * (dot + 1);
