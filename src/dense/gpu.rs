@@ -401,11 +401,13 @@ impl GpuSequential {
                 batch: flow.b as u32,
                 ..Default::default()
             };
-            // (kernel, src, weight, bias, dst, window); `None` for stages without a dense
-            // dispatch. `window` is set where `linear` reads src and the weight from uniform
-            // windows.
-            let dispatch = match layer {
-                GpuLayer::Fused => None,
+            // The dense dispatches' (kernel, src, weight, bias, dst, window), `window` set where
+            // `linear` reads src and the weight from uniform windows.
+            let (kernel, src, weight, bias, dst, window) = match layer {
+                GpuLayer::Fused => {
+                    stages.push(StagePass::Fused);
+                    continue;
+                }
                 GpuLayer::Recurrent(rnn) => {
                     let shape = [flow.t, flow.b, width];
                     let pass = rnn.resident_pass(
@@ -422,7 +424,7 @@ impl GpuSequential {
                         input,
                         pass: Box::new(pass),
                     });
-                    None
+                    continue;
                 }
                 GpuLayer::Linear {
                     weight,
@@ -445,16 +447,16 @@ impl GpuSequential {
                                 bytes: (src_floats * 4) as u64,
                             };
                             let src = window.buffer.clone();
-                            Some((Kernel::Linear, src, weight_window, bias, out, Some(window)))
+                            (Kernel::Linear, src, weight_window, bias, out, Some(window))
                         }
-                        _ => Some((Kernel::Linear, current.clone(), weight, bias, out, None)),
+                        _ => (Kernel::Linear, current.clone(), weight, bias, out, None),
                     }
                 }
                 GpuLayer::LastStep { bidirectional } => {
                     params.split = if *bidirectional { width / 2 } else { width } as u32;
                     let out = ctx.scratch("last step", flow.b * width);
                     let src = current.clone();
-                    Some((Kernel::LastStep, src, &self.unused, &self.unused, out, None))
+                    (Kernel::LastStep, src, &self.unused, &self.unused, out, None)
                 }
                 GpuLayer::Activation(a) => {
                     params.activation = a.code();
@@ -462,14 +464,8 @@ impl GpuSequential {
                     // In place: the kernel reads and writes `dst`.
                     let dst = current.clone();
                     let src = self.unused.clone();
-                    Some((Kernel::Activate, src, &self.unused, &self.unused, dst, None))
+                    (Kernel::Activate, src, &self.unused, &self.unused, dst, None)
                 }
-            };
-            let Some((kernel, src, weight, bias, dst, window)) = dispatch else {
-                if matches!(layer, GpuLayer::Fused) {
-                    stages.push(StagePass::Fused);
-                }
-                continue;
             };
             let params = ctx.buffer_with(
                 "dense params",

@@ -822,7 +822,22 @@ pub(crate) struct Plan {
     pub cell_floats: usize,
 }
 
+/// What a kept pass was built for: T, B, whether it runs the sequence kernel
+/// (`Plan::sequence`) and the layers it steps together (`Plan::wave_layers`).
+pub(crate) type PassKey = (usize, usize, bool, usize);
+
 impl Plan {
+    /// The key of a pass over `resolved` cut as this plan: a kept pass with another key
+    /// cannot be reused.
+    pub(crate) fn key(&self, resolved: &Resolved) -> PassKey {
+        (
+            resolved.t,
+            resolved.b,
+            self.sequence.is_some(),
+            self.wave_layers,
+        )
+    }
+
     pub(crate) fn new(
         ctx: &GpuContext,
         config: &RnnConfig,
@@ -961,9 +976,8 @@ impl Plan {
 /// its [`Workspace`], the buffer it reads back through, and (for `GpuRnn::forward`) the state
 /// it starts from and ends in. A host forward or a stream chunk of the same shape reuses it.
 pub(crate) struct HostPass {
-    /// T, B, whether the pass runs the sequence kernel (`Plan::sequence`) and the layers it
-    /// steps together (`Plan::wave_layers`): what the pass was built for.
-    key: (usize, usize, bool, usize),
+    /// What the pass was built for.
+    key: PassKey,
     pub x: wgpu::Buffer,
     pub work: Workspace,
     pub staging: wgpu::Buffer,
@@ -998,12 +1012,7 @@ impl GpuRnn {
         state: bool,
     ) -> Result<HostPass> {
         let ctx = &self.ctx;
-        let key = (
-            resolved.t,
-            resolved.b,
-            plan.sequence.is_some(),
-            plan.wave_layers,
-        );
+        let key = plan.key(resolved);
         if let Some(pass) = cached.filter(|p| p.key == key) {
             ctx.write_storage(&pass.x, &host.x);
             pass.work.write_lengths(ctx, &host.lengths);

@@ -4,7 +4,7 @@
 use wgpu::BufferUsages;
 
 use super::buffers::Scopes;
-use super::encode::{Plan, StateBuffers, Workspace};
+use super::encode::{PassKey, Plan, StateBuffers, Workspace};
 use super::model::GpuRnn;
 use crate::error::{Error, Result};
 use crate::shape::{InputShapes, OutputShapes, Resolved};
@@ -53,7 +53,7 @@ impl GpuRnn {
         let work = async {
             let scopes = Scopes::push(&ctx.inner.device);
             let pass = self.resident_pass(None, input)?;
-            let encoder = self.record(&pass.work, &pass.state)?;
+            let encoder = self.record_resident(&pass)?;
             ctx.inner.queue.submit([encoder.finish()]);
             scopes
                 .pop("running the forward pass on GPU buffers")
@@ -93,12 +93,7 @@ impl GpuRnn {
         let stacked = self.config.num_layers * self.config.num_directions();
         let h0 = vec![0.0; stacked * resolved.b * self.config.state_width()];
         let c0 = vec![0.0; plan.cell_floats];
-        let key = (
-            resolved.t,
-            resolved.b,
-            plan.sequence.is_some(),
-            plan.wave_layers,
-        );
+        let key = plan.key(&resolved);
         if let Some(pass) = cached.filter(|p| p.key == key && &p.input == input.buffer) {
             pass.work.write_lengths(ctx, &lengths);
             ctx.write_storage(&pass.state.h, &h0);
@@ -167,9 +162,8 @@ impl GpuRnn {
 /// A forward pass over a GPU-resident input from zero state, which a caller that runs the
 /// same shape again over the same buffer (`GpuSequential`) keeps for the next call.
 pub(crate) struct ResidentPass {
-    /// T, B, whether it runs the sequence kernel and the layers it steps together, as
-    /// `HostPass`'s key.
-    key: (usize, usize, bool, usize),
+    /// What the pass was built for.
+    key: PassKey,
     /// The buffer the workspace reads its input from.
     input: wgpu::Buffer,
     work: Workspace,
