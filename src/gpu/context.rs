@@ -236,7 +236,10 @@ impl GpuContext {
     /// [`Error::DeviceLimit`] when the device allows fewer than 9 storage buffers per stage
     /// or has no compute support, [`Error::Gpu`] when the kernels do not compile on it.
     pub fn from_device(device: wgpu::Device, queue: wgpu::Queue) -> Result<Self> {
-        pollster::block_on(Self::build(device, queue, None, Arc::default(), 0))
+        // The device knows its adapter: without its info a software adapter would count as a
+        // GPU, skip the software loop-limit guard and return silently wrong results.
+        let info = device.adapter_info();
+        pollster::block_on(Self::build(device, queue, Some(info), Arc::default(), 0))
     }
 
     async fn build(
@@ -355,7 +358,8 @@ impl GpuContext {
         &self.inner.queue
     }
 
-    /// The adapter, when the context created it (`None` for [`GpuContext::from_device`]).
+    /// The adapter the device was created from (always `Some`: for
+    /// [`GpuContext::from_device`] as the device reports it).
     pub fn adapter_info(&self) -> Option<&wgpu::AdapterInfo> {
         self.inner.info.as_ref()
     }
