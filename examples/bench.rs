@@ -3,13 +3,17 @@
 //!
 //! `cargo run --release --example bench -- --kind lstm|gru|rnn-tanh|rnn-relu --batch B --seq T
 //!  --input I --hidden H [--layers L] [--bidirectional] [--device gpu|cpu] [--runs N]
-//!  [--strategy auto|per-step|sequence|wavefront]`
+//!  [--strategy auto|per-step|sequence|wavefront] [--plan gpu|current]`
 //!
-//! The last line is `ms_per_forward=<median>`, for scripts.
+//! The last line is `ms_per_forward=<median>`, for scripts. With `--plan`, nothing runs: it
+//! prints the plan of the pass (kernel, dispatches, workgroups and weight bytes per step, one
+//! line per layer and direction) for a generic GPU (`gpu`, on any machine) or for the
+//! default adapter (`current`).
 
 use std::time::Instant;
 
 use rand::{rngs::StdRng, Rng, SeedableRng};
+use wgpu_rnn::gpu::{plan_lines, DeviceProfile};
 use wgpu_rnn::{GpuContext, Input, Kind, Rnn, RnnConfig, Strategy, Tensor};
 
 struct Args {
@@ -23,6 +27,8 @@ struct Args {
     gpu: bool,
     runs: usize,
     strategy: Strategy,
+    /// `--plan`: print the plan for this profile (`None` for the current adapter's).
+    plan: Option<Option<DeviceProfile>>,
 }
 
 fn parse() -> Result<Args, String> {
@@ -37,6 +43,7 @@ fn parse() -> Result<Args, String> {
         gpu: true,
         runs: 20,
         strategy: Strategy::Auto,
+        plan: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -69,6 +76,13 @@ fn parse() -> Result<Args, String> {
                     "gpu" => true,
                     "cpu" => false,
                     d => return Err(format!("--device {d}: expected gpu or cpu")),
+                }
+            }
+            "--plan" => {
+                a.plan = match value()?.as_str() {
+                    "gpu" => Some(Some(DeviceProfile::GENERIC_GPU)),
+                    "current" => Some(None),
+                    p => return Err(format!("--plan {p}: expected gpu or current")),
                 }
             }
             other => return Err(format!("unknown argument {other}")),
@@ -136,6 +150,30 @@ fn run(a: Args) -> Result<(), wgpu_rnn::Error> {
     let config = RnnConfig::new(a.kind, a.input, a.hidden)
         .num_layers(a.layers)
         .bidirectional(a.bidirectional);
+    if let Some(profile) = a.plan {
+        let profile = match profile {
+            Some(profile) => profile,
+            None => {
+                let ctx = GpuContext::new()?;
+                println!("adapter: {}", ctx.adapter_name());
+                ctx.profile()
+            }
+        };
+        println!(
+            "{} B={} T={} I={} H={} L={} D={}",
+            a.kind,
+            a.batch,
+            a.seq,
+            a.input,
+            a.hidden,
+            a.layers,
+            config.num_directions()
+        );
+        for line in plan_lines(&config, a.batch, a.seq, a.strategy, profile) {
+            println!("{line}");
+        }
+        return Ok(());
+    }
     let rnn = random_rnn(config.clone(), 7)?;
     let mut rng = StdRng::seed_from_u64(8);
     let x = Tensor::new(

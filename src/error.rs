@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use crate::config::Kind;
+use crate::kind::Kind;
 
 /// A shorthand for `std::result::Result<T, wgpu_rnn::Error>`.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -57,13 +57,17 @@
 //!
 //! ## Performance
 //! The input projection of all timesteps runs as one register-blocked GEMM per chunk; the
-//! recurrence runs either one fused dispatch per timestep (each invocation owns a hidden unit
-//! and all its gate rows, for a block of up to 8 sequences, 16 on CPU adapters), for narrow layers one
+//! recurrence runs either one fused dispatch per timestep (each workgroup owns a few hidden
+//! units with all their gate rows for a block of up to 8 sequences, and its invocations split
+//! the matrix-vector product and reduce it with subgroup operations where the device has
+//! them), for narrow layers one
 //! workgroup per block of sequences that loops over a chunk of timesteps, or for stacks of
 //! unidirectional layers one dispatch per step of every layer at once, a wavefront
-//! ([`Strategy`]; chosen automatically, and all give the same bits on the adapters we test). Long
+//! ([`Strategy`]; chosen automatically; they agree to float rounding, and each one gives a
+//! sequence the same bits in any batch). Long
 //! sequences are submitted in bounded chunks with the state kept on the GPU. See
-//! `BENCHMARKS.md` in the repository for measurements.
+//! `BENCHMARKS.md` in the repository for measurements. [`gpu::plan_lines`] prints, without
+//! running anything, which kernels a pass runs on a device profile and what each step reads.
 //!
 //! ## Features
 //! - `ndarray`: build inputs from `ndarray` views and take outputs as arrays
@@ -78,6 +82,7 @@ pub mod dense;
 mod error;
 pub mod gpu;
 pub mod guide;
+mod kind;
 mod model;
 #[cfg(feature = "ndarray")]
 pub mod ndarray_interop;

@@ -94,6 +94,29 @@ fn bits(t: &Tensor) -> Vec<u32> {
 }
 
 #[track_caller]
+/// 17 steps of O(1) values through sums of at most 100 products of O(0.3) weights: a
+/// different summation order moves a value by a few ulp a step.
+fn assert_same_to_rounding(what: &str, got: &Output, want: &Output) {
+    let (abs, rel) = (1e-5, 1e-5);
+    common::assert_close(
+        &format!("{what}: output"),
+        got.output.data(),
+        want.output.data(),
+        abs,
+        rel,
+    );
+    common::assert_close(
+        &format!("{what}: h_n"),
+        got.h_n.data(),
+        want.h_n.data(),
+        abs,
+        rel,
+    );
+    if let (Some(g), Some(w)) = (&got.c_n, &want.c_n) {
+        common::assert_close(&format!("{what}: c_n"), g.data(), w.data(), abs, rel);
+    }
+}
+
 fn assert_bit_identical(what: &str, got: &Output, want: &Output) {
     assert_eq!(
         got.output.shape(),
@@ -437,14 +460,15 @@ fn a_sequence_gets_the_same_bits_whatever_batch_it_is_in_for_a_fixed_strategy() 
     }
 }
 
-/// `Strategy::Auto` picks the kernel by shape and batch size, so a sequence's result must not
-/// depend on it: every kernel sums `W_hh h` with the same inner loop in the same order
-/// (dot.wgsl) and finishes with the same cell math (cells.wgsl), the sequence kernel's copy of
-/// h in workgroup memory is exact, and the wavefront sums `W_ih h` of the layers above the
-/// first with the inner loop of the input projection. Every kind, both directions, widths on
-/// and off whole vec4s, a projection, lengths, blocks of 1 to 8 sequences.
+/// `Strategy::Auto` picks the kernel by shape and batch size, so the strategies must agree.
+/// They agree to rounding, not bit for bit: the per-step kernel splits each row's sum over K
+/// between a workgroup's invocations and reduces the parts (recurrent.wgsl), while the
+/// sequence kernel and the wavefront sum each row serially (dot.wgsl). One strategy is exact
+/// whatever the batch (`a_sequence_gets_the_same_bits_whatever_batch_it_is_in_for_a_fixed_strategy`). Every kind, both
+/// directions, widths on and off whole vec4s, a projection, lengths, blocks of 1 to 8
+/// sequences.
 #[test]
-fn every_strategy_gives_the_same_bits() {
+fn every_strategy_gives_the_same_results_to_rounding() {
     let Some(ctx) = common::gpu() else { return };
     for (n, (kind, input, hidden, proj, batch)) in [
         (Kind::Gru, 5, 8, 0, 3),
@@ -481,13 +505,13 @@ fn every_strategy_gives_the_same_bits() {
             };
             let per_step = run(Strategy::PerStep);
             let sequence = run(Strategy::Sequence);
-            assert_bit_identical(
+            assert_same_to_rounding(
                 &format!("{config:?} B={batch}: Sequence vs PerStep"),
                 &sequence,
                 &per_step,
             );
             if !bidirectional && proj == 0 {
-                assert_bit_identical(
+                assert_same_to_rounding(
                     &format!("{config:?} B={batch}: Wavefront vs PerStep"),
                     &run(Strategy::Wavefront),
                     &per_step,

@@ -3,6 +3,7 @@
 use wgpu::{BufferUsages, PollType};
 
 use super::context::GpuContext;
+pub(crate) use super::scopes::Scopes;
 use super::sequence::SOFTWARE_LOOP_LIMIT;
 use crate::error::{Error, Result};
 
@@ -17,55 +18,6 @@ pub(crate) enum Wait {
 
 pub(crate) fn f32_bytes(data: &[f32]) -> &[u8] {
     bytemuck::cast_slice(data)
-}
-
-/// Errors captured while the crate talks to wgpu, turned into [`Error::Gpu`].
-pub(crate) struct Scopes(Vec<wgpu::ErrorScopeGuard>);
-
-impl Scopes {
-    pub(crate) fn push(device: &wgpu::Device) -> Self {
-        Scopes(
-            [
-                wgpu::ErrorFilter::Validation,
-                wgpu::ErrorFilter::OutOfMemory,
-                wgpu::ErrorFilter::Internal,
-            ]
-            .into_iter()
-            .map(|f| device.push_error_scope(f))
-            .collect(),
-        )
-    }
-
-    /// Pops every scope now (innermost first); the returned future reports the first error.
-    pub(crate) fn pop(
-        mut self,
-        operation: &'static str,
-    ) -> impl std::future::Future<Output = Result<()>> + Send {
-        let mut futures = Vec::new();
-        while let Some(scope) = self.0.pop() {
-            futures.push(scope.pop());
-        }
-        async move {
-            for f in futures {
-                if let Some(e) = f.await {
-                    return Err(Error::Gpu {
-                        operation,
-                        message: e.to_string(),
-                    });
-                }
-            }
-            Ok(())
-        }
-    }
-}
-
-impl Drop for Scopes {
-    /// Scopes must be popped innermost first, also on an early return.
-    fn drop(&mut self) {
-        while let Some(scope) = self.0.pop() {
-            drop(scope);
-        }
-    }
 }
 
 impl GpuContext {

@@ -2,8 +2,9 @@
 
 use std::sync::{Arc, Mutex, OnceLock};
 
-use super::kernels::{DotLoop, Kernels, SEQUENCE_MAX_WORKGROUP, SEQUENCE_WORKGROUP_STORAGE};
-use super::sequence::{AdapterKind, SequenceCut, SequenceLayer};
+use super::kernels::{DotLoop, Kernels};
+use super::plan::{AdapterKind, DeviceProfile};
+use super::sequence::{SEQUENCE_MAX_WORKGROUP, SEQUENCE_WORKGROUP_STORAGE};
 use crate::error::{Error, Result};
 
 /// A device and queue with the crate's kernels compiled for them. Cheap to clone (shared).
@@ -20,8 +21,8 @@ pub(crate) struct ContextInner {
     pub device: wgpu::Device,
     pub queue: wgpu::Queue,
     pub info: Option<wgpu::AdapterInfo>,
-    /// What the kernels' cut depends on, found once (`AdapterKind::of`).
-    pub adapter_kind: AdapterKind,
+    /// What the plan depends on, found once (`DeviceProfile::new`).
+    pub profile: DeviceProfile,
     pub kernels: Kernels,
     pub health: Arc<Health>,
     /// The dense kernels (`crate::dense`), compiled on first use.
@@ -296,11 +297,15 @@ impl GpuContext {
                 message: e.to_string(),
             });
         }
+        let profile = match &info {
+            Some(info) => DeviceProfile::new(device.features(), info),
+            None => DeviceProfile::GENERIC_GPU,
+        };
         Ok(GpuContext {
             inner: Arc::new(ContextInner {
                 device,
                 queue,
-                adapter_kind: AdapterKind::of(info.as_ref()),
+                profile,
                 info,
                 kernels,
                 health,
@@ -323,29 +328,21 @@ impl GpuContext {
         self.inner.texture_side
     }
 
-    /// How the sequence kernel cuts a pass over `batch` sequences of `layer` on this device
-    /// ([`SequenceCut::new`]), with h in registers only where the device allows it: the
-    /// register kernel (shaders/sequence_registers.wgsl) needs subgroups exactly as wide as
-    /// the SIMD vectors the cut sizes its workgroup to, which only an adapter that reports one
-    /// subgroup size promises.
-    pub(crate) fn sequence_cut(&self, layer: SequenceLayer, batch: usize) -> Option<SequenceCut> {
-        let mut cut = SequenceCut::new(layer, batch, self.adapter_kind())?;
-        cut.shape.registers &= self.uses_subgroups()
-            && self.inner.info.as_ref().is_some_and(|i| {
-                i.device_type == wgpu::DeviceType::Cpu && i.subgroup_min_size == i.subgroup_max_size
-            });
-        Some(cut)
+    /// What the plan of a pass depends on, found at creation: pass it to
+    /// [`plan_lines`](super::plan_lines) to see how this device runs a model.
+    pub fn profile(&self) -> DeviceProfile {
+        self.inner.profile
     }
 
     /// What the kernels' cut and the strategy depend on (found once, at creation).
     pub(crate) fn adapter_kind(&self) -> AdapterKind {
-        self.inner.adapter_kind
+        self.inner.profile.adapter
     }
 
     /// Whether the adapter is a CPU one (lavapipe, llvmpipe, WARP), whose kernels read from
     /// uniform buffers and textures what GPUs read from storage.
     pub(crate) fn on_cpu_adapter(&self) -> bool {
-        matches!(self.inner.adapter_kind, AdapterKind::Cpu { .. })
+        self.inner.profile.is_software()
     }
 
     /// The device the context runs on.

@@ -5,15 +5,14 @@ use wgpu::BufferUsages;
 use super::buffers::texture_bytes;
 use super::context::GpuContext;
 use super::kernels::{
-    gemm_block, step_block, texture_fits, GatesMemory, Kernel, LayerParams, Memory, Variant,
-    WeightMemory, GEMM_COLS, GEMM_ROWS, GEMM_WORKGROUP, STATE_PREV_BINDING, STEP_SLOT_SIZE,
-    STEP_WORKGROUP, TEXTURE_WIDTH, UNIFORM_BINDING_VEC4S,
+    gemm_block, texture_fits, GatesMemory, Kernel, LayerParams, Memory, Variant, WeightMemory,
+    GEMM_COLS, GEMM_ROWS, GEMM_WORKGROUP, STEP_SLOT_SIZE, STEP_WORKGROUP, TEXTURE_WIDTH,
+    UNIFORM_BINDING_VEC4S,
 };
 use super::model::{GpuRnn, PackedWeights, StepSlots, Strategy};
 use super::pack::gate_stride;
-use super::sequence::{
-    sequence_unsupported, AdapterKind, SequenceCut, SequenceLayer, SequenceShape,
-};
+use super::plan::StepShape;
+use super::sequence::{sequence_unsupported, AdapterKind, SequenceCut, SequenceShape};
 use super::wavefront::wavefront_unsupported;
 use crate::config::{Kind, RnnConfig};
 use crate::error::{Error, Result};
@@ -130,23 +129,10 @@ impl GpuRnn {
             }
         };
         let gates = gates.resource();
-        // h between steps, for h after s steps: a ping-pong buffer (half s % 2), or for the
-        // per-step kernels with h_{t-1} in uniform memory two buffers (`states[s % 2]`), which
-        // they read as h_{t-1} and write as h_t in turn.
+        // h between steps, for h after s steps: a ping-pong buffer (half s % 2).
         // The wavefront keeps every layer's h in one ping-pong buffer, [2][L][B][H].
         let wave_layers = plan.wave_layers;
-        let state_memory = match plan.sequence {
-            None if wave_layers == 0 => Memory::for_state(d * b * h_out, ctx.adapter_kind()),
-            _ => Memory::Storage,
-        };
-        let states: Vec<wgpu::Buffer> = match state_memory {
-            Memory::Storage | Memory::Texture => {
-                vec![ctx.scratch("h ping-pong", 2 * d * b * h_out * wave_layers.max(1))]
-            }
-            Memory::Uniform => (0..2)
-                .map(|_| ctx.uniform_scratch("h_{t-1} and h_t"))
-                .collect(),
-        };
+        let state = ctx.scratch("h ping-pong", 2 * d * b * h_out * wave_layers.max(1));
         let cell_floats = match wave_layers {
             0 => 2 * d * b * h,
             layers => layers * b * h,
@@ -176,23 +162,17 @@ impl GpuRnn {
             .map(|i| ctx.scratch(&format!("layer output {i}"), plan.output_floats))
             .collect();
 
-        let step_kernel = match config.kind {
-            Kind::Gru => Kernel::GruStep,
-            Kind::Lstm => Kernel::LstmStep,
-            Kind::RnnTanh | Kind::RnnRelu => Kernel::RnnStep,
-        };
-        // The sequence kernel cut as Plan::new chose, or the per-step kernels for a block that
-        // holds the batch (`step_block`).
-        let block = step_block(b, h, d, ctx.adapter_kind());
+        // The sequence kernel cut as Plan::new chose, or the per-step kernel cut for the batch.
+        let shape = plan.step;
         // The recurrence's pipelines and their group 0 layout.
         let recurrence = |weights: WeightMemory| -> Result<(Recurrence, wgpu::BindGroupLayout)> {
-            let step = |kernel| Variant::step(kernel, block, weights, state_memory, plan.gates);
+            let step = |kernel| Variant::step(kernel, config, shape, plan.gates);
             Ok(match plan.sequence {
                 None if wave_layers > 0 => {
-                    let variant = Variant::wave(config, block);
+                    let variant = Variant::wave(config, shape.rows);
                     let recurrence = Recurrence::Wave {
                         step: kernels.variant(device, variant)?,
-                        batch_blocks: (b as u32).div_ceil(block),
+                        batch_blocks: (b as u32).div_ceil(shape.rows),
                     };
                     (recurrence, kernels.layout(device, variant))
                 }
@@ -206,14 +186,14 @@ impl GpuRnn {
                 }
                 None => {
                     let recurrence = Recurrence::PerStep {
-                        step: kernels.variant(device, step(step_kernel))?,
+                        step: kernels.variant(device, step(Kernel::Step))?,
                         project: match config.proj_size {
                             0 => None,
                             _ => Some(kernels.variant(device, step(Kernel::LstmProject))?),
                         },
-                        batch_blocks: (b as u32).div_ceil(block),
+                        grid: shape.grid(config, b),
                     };
-                    (recurrence, kernels.layout(device, step(step_kernel)))
+                    (recurrence, kernels.layout(device, step(Kernel::Step)))
                 }
             })
         };
@@ -222,8 +202,7 @@ impl GpuRnn {
         let mut bytes = gates_bytes
             + sizes(&[&lengths, &cell])
             + sizes(
-                &states
-                    .iter()
+                &std::iter::once(&state)
                     .chain(&outputs)
                     .chain(&unused)
                     .collect::<Vec<_>>(),
@@ -261,12 +240,12 @@ impl GpuRnn {
             // Group 0 of a family: `resources` at their bindings (gpu::kernels::bindings), and
             // `weights` at binding 2 (and, as uniform parts, at the other columns' bindings).
             let bind = |layout: &wgpu::BindGroupLayout,
-                        weights: &PackedWeights,
+                        weights: Option<&PackedWeights>,
                         resources: Vec<(u32, wgpu::BindingResource)>| {
                 let entries: Vec<_> = resources
                     .into_iter()
                     .map(|(binding, resource)| wgpu::BindGroupEntry { binding, resource })
-                    .chain(weights.entries())
+                    .chain(weights.map(PackedWeights::entries).unwrap_or_default())
                     .collect();
                 device.create_bind_group(&wgpu::BindGroupDescriptor {
                     label: None,
@@ -298,7 +277,7 @@ impl GpuRnn {
             let gemm_group = match window.as_ref().filter(|_| copies_rows) {
                 None => bind(
                     &gemm_layout,
-                    &weights.w_ih,
+                    Some(&weights.w_ih),
                     vec![
                         (0, whole(&params)),
                         (1, whole(layer_in)),
@@ -309,7 +288,7 @@ impl GpuRnn {
                 ),
                 Some(window) => bind(
                     &gemm_layout,
-                    &weights.w_ih,
+                    Some(&weights.w_ih),
                     vec![
                         (0, whole(&params)),
                         (1, window.resource()),
@@ -326,7 +305,7 @@ impl GpuRnn {
                     (2, whole(&wave.arena)),
                     (3, whole(&wave.biases)),
                     (4, whole(&lengths)),
-                    (5, whole(&states[0])),
+                    (5, whole(&state)),
                     (6, whole(&cell)),
                     (7, whole(layer_out)),
                     (8, whole(&weights.w_hr)),
@@ -342,36 +321,32 @@ impl GpuRnn {
                     entries: &entries,
                 })
             });
-            // One group over the ping-pong buffer, or one per parity of the step
-            // (`step_groups[s % 2]` reads h after s steps and writes the next).
-            let step_groups = |parity| {
-                let (next, prev) = match states.len() {
-                    1 => (&states[0], None),
-                    _ => (&states[1 - parity], Some(&states[parity])),
-                };
+            let step_group = wave_group.unwrap_or_else(|| {
                 let mut resources = vec![
                     (0, whole(&params)),
                     (1, gates.clone()),
                     (3, whole(&weights.b_hh)),
                     (4, whole(&lengths)),
-                    (5, whole(next)),
+                    (5, whole(&state)),
                     (6, whole(&cell)),
                     (7, whole(layer_out)),
                     (8, whole(&weights.w_hr)),
                 ];
-                resources.extend(prev.map(|prev| (STATE_PREV_BINDING, whole(prev))));
-                bind(&layout, &weights.w_hh, resources)
-            };
-            let step_groups: Vec<wgpu::BindGroup> = match wave_group {
-                Some(group) => vec![group],
-                None => (0..states.len()).map(step_groups).collect(),
-            };
+                match plan.sequence {
+                    // The sequence kernel reads W_hh packed by unit, the per-step one in rows.
+                    Some(_) => bind(&layout, Some(&weights.w_hh), resources),
+                    None => {
+                        resources.push((2, whole(&weights.w_hh_rows)));
+                        bind(&layout, None, resources)
+                    }
+                }
+            });
             layers.push(LayerPass {
                 row_source: copies_rows.then(|| layer_in.clone()),
                 gemm,
                 gemm_group,
                 recurrence,
-                step_groups,
+                step_group,
             });
         }
         let last = (passes - 1) % 2;
@@ -387,7 +362,7 @@ impl GpuRnn {
             gemm_block,
             bytes,
             lengths,
-            states,
+            state,
             cell,
             window,
             layers,
@@ -422,11 +397,7 @@ impl GpuRnn {
             message: "no slots".into(),
         })?;
         let (h_n, c_n) = (&state_io.h, &state_io.c);
-        let states = &work.states;
-        let state_after = |s: usize| match states.len() {
-            1 => (&states[0], (s % 2) as u64 * (d * b * h_out * 4) as u64),
-            _ => (&states[s % 2], 0),
-        };
+        let state_after = |s: usize| (&work.state, (s % 2) as u64 * (d * b * h_out * 4) as u64);
         let state_bytes = (d * b * h_out * 4) as u64;
         let cell_bytes = (d * b * h * 4) as u64;
         let chunk_steps = work.chunk_steps;
@@ -505,8 +476,7 @@ impl GpuRnn {
                             .div_ceil(GEMM_WORKGROUP / work.gemm_block),
                         d as u32,
                     );
-                    let step_groups = &layer.step_groups;
-                    pass.set_bind_group(0, &step_groups[first % step_groups.len()], &[]);
+                    pass.set_bind_group(0, &layer.step_group, &[]);
                     match &layer.recurrence {
                         Recurrence::Sequence { shape, pipeline } => {
                             pass.set_pipeline(pipeline);
@@ -515,13 +485,10 @@ impl GpuRnn {
                         Recurrence::PerStep {
                             step,
                             project,
-                            batch_blocks,
+                            grid,
                         } => {
                             pass.set_pipeline(step);
                             for s in first..first + steps {
-                                if step_groups.len() == 2 && s > first {
-                                    pass.set_bind_group(0, &step_groups[s % 2], &[]);
-                                }
                                 pass.set_bind_group(
                                     1,
                                     &slots.bind_group,
@@ -530,17 +497,13 @@ impl GpuRnn {
                                 if project.is_some() && s > first {
                                     pass.set_pipeline(step);
                                 }
-                                pass.dispatch_workgroups(
-                                    (h as u32).div_ceil(STEP_WORKGROUP),
-                                    *batch_blocks,
-                                    d as u32,
-                                );
+                                pass.dispatch_workgroups(grid[0], grid[1], grid[2]);
                                 if let Some(project) = project {
                                     pass.set_pipeline(project);
                                     pass.dispatch_workgroups(
                                         (h_out as u32).div_ceil(STEP_WORKGROUP),
-                                        *batch_blocks,
-                                        d as u32,
+                                        grid[1],
+                                        grid[2],
                                     );
                                 }
                             }
@@ -629,7 +592,9 @@ pub(crate) struct Workspace {
     /// Device memory of the buffers and textures it holds (not counting the input).
     bytes: u64,
     lengths: wgpu::Buffer,
-    states: Vec<wgpu::Buffer>,
+    /// h between steps: [2][D][B][H_out] (the wavefront's [2][L][B][H]), half s % 2 after s
+    /// steps.
+    state: wgpu::Buffer,
     cell: wgpu::Buffer,
     window: Option<RowCopies>,
     layers: Vec<LayerPass>,
@@ -660,7 +625,7 @@ struct LayerPass {
     gemm: wgpu::ComputePipeline,
     gemm_group: wgpu::BindGroup,
     recurrence: Recurrence,
-    step_groups: Vec<wgpu::BindGroup>,
+    step_group: wgpu::BindGroup,
 }
 
 /// The widest input of any layer.
@@ -786,12 +751,12 @@ enum Recurrence {
         shape: SequenceShape,
         pipeline: wgpu::ComputePipeline,
     },
-    /// One dispatch per timestep, and one more for an LSTM's projection, over blocks of
-    /// sequences.
+    /// One dispatch per timestep over `grid` ([`StepShape::grid`]), and one more for an
+    /// LSTM's projection.
     PerStep {
         step: wgpu::ComputePipeline,
         project: Option<wgpu::ComputePipeline>,
-        batch_blocks: u32,
+        grid: [u32; 3],
     },
     /// One dispatch per step of every layer at once (shaders/wavefront.wgsl), for the
     /// first layer's pass; the others have none.
@@ -805,6 +770,8 @@ enum Recurrence {
 pub(crate) struct Plan {
     /// How the sequence kernel cuts the pass, with [`Strategy::Sequence`].
     pub sequence: Option<SequenceCut>,
+    /// How the per-step kernel cuts a step (its block of sequences also cuts the wavefront's).
+    pub step: StepShape,
     /// Layers stepped together, with [`Strategy::Wavefront`] (0 otherwise).
     pub wave_layers: usize,
     pub chunk_steps: usize,
@@ -876,7 +843,7 @@ impl Plan {
         // Per step, a chunk is also the unit of submission: keep command buffers bounded.
         let sequence = match strategy {
             Strategy::Sequence => Some(
-                ctx.sequence_cut(SequenceLayer::of(config), b)
+                super::choice::sequence_cut(config, b, ctx.profile())
                     .ok_or_else(|| sequence_unsupported(config))?,
             ),
             _ => None,
@@ -961,6 +928,7 @@ impl Plan {
         )?;
         Ok(Plan {
             sequence,
+            step: StepShape::new(config, b),
             wave_layers,
             chunk_steps,
             x_rows,

@@ -4,8 +4,9 @@ use std::sync::Mutex;
 
 use wgpu::{BindGroupLayout, BindingType, BufferBindingType, ComputePipeline, ShaderStages};
 
-use super::buffers::Scopes;
-use super::sequence::{AdapterKind, SequenceShape};
+use super::plan::StepShape;
+use super::scopes::Scopes;
+use super::sequence::{AdapterKind, SequenceShape, SEQUENCE_MAX_ROWS};
 use crate::config::RnnConfig;
 use crate::error::Result;
 
@@ -124,15 +125,6 @@ impl Memory {
     #[cfg(test)]
     pub(crate) const ALL: [Memory; 3] = [Memory::Storage, Memory::Uniform, Memory::Texture];
 
-    /// The memory for the per-step kernels' h_{t-1} of `floats` floats (D x B x H_out) on
-    /// `adapter`.
-    pub(crate) fn for_state(floats: usize, adapter: AdapterKind) -> Memory {
-        match uniform_fits(floats, adapter) {
-            true => Memory::Uniform,
-            false => Memory::Storage,
-        }
-    }
-
     /// The dense family's src and weight: uniform windows for `linear` on CPU adapters where
     /// both fit, else storage (`Texture` never reaches it).
     fn dense_operands_source(self) -> &'static str {
@@ -149,15 +141,6 @@ impl Memory {
             Memory::Storage => include_str!("../../shaders/gemm_rows_storage.wgsl"),
             Memory::Uniform => include_str!("../../shaders/gemm_rows_uniform.wgsl"),
             Memory::Texture => include_str!("../../shaders/gemm_rows_texture.wgsl"),
-        }
-    }
-
-    fn state_source(self) -> &'static str {
-        match self {
-            Memory::Storage | Memory::Texture => {
-                include_str!("../../shaders/step_state_storage.wgsl")
-            }
-            Memory::Uniform => include_str!("../../shaders/step_state_uniform.wgsl"),
         }
     }
 }
@@ -263,9 +246,6 @@ impl WeightMemory {
     }
 }
 
-/// The binding of h_{t-1} in the per-step kernels.
-pub(crate) const STATE_PREV_BINDING: u32 = 12;
-
 /// Repeats each line of `source` that contains `$` once per row, `$` replaced by the row's
 /// index: the dot loops name one accumulator per row (shaders/dot.wgsl).
 fn expand_rows(source: &str, rows: u32) -> String {
@@ -370,10 +350,16 @@ impl ShaderFile {
                 dot.source(GEMM_ROWS),
                 include_str!("../../shaders/gemm.wgsl")
             ),
-            ShaderFile::Recurrent => recurrent(
-                "BATCH_BLOCK",
+            // Self-contained but for the shared snippets: its sizes are overrides.
+            ShaderFile::Recurrent => format!(
+                "{COMMON}\n{RECURRENT_BINDINGS}\n{}\n{}\n{CELLS}\n{}\n{}",
+                gates.source(),
+                include_str!("../../shaders/step_state_storage.wgsl"),
                 include_str!("../../shaders/recurrent.wgsl"),
-                row_memory.state_source(),
+                match dot {
+                    DotLoop::Plain => include_str!("../../shaders/step_reduce_workgroup.wgsl"),
+                    DotLoop::Subgroup => include_str!("../../shaders/step_reduce_subgroup.wgsl"),
+                }
             ),
             ShaderFile::Sequence => {
                 let sequence = recurrent(
@@ -407,10 +393,9 @@ impl ShaderFile {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Kernel {
     InputProjection,
-    GruStep,
-    LstmStep,
+    /// The per-step kernel of every kind (its `GATES` override), shaders/recurrent.wgsl.
+    Step,
     LstmProject,
-    RnnStep,
     Sequence,
     /// The sequence kernel with h in registers (shaders/sequence_registers.wgsl): only on
     /// devices with subgroups.
@@ -424,12 +409,10 @@ pub(crate) enum Kernel {
 
 impl Kernel {
     /// In declaration order: `pipelines[kernel as usize]` is the kernel's pipeline.
-    pub(crate) const ALL: [Kernel; 11] = [
+    pub(crate) const ALL: [Kernel; 9] = [
         Kernel::InputProjection,
-        Kernel::GruStep,
-        Kernel::LstmStep,
+        Kernel::Step,
         Kernel::LstmProject,
-        Kernel::RnnStep,
         Kernel::Sequence,
         Kernel::SequenceRegisters,
         Kernel::WaveStep,
@@ -451,10 +434,8 @@ impl Kernel {
     pub(crate) fn entry_point(self) -> &'static str {
         match self {
             Kernel::InputProjection => "input_projection",
-            Kernel::GruStep => "gru_step",
-            Kernel::LstmStep => "lstm_step",
+            Kernel::Step => "recurrent_step",
             Kernel::LstmProject => "lstm_project",
-            Kernel::RnnStep => "rnn_step",
             Kernel::Sequence => "sequence",
             Kernel::SequenceRegisters => "sequence_registers",
             Kernel::WaveStep => "wave_step",
@@ -471,7 +452,8 @@ pub(crate) const GEMM_WORKGROUP: u32 = 64;
 pub(crate) const GEMM_ROWS: u32 = 16;
 /// Gate rows each input-projection invocation computes (`COLS` in gemm.wgsl).
 pub(crate) const GEMM_COLS: u32 = 4;
-/// Invocations per workgroup of the step kernels (`WORKGROUP` in recurrent.wgsl).
+/// Invocations per workgroup of the wavefront and of `lstm_project` (recurrent.wgsl); the
+/// per-step kernel's width is its `WORKGROUP` override (`gpu::plan::StepShape`).
 pub(crate) const STEP_WORKGROUP: u32 = 64;
 /// Input-projection invocations per block of [`GEMM_ROWS`] rows (`layer.gemm_block` in
 /// gemm.wgsl) for `columns` vec4s of gate rows: on CPU adapters the power of two that holds
@@ -488,52 +470,10 @@ pub(crate) fn gemm_block(columns: usize, adapter: AdapterKind) -> u32 {
     }
 }
 
-/// Sequences each per-step invocation computes at most on GPUs (`BATCH_BLOCK` in
-/// recurrent.wgsl): the block the context compiles up front.
+/// Sequences each invocation of the wavefront computes at most (`BATCH_BLOCK` in
+/// wavefront.wgsl): the block the tests validate.
 pub(crate) const BATCH_BLOCK: u32 = 8;
 
-/// Sequences each per-step invocation computes at most on CPU adapters: each weight load then
-/// serves 16 sequences (lavapipe, B=64 H=128: GRU 30.7 against 36.6 ms with blocks of 8).
-/// GPUs keep [`BATCH_BLOCK`]: fewer, heavier invocations would cost them parallelism.
-pub(crate) const CPU_STEP_BLOCK: u32 = 16;
-
-/// The per-step kernels' block for a batch: the smallest power of two that holds it, so that a
-/// small batch does not compute (and discard) a block of 8 (GRU B=1 H=128 on lavapipe: 2.8
-/// against 4.0 ms), up to [`BATCH_BLOCK`]. CPU adapters take blocks of [`CPU_STEP_BLOCK`]
-/// where that still leaves a workgroup for each of their threads (`units` and `directions`:
-/// the dispatch's other two dimensions).
-pub(crate) fn step_block(
-    batch: usize,
-    units: usize,
-    directions: usize,
-    adapter: AdapterKind,
-) -> u32 {
-    let fits = |most: u32| (batch.next_power_of_two() as u32).min(most);
-    let AdapterKind::Cpu { threads, .. } = adapter else {
-        return fits(BATCH_BLOCK);
-    };
-    let wide = fits(CPU_STEP_BLOCK);
-    let workgroups = (units as u32).div_ceil(STEP_WORKGROUP) as usize
-        * batch.div_ceil(wide as usize)
-        * directions;
-    if workgroups >= threads {
-        wide
-    } else {
-        fits(BATCH_BLOCK)
-    }
-}
-/// Floats of workgroup memory that hold a sequence-kernel block's h (`H_VEC4S` x 4 in
-/// sequence.wgsl): h_{t-1} and h_t of every sequence of the block.
-pub(crate) const SEQUENCE_H_FLOATS: usize = 2048;
-/// Floats of workgroup memory for a block's o * tanh(c) with proj_size (`M_FLOATS`).
-pub(crate) const SEQUENCE_M_FLOATS: usize = 1024;
-/// Bytes of workgroup memory the sequence kernel declares.
-pub(crate) const SEQUENCE_WORKGROUP_STORAGE: u64 =
-    ((SEQUENCE_H_FLOATS + SEQUENCE_M_FLOATS) * 4) as u64;
-/// Most sequences one sequence-kernel workgroup computes.
-pub(crate) const SEQUENCE_MAX_ROWS: u32 = 8;
-/// Most invocations of a sequence-kernel workgroup (what the context requires of the device).
-pub(crate) const SEQUENCE_MAX_WORKGROUP: u32 = 256;
 /// Size of one `Step` slot in WGSL; slots sit `min_uniform_buffer_offset_alignment` apart.
 pub(crate) const STEP_SLOT_SIZE: u64 = 16;
 /// Invocations per workgroup of the dense kernels (`DENSE_WORKGROUP` in dense.wgsl).
@@ -595,6 +535,8 @@ pub(crate) fn bindings(
         // The wavefront reads every layer's matrices from one storage buffer.
         _ if matches!(file, ShaderFile::Dense | ShaderFile::Wavefront) => {}
         WeightMemory::Storage => {}
+        // The per-step kernel reads W_hh in rows from storage (recurrent.wgsl).
+        _ if file == ShaderFile::Recurrent => {}
         WeightMemory::Uniform => {
             out[2].1 = Binding::Uniform;
             out.extend(UNIFORM_COLUMN_BINDINGS.map(|b| (b, Binding::Uniform)));
@@ -609,9 +551,6 @@ pub(crate) fn bindings(
         _ => {}
     }
     match (file, row_memory) {
-        (ShaderFile::Recurrent, Memory::Uniform) => {
-            out.push((STATE_PREV_BINDING, Binding::Uniform));
-        }
         (ShaderFile::Gemm, Memory::Uniform | Memory::Texture) => {
             // x's window or texture at binding 1; no vec4 view of it at 5.
             out[1].1 = match row_memory {
@@ -742,6 +681,9 @@ pub(crate) enum Overrides {
     },
     /// The wavefront's layer kind (`WAVE_GATES`: its gate count).
     Wave { gates: u32 },
+    /// The per-step kernel's cut and the layer's gate count (`UNITS`, `ROWS`, `WORKGROUP`,
+    /// `GATES` in recurrent.wgsl; `lstm_project` reads `ROWS`).
+    Step { shape: StepShape, gates: u32 },
 }
 
 impl Overrides {
@@ -759,6 +701,12 @@ impl Overrides {
                 ("SEQUENCE_PROJECT", f64::from(u8::from(project))),
             ],
             Overrides::Wave { gates } => vec![("WAVE_GATES", f64::from(gates))],
+            Overrides::Step { shape, gates } => vec![
+                ("UNITS", f64::from(shape.units)),
+                ("ROWS", f64::from(shape.rows)),
+                ("WORKGROUP", f64::from(shape.workgroup)),
+                ("GATES", f64::from(gates)),
+            ],
         }
     }
 }
@@ -787,21 +735,23 @@ impl Variant {
         }
     }
 
-    /// A per-step kernel for blocks of `rows` sequences, reading W_hh from `weights`, h_{t-1}
-    /// from `row_memory` and the input projection from `gates`.
+    /// The per-step kernel (or `lstm_project`, [`Kernel::LstmProject`]) for layers of
+    /// `config`'s kind cut as `shape`, reading the input projection from `gates`.
     pub(crate) fn step(
         kernel: Kernel,
-        rows: u32,
-        weights: WeightMemory,
-        row_memory: Memory,
+        config: &RnnConfig,
+        shape: StepShape,
         gates: GatesMemory,
     ) -> Self {
         Variant {
             kernel,
-            rows,
-            overrides: None,
-            weights,
-            row_memory,
+            rows: 0, // the module does not depend on it: ROWS is an override
+            overrides: Some(Overrides::Step {
+                shape,
+                gates: config.kind.gate_count() as u32,
+            }),
+            weights: WeightMemory::Storage,
+            row_memory: Memory::Storage,
             gates,
         }
     }
@@ -863,8 +813,10 @@ impl Variant {
             && match self.kernel.file() {
                 // The default, with which the context compiles it.
                 ShaderFile::Gemm => self.overrides == Some(Overrides::Gemm { columns: 4 }),
-                ShaderFile::Recurrent => self.rows == BATCH_BLOCK,
-                ShaderFile::Sequence | ShaderFile::Wavefront | ShaderFile::Dense => false,
+                ShaderFile::Recurrent
+                | ShaderFile::Sequence
+                | ShaderFile::Wavefront
+                | ShaderFile::Dense => false,
             }
     }
 }
@@ -1049,6 +1001,7 @@ mod tests {
     //! point the crate dispatches exists, and the bindings and struct layouts agree with the
     //! Rust side (the bind group layouts in `Kernels::with_sources` and `LayerParams`).
 
+    use super::super::sequence::{SEQUENCE_H_FLOATS, SEQUENCE_M_FLOATS};
     use super::*;
     use naga::valid::{
         Capabilities, ShaderStages, SubgroupOperationSet, ValidationFlags, Validator,
@@ -1147,34 +1100,6 @@ mod tests {
             }
             AddressSpace::Storage { .. } => Some(Binding::ReadOnly),
             _ => None,
-        }
-    }
-
-    #[test]
-    fn step_blocks_hold_the_batch_and_leave_every_cpu_thread_a_workgroup() {
-        let cpu = AdapterKind::Cpu {
-            threads: 2,
-            lanes: 8,
-        };
-        for (batch, units, directions, adapter, block) in [
-            (1, 128, 1, cpu, 1),
-            (3, 128, 1, cpu, 4),
-            (8, 128, 1, cpu, 8),
-            // Two workgroups of 64 units for one block of 16.
-            (12, 128, 1, cpu, 16),
-            (64, 128, 1, cpu, 16),
-            // One workgroup of units: two blocks of 8 rather than one of 16.
-            (16, 64, 1, cpu, 8),
-            (16, 64, 2, cpu, 16),
-            (17, 64, 1, cpu, 16),
-            (64, 1024, 1, AdapterKind::Gpu, BATCH_BLOCK),
-            (2, 1024, 1, AdapterKind::Gpu, 2),
-        ] {
-            assert_eq!(
-                step_block(batch, units, directions, adapter),
-                block,
-                "B={batch} H={units} D={directions} {adapter:?}"
-            );
         }
     }
 
@@ -1292,10 +1217,6 @@ mod tests {
         // GPUs read every matrix from storage.
         assert_eq!(matrix(16, AdapterKind::Gpu), WeightMemory::Storage);
         assert_eq!(matrix(fits + 16, AdapterKind::Gpu), WeightMemory::Storage);
-        // h_{t-1}, D x B x H_out floats: B=64 H=128 D=2 fills the 64 KiB exactly.
-        assert_eq!(Memory::for_state(64 * 128 * 2, cpu), Memory::Uniform);
-        assert_eq!(Memory::for_state(64 * 128 * 2 + 1, cpu), Memory::Storage);
-        assert_eq!(Memory::for_state(4, AdapterKind::Gpu), Memory::Storage);
     }
 
     #[test]
@@ -1329,37 +1250,22 @@ mod tests {
         assert_eq!(unit_texels(None).0, GatesMemory::Storage);
     }
 
-    /// Every block size the recurrent families are built with, with either inner loop: the
-    /// modules validate, and the sequence kernel leaves its workgroup width to the pipeline.
+    /// Every block size the sequence kernel is built with, with either inner loop: the
+    /// modules validate, and it leaves its workgroup width to the pipeline.
     #[test]
     fn every_block_size_validates() {
-        for (rows, dot, weights) in [1, 2, 4, 8, CPU_STEP_BLOCK].into_iter().flat_map(|rows| {
+        for (rows, dot, weights) in [1, 2, 4, 8].into_iter().flat_map(|rows| {
             DotLoop::ALL
                 .into_iter()
                 .flat_map(move |dot| WeightMemory::ALL.map(|weights| (rows, dot, weights)))
         }) {
             {
-                // h_{t-1} uniform and gates in a texture with uniform weights: each snippet is
-                // independent of the others (every combination is validated above).
-                let (state, gates) = match weights {
-                    WeightMemory::Uniform => (Memory::Uniform, GatesMemory::Texture),
-                    _ => (Memory::Storage, GatesMemory::Storage),
+                // Gates in a texture with uniform weights: each snippet is independent of the
+                // others (every combination is validated above).
+                let gates = match weights {
+                    WeightMemory::Uniform => GatesMemory::Texture,
+                    _ => GatesMemory::Storage,
                 };
-                let source = ShaderFile::Recurrent.source_for(dot, rows, weights, state, gates);
-                let module = naga::front::wgsl::parse_str(&source)
-                    .unwrap_or_else(|e| panic!("rows {rows}: {}", e.emit_to_string(&source)));
-                assert_eq!(const_u32(&module, "BATCH_BLOCK"), rows);
-                Validator::new(ValidationFlags::all(), Capabilities::all())
-                    .subgroup_stages(ShaderStages::COMPUTE)
-                    .subgroup_operations(SubgroupOperationSet::all())
-                    .validate(&module)
-                    .unwrap_or_else(|e| {
-                        panic!("rows {rows} {dot:?}: {}", e.emit_to_string(&source))
-                    });
-
-                if rows > SEQUENCE_MAX_ROWS {
-                    continue;
-                }
                 let source =
                     ShaderFile::Sequence.source_for(dot, rows, weights, Memory::Storage, gates);
                 let module = naga::front::wgsl::parse_str(&source)
@@ -1402,6 +1308,11 @@ mod tests {
             // width is the pipeline's SEQUENCE_WORKGROUP override.
             let expected = match kernel.file() {
                 ShaderFile::Gemm => [GEMM_WORKGROUP, 1, 1],
+                ShaderFile::Recurrent if kernel == Kernel::Step => {
+                    let sizes = entry.workgroup_size_overrides.expect("an override");
+                    assert!(sizes[0].is_some() && sizes[1].is_none(), "{sizes:?}");
+                    continue;
+                }
                 ShaderFile::Recurrent | ShaderFile::Wavefront => [STEP_WORKGROUP, 1, 1],
                 ShaderFile::Sequence => {
                     let sizes = entry.workgroup_size_overrides.expect("an override");
@@ -1525,14 +1436,15 @@ mod tests {
         assert_eq!(const_u32(&gemm, "ROWS"), GEMM_ROWS);
         assert_eq!(const_u32(&gemm, "COLS"), GEMM_COLS);
         assert_eq!(override_u32(&gemm, "GEMM_COLUMNS"), GEMM_COLS);
-        assert_eq!(
-            const_u32(&recurrent, "WORKGROUP"),
-            STEP_WORKGROUP,
-            "WORKGROUP vs STEP_WORKGROUP"
-        );
-        assert_eq!(const_u32(&recurrent, "BATCH_BLOCK"), BATCH_BLOCK);
+        use super::super::plan::{MAX_PAIRS, MAX_ROWS, MAX_STEP_WORKGROUP};
+        assert_eq!(const_u32(&recurrent, "MAX_PAIRS"), MAX_PAIRS);
+        assert_eq!(const_u32(&recurrent, "MAX_ROWS"), MAX_ROWS);
+        // The subgroup reduction's partial sums: 16 pairs for 32 subgroups of at least 4.
+        assert!(const_u32(&recurrent, "PARTIALS") >= MAX_PAIRS * MAX_STEP_WORKGROUP / 4);
+        let wave = parse(ShaderFile::Wavefront);
+        assert_eq!(const_u32(&wave, "BATCH_BLOCK"), BATCH_BLOCK);
         let uniform = parse_memory(
-            ShaderFile::Recurrent,
+            ShaderFile::Gemm,
             DotLoop::Plain,
             (WeightMemory::Uniform, Memory::Uniform, GatesMemory::Storage),
         );

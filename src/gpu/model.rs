@@ -4,45 +4,21 @@ use std::sync::Mutex;
 
 use super::buffers::f32_bytes;
 use super::buffers::{read_back, Scopes, Wait};
+use super::choice;
 use super::context::GpuContext;
 use super::encode::{HostPass, Plan};
-use super::kernels::{WeightMemory, BATCH_BLOCK, UNIFORM_BINDING_VEC4S, UNIFORM_COLUMN_BINDINGS};
+use super::kernels::{WeightMemory, UNIFORM_BINDING_VEC4S, UNIFORM_COLUMN_BINDINGS};
 use super::pack::{
-    gate_stride, pack_input, pack_input_bias, pack_projection, pack_recurrent, uniform_columns,
+    gate_stride, pack_input, pack_input_bias, pack_projection, pack_recurrent, pack_recurrent_rows,
+    uniform_columns,
 };
-use super::sequence::{sequence_unsupported, AdapterKind, SequenceLayer};
-use super::wavefront::{wavefront_reason, wavefront_unsupported, WaveWeights};
+pub use super::plan::Strategy;
+use super::sequence::sequence_unsupported;
+use super::wavefront::{wavefront_unsupported, WaveWeights};
 use crate::config::RnnConfig;
 use crate::error::{Error, Result};
 use crate::shape::{Input, Output, Resolved};
 use crate::weights::DirectionWeights;
-
-/// How the recurrence is dispatched. Both give the same results; they differ in speed.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum Strategy {
-    /// Chosen per model and device: [`Strategy::Sequence`] where it fits and wins, else
-    /// [`Strategy::PerStep`], or on GPUs [`Strategy::Wavefront`] for a stack it can run.
-    #[default]
-    Auto,
-    /// One fused dispatch per timestep (both directions at once), each invocation owning one
-    /// hidden unit of a block of up to 8 sequences (16 on CPU adapters): spreads a step over
-    /// the whole GPU, best for wide layers.
-    PerStep,
-    /// One workgroup per block of sequences and direction runs a whole chunk of timesteps in
-    /// one dispatch, with the state in workgroup memory (on CPU adapters whose workgroup is
-    /// one SIMD vector, in registers): no per-step dispatch cost, best for narrow layers.
-    /// Needs `hidden_size` and the state width <= 1024.
-    Sequence,
-    /// The per-step kernel pipelined across layers: dispatch w runs step w - l of every
-    /// layer l at once, so L layers over T steps take T + L - 1 dependent dispatches instead
-    /// of L * T, and layers from the second on compute their input projection inside the step.
-    /// For stacks of unidirectional layers without `proj_size`. The first forward copies
-    /// every layer's `weight_hh` and the `weight_ih` of every layer but the first into one
-    /// buffer that the model then keeps: as much device memory again as the model's own
-    /// copies of those matrices.
-    Wavefront,
-}
 
 /// An [`crate::Rnn`] whose weights live on a GPU. Create it with [`crate::Rnn::to_gpu`].
 ///
@@ -77,7 +53,10 @@ impl std::fmt::Debug for GpuRnn {
 pub(super) struct LayerBuffers {
     pub w_ih: PackedWeights,
     pub b_ih: wgpu::Buffer,
+    /// W_hh packed k-major by unit (columns.wgsl), for the sequence kernel and the wavefront.
     pub w_hh: PackedWeights,
+    /// W_hh in rows for the per-step kernel (`pack::pack_recurrent_rows`).
+    pub w_hh_rows: wgpu::Buffer,
     pub b_hh: wgpu::Buffer,
     pub w_hr: wgpu::Buffer,
 }
@@ -205,6 +184,10 @@ impl GpuRnn {
                     &format!("weight_hh_l{l} packed"),
                     &pack_recurrent(config, dirs),
                 ),
+                w_hh_rows: ctx.storage(
+                    &format!("weight_hh_l{l} rows"),
+                    &pack_recurrent_rows(config, dirs),
+                ),
                 b_hh: ctx.storage(&format!("bias_hh_l{l}"), &cat(&|w| &w.b_hh, dirs)),
                 w_hr: ctx.storage(
                     &format!("weight_hr_l{l} transposed"),
@@ -253,61 +236,10 @@ impl GpuRnn {
         self.strategy
     }
 
-    /// The strategy a forward pass over `batch` sequences uses, with `Auto` resolved.
+    /// The strategy a forward pass over `batch` sequences uses, with `Auto` resolved
+    /// ([`choice::resolve`]).
     pub fn strategy_for(&self, batch: usize) -> Strategy {
-        if self.strategy != Strategy::Auto {
-            return self.strategy;
-        }
-        let adapter = self.ctx.adapter_kind();
-        let cpu = matches!(adapter, AdapterKind::Cpu { .. });
-        // Where a step runs as its own dispatch, a GPU runs a small batch's step in less time
-        // than a dependent dispatch takes, so pipelining the layers saves most of the layers'
-        // dispatches. On CPU adapters the step's work is what costs (BENCHMARKS.md, "Layers
-        // as a wavefront"): there the input projection of layers 1 and up, which the
-        // wavefront moves into the step, runs fastest as the GEMM over the whole chunk.
-        let per_step =
-            if !cpu && batch <= BATCH_BLOCK as usize && wavefront_reason(&self.config).is_none() {
-                Strategy::Wavefront
-            } else {
-                Strategy::PerStep
-            };
-        if !self.sequence_fits() {
-            return per_step;
-        }
-        // Measured on lavapipe, both strategies alternated in one process (BENCHMARKS.md,
-        // "Choosing the strategy"): the sequence kernel wins wherever a step's work is small
-        // next to a dispatch. With h in registers (`SequenceShape::registers`) that is up to
-        // H = 96 for up to 32 sequences (GRU B=32 0.83x; at B=64 level or the per-step kernel
-        // faster) and H = 128 for up to 16 sequences (GRU B=8 0.85x, LSTM 0.90x; B=32 level),
-        // or 32 for the Elman RNN's single gate (0.93x). From H = 160 it loses (1.3x to 2x):
-        // each workgroup streams the whole W_hh every step, and the per-step kernel splits it
-        // between the CPU's threads. With h in workgroup memory it wins at H <= 16 for every
-        // batch, at H = 32 up to B = 32 (level beyond, where both rules keep it) and at H = 64
-        // up to 8 sequences. On GPUs a dispatch costs several microseconds, which the sequence
-        // kernel saves while one workgroup can still do a step's work.
-        let hidden = self.config.hidden_size;
-        let registers = self
-            .ctx
-            .sequence_cut(SequenceLayer::of(&self.config), batch)
-            .is_some_and(|cut| cut.shape.registers);
-        let sequence = if cpu && registers {
-            let widest_batch = match self.config.kind.gate_count() {
-                1 => 32,
-                _ => 16,
-            };
-            hidden <= 32
-                || (hidden <= 96 && batch <= 32)
-                || (hidden <= 128 && batch <= widest_batch)
-        } else if cpu {
-            hidden <= 32 || (hidden <= 64 && batch <= 8)
-        } else {
-            hidden <= 128
-        };
-        if sequence {
-            Strategy::Sequence
-        } else {
-            per_step
-        }
+        choice::resolve(&self.config, batch, self.strategy, self.ctx.profile())
     }
 
     /// Sizes and strategy of one pass, checked against the device.
@@ -321,9 +253,7 @@ impl GpuRnn {
     }
 
     fn sequence_fits(&self) -> bool {
-        self.ctx
-            .sequence_cut(SequenceLayer::of(&self.config), 1)
-            .is_some()
+        choice::sequence_cut(&self.config, 1, self.ctx.profile()).is_some()
     }
 
     /// The context the weights live on.

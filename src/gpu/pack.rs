@@ -57,6 +57,22 @@ pub(crate) fn pack_recurrent(config: &RnnConfig, dirs: &[DirectionWeights]) -> V
     )
 }
 
+/// `W_hh` of every direction for the per-step kernel (recurrent.wgsl): PyTorch's row-major
+/// `[d][gate * H + j][k]`, each row padded with zeros to whole vec4s of k, so that
+/// neighbouring invocations, which split k, read neighbouring 16-byte words of a row.
+pub(crate) fn pack_recurrent_rows(config: &RnnConfig, dirs: &[DirectionWeights]) -> Vec<f32> {
+    let (rows, k_len) = (config.gate_rows(), config.state_width());
+    let k_padded = k_len.next_multiple_of(4);
+    let mut packed = vec![0.0; dirs.len() * rows * k_padded];
+    for (d, w) in dirs.iter().enumerate() {
+        for n in 0..rows {
+            let at = (d * rows + n) * k_padded;
+            packed[at..at + k_len].copy_from_slice(&w.w_hh[n * k_len..(n + 1) * k_len]);
+        }
+    }
+    packed
+}
+
 /// `W_ih` packed k-major, its gate rows in [`gate_column`] order, padded to [`gate_stride`]
 /// columns, so neighbouring invocations read neighbouring memory.
 pub(crate) fn pack_input(config: &RnnConfig, dirs: &[DirectionWeights]) -> Vec<f32> {
@@ -125,6 +141,34 @@ pub(crate) fn pack_projection(config: &RnnConfig, dirs: &[DirectionWeights]) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Kind;
+
+    #[test]
+    fn recurrent_rows_keep_pytorch_order_and_pad_k_to_vec4s() {
+        let config = RnnConfig::new(Kind::Gru, 2, 3);
+        // W_hh is (3 * 3, 3): row n holds 10 n + k.
+        let w_hh: Vec<f32> = (0..9)
+            .flat_map(|n| (0..3).map(move |k| (10 * n + k) as f32))
+            .collect();
+        let dirs = [DirectionWeights {
+            w_ih: vec![],
+            w_hh,
+            b_ih: vec![],
+            b_hh: vec![],
+            w_hr: vec![],
+        }];
+        let packed = pack_recurrent_rows(&config, &dirs);
+        assert_eq!(packed.len(), 9 * 4);
+        for n in 0..9 {
+            let want = [
+                (10 * n) as f32,
+                (10 * n + 1) as f32,
+                (10 * n + 2) as f32,
+                0.0,
+            ];
+            assert_eq!(packed[n * 4..n * 4 + 4], want, "row {n}");
+        }
+    }
 
     #[test]
     fn uniform_columns_split_the_blocks_of_four_and_pad_with_zeros() {

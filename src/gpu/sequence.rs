@@ -1,7 +1,7 @@
 //! How the sequence kernel (shaders/sequence.wgsl) cuts a forward pass for one model and
 //! adapter: sequences per workgroup, invocations per workgroup, and timesteps per dispatch.
 
-use super::kernels::{SEQUENCE_H_FLOATS, SEQUENCE_MAX_WORKGROUP, SEQUENCE_M_FLOATS};
+pub(crate) use super::plan::AdapterKind;
 use crate::config::RnnConfig;
 use crate::error::Error;
 
@@ -27,38 +27,18 @@ const SOFTWARE_LOOP_BUDGET: usize = SOFTWARE_LOOP_LIMIT / 2;
 /// iterations per step) until a chunk holds this many steps.
 const SOFTWARE_MIN_CHUNK: usize = 32;
 
-/// Sequence-kernel workgroups worth running at once on a GPU before a workgroup takes more
-/// than one sequence: a few per streaming multiprocessor.
-const GPU_PARALLEL_BLOCKS: usize = 64;
-
-/// What the cut depends on besides the model: the adapter.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum AdapterKind {
-    /// A software adapter (lavapipe) that runs `threads` workgroups at once, each on SIMD
-    /// vectors of `lanes` invocations.
-    Cpu { threads: usize, lanes: u32 },
-    /// A GPU, or a device the crate did not create and knows nothing about.
-    Gpu,
-}
-
-impl AdapterKind {
-    /// Software adapters run one workgroup per CPU thread, on SIMD as wide as their subgroups;
-    /// a device without adapter info counts as a GPU.
-    pub(crate) fn of(info: Option<&wgpu::AdapterInfo>) -> Self {
-        match info {
-            Some(info) if info.device_type == wgpu::DeviceType::Cpu => AdapterKind::Cpu {
-                threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
-                lanes: if info.subgroup_min_size == info.subgroup_max_size {
-                    info.subgroup_max_size
-                } else {
-                    8
-                },
-            },
-            _ => AdapterKind::Gpu,
-        }
-    }
-}
-
+/// Floats of workgroup memory that hold a sequence-kernel block's h (`H_VEC4S` x 4 in
+/// sequence.wgsl): h_{t-1} and h_t of every sequence of the block.
+pub(crate) const SEQUENCE_H_FLOATS: usize = 2048;
+/// Floats of workgroup memory for a block's o * tanh(c) with proj_size (`M_FLOATS`).
+pub(crate) const SEQUENCE_M_FLOATS: usize = 1024;
+/// Bytes of workgroup memory the sequence kernel declares.
+pub(crate) const SEQUENCE_WORKGROUP_STORAGE: u64 =
+    ((SEQUENCE_H_FLOATS + SEQUENCE_M_FLOATS) * 4) as u64;
+/// Most sequences one sequence-kernel workgroup computes.
+pub(crate) const SEQUENCE_MAX_ROWS: u32 = 8;
+/// Most invocations of a sequence-kernel workgroup (what the context requires of the device).
+pub(crate) const SEQUENCE_MAX_WORKGROUP: u32 = 256;
 /// The widths of a layer that the cut depends on.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct SequenceLayer {
@@ -140,9 +120,12 @@ impl SequenceCut {
             2 * rows * layer.state_width.div_ceil(4) * 4 <= SEQUENCE_H_FLOATS
                 && (!layer.project || rows * layer.hidden <= SEQUENCE_M_FLOATS)
         };
+        // On a GPU one block of up to 8 sequences per workgroup: every workgroup streams the
+        // whole W_hh each step, so fewer, fuller blocks read it fewer times. Software
+        // adapters keep a block for each of their threads.
         let parallel = match adapter {
             AdapterKind::Cpu { threads, .. } => threads,
-            AdapterKind::Gpu => GPU_PARALLEL_BLOCKS,
+            AdapterKind::Gpu => 1,
         };
         let busy = batch.min(parallel.max(1));
         let rows = [8, 4, 2, 1]
@@ -263,12 +246,11 @@ mod tests {
         assert_eq!(rows(8, LAVAPIPE), 4);
         assert_eq!(rows(9, LAVAPIPE), 8);
         assert_eq!(rows(64, LAVAPIPE), 8);
-        // A GPU keeps one sequence per workgroup until it has 64 workgroups.
-        assert_eq!(rows(8, AdapterKind::Gpu), 1);
-        assert_eq!(rows(64, AdapterKind::Gpu), 1);
-        assert_eq!(rows(65, AdapterKind::Gpu), 1);
-        assert_eq!(rows(128, AdapterKind::Gpu), 2);
-        assert_eq!(rows(512, AdapterKind::Gpu), 8);
+        // A GPU takes blocks of up to 8 sequences: each workgroup streams W_hh every step.
+        assert_eq!(rows(1, AdapterKind::Gpu), 1);
+        assert_eq!(rows(3, AdapterKind::Gpu), 4);
+        assert_eq!(rows(8, AdapterKind::Gpu), 8);
+        assert_eq!(rows(64, AdapterKind::Gpu), 8);
     }
 
     #[test]

@@ -9,28 +9,9 @@ use super::buffers::Scopes;
 use super::context::GpuContext;
 use super::kernels::UNIFORM_BINDING_VEC4S;
 use super::model::{GpuRnn, LayerBuffers, PackedWeights};
+pub(crate) use super::plan::wavefront_reason;
 use crate::config::RnnConfig;
 use crate::error::{Error, Result};
-
-/// Why `config` cannot run as a wavefront, or `None` where it can (cheap: `Auto` asks on
-/// every call).
-pub(crate) fn wavefront_reason(config: &RnnConfig) -> Option<&'static str> {
-    if config.num_layers < 2 {
-        Some("a single layer has no layer above it to pipeline; use Strategy::PerStep or Auto")
-    } else if config.bidirectional {
-        Some(
-            "the layer above needs a bidirectional layer's reverse direction at t = 0 first, \
-             which that direction computes last; use Strategy::PerStep or Auto",
-        )
-    } else if config.proj_size > 0 {
-        Some(
-            "an LSTM with proj_size needs a second dispatch per step for the projection; use \
-             Strategy::PerStep or Auto",
-        )
-    } else {
-        None
-    }
-}
 
 /// The error for asking `config` to run as a wavefront, or `None` where it can.
 pub(crate) fn wavefront_unsupported(config: &RnnConfig) -> Option<Error> {

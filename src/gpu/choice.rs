@@ -1,0 +1,224 @@
+//! Which kernels a pass runs, as pure functions of the model's configuration, the batch and a
+//! [`DeviceProfile`]: what `Strategy::Auto` picks, how the sequence kernel is cut, and the
+//! printable plan (`cargo run --example bench -- --plan gpu`).
+
+use super::plan::{
+    step_weight_bytes, wavefront_reason, AdapterKind, DeviceProfile, StepShape, Strategy, MAX_ROWS,
+};
+use super::sequence::{SequenceCut, SequenceLayer};
+use crate::config::RnnConfig;
+
+/// How the sequence kernel cuts a pass over `batch` sequences of `config` on `profile`'s
+/// device ([`SequenceCut::new`]), or `None` where the layer does not fit it. h stays in
+/// registers only where the register kernel can run: it needs subgroups exactly as wide as
+/// the SIMD vectors the cut sizes its workgroup to, which only a software adapter that
+/// reports one subgroup size promises.
+pub(crate) fn sequence_cut(
+    config: &RnnConfig,
+    batch: usize,
+    profile: DeviceProfile,
+) -> Option<SequenceCut> {
+    let mut cut = SequenceCut::new(SequenceLayer::of(config), batch, profile.adapter)?;
+    cut.shape.registers &=
+        profile.subgroups && profile.fixed_subgroup_size && profile.is_software();
+    Some(cut)
+}
+
+/// The strategy a pass over `batch` sequences runs: `strategy` itself, or for
+/// [`Strategy::Auto`] the choice for `profile`'s device.
+pub(crate) fn resolve(
+    config: &RnnConfig,
+    batch: usize,
+    strategy: Strategy,
+    profile: DeviceProfile,
+) -> Strategy {
+    if strategy != Strategy::Auto {
+        return strategy;
+    }
+    let cpu = profile.is_software();
+    // Where a step runs as its own dispatch, a GPU runs a small batch's step in less time
+    // than a dependent dispatch takes, so pipelining the layers saves most of the layers'
+    // dispatches. On CPU adapters the step's work is what costs (BENCHMARKS.md, "Layers
+    // as a wavefront"): there the input projection of layers 1 and up, which the
+    // wavefront moves into the step, runs fastest as the GEMM over the whole chunk.
+    let per_step = if !cpu && batch <= MAX_ROWS as usize && wavefront_reason(config).is_none() {
+        Strategy::Wavefront
+    } else {
+        Strategy::PerStep
+    };
+    let Some(cut) = sequence_cut(config, batch, profile) else {
+        return per_step;
+    };
+    // Measured on lavapipe, both strategies alternated in one process (BENCHMARKS.md,
+    // "Choosing the strategy"): the sequence kernel wins wherever a step's work is small
+    // next to a dispatch. With h in registers (`SequenceShape::registers`) that is up to
+    // H = 96 for up to 32 sequences and H = 128 for up to 16 sequences (GRU B=8 0.85x, LSTM
+    // 0.90x), or 32 for the Elman RNN's single gate. From H = 160 it loses (1.3x to 2x): each
+    // workgroup streams the whole W_hh every step, and the per-step kernel splits it between
+    // the CPU's threads. With h in workgroup memory it wins at H <= 16 for every batch, at
+    // H = 32 up to B = 32 and at H = 64 up to 8 sequences. On GPUs a dispatch costs several
+    // microseconds, which the sequence kernel saves while one workgroup (one compute unit)
+    // can still do a step's work: narrow layers only. The H = 128 bound on GPUs is a guess
+    // from the design, to be measured on a lent GPU.
+    let hidden = config.hidden_size;
+    let sequence = if cpu && cut.shape.registers {
+        let widest_batch = match config.kind.gate_count() {
+            1 => 32,
+            _ => 16,
+        };
+        hidden <= 32 || (hidden <= 96 && batch <= 32) || (hidden <= 128 && batch <= widest_batch)
+    } else if cpu {
+        hidden <= 32 || (hidden <= 64 && batch <= 8)
+    } else {
+        hidden <= 128
+    };
+    if sequence {
+        Strategy::Sequence
+    } else {
+        per_step
+    }
+}
+
+/// The plan of a pass over `seq_len` steps of `batch` sequences of `config` with `strategy`
+/// on `profile`'s device, without running anything: one line per layer and direction of
+/// `key=value` pairs, at least `plan_kernel=`, `dispatches_per_step=`,
+/// `workgroups_per_step=` and `weight_bytes_per_step=` (what that direction's recurrence
+/// reads of its weights per step, counting a matrix once per workgroup that streams it).
+/// A strategy the model cannot take gives one line, `plan_kernel=unsupported reason=...`.
+pub fn plan_lines(
+    config: &RnnConfig,
+    batch: usize,
+    seq_len: usize,
+    strategy: Strategy,
+    profile: DeviceProfile,
+) -> Vec<String> {
+    let strategy = resolve(config, batch, strategy, profile);
+    let d = config.num_directions();
+    let (h, k4) = (config.hidden_size, config.state_width().div_ceil(4));
+    let t = seq_len.max(1);
+    let per_direction: Result<Vec<String>, String> = match strategy {
+        Strategy::Sequence => match sequence_cut(config, batch, profile) {
+            None => Err("the layer does not fit the sequence kernel's workgroup memory".into()),
+            Some(cut) => {
+                let blocks = batch.div_ceil(cut.shape.rows as usize).max(1);
+                let steps = t.min(cut.max_steps);
+                // Every block's workgroup streams the unit-packed W_hh (4 gate columns).
+                Ok(vec![format!(
+                    "plan_kernel=sequence dispatches_per_step={:.4} workgroups_per_step={blocks} \
+                     weight_bytes_per_step={} rows={} workgroup={} registers={} steps_per_dispatch={steps}",
+                    1.0 / steps as f64,
+                    blocks * h * k4 * 64,
+                    cut.shape.rows,
+                    cut.shape.workgroup,
+                    cut.shape.registers,
+                )])
+            }
+        },
+        Strategy::Wavefront => match wavefront_reason(config) {
+            Some(reason) => Err(reason.into()),
+            None => {
+                let rows = StepShape::new(config, batch).rows as usize;
+                let blocks = batch.div_ceil(rows).max(1);
+                let layers = config.num_layers;
+                Ok(vec![format!(
+                    "plan_kernel=wavefront dispatches_per_step={:.4} workgroups_per_step={} \
+                     weight_bytes_per_step={} rows={rows}",
+                    (t + layers - 1) as f64 / (t * layers) as f64,
+                    h.div_ceil(64) * blocks,
+                    blocks * h * k4 * 64,
+                )])
+            }
+        },
+        _ => {
+            let shape = StepShape::new(config, batch);
+            let [x, y, _] = shape.grid(config, batch);
+            let (mut dispatches, mut workgroups) = (1, u64::from(x * y));
+            if config.proj_size > 0 {
+                dispatches += 1;
+                workgroups += u64::from(config.proj_size.div_ceil(64) as u32 * y);
+            }
+            Ok(vec![format!(
+                "plan_kernel=per-step dispatches_per_step={dispatches} workgroups_per_step={workgroups} \
+                 weight_bytes_per_step={} units={} rows={} workgroup={} reduce={}",
+                step_weight_bytes(config) / d as u64,
+                shape.units,
+                shape.rows,
+                shape.workgroup,
+                if profile.subgroups { "subgroup" } else { "workgroup" },
+            )])
+        }
+    };
+    let adapter = match profile.adapter {
+        AdapterKind::Gpu => "gpu",
+        AdapterKind::Cpu { .. } => "software",
+    };
+    match per_direction {
+        Err(reason) => vec![format!(
+            "plan_kernel=unsupported strategy={strategy:?} reason=\"{reason}\""
+        )],
+        Ok(line) => (0..config.num_layers)
+            .flat_map(|l| (0..d).map(move |dir| (l, dir)))
+            .map(|(l, dir)| {
+                format!(
+                    "layer={l} direction={dir} adapter={adapter} strategy={strategy:?} batch={batch} {}",
+                    line[0]
+                )
+            })
+            .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Kind;
+
+    fn value<'a>(line: &'a str, key: &str) -> &'a str {
+        line.split(' ')
+            .find_map(|kv| kv.strip_prefix(&format!("{key}=")))
+            .unwrap_or_else(|| panic!("no {key}= in {line}"))
+    }
+
+    #[test]
+    fn a_wide_gru_at_batch_one_plans_the_split_k_step_kernel() {
+        let config = RnnConfig::new(Kind::Gru, 64, 1024);
+        let lines = plan_lines(&config, 1, 64, Strategy::Auto, DeviceProfile::GENERIC_GPU);
+        assert_eq!(lines.len(), 1);
+        let line = &lines[0];
+        assert_eq!(value(line, "plan_kernel"), "per-step", "{line}");
+        assert_eq!(value(line, "dispatches_per_step"), "1");
+        assert!(value(line, "workgroups_per_step").parse::<u64>().unwrap() >= 128);
+        assert_eq!(
+            value(line, "weight_bytes_per_step"),
+            (12u64 << 20).to_string()
+        );
+    }
+
+    #[test]
+    fn narrow_layers_plan_the_sequence_kernel_with_blocks_of_up_to_eight() {
+        let config = RnnConfig::new(Kind::Lstm, 64, 128);
+        let lines = plan_lines(&config, 8, 64, Strategy::Auto, DeviceProfile::GENERIC_GPU);
+        let line = &lines[0];
+        assert_eq!(value(line, "plan_kernel"), "sequence", "{line}");
+        assert_eq!(value(line, "rows"), "8");
+        assert_eq!(value(line, "workgroups_per_step"), "1");
+    }
+
+    #[test]
+    fn every_layer_and_direction_has_a_line_and_refusals_say_why() {
+        let config = RnnConfig::new(Kind::Lstm, 64, 256)
+            .num_layers(2)
+            .bidirectional(true);
+        let lines = plan_lines(&config, 4, 64, Strategy::Auto, DeviceProfile::GENERIC_GPU);
+        assert_eq!(lines.len(), 4);
+        let wave = plan_lines(
+            &config,
+            4,
+            64,
+            Strategy::Wavefront,
+            DeviceProfile::GENERIC_GPU,
+        );
+        assert_eq!(wave.len(), 1);
+        assert_eq!(value(&wave[0], "plan_kernel"), "unsupported");
+    }
+}

@@ -1,0 +1,126 @@
+//! The per-step kernel as wgpu's backends receive it, checked without a GPU: every variant
+//! the plan can pick, with its pipeline-overridable constants applied, validates with naga and
+//! translates to SPIR-V (Vulkan), MSL (Metal), HLSL (DX12) and GLSL (GL), as wgpu would
+//! translate it on each of those devices.
+
+use naga::back::{glsl, hlsl, msl, spv};
+use naga::valid::{Capabilities, ShaderStages, SubgroupOperationSet, ValidationFlags, Validator};
+use naga::ShaderStage;
+
+use super::kernels::{DotLoop, GatesMemory, Memory, ShaderFile, WeightMemory};
+use super::plan::StepShape;
+use crate::config::{Kind, RnnConfig};
+
+/// `source` with `constants` applied, translated for entry point `entry` by every backend.
+fn translate(source: &str, dot: DotLoop, constants: &[(&str, f64)], entry: &str) {
+    let module = naga::front::wgsl::parse_str(source)
+        .unwrap_or_else(|e| panic!("{}", e.emit_to_string(source)));
+    let capabilities = match dot {
+        DotLoop::Plain => Capabilities::default(),
+        DotLoop::Subgroup => Capabilities::default() | Capabilities::SUBGROUP,
+    };
+    let info = Validator::new(ValidationFlags::all(), capabilities)
+        .subgroup_stages(ShaderStages::COMPUTE)
+        .subgroup_operations(SubgroupOperationSet::all())
+        .validate(&module)
+        .unwrap_or_else(|e| panic!("{}", e.emit_to_string(source)));
+    let constants: naga::back::PipelineConstants =
+        constants.iter().map(|&(k, v)| (k.to_string(), v)).collect();
+    let stage = (ShaderStage::Compute, entry.to_string());
+    let (module, info) = naga::back::pipeline_constants::process_overrides(
+        &module,
+        &info,
+        Some((ShaderStage::Compute, entry)),
+        &constants,
+    )
+    .unwrap_or_else(|e| panic!("{entry} {constants:?}: {e}"));
+    let what = format!("{entry} with {dot:?} and {constants:?}");
+
+    let spv_options = spv::PipelineOptions {
+        shader_stage: ShaderStage::Compute,
+        entry_point: entry.into(),
+    };
+    spv::write_vec(&module, &info, &spv::Options::default(), Some(&spv_options))
+        .unwrap_or_else(|e| panic!("SPIR-V, {what}: {e}"));
+
+    let msl_options = msl::Options {
+        lang_version: (2, 4),
+        ..Default::default()
+    };
+    let msl_pipeline = msl::PipelineOptions {
+        entry_point: Some(stage.clone()),
+        ..Default::default()
+    };
+    msl::write_string(&module, &info, &msl_options, &msl_pipeline)
+        .unwrap_or_else(|e| panic!("MSL, {what}: {e}"));
+
+    let hlsl_options = hlsl::Options {
+        shader_model: hlsl::ShaderModel::V6_0,
+        ..Default::default()
+    };
+    let hlsl_pipeline = hlsl::PipelineOptions {
+        entry_point: Some(stage),
+    };
+    let mut out = String::new();
+    hlsl::Writer::new(&mut out, &hlsl_options, &hlsl_pipeline)
+        .write(&module, &info, None)
+        .unwrap_or_else(|e| panic!("HLSL, {what}: {e}"));
+
+    let glsl_options = glsl::Options {
+        version: glsl::Version::new_gles(310),
+        ..Default::default()
+    };
+    let glsl_pipeline = glsl::PipelineOptions {
+        shader_stage: ShaderStage::Compute,
+        entry_point: entry.into(),
+        multiview: None,
+    };
+    let mut out = String::new();
+    glsl::Writer::new(
+        &mut out,
+        &module,
+        &info,
+        &glsl_options,
+        &glsl_pipeline,
+        Default::default(),
+    )
+    .and_then(|mut w| w.write())
+    .unwrap_or_else(|e| panic!("GLSL, {what}: {e}"));
+}
+
+#[test]
+fn every_step_variant_translates_to_every_backend() {
+    let mut shapes = Vec::new();
+    for hidden in [1, 20, 128, 1024] {
+        for batch in [1, 3, 64] {
+            shapes.push(StepShape::new(&RnnConfig::new(Kind::Gru, 4, hidden), batch));
+        }
+    }
+    shapes.sort_by_key(|s| (s.units, s.rows, s.workgroup));
+    shapes.dedup();
+    for dot in DotLoop::ALL {
+        let source = ShaderFile::Recurrent.source_for(
+            dot,
+            0,
+            WeightMemory::Storage,
+            Memory::Storage,
+            GatesMemory::Storage,
+        );
+        for shape in &shapes {
+            for gates in [1.0, 3.0, 4.0] {
+                let constants = [
+                    ("UNITS", f64::from(shape.units)),
+                    ("ROWS", f64::from(shape.rows)),
+                    ("WORKGROUP", f64::from(shape.workgroup)),
+                    ("GATES", gates),
+                ];
+                translate(&source, dot, &constants, "recurrent_step");
+            }
+            // GLSL's writer needs the GATES the project kernel never reads set too.
+            let constants = [("ROWS", f64::from(shape.rows)), ("GATES", 4.0)];
+            if dot == DotLoop::Plain {
+                translate(&source, dot, &constants, "lstm_project");
+            }
+        }
+    }
+}
