@@ -6,7 +6,7 @@
 // be four dot products: more instructions on software adapters).
 // Only the first `cols` columns are loaded (uniform): a GRU skips its fourth, zero, column and
 // the Elman RNN step its three. dot_column(w, c) reads that vec4 from the layer's weights
-// (weights_storage.wgsl, or on CPU adapters weights_uniform.wgsl or weights_texture.wgsl).
+// (weights_storage.wgsl; the wavefront's arena in wavefront.wgsl).
 
 fn dot_columns(w: u32, cols: u32) -> mat4x4<f32> {
     var m = mat4x4<f32>();

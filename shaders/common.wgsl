@@ -1,20 +1,5 @@
 // Shared by every kernel: prepended to each kernel file before compilation.
 
-// Vec4s of every uniform array the kernels read on CPU adapters (weights_uniform.wgsl,
-// step_state_uniform.wgsl, gemm_rows_uniform.wgsl): 64 KiB, the uniform binding size every
-// WebGPU device allows. Mirrored by `gpu::kernels::UNIFORM_BINDING_VEC4S`.
-const UNIFORM_BINDING_VEC4S: u32 = 4096u;
-
-// Vec4s (rgba32float texels) per row of every texture the kernels read on CPU adapters
-// (weights_texture.wgsl, gates_texture.wgsl): vec4 i of the array a texture holds is the texel
-// at `texel(i)`. A power of two, so that the division and remainder are a shift and a mask;
-// within the 8192 texels every WebGPU device allows. Mirrored by `gpu::kernels::TEXTURE_WIDTH`.
-const TEXTURE_WIDTH: u32 = 4096u;
-
-fn texel(i: u32) -> vec2<u32> {
-    return vec2<u32>(i % TEXTURE_WIDTH, i / TEXTURE_WIDTH);
-}
-
 // The per-layer constants, mirrored by `gpu::kernels::LayerParams` on the Rust side.
 struct Layer {
     seq_len: u32,      // T
@@ -29,7 +14,6 @@ struct Layer {
     project: u32,      // LSTM with proj_size
     gate_stride: u32,  // floats per row of the projection chunk (gpu::pack::gate_stride)
     gate_count: u32,   // G: 3 for GRU, 4 for LSTM, 1 for the Elman RNN
-    gemm_block: u32,   // input-projection invocations per block of rows (gpu::kernels::gemm_block)
 }
 
 // One 16-byte slot per index, selected with a dynamic offset: the timestep (or chunk) index

@@ -21,9 +21,9 @@ struct Dense {
 }
 
 @group(0) @binding(0) var<uniform> params: Dense;
-// bindings 1 and 2: src and the weight, [K][N/4] vec4s (transposed, padded), read through
-// src_at and weight_at: dense_operands_storage.wgsl, or for `linear` on CPU adapters where
-// both fit 64 KiB, dense_operands_uniform.wgsl.
+// src, and the weight as [K][N/4] vec4s (transposed, padded).
+@group(0) @binding(1) var<storage, read> src: array<f32>;
+@group(0) @binding(2) var<storage, read> weight: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read> bias: array<vec4<f32>>;    // [N/4] (padded, zeros without bias)
 @group(0) @binding(4) var<storage, read> lengths: array<u32>;       // [B]
 @group(0) @binding(5) var<storage, read_write> dst: array<f32>;
@@ -70,9 +70,9 @@ fn linear(
     var acc: array<vec4<f32>, DENSE_ROWS>;
     var w = n4;
     for (var k = 0u; k < k_len; k++) {
-        let wk = weight_at(w);
+        let wk = weight[w];
         for (var r = 0u; r < DENSE_ROWS; r++) {
-            acc[r] += wk * src_at(xr[r] + k);
+            acc[r] += wk * src[xr[r] + k];
         }
         w += n4_len;
     }
@@ -109,7 +109,7 @@ fn last_step(
     let j = id % width;
     // The forward half ends at the sequence's last valid step, the reverse half at step 0.
     let t = select(0u, lengths[b] - 1u, j < params.split);
-    dst[id] = src_at((t * params.batch + b) * width + j);
+    dst[id] = src[(t * params.batch + b) * width + j];
 }
 
 @compute @workgroup_size(64, 1, 1)

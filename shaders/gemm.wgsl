@@ -4,17 +4,17 @@
 // unit's gates, or four Elman RNN units.
 // Each invocation computes a block of ROWS rows x COLS gate rows in registers (the loop is
 // dot_rows in dot.wgsl). W_ih is stored transposed so that neighbouring invocations read
-// neighbouring weights. No workgroup memory and no barriers: on software adapters (lavapipe) a
-// barrier costs more than the loads it would save.
+// neighbouring weights.
 
 @group(0) @binding(0) var<uniform> layer: Layer;
-// bindings 1 and 5: x, from gemm_rows_storage.wgsl, or on CPU adapters gemm_rows_uniform.wgsl
-// or gemm_rows_texture.wgsl (binding 1 only).
-// binding 2: W_ih, [D][K/4][gate_stride][4] (columns.wgsl), from weights_storage.wgsl or, on
-// CPU adapters, weights_uniform.wgsl (which adds bindings 9 to 11) or weights_texture.wgsl.
+// x of the whole sequence, (T, B, in_size).
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+// binding 2: W_ih, [D][K/4][gate_stride][4] (columns.wgsl, weights_storage.wgsl).
 @group(0) @binding(3) var<storage, read> b_ih: array<vec4<f32>>;   // [D][G*H/4]
-// binding 4: the output, written through store_gates: gemm_gates_storage.wgsl or, on CPU
-// adapters, gemm_gates_texture.wgsl.
+// The output, [D][chunk_steps*B][gate_stride/4] vec4s (gates_storage.wgsl reads it).
+@group(0) @binding(4) var<storage, read_write> gates: array<vec4<f32>>;
+// The same buffer as `x` when in_size % 4 == 0 (rows then start on whole vec4s), else unused.
+@group(0) @binding(5) var<storage, read> x4: array<vec4<f32>>;
 @group(1) @binding(0) var<uniform> chunk: Step;
 
 const GEMM_WORKGROUP: u32 = 64u;
@@ -27,12 +27,8 @@ const COLS: u32 = 4u;
 // Any value up to 4 is correct for every kind (the skipped columns are zero).
 override GEMM_COLUMNS: u32 = 4u;
 
-// A workgroup computes GEMM_WORKGROUP / layer.gemm_block blocks of ROWS rows, each with
-// layer.gemm_block invocations (a power of two): all 64 on one block of a wide layer, and
-// on CPU adapters several blocks of a narrow one, whose gate rows would otherwise leave most
-// invocations computing copies (GRU H=16: 16 vec4s of gate rows). Every subgroup stays within
-// one block (gemm_block is at least the subgroup's width), so the subgroup loop's invocations
-// share their rows.
+// A workgroup computes one block of ROWS rows for 64 vec4s of gate rows; the subgroup loop's
+// invocations share their rows.
 @compute @workgroup_size(64, 1, 1)
 fn input_projection(
     @builtin(local_invocation_id) lid: vec3<u32>,
@@ -46,10 +42,9 @@ fn input_projection(
     let rows = min(layer.chunk_steps, layer.seq_len - start) * layer.batch;
     let t0 = chunk_first_t(chunk.index, d, layer.seq_len, layer.chunk_steps);
 
-    let block = layer.gemm_block;
-    let column = wid.x * GEMM_WORKGROUP + lid.x % block;
+    let column = wid.x * GEMM_WORKGROUP + lid.x;
     let n4 = min(column, n4_len - 1u);    // surplus invocations compute a copy and discard it
-    let row0 = (wid.y * (GEMM_WORKGROUP / block) + lid.x / block) * ROWS;
+    let row0 = wid.y * ROWS;
     // Rows past the chunk's end repeat its last row; their results are discarded.
     let last = rows - 1u;
     var xr: array<u32, ROWS>;
@@ -65,7 +60,20 @@ fn input_projection(
     let bias = b_ih[d * n4_len + column];
     for (var r = 0u; r < ROWS; r++) {
         if (row0 + r < rows) {
-            store_gates((d * capacity + row0 + r) * n4_len + column, acc[r] + bias);
+            gates[(d * capacity + row0 + r) * n4_len + column] = acc[r] + bias;
         }
     }
+}
+
+// The row of `x` where direction d's rows of this chunk start (its first timestep t0).
+fn chunk_row0(d: u32, t0: u32) -> u32 {
+    return t0 * layer.batch;
+}
+
+fn dot_row(i: u32) -> f32 {
+    return x[i];
+}
+
+fn dot_row4(i: u32) -> vec4<f32> {
+    return x4[i];
 }

@@ -1,15 +1,14 @@
-// Bindings shared by the recurrent kernel families (recurrent.wgsl, sequence.wgsl): one bind
-// group layout serves both, mirrored by `bindings(ShaderFile::..)` on the Rust side.
+// Bindings shared by the recurrent kernel families (recurrent.wgsl, sequence.wgsl,
+// wavefront.wgsl), mirrored by `gpu::kernels::bindings` on the Rust side.
 
 @group(0) @binding(0) var<uniform> layer: Layer;
-// binding 1: the input projection, [D][chunk_steps*B][gate_stride/4] vec4s, read through
-// unit_gates and unit_gate: gates_storage.wgsl or, on CPU adapters, gates_texture.wgsl.
-// binding 2: W_hh, [D][H_out/4][H][4] (columns.wgsl), from weights_storage.wgsl or, on CPU
-// adapters, weights_uniform.wgsl (which adds bindings 9 to 11) or weights_texture.wgsl.
+// binding 1: the input projection, [D][chunk_steps*B][gate_stride/4] vec4s (gates_storage.wgsl).
+// binding 2: W_hh, declared by each family: rows for the per-step kernel (recurrent.wgsl),
+// [D][H_out/4][H][4] for the sequence kernel (columns.wgsl, weights_storage.wgsl), every
+// layer's matrices for the wavefront.
 @group(0) @binding(3) var<storage, read> b_hh: array<f32>;         // [D][G*H]
 @group(0) @binding(4) var<storage, read> lengths: array<vec4<u32>>; // [B], padded to blocks of 16
-// [2][D][B][H_out] ping-pong, or for the per-step kernels on CPU adapters h_t alone,
-// [D][B][H_out] (step_state_uniform.wgsl).
+// [2][D][B][H_out] ping-pong: half s % 2 holds h after s steps.
 @group(0) @binding(5) var<storage, read_write> state: array<vec4<f32>>;
 @group(0) @binding(6) var<storage, read_write> cell: array<f32>;   // [2][D][B][H]: c, then o*tanh(c)
 @group(0) @binding(7) var<storage, read_write> output: array<f32>; // [T][B][D*H_out]

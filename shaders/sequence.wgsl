@@ -10,10 +10,6 @@
 // (SEQUENCE_WORKGROUP, a pipeline-overridable constant): a small model's step then runs on
 // few invocations, and its barrier costs little.
 //
-// On CPU adapters whose workgroup is one SIMD vector, the host runs `sequence_registers`
-// instead (sequence_registers.wgsl, appended on devices with subgroups): h in registers, no
-// workgroup memory and no barrier.
-//
 // Prepended by gpu::kernels: `const SEQUENCE_ROWS: u32 = N;` (1, 2, 4 or 8).
 // Bindings: shaders/recurrent_bindings.wgsl. `step.index` is the chunk index.
 

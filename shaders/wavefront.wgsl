@@ -29,27 +29,22 @@ struct Wave {
     hh_block: u32,    // vec4s from one layer's W_hh to the next's in `arena`
     ih_first: u32,    // vec4 at which layer 1's W_ih starts
     ih_block: u32,    // vec4s from one layer's W_ih to the next's
-    hh_parts: u32,    // 0 where W_hh is contiguous; else the vec4s of each of its four parts
-    ih_parts: u32,    // the same for W_ih
     bias_block: u32,  // floats from one bias to the next in `b_hh`: b_hh^l is block 2l, b_ih^l 2l+1
-    _pad: u32,
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
 }
 
 // W_hh of every layer (packed as gpu::pack::pack_recurrent), then W_ih of layers 1 and up
-// (as gpu::pack::pack_input). A matrix the layer keeps in uniform buffers on CPU adapters is
-// copied here as its four parts one after another (gpu::pack::uniform_columns), one kept in
-// a texture or storage buffer as its packed vec4s.
+// (as gpu::pack::pack_input).
 @group(0) @binding(2) var<storage, read> arena: array<vec4<f32>>;
 @group(0) @binding(9) var<uniform> wave: Wave;
 
-// The matrix the next dot_rows call reads: where it starts and how it is laid out.
+// Where the matrix the next dot_rows call reads starts.
 var<private> matrix_base: u32;
-var<private> matrix_parts: u32;
 
 fn dot_column(w: u32, c: u32) -> vec4<f32> {
-    let v = w + c;
-    let split = (v % 4u) * matrix_parts + v / 4u;
-    return arena[matrix_base + select(v, split, matrix_parts != 0u)];
+    return arena[matrix_base + w + c];
 }
 
 fn dot_row(i: u32) -> f32 {
@@ -82,7 +77,6 @@ fn wave_step(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_i
         h_at(half, l, min(b0 + $u, layer.batch - 1u)),
     );
     matrix_base = l * wave.hh_block;
-    matrix_parts = wave.hh_parts;
     let hidden = dot_rows(prev, 4u * j, 4u * h, h, WAVE_GATES);
     var input = array<vec4<f32>, BATCH_BLOCK>();
     if (l > 0u) {
@@ -90,7 +84,6 @@ fn wave_step(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_i
             h_at(half, l - 1u, min(b0 + $u, layer.batch - 1u)),
         );
         matrix_base = wave.ih_first + (l - 1u) * wave.ih_block;
-        matrix_parts = wave.ih_parts;
         // pack_input keeps a GRU or LSTM unit's gates in one vec4 per four k, as W_hh does,
         // and four Elman RNN units per vec4 (gpu::pack::gate_column).
         let unit = select(4u * j, j, WAVE_GATES == 1u);

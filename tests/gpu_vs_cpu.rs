@@ -389,25 +389,12 @@ fn batches_in_blocks_of_sixteen() {
     }
 }
 
-/// On CPU adapters the kernels read a layer's packed W_ih and W_hh from four uniform buffers
-/// of 64 KiB where the matrix fits (`gpu::kernels::WeightMemory`), else from a texture of
-/// 4096 vec4s a row, and the per-step kernels read h_{t-1} (D x B x H_out floats) from a
-/// uniform buffer of 64 KiB where it fits, else from storage. The cases sit on both sides of
-/// those limits: at H=128 in one direction W_hh fills each part exactly; an input of 132 puts
-/// W_ih (132 x 512 floats: 4 rows and an eighth) in a texture and leaves W_hh uniform; two
-/// directions put W_hh in a texture (8 rows exactly), and the second of two bidirectional
-/// layers (input 256) has both there; B=64 in two directions fills the uniform h_{t-1}
-/// exactly, and B=130 puts it in storage. The input projection's output goes to a texture
-/// where a chunk fills one row of it (4096 vec4s: here at B=64, B=130 and T=100), else to a
-/// storage buffer (the B=3 cases). (Weights in storage, as on GPUs, are checked on
-/// lavapipe by `vec4_inner_loops_with_and_without_subgroups`: a context on an application's
-/// device counts as a GPU.) The input projection reads x through
-/// a 64 KiB window that holds a chunk's rows of both directions, so the window cuts the
-/// sequence into chunks: T=100 at B=5 with an odd input of 61 (read a float at a time) gives
-/// chunks of 26 steps, the last one short. Where 4 steps of x do not fit the window, x goes
-/// to a texture if every row holds whole vec4s: B=33 with inputs of 132 and 256 in two
-/// directions, whose reverse rows start inside a texture row and end in a partial one; else
-/// to storage: B=65 with an input of 61.
+/// Shapes at the edges of the buffers' layouts: W_hh exactly 64 KiB per part at H=128, odd
+/// input widths (132, and 61, which the input projection reads a float at a time), two
+/// bidirectional layers with an input of 256, batches of 3, 33, 64, 65 and 130 in two
+/// directions, and T=100 cut into input-projection chunks. (Until stop 17 these sat on both
+/// sides of the uniform and texture limits of the CPU adapters' memory modes; the cases stay
+/// as edges of the storage layouts.)
 #[test]
 fn operands_on_both_sides_of_the_uniform_binding_limit() {
     let Some(ctx) = common::gpu() else { return };
@@ -580,8 +567,7 @@ fn repeated_shapes_reuse_buffers_without_leaking_the_previous_call() {
     }
 }
 /// kind, a partial last group of units (H = 36: 9 vec4s of units over 8 lanes), blocks partly
-/// The sequence kernel with h (and the LSTM's c) in registers, which lavapipe runs for one
-/// SIMD vector per workgroup from H = 32 (`SequenceShape::registers` in gpu::sequence): every
+/// The sequence kernel on narrow workgroups (on lavapipe one SIMD vector from H = 32): every
 /// kind, a partial last group of units (H = 36: 9 vec4s of units over 8 lanes), blocks partly
 /// past the batch, two bidirectional layers, lengths, h0 and c0, and chunks (H = 96, T = 120:
 /// at most 87 steps per dispatch) that hand h and c from one dispatch to the next.
@@ -791,9 +777,8 @@ fn sequence_strategy_width_limit() {
 
 /// `Strategy::Wavefront` where its own geometry has edges: layer l's last step runs L - 1
 /// dispatches after the input ends, past the last chunk and submit; every layer starts from
-/// its own half of the ping-pong state; batches span several blocks; and it gathers weights
-/// from each memory the per-layer kernels keep them in on CPU adapters (uniform buffers up to
-/// H = 128, textures beyond).
+/// its own half of the ping-pong state; batches span several blocks; and it gathers the
+/// weights of layers from H = 128 up.
 #[test]
 fn wavefront_across_chunks_submits_blocks_and_weight_memories() {
     let Some(ctx) = common::gpu() else { return };
@@ -866,7 +851,8 @@ fn wavefront_refuses_what_it_cannot_pipeline() {
             assert_ne!(gpu.strategy_for(batch), Strategy::Wavefront, "{config:?}");
         }
     }
-    let config = RnnConfig::new(Kind::Gru, 3, 256).num_layers(2);
+    // Wider than the sequence kernel's layers on every adapter.
+    let config = RnnConfig::new(Kind::Gru, 3, 512).num_layers(2);
     let gpu = random_rnn(&config, &mut StdRng::seed_from_u64(6201))
         .to_gpu(ctx)
         .unwrap();
@@ -883,7 +869,7 @@ fn wavefront_refuses_what_it_cannot_pipeline() {
         assert_eq!(
             gpu.strategy_for(batch),
             want(batch),
-            "GRU L=2 H=256 B={batch}"
+            "GRU L=2 H=512 B={batch}"
         );
     }
 }

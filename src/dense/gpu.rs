@@ -9,105 +9,40 @@ use super::layout::{Flow, Layout};
 use super::model::{Layer, SequentialModel};
 use super::Activation;
 use crate::error::{Error, Result};
-use crate::gpu::kernels::{
-    bindings, layout_entry, DenseParams, DotLoop, GatesMemory, Kernel, Memory, ShaderFile,
-    WeightMemory, DENSE_ROWS, DENSE_WORKGROUP, UNIFORM_BINDING_VEC4S,
-};
+use crate::gpu::kernels::{DenseParams, Kernel, ShaderFile, Variant, DENSE_ROWS, DENSE_WORKGROUP};
 use crate::gpu::{
     read_back, GpuContext, GpuInput, GpuRnn, ResidentPass, Scopes, Wait, MAX_KEPT_BYTES,
 };
 use crate::shape::Tensor;
 
-/// The layout and pipelines of shaders/dense.wgsl, built once per context on first use.
+/// The pipelines of shaders/dense.wgsl and their layout, from the context's cache (compiled
+/// on first use).
 pub(crate) struct DenseKernels {
     layout: wgpu::BindGroupLayout,
     linear: wgpu::ComputePipeline,
     last_step: wgpu::ComputePipeline,
     activate: wgpu::ComputePipeline,
-    /// On CPU adapters, `linear` reading src and the weight from uniform windows, with its
-    /// layout: lavapipe loads storage one lane at a time through the stack.
-    linear_uniform: Option<(wgpu::BindGroupLayout, wgpu::ComputePipeline)>,
 }
 
 impl DenseKernels {
-    /// Compiles the kernels (`linear_uniform` only on CPU adapters). Run inside an error
-    /// scope: a failure is reported there.
-    fn new(device: &wgpu::Device, cpu: bool) -> Self {
-        let (layout, pipeline) = Self::family(device, Memory::Storage);
-        let linear_uniform = cpu.then(|| {
-            let (layout, pipeline) = Self::family(device, Memory::Uniform);
-            (layout, pipeline(Kernel::Linear))
-        });
-        DenseKernels {
-            linear: pipeline(Kernel::Linear),
-            last_step: pipeline(Kernel::LastStep),
-            activate: pipeline(Kernel::Activate),
-            layout,
-            linear_uniform,
-        }
+    /// The context's dense kernels.
+    pub(crate) fn of(ctx: &GpuContext) -> Result<DenseKernels> {
+        let (device, kernels) = (&ctx.inner.device, &ctx.inner.kernels);
+        let pipeline = |kernel| kernels.pipeline(device, Variant::dense(kernel));
+        Ok(DenseKernels {
+            layout: kernels.layout(device, ShaderFile::Dense),
+            linear: pipeline(Kernel::Linear)?,
+            last_step: pipeline(Kernel::LastStep)?,
+            activate: pipeline(Kernel::Activate)?,
+        })
     }
 
-    /// The layout of the family with src and the weight in `operands`, and a maker of its
-    /// pipelines.
-    fn family(
-        device: &wgpu::Device,
-        operands: Memory,
-    ) -> (
-        wgpu::BindGroupLayout,
-        impl Fn(Kernel) -> wgpu::ComputePipeline + '_,
-    ) {
-        let entries: Vec<_> = bindings(
-            ShaderFile::Dense,
-            WeightMemory::Storage,
-            operands,
-            GatesMemory::Storage,
-        )
-        .into_iter()
-        .map(|(i, b)| layout_entry(i, b, false))
-        .collect();
-        let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-            label: Some("wgpu-rnn dense"),
-            entries: &entries,
-        });
-        let source = ShaderFile::Dense.source_for(
-            DotLoop::Plain,
-            1,
-            WeightMemory::Storage,
-            operands,
-            GatesMemory::Storage,
-        );
-        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-            label: Some(ShaderFile::Dense.name()),
-            source: wgpu::ShaderSource::Wgsl(source.into()),
-        });
-        let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-            label: Some("wgpu-rnn dense"),
-            bind_group_layouts: &[Some(&layout)],
-            immediate_size: 0,
-        });
-        let pipeline = move |kernel: Kernel| {
-            device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                label: Some(kernel.entry_point()),
-                layout: Some(&pipeline_layout),
-                module: &module,
-                entry_point: Some(kernel.entry_point()),
-                compilation_options: Default::default(),
-                cache: None,
-            })
-        };
-        (layout, pipeline)
-    }
-
-    /// The context's dense kernels, compiled now if this is their first use.
-    pub(crate) fn of(ctx: &GpuContext) -> Result<&DenseKernels> {
-        if let Some(kernels) = ctx.inner.dense.get() {
-            return Ok(kernels);
+    fn pipeline(&self, kernel: Kernel) -> &wgpu::ComputePipeline {
+        match kernel {
+            Kernel::Linear => &self.linear,
+            Kernel::LastStep => &self.last_step,
+            _ => &self.activate,
         }
-        let scopes = Scopes::push(&ctx.inner.device);
-        let built = DenseKernels::new(&ctx.inner.device, ctx.on_cpu_adapter());
-        pollster::block_on(scopes.pop("compiling the dense kernels"))?;
-        // Another thread may have won the race; either set of pipelines is as good.
-        Ok(ctx.inner.dense.get_or_init(|| built))
     }
 }
 
@@ -133,9 +68,6 @@ pub struct GpuSequential {
 enum GpuLayer {
     Linear {
         weight: wgpu::Buffer,
-        /// The weight padded to one uniform binding, on CPU adapters where it fits
-        /// (`DenseKernels::linear_uniform`).
-        weight_window: Option<wgpu::Buffer>,
         bias: wgpu::Buffer,
         out_features: usize,
         /// The activation stage right after it, fused into the kernel.
@@ -194,7 +126,6 @@ impl GpuSequential {
                     let packed = l.packed_weight();
                     GpuLayer::Linear {
                         weight: ctx.storage("linear weight (transposed)", &packed),
-                        weight_window: weight_window(ctx, &packed),
                         bias: ctx.storage("linear bias (padded)", &l.packed_bias()),
                         out_features: l.out_features(),
                         activation: Activation::Identity,
@@ -314,7 +245,7 @@ impl GpuSequential {
         };
         let pass = match kept {
             Some(pass) => pass,
-            None => self.build(kernels, &x, flow, &groups)?,
+            None => self.build(&kernels, &x, flow, &groups)?,
         };
         let mut encoder = device.create_command_encoder(&Default::default());
         for (layer, stage) in self.layers.iter().zip(&pass.stages) {
@@ -335,22 +266,9 @@ impl GpuSequential {
                         kernel,
                         group,
                         grid,
-                        window,
                     },
                 ) => {
-                    let pipeline = match (window, &kernels.linear_uniform) {
-                        (Some(window), Some((_, pipeline))) => {
-                            encoder.copy_buffer_to_buffer(
-                                &window.src,
-                                0,
-                                &window.buffer,
-                                0,
-                                window.bytes,
-                            );
-                            pipeline
-                        }
-                        _ => kernels.pipeline(*kernel),
-                    };
+                    let pipeline = kernels.pipeline(*kernel);
                     let mut compute = encoder.begin_compute_pass(&Default::default());
                     compute.set_pipeline(pipeline);
                     compute.set_bind_group(0, group, &[]);
@@ -401,9 +319,8 @@ impl GpuSequential {
                 batch: flow.b as u32,
                 ..Default::default()
             };
-            // The dense dispatches' (kernel, src, weight, bias, dst, window), `window` set where
-            // `linear` reads src and the weight from uniform windows.
-            let (kernel, src, weight, bias, dst, window) = match layer {
+            // The dense dispatches' (kernel, src, weight, bias, dst).
+            let (kernel, src, weight, bias, dst) = match layer {
                 GpuLayer::Fused => {
                     stages.push(StagePass::Fused);
                     continue;
@@ -428,7 +345,6 @@ impl GpuSequential {
                 }
                 GpuLayer::Linear {
                     weight,
-                    weight_window,
                     bias,
                     out_features,
                     activation,
@@ -436,27 +352,13 @@ impl GpuSequential {
                     params.out4 = out_features.div_ceil(4) as u32;
                     params.activation = activation.code();
                     let out = ctx.scratch("linear output", rows * out_width);
-                    let src_floats = rows * width;
-                    match (weight_window, &kernels.linear_uniform) {
-                        (Some(weight_window), Some(_))
-                            if src_floats <= UNIFORM_BINDING_VEC4S * 4 =>
-                        {
-                            let window = Window {
-                                src: current.clone(),
-                                buffer: ctx.uniform_scratch("linear input window"),
-                                bytes: (src_floats * 4) as u64,
-                            };
-                            let src = window.buffer.clone();
-                            (Kernel::Linear, src, weight_window, bias, out, Some(window))
-                        }
-                        _ => (Kernel::Linear, current.clone(), weight, bias, out, None),
-                    }
+                    (Kernel::Linear, current.clone(), weight, bias, out)
                 }
                 GpuLayer::LastStep { bidirectional } => {
                     params.split = if *bidirectional { width / 2 } else { width } as u32;
                     let out = ctx.scratch("last step", flow.b * width);
                     let src = current.clone();
-                    (Kernel::LastStep, src, &self.unused, &self.unused, out, None)
+                    (Kernel::LastStep, src, &self.unused, &self.unused, out)
                 }
                 GpuLayer::Activation(a) => {
                     params.activation = a.code();
@@ -464,7 +366,7 @@ impl GpuSequential {
                     // In place: the kernel reads and writes `dst`.
                     let dst = current.clone();
                     let src = self.unused.clone();
-                    (Kernel::Activate, src, &self.unused, &self.unused, dst, None)
+                    (Kernel::Activate, src, &self.unused, &self.unused, dst)
                 }
             };
             let params = ctx.buffer_with(
@@ -472,13 +374,9 @@ impl GpuSequential {
                 bytemuck::bytes_of(&params),
                 BufferUsages::UNIFORM,
             );
-            let layout = match (&window, &kernels.linear_uniform) {
-                (Some(_), Some((layout, _))) => layout,
-                _ => &kernels.layout,
-            };
             let group = device.create_bind_group(&wgpu::BindGroupDescriptor {
                 label: Some(kernel.entry_point()),
-                layout,
+                layout: &kernels.layout,
                 entries: &[&params, &src, weight, bias, &lengths, &dst]
                     .iter()
                     .enumerate()
@@ -491,12 +389,11 @@ impl GpuSequential {
             if kernel != Kernel::Activate {
                 bytes += dst.size();
             }
-            bytes += params.size() + window.as_ref().map_or(0, |w| w.buffer.size());
+            bytes += params.size();
             stages.push(StagePass::Dense {
                 kernel,
                 group,
                 grid: grids[i],
-                window,
             });
             current = dst;
         }
@@ -600,8 +497,6 @@ enum StagePass {
         kernel: Kernel,
         group: wgpu::BindGroup,
         grid: (u32, u32),
-        /// Where `linear` reads src from a uniform window, the copy that fills it.
-        window: Option<Window>,
     },
     Recurrent {
         /// The buffer the stage reads its input from.
@@ -610,36 +505,4 @@ enum StagePass {
     },
     /// An activation applied by the linear stage before it.
     Fused,
-}
-
-/// A uniform window and what is copied into it before `linear` reads it.
-struct Window {
-    src: wgpu::Buffer,
-    buffer: wgpu::Buffer,
-    bytes: u64,
-}
-
-/// `packed` (a Linear's transposed weight) padded to one uniform binding, on CPU adapters
-/// where it fits one: `linear` then reads it as a uniform buffer.
-fn weight_window(ctx: &GpuContext, packed: &[f32]) -> Option<wgpu::Buffer> {
-    let floats = UNIFORM_BINDING_VEC4S * 4;
-    (ctx.on_cpu_adapter() && packed.len() <= floats).then(|| {
-        let mut padded = packed.to_vec();
-        padded.resize(floats, 0.0);
-        ctx.buffer_with(
-            "linear weight window (transposed)",
-            bytemuck::cast_slice(&padded),
-            BufferUsages::UNIFORM,
-        )
-    })
-}
-
-impl DenseKernels {
-    fn pipeline(&self, kernel: Kernel) -> &wgpu::ComputePipeline {
-        match kernel {
-            Kernel::Linear => &self.linear,
-            Kernel::LastStep => &self.last_step,
-            _ => &self.activate,
-        }
-    }
 }

@@ -37,7 +37,6 @@ mod linear;
 mod model;
 mod sequential;
 
-pub(crate) use gpu::DenseKernels;
 pub use gpu::GpuSequential;
 pub use linear::Linear;
 pub use model::SequentialModel;

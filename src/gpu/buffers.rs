@@ -131,96 +131,14 @@ impl GpuContext {
         })
     }
 
-    /// A packed weight matrix as the rgba32float texture of weights_texture.wgsl: vec4 i at
-    /// texel (i % TEXTURE_WIDTH, i / TEXTURE_WIDTH), the last row padded with zeros. The
-    /// caller checked the size against the device (`WeightMemory::for_matrix`).
-    pub(crate) fn weight_texture(&self, label: &str, packed: &[f32]) -> wgpu::TextureView {
-        let texture = self.texture(
-            label,
-            packed.len().div_ceil(4),
-            // COPY_SRC: Strategy::Wavefront gathers every layer's weights into one buffer.
-            wgpu::TextureUsages::TEXTURE_BINDING
-                | wgpu::TextureUsages::COPY_DST
-                | wgpu::TextureUsages::COPY_SRC,
-        );
-        let size = texture.size();
-        let mut texels = packed.to_vec();
-        texels.resize((size.width * size.height * 4) as usize, 0.0);
-        self.inner.queue.write_texture(
-            texture.as_image_copy(),
-            f32_bytes(&texels),
-            wgpu::TexelCopyBufferLayout {
-                offset: 0,
-                bytes_per_row: Some(size.width * 16),
-                rows_per_image: None,
-            },
-            size,
-        );
-        texture.create_view(&Default::default())
-    }
-
-    /// An rgba32float texture of TEXTURE_WIDTH texels a row for `vec4s` vec4s, written by one
-    /// kernel as a storage texture and read by the next (`GatesMemory::Texture`).
-    pub(crate) fn scratch_texture(&self, label: &str, vec4s: usize) -> wgpu::TextureView {
-        let usage = wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::STORAGE_BINDING;
-        self.texture(label, vec4s, usage)
-            .create_view(&Default::default())
-    }
-
-    /// A 2D rgba32float texture of TEXTURE_WIDTH texels a row, enough rows for `vec4s`
-    /// vec4s (the kernels' `texel(i)`).
-    pub(crate) fn texture(
-        &self,
-        label: &str,
-        vec4s: usize,
-        usage: wgpu::TextureUsages,
-    ) -> wgpu::Texture {
-        let rows = vec4s.div_ceil(super::kernels::TEXTURE_WIDTH).max(1);
-        let size = wgpu::Extent3d {
-            width: super::kernels::TEXTURE_WIDTH as u32,
-            height: rows as u32,
-            depth_or_array_layers: 1,
-        };
-        self.inner.device.create_texture(&wgpu::TextureDescriptor {
-            label: Some(label),
-            size,
-            mip_level_count: 1,
-            sample_count: 1,
-            dimension: wgpu::TextureDimension::D2,
-            format: wgpu::TextureFormat::Rgba32Float,
-            usage,
-            view_formats: &[],
-        })
-    }
-
-    /// A scratch buffer the kernels also read as a uniform buffer: one whole uniform binding,
-    /// [`UNIFORM_BINDING_VEC4S`](super::kernels::UNIFORM_BINDING_VEC4S) vec4s.
-    pub(crate) fn uniform_scratch(&self, label: &str) -> wgpu::Buffer {
-        self.scratch_with(
-            label,
-            super::kernels::UNIFORM_BINDING_VEC4S * 4,
-            BufferUsages::UNIFORM,
-        )
-    }
-
     pub(crate) fn scratch(&self, label: &str, floats: usize) -> wgpu::Buffer {
-        self.scratch_with(label, floats, BufferUsages::empty())
-    }
-
-    fn scratch_with(&self, label: &str, floats: usize, extra: BufferUsages) -> wgpu::Buffer {
         self.inner.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some(label),
             size: (floats.max(4).next_multiple_of(4) * 4) as u64, // whole vec4s
-            usage: BufferUsages::STORAGE | BufferUsages::COPY_DST | BufferUsages::COPY_SRC | extra,
+            usage: BufferUsages::STORAGE | BufferUsages::COPY_DST | BufferUsages::COPY_SRC,
             mapped_at_creation: false,
         })
     }
-}
-
-/// Bytes of the texture [`GpuContext::texture`] makes for `vec4s` vec4s: whole rows.
-pub(crate) fn texture_bytes(vec4s: usize) -> u64 {
-    let width = super::kernels::TEXTURE_WIDTH;
-    (vec4s.div_ceil(width).max(1) * width * 16) as u64
 }
 
 /// Lengths as `u32`, padded with zeros to whole blocks of 16 sequences.

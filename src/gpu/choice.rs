@@ -9,19 +9,13 @@ use super::sequence::{SequenceCut, SequenceLayer};
 use crate::config::RnnConfig;
 
 /// How the sequence kernel cuts a pass over `batch` sequences of `config` on `profile`'s
-/// device ([`SequenceCut::new`]), or `None` where the layer does not fit it. h stays in
-/// registers only where the register kernel can run: it needs subgroups exactly as wide as
-/// the SIMD vectors the cut sizes its workgroup to, which only a software adapter that
-/// reports one subgroup size promises.
+/// device ([`SequenceCut::new`]), or `None` where the layer does not fit it.
 pub(crate) fn sequence_cut(
     config: &RnnConfig,
     batch: usize,
     profile: DeviceProfile,
 ) -> Option<SequenceCut> {
-    let mut cut = SequenceCut::new(SequenceLayer::of(config), batch, profile.adapter)?;
-    cut.shape.registers &=
-        profile.subgroups && profile.fixed_subgroup_size && profile.is_software();
-    Some(cut)
+    SequenceCut::new(SequenceLayer::of(config), batch, profile.adapter)
 }
 
 /// The strategy a pass over `batch` sequences runs: `strategy` itself, or for
@@ -35,42 +29,33 @@ pub(crate) fn resolve(
     if strategy != Strategy::Auto {
         return strategy;
     }
-    let cpu = profile.is_software();
     // Where a step runs as its own dispatch, a GPU runs a small batch's step in less time
     // than a dependent dispatch takes, so pipelining the layers saves most of the layers'
     // dispatches. On CPU adapters the step's work is what costs (BENCHMARKS.md, "Layers
     // as a wavefront"): there the input projection of layers 1 and up, which the
     // wavefront moves into the step, runs fastest as the GEMM over the whole chunk.
-    let per_step = if !cpu && batch <= MAX_ROWS as usize && wavefront_reason(config).is_none() {
+    let per_step = if !profile.is_software()
+        && batch <= MAX_ROWS as usize
+        && wavefront_reason(config).is_none()
+    {
         Strategy::Wavefront
     } else {
         Strategy::PerStep
     };
-    let Some(cut) = sequence_cut(config, batch, profile) else {
+    if sequence_cut(config, batch, profile).is_none() {
         return per_step;
-    };
-    // Measured on lavapipe, both strategies alternated in one process (BENCHMARKS.md,
-    // "Choosing the strategy"): the sequence kernel wins wherever a step's work is small
-    // next to a dispatch. With h in registers (`SequenceShape::registers`) that is up to
-    // H = 96 for up to 32 sequences and H = 128 for up to 16 sequences (GRU B=8 0.85x, LSTM
-    // 0.90x), or 32 for the Elman RNN's single gate. From H = 160 it loses (1.3x to 2x): each
-    // workgroup streams the whole W_hh every step, and the per-step kernel splits it between
-    // the CPU's threads. With h in workgroup memory it wins at H <= 16 for every batch, at
-    // H = 32 up to B = 32 and at H = 64 up to 8 sequences. On GPUs a dispatch costs several
-    // microseconds, which the sequence kernel saves while one workgroup (one compute unit)
-    // can still do a step's work: narrow layers only. The H = 128 bound on GPUs is a guess
-    // from the design, to be measured on a lent GPU.
-    let hidden = config.hidden_size;
-    let sequence = if cpu && cut.shape.registers {
-        let widest_batch = match config.kind.gate_count() {
-            1 => 32,
-            _ => 16,
-        };
-        hidden <= 32 || (hidden <= 96 && batch <= 32) || (hidden <= 128 && batch <= widest_batch)
-    } else if cpu {
-        hidden <= 32 || (hidden <= 64 && batch <= 8)
-    } else {
-        hidden <= 128
+    }
+    // The sequence kernel saves a dispatch per step while one workgroup (one compute unit)
+    // can still do a step's work: narrow layers only. On GPUs, where a dependent dispatch
+    // costs several microseconds, H <= 128 is a guess from the design, to be measured on a
+    // lent GPU. On software adapters, where a workgroup's start and barriers cost more than
+    // its loads, it wins up to H = 256 at every batch measured (lavapipe, LSTM T=64, ms, the
+    // sequence kernel against the per-step one: B=1 H=128 8.2 against 14.4, B=8 H=128 15.9
+    // against 55.8, B=32 H=64 17.5 against 74.1, B=8 H=256 54.3 against 121.5, B=1 H=256 24.7
+    // against 28.9).
+    let sequence = match profile.adapter {
+        AdapterKind::Cpu { .. } => config.hidden_size <= 256,
+        AdapterKind::Gpu => config.hidden_size <= 128,
     };
     if sequence {
         Strategy::Sequence
@@ -105,19 +90,18 @@ pub fn plan_lines(
                 // Every block's workgroup streams the unit-packed W_hh (4 gate columns).
                 Ok(vec![format!(
                     "plan_kernel=sequence dispatches_per_step={:.4} workgroups_per_step={blocks} \
-                     weight_bytes_per_step={} rows={} workgroup={} registers={} steps_per_dispatch={steps}",
+                     weight_bytes_per_step={} rows={} workgroup={} steps_per_dispatch={steps}",
                     1.0 / steps as f64,
                     blocks * h * k4 * 64,
                     cut.shape.rows,
                     cut.shape.workgroup,
-                    cut.shape.registers,
                 )])
             }
         },
         Strategy::Wavefront => match wavefront_reason(config) {
             Some(reason) => Err(reason.into()),
             None => {
-                let rows = StepShape::new(config, batch).rows as usize;
+                let rows = StepShape::new(config, batch, profile).rows as usize;
                 let blocks = batch.div_ceil(rows).max(1);
                 let layers = config.num_layers;
                 Ok(vec![format!(
@@ -130,7 +114,7 @@ pub fn plan_lines(
             }
         },
         _ => {
-            let shape = StepShape::new(config, batch);
+            let shape = StepShape::new(config, batch, profile);
             let [x, y, _] = shape.grid(config, batch);
             let (mut dispatches, mut workgroups) = (1, u64::from(x * y));
             if config.proj_size > 0 {

@@ -1,9 +1,9 @@
 //! The GPU context: adapter, device, queue and compiled kernels, created once and shared.
 
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 
 use super::kernels::{DotLoop, Kernels};
-use super::plan::{AdapterKind, DeviceProfile};
+use super::plan::DeviceProfile;
 use super::sequence::{SEQUENCE_MAX_WORKGROUP, SEQUENCE_WORKGROUP_STORAGE};
 use crate::error::{Error, Result};
 
@@ -20,18 +20,11 @@ pub struct GpuContext {
 pub(crate) struct ContextInner {
     pub device: wgpu::Device,
     pub queue: wgpu::Queue,
-    pub info: Option<wgpu::AdapterInfo>,
+    pub info: wgpu::AdapterInfo,
     /// What the plan depends on, found once (`DeviceProfile::new`).
     pub profile: DeviceProfile,
     pub kernels: Kernels,
     pub health: Arc<Health>,
-    /// The dense kernels (`crate::dense`), compiled on first use.
-    pub dense: OnceLock<crate::dense::DenseKernels>,
-    /// The side of the largest rgba32float texture the kernels may read and write (CPU
-    /// adapters read large operands from textures, `gpu::kernels::WeightMemory`): the
-    /// device's `max_texture_dimension_2d` where the adapter allows the format as a sampled
-    /// and a storage texture, else 0 (no textures). 0 for a device the crate did not create.
-    pub texture_side: u32,
 }
 
 /// What wgpu reported outside any call of ours: a lost device, or errors no scope caught.
@@ -206,32 +199,14 @@ impl GpuContext {
             })?;
         let health = Arc::new(Health::default());
         health.watch(&device);
-        let needed = wgpu::TextureUsages::TEXTURE_BINDING
-            | wgpu::TextureUsages::STORAGE_BINDING
-            | wgpu::TextureUsages::COPY_DST;
-        let texture_side = match adapter
-            .get_texture_format_features(wgpu::TextureFormat::Rgba32Float)
-            .allowed_usages
-            .contains(needed)
-        {
-            true => device.limits().max_texture_dimension_2d,
-            false => 0,
-        };
-        Self::build(
-            device,
-            queue,
-            Some(adapter.get_info()),
-            health,
-            texture_side,
-        )
-        .await
+        Self::build(device, queue, adapter.get_info(), health).await
     }
 
     /// A context on a device and queue your application already owns (for example the one it
     /// renders with). The crate only creates its own buffers and pipelines on it.
     /// Request `wgpu::Features::SUBGROUP` on that device where the adapter has it: the kernels
-    /// then share loads through subgroup shuffles ([`GpuContext::uses_subgroups`]), about 1.5x
-    /// faster on lavapipe.
+    /// then reduce and share loads through subgroup operations
+    /// ([`GpuContext::uses_subgroups`]).
     ///
     /// # Errors
     /// [`Error::DeviceLimit`] when the device allows fewer than 9 storage buffers per stage
@@ -240,15 +215,14 @@ impl GpuContext {
         // The device knows its adapter: without its info a software adapter would count as a
         // GPU, skip the software loop-limit guard and return silently wrong results.
         let info = device.adapter_info();
-        pollster::block_on(Self::build(device, queue, Some(info), Arc::default(), 0))
+        pollster::block_on(Self::build(device, queue, info, Arc::default()))
     }
 
     async fn build(
         device: wgpu::Device,
         queue: wgpu::Queue,
-        info: Option<wgpu::AdapterInfo>,
+        info: wgpu::AdapterInfo,
         health: Arc<Health>,
-        texture_side: u32,
     ) -> Result<Self> {
         let limits = device.limits();
         let checks: [(&str, &'static str, u64, u64); 4] = [
@@ -289,18 +263,15 @@ impl GpuContext {
             }
         }
         let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let dot = DotLoop::for_device(&device);
-        let kernels = Kernels::with_sources(&device, dot, |file| kernel_source(file, dot));
+        let dot = DotLoop::for_device(device.features(), &info);
+        let kernels = Kernels::new(&device, dot, |file| kernel_source(file, dot));
         if let Some(e) = scope.pop().await {
             return Err(Error::Gpu {
                 operation: "compiling the kernels",
                 message: e.to_string(),
             });
         }
-        let profile = match &info {
-            Some(info) => DeviceProfile::new(device.features(), info),
-            None => DeviceProfile::GENERIC_GPU,
-        };
+        let profile = DeviceProfile::new(device.features(), &info);
         Ok(GpuContext {
             inner: Arc::new(ContextInner {
                 device,
@@ -309,23 +280,16 @@ impl GpuContext {
                 info,
                 kernels,
                 health,
-                dense: OnceLock::new(),
-                texture_side,
             }),
         })
     }
 
-    /// Whether the kernels share loads through subgroup operations: true when the device has
-    /// `wgpu::Features::SUBGROUP` (contexts the crate creates request it where the adapter has
-    /// it; for [`GpuContext::from_device`], request it on your device to get the faster loop).
+    /// Whether the kernels use subgroup operations: true when the device has
+    /// `wgpu::Features::SUBGROUP` in subgroups of at least 4 invocations (contexts the crate
+    /// creates request it where the adapter has it; for [`GpuContext::from_device`], request
+    /// it on your device to get the faster kernels).
     pub fn uses_subgroups(&self) -> bool {
-        DotLoop::for_device(&self.inner.device) == DotLoop::Subgroup
-    }
-
-    /// The side of the largest texture the kernels may use, 0 for none
-    /// (`ContextInner::texture_side`).
-    pub(crate) fn texture_side(&self) -> u32 {
-        self.inner.texture_side
+        self.inner.profile.subgroups
     }
 
     /// What the plan of a pass depends on, found at creation: pass it to
@@ -334,13 +298,8 @@ impl GpuContext {
         self.inner.profile
     }
 
-    /// What the kernels' cut and the strategy depend on (found once, at creation).
-    pub(crate) fn adapter_kind(&self) -> AdapterKind {
-        self.inner.profile.adapter
-    }
-
     /// Whether the adapter is a CPU one (lavapipe, llvmpipe, WARP), whose kernels read from
-    /// uniform buffers and textures what GPUs read from storage.
+    /// (the software profile: its loop-limit guard and its cuts, `gpu::plan`).
     pub(crate) fn on_cpu_adapter(&self) -> bool {
         self.inner.profile.is_software()
     }
@@ -358,18 +317,16 @@ impl GpuContext {
     /// The adapter the device was created from (always `Some`: for
     /// [`GpuContext::from_device`] as the device reports it).
     pub fn adapter_info(&self) -> Option<&wgpu::AdapterInfo> {
-        self.inner.info.as_ref()
+        Some(&self.inner.info)
     }
 
     /// A one-line description of the adapter: name, backend and driver.
     pub fn adapter_name(&self) -> String {
-        match &self.inner.info {
-            Some(i) => format!(
-                "{} ({:?}, {} {})",
-                i.name, i.backend, i.driver, i.driver_info
-            ),
-            None => "a device supplied by the application".to_string(),
-        }
+        let i = &self.inner.info;
+        format!(
+            "{} ({:?}, {} {})",
+            i.name, i.backend, i.driver, i.driver_info
+        )
     }
 }
 
@@ -382,9 +339,9 @@ thread_local! {
 fn kernel_source(file: super::kernels::ShaderFile, dot: DotLoop) -> String {
     #[cfg(test)]
     if BREAK_SHADERS.with(std::cell::Cell::get) {
-        return format!("{}\nfn broken( {{", file.source(dot));
+        return format!("{}\nfn broken( {{", file.source(dot, 0));
     }
-    file.source(dot)
+    file.source(dot, 0)
 }
 
 #[cfg(test)]

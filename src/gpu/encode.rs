@@ -2,17 +2,15 @@
 
 use wgpu::BufferUsages;
 
-use super::buffers::texture_bytes;
 use super::context::GpuContext;
 use super::kernels::{
-    gemm_block, texture_fits, GatesMemory, Kernel, LayerParams, Memory, Variant, WeightMemory,
-    GEMM_COLS, GEMM_ROWS, GEMM_WORKGROUP, STEP_SLOT_SIZE, STEP_WORKGROUP, TEXTURE_WIDTH,
-    UNIFORM_BINDING_VEC4S,
+    Kernel, LayerParams, ShaderFile, Variant, GEMM_COLS, GEMM_ROWS, GEMM_WORKGROUP, STEP_SLOT_SIZE,
+    STEP_WORKGROUP,
 };
-use super::model::{GpuRnn, PackedWeights, StepSlots, Strategy};
+use super::model::{GpuRnn, StepSlots, Strategy};
 use super::pack::gate_stride;
 use super::plan::StepShape;
-use super::sequence::{sequence_unsupported, AdapterKind, SequenceCut, SequenceShape};
+use super::sequence::{sequence_unsupported, SequenceCut, SequenceShape};
 use super::wavefront::wavefront_unsupported;
 use crate::config::{Kind, RnnConfig};
 use crate::error::{Error, Result};
@@ -24,10 +22,6 @@ const MAX_CHUNK_ROWS: usize = 16_384;
 /// Timesteps encoded per submit: long sequences go to the GPU in bounded command buffers
 /// (OS watchdogs kill multi-second ones) while state stays on the GPU between them.
 const STEPS_PER_SUBMIT: usize = 1_024;
-/// The fewest timesteps per chunk for which the input projection reads x through a uniform
-/// window on CPU adapters (`Plan::x_rows`): below it, the extra chunks would cost more.
-const MIN_WINDOW_STEPS: usize = 4;
-
 /// Device-side recurrent state in PyTorch's layout: `h (D*L, B, H_out)` and, for LSTM,
 /// `c (D*L, B, H)`. Read as `h0`/`c0` when a pass starts, holding `h_n`/`c_n` when it ends.
 pub(crate) struct StateBuffers {
@@ -116,19 +110,7 @@ impl GpuRnn {
 
         let lengths = ctx.lengths(lengths);
         let gates_floats = d * plan.chunk_steps * b * gate_stride(config);
-        let (gates, gates_bytes) = match plan.gates {
-            GatesMemory::Storage => {
-                let buffer = ctx.scratch("input projection", gates_floats);
-                let bytes = buffer.size();
-                (Gates::Buffer(buffer), bytes)
-            }
-            GatesMemory::Texture => {
-                let vec4s = gates_floats.div_ceil(4);
-                let view = ctx.scratch_texture("input projection", vec4s);
-                (Gates::Texture(view), texture_bytes(vec4s))
-            }
-        };
-        let gates = gates.resource();
+        let gates = ctx.scratch("input projection", gates_floats);
         // h between steps, for h after s steps: a ping-pong buffer (half s % 2).
         // The wavefront keeps every layer's h in one ping-pong buffer, [2][L][B][H].
         let wave_layers = plan.wave_layers;
@@ -143,16 +125,6 @@ impl GpuRnn {
         let unused = (0..config.num_layers)
             .any(|l| !config.layer_input_size(l).is_multiple_of(4))
             .then(|| ctx.scratch("unused binding", 4));
-        let window = match plan.x_rows {
-            Memory::Storage => None,
-            Memory::Uniform => Some(RowCopies::Window(
-                ctx.uniform_scratch("input projection rows"),
-            )),
-            Memory::Texture => Some(RowCopies::texture(
-                ctx,
-                d * plan.chunk_steps * b * widest_input(config) / 4,
-            )),
-        };
         // The wavefront writes only the last layer's output.
         let passes = match wave_layers {
             0 => config.num_layers,
@@ -165,49 +137,46 @@ impl GpuRnn {
         // The sequence kernel cut as Plan::new chose, or the per-step kernel cut for the batch.
         let shape = plan.step;
         // The recurrence's pipelines and their group 0 layout.
-        let recurrence = |weights: WeightMemory| -> Result<(Recurrence, wgpu::BindGroupLayout)> {
-            let step = |kernel| Variant::step(kernel, config, shape, plan.gates);
+        let recurrence = || -> Result<(Recurrence, wgpu::BindGroupLayout)> {
+            let step = |kernel| Variant::step(kernel, config, shape);
             Ok(match plan.sequence {
                 None if wave_layers > 0 => {
                     let variant = Variant::wave(config, shape.rows);
                     let recurrence = Recurrence::Wave {
-                        step: kernels.variant(device, variant)?,
+                        step: kernels.pipeline(device, variant)?,
                         batch_blocks: (b as u32).div_ceil(shape.rows),
                     };
-                    (recurrence, kernels.layout(device, variant))
+                    (recurrence, kernels.layout(device, variant.kernel.file()))
                 }
                 Some(cut) => {
-                    let variant = Variant::sequence(cut.shape, config, weights, plan.gates);
+                    let variant = Variant::sequence(cut.shape, config);
                     let recurrence = Recurrence::Sequence {
                         shape: cut.shape,
-                        pipeline: kernels.variant(device, variant)?,
+                        pipeline: kernels.pipeline(device, variant)?,
                     };
-                    (recurrence, kernels.layout(device, variant))
+                    (recurrence, kernels.layout(device, variant.kernel.file()))
                 }
                 None => {
                     let recurrence = Recurrence::PerStep {
-                        step: kernels.variant(device, step(Kernel::Step))?,
+                        step: kernels.pipeline(device, step(Kernel::Step))?,
                         project: match config.proj_size {
                             0 => None,
-                            _ => Some(kernels.variant(device, step(Kernel::LstmProject))?),
+                            _ => Some(kernels.pipeline(device, step(Kernel::LstmProject))?),
                         },
                         grid: shape.grid(config, b),
                     };
-                    (recurrence, kernels.layout(device, step(Kernel::Step)))
+                    (recurrence, kernels.layout(device, ShaderFile::Recurrent))
                 }
             })
         };
-        let gemm_block = gemm_block(gate_stride(config) / GEMM_COLS as usize, ctx.adapter_kind());
         let sizes = |buffers: &[&wgpu::Buffer]| buffers.iter().map(|b| b.size()).sum::<u64>();
-        let mut bytes = gates_bytes
-            + sizes(&[&lengths, &cell])
+        let mut bytes = sizes(&[&gates, &lengths, &cell])
             + sizes(
                 &std::iter::once(&state)
                     .chain(&outputs)
                     .chain(&unused)
                     .collect::<Vec<_>>(),
-            )
-            + window.as_ref().map_or(0, RowCopies::bytes);
+            );
         let wave = match wave_layers {
             0 => None,
             _ => Some(self.wave_weights()?),
@@ -227,7 +196,6 @@ impl GpuRnn {
                 relu: (config.kind == Kind::RnnRelu) as u32,
                 project: (config.proj_size > 0) as u32,
                 gate_count: config.kind.gate_count() as u32,
-                gemm_block,
             };
             let params = ctx.buffer_with(
                 "layer params",
@@ -237,15 +205,12 @@ impl GpuRnn {
             bytes += params.size();
             let layer_in = if l == 0 { x } else { &outputs[(l - 1) % 2] };
             let layer_out = &outputs[l % 2];
-            // Group 0 of a family: `resources` at their bindings (gpu::kernels::bindings), and
-            // `weights` at binding 2 (and, as uniform parts, at the other columns' bindings).
+            // Group 0 of a family: `resources` at their bindings (gpu::kernels::bindings).
             let bind = |layout: &wgpu::BindGroupLayout,
-                        weights: Option<&PackedWeights>,
                         resources: Vec<(u32, wgpu::BindingResource)>| {
                 let entries: Vec<_> = resources
                     .into_iter()
                     .map(|(binding, resource)| wgpu::BindGroupEntry { binding, resource })
-                    .chain(weights.map(PackedWeights::entries).unwrap_or_default())
                     .collect();
                 device.create_bind_group(&wgpu::BindGroupDescriptor {
                     label: None,
@@ -258,91 +223,45 @@ impl GpuRnn {
                 Some(unused) if !config.layer_input_size(l).is_multiple_of(4) => unused,
                 _ => layer_in,
             };
-            // The window holds copies of each chunk's rows; an application's input buffer
-            // that cannot be copied from is read where it is.
-            let copies_rows =
-                window.is_some() && (l > 0 || layer_in.usage().contains(BufferUsages::COPY_SRC));
-            let (w_ih, x_rows) = (
-                weights.w_ih.memory(),
-                if copies_rows {
-                    plan.x_rows
-                } else {
-                    Memory::Storage
-                },
-            );
-            let gemm_variant = Variant::input_projection(config, w_ih, x_rows, plan.gates);
-            let gemm = kernels.variant(device, gemm_variant)?;
-            let gemm_layout = kernels.layout(device, gemm_variant);
+            let gemm_variant = Variant::input_projection(config);
+            let gemm = kernels.pipeline(device, gemm_variant)?;
             let whole = wgpu::Buffer::as_entire_binding;
-            let gemm_group = match window.as_ref().filter(|_| copies_rows) {
-                None => bind(
-                    &gemm_layout,
-                    Some(&weights.w_ih),
-                    vec![
-                        (0, whole(&params)),
-                        (1, whole(layer_in)),
-                        (3, whole(&weights.b_ih)),
-                        (4, gates.clone()),
-                        (5, whole(layer_in4)),
-                    ],
-                ),
-                Some(window) => bind(
-                    &gemm_layout,
-                    Some(&weights.w_ih),
-                    vec![
-                        (0, whole(&params)),
-                        (1, window.resource()),
-                        (3, whole(&weights.b_ih)),
-                        (4, gates.clone()),
-                    ],
-                ),
-            };
-            let (recurrence, layout) = recurrence(weights.w_hh.memory())?;
-            let wave_group = wave.as_ref().map(|wave| {
-                let resources = [
+            let gemm_group = bind(
+                &kernels.layout(device, ShaderFile::Gemm),
+                vec![
                     (0, whole(&params)),
-                    (1, gates.clone()),
-                    (2, whole(&wave.arena)),
-                    (3, whole(&wave.biases)),
-                    (4, whole(&lengths)),
-                    (5, whole(&state)),
-                    (6, whole(&cell)),
-                    (7, whole(layer_out)),
-                    (8, whole(&weights.w_hr)),
-                    (9, whole(&wave.params)),
-                ];
-                let entries: Vec<_> = resources
-                    .into_iter()
-                    .map(|(binding, resource)| wgpu::BindGroupEntry { binding, resource })
-                    .collect();
-                device.create_bind_group(&wgpu::BindGroupDescriptor {
-                    label: Some("wavefront"),
-                    layout: &layout,
-                    entries: &entries,
-                })
-            });
-            let step_group = wave_group.unwrap_or_else(|| {
-                let mut resources = vec![
-                    (0, whole(&params)),
-                    (1, gates.clone()),
-                    (3, whole(&weights.b_hh)),
-                    (4, whole(&lengths)),
-                    (5, whole(&state)),
-                    (6, whole(&cell)),
-                    (7, whole(layer_out)),
-                    (8, whole(&weights.w_hr)),
-                ];
-                match plan.sequence {
-                    // The sequence kernel reads W_hh packed by unit, the per-step one in rows.
-                    Some(_) => bind(&layout, Some(&weights.w_hh), resources),
-                    None => {
-                        resources.push((2, whole(&weights.w_hh_rows)));
-                        bind(&layout, None, resources)
-                    }
+                    (1, whole(layer_in)),
+                    (2, whole(&weights.w_ih)),
+                    (3, whole(&weights.b_ih)),
+                    (4, whole(&gates)),
+                    (5, whole(layer_in4)),
+                ],
+            );
+            let (recurrence, layout) = recurrence()?;
+            // Group 0 of the recurrence: the per-step kernel reads W_hh in rows, the sequence
+            // kernel packed by unit, the wavefront every layer's weights from its arena.
+            let mut resources = vec![
+                (0, whole(&params)),
+                (1, whole(&gates)),
+                (2, whole(&weights.w_hh_rows)),
+                (3, whole(&weights.b_hh)),
+                (4, whole(&lengths)),
+                (5, whole(&state)),
+                (6, whole(&cell)),
+                (7, whole(layer_out)),
+                (8, whole(&weights.w_hr)),
+            ];
+            match (&wave, &plan.sequence) {
+                (Some(wave), _) => {
+                    resources[2].1 = whole(&wave.arena);
+                    resources[3].1 = whole(&wave.biases);
+                    resources.push((9, whole(&wave.params)));
                 }
-            });
+                (None, Some(_)) => resources[2].1 = whole(&weights.w_hh),
+                (None, None) => {}
+            }
+            let step_group = bind(&layout, resources);
             layers.push(LayerPass {
-                row_source: copies_rows.then(|| layer_in.clone()),
                 gemm,
                 gemm_group,
                 recurrence,
@@ -359,12 +278,10 @@ impl GpuRnn {
             b,
             wave_layers,
             chunk_steps: plan.chunk_steps,
-            gemm_block,
             bytes,
             lengths,
             state,
             cell,
-            window,
             layers,
             output,
         })
@@ -407,7 +324,6 @@ impl GpuRnn {
         // Layer l's h in the wavefront's [2][L][B][H] state after w dispatches, in bytes.
         let wave_h = |w: usize, l: usize| ((w % 2 * wave_layers + l) as u64) * state_bytes;
         for (l, layer) in work.layers.iter().enumerate() {
-            let row_bytes = (b * config.layer_input_size(l) * 4) as u64;
             let slot = (l * d) as u64;
             let (first_state, at) = state_after(0);
             if wave_layers > 0 {
@@ -443,23 +359,6 @@ impl GpuRnn {
             for chunk in 0..n_chunks {
                 let first = chunk * chunk_steps;
                 let steps = chunk_steps.min(t_len - first);
-                if let (Some(window), Some(layer_in)) = (&work.window, &layer.row_source) {
-                    // Direction dir's rows of the chunk, at row dir * chunk_steps * B.
-                    for dir in 0..d {
-                        let t0 = if dir == 0 {
-                            first
-                        } else {
-                            t_len - first - steps
-                        };
-                        window.copy(
-                            &mut encoder,
-                            layer_in,
-                            t0 as u64 * row_bytes,
-                            (dir * chunk_steps) as u64 * row_bytes,
-                            steps as u64 * row_bytes,
-                        );
-                    }
-                }
                 {
                     let mut pass = encoder.begin_compute_pass(&Default::default());
                     pass.set_pipeline(&layer.gemm);
@@ -471,9 +370,7 @@ impl GpuRnn {
                     );
                     pass.dispatch_workgroups(
                         (gate_stride(config) as u32 / GEMM_COLS).div_ceil(GEMM_WORKGROUP),
-                        ((steps * b) as u32)
-                            .div_ceil(GEMM_ROWS)
-                            .div_ceil(GEMM_WORKGROUP / work.gemm_block),
+                        ((steps * b) as u32).div_ceil(GEMM_ROWS),
                         d as u32,
                     );
                     pass.set_bind_group(0, &layer.step_group, &[]);
@@ -587,16 +484,13 @@ pub(crate) struct Workspace {
     wave_layers: usize,
     /// Timesteps per input-projection chunk (`Plan::chunk_steps`).
     chunk_steps: usize,
-    /// Input-projection invocations per block of rows ([`gemm_block`]).
-    gemm_block: u32,
-    /// Device memory of the buffers and textures it holds (not counting the input).
+    /// Device memory of the buffers it holds (not counting the input).
     bytes: u64,
     lengths: wgpu::Buffer,
     /// h between steps: [2][D][B][H_out] (the wavefront's [2][L][B][H]), half s % 2 after s
     /// steps.
     state: wgpu::Buffer,
     cell: wgpu::Buffer,
-    window: Option<RowCopies>,
     layers: Vec<LayerPass>,
     output: wgpu::Buffer,
 }
@@ -612,7 +506,7 @@ impl Workspace {
         ctx.write_lengths(&self.lengths, lengths);
     }
 
-    /// Device memory of the buffers and textures it holds (not counting the input).
+    /// Device memory of the buffers it holds (not counting the input).
     pub(crate) fn bytes(&self) -> u64 {
         self.bytes
     }
@@ -620,128 +514,10 @@ impl Workspace {
 
 /// One layer's share of a [`Workspace`].
 struct LayerPass {
-    /// The layer's input where the input projection reads copies of its rows (`Plan::x_rows`).
-    row_source: Option<wgpu::Buffer>,
     gemm: wgpu::ComputePipeline,
     gemm_group: wgpu::BindGroup,
     recurrence: Recurrence,
     step_group: wgpu::BindGroup,
-}
-
-/// The widest input of any layer.
-fn widest_input(config: &RnnConfig) -> usize {
-    (0..config.num_layers)
-        .map(|l| config.layer_input_size(l))
-        .max()
-        .unwrap_or(1)
-}
-
-/// Where the host copies each chunk's rows of x for the input projection on CPU adapters
-/// ([`Memory::Uniform`], [`Memory::Texture`]).
-enum RowCopies {
-    Window(wgpu::Buffer),
-    Texture(wgpu::Texture, wgpu::TextureView),
-}
-
-impl RowCopies {
-    /// A texture for `vec4s` vec4s.
-    fn texture(ctx: &GpuContext, vec4s: usize) -> Self {
-        let usage = wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST;
-        let texture = ctx.texture("input projection rows", vec4s, usage);
-        let view = texture.create_view(&Default::default());
-        RowCopies::Texture(texture, view)
-    }
-
-    /// Device memory it holds.
-    fn bytes(&self) -> u64 {
-        match self {
-            RowCopies::Window(buffer) => buffer.size(),
-            RowCopies::Texture(texture, _) => {
-                u64::from(texture.width()) * u64::from(texture.height()) * 16
-            }
-        }
-    }
-
-    fn resource(&self) -> wgpu::BindingResource<'_> {
-        match self {
-            RowCopies::Window(buffer) => buffer.as_entire_binding(),
-            RowCopies::Texture(_, view) => wgpu::BindingResource::TextureView(view),
-        }
-    }
-
-    /// Copies `bytes` bytes of `src` from `src_offset` to byte `offset` of the rows, all three
-    /// multiples of 16 for a texture (`Plan::new` checks that every row holds whole vec4s).
-    /// A texture holds the bytes as vec4 i at `texel(i)` (common.wgsl): a partial first row,
-    /// whole rows, and a partial last row.
-    fn copy(
-        &self,
-        encoder: &mut wgpu::CommandEncoder,
-        src: &wgpu::Buffer,
-        src_offset: u64,
-        offset: u64,
-        bytes: u64,
-    ) {
-        let texture = match self {
-            RowCopies::Window(window) => {
-                encoder.copy_buffer_to_buffer(src, src_offset, window, offset, bytes);
-                return;
-            }
-            RowCopies::Texture(texture, _) => texture,
-        };
-        let width = TEXTURE_WIDTH as u64;
-        let (mut texel, end) = (offset / 16, (offset + bytes) / 16);
-        let mut src_offset = src_offset;
-        while texel < end {
-            let (x, y) = (texel % width, texel / width);
-            // The rest of this row, or as many whole rows as remain.
-            let (columns, rows) = match (x, (end - texel) / width) {
-                (0, whole) if whole > 0 => (width, whole),
-                _ => ((width - x).min(end - texel), 1),
-            };
-            encoder.copy_buffer_to_texture(
-                wgpu::TexelCopyBufferInfo {
-                    buffer: src,
-                    layout: wgpu::TexelCopyBufferLayout {
-                        offset: src_offset,
-                        bytes_per_row: Some((width * 16) as u32),
-                        rows_per_image: None,
-                    },
-                },
-                wgpu::TexelCopyTextureInfo {
-                    texture,
-                    mip_level: 0,
-                    origin: wgpu::Origin3d {
-                        x: x as u32,
-                        y: y as u32,
-                        z: 0,
-                    },
-                    aspect: wgpu::TextureAspect::All,
-                },
-                wgpu::Extent3d {
-                    width: columns as u32,
-                    height: rows as u32,
-                    depth_or_array_layers: 1,
-                },
-            );
-            texel += columns * rows;
-            src_offset += columns * rows * 16;
-        }
-    }
-}
-
-/// Where the input projection writes a chunk and the recurrence reads it ([`GatesMemory`]).
-enum Gates {
-    Buffer(wgpu::Buffer),
-    Texture(wgpu::TextureView),
-}
-
-impl Gates {
-    fn resource(&self) -> wgpu::BindingResource<'_> {
-        match self {
-            Gates::Buffer(buffer) => buffer.as_entire_binding(),
-            Gates::Texture(view) => wgpu::BindingResource::TextureView(view),
-        }
-    }
 }
 
 /// The pipelines that run a layer's recurrence.
@@ -775,15 +551,6 @@ pub(crate) struct Plan {
     /// Layers stepped together, with [`Strategy::Wavefront`] (0 otherwise).
     pub wave_layers: usize,
     pub chunk_steps: usize,
-    /// Where the input projection reads each chunk's rows of x: on CPU adapters a uniform
-    /// window of 64 KiB (gemm_rows_uniform.wgsl) where a chunk of [`MIN_WINDOW_STEPS`] fits it,
-    /// else a texture (gemm_rows_texture.wgsl) where every layer's rows hold whole vec4s;
-    /// `chunk_steps` then fits the window or the texture. Storage elsewhere, and for an
-    /// application's input buffer that cannot be copied from.
-    pub x_rows: Memory,
-    /// Where the input projection writes each chunk: on CPU adapters a texture, and
-    /// `chunk_steps` then fits the device's largest.
-    pub gates: GatesMemory,
     pub output_floats: usize,
     pub state_floats: usize,
     pub cell_floats: usize,
@@ -859,43 +626,12 @@ impl Plan {
             Some(cut) => cut.max_steps,
             None => STEPS_PER_SUBMIT,
         };
-        let widest = widest_input(config);
-        let cpu = matches!(ctx.adapter_kind(), AdapterKind::Cpu { .. });
-        let by_window = 4 * UNIFORM_BINDING_VEC4S / (d * b * widest).max(1);
-        let whole_vec4s =
-            (0..config.num_layers).all(|l| (b * config.layer_input_size(l)).is_multiple_of(4));
-        let max_texture = ctx.texture_side();
-        let x_rows = if cpu && by_window >= MIN_WINDOW_STEPS.min(t) {
-            Memory::Uniform
-        } else if cpu && whole_vec4s && texture_fits(d * b * widest / 4, max_texture) {
-            Memory::Texture
-        } else {
-            Memory::Storage
-        };
-        let by_x_rows = match x_rows {
-            Memory::Uniform => by_window,
-            Memory::Texture => TEXTURE_WIDTH * max_texture as usize / (d * b * widest / 4),
-            Memory::Storage => t,
-        };
         let chunk_steps = t
-            .min(by_x_rows)
             .min(by_memory)
             .min(by_rows)
             .min(by_dispatch)
             .min(by_latency)
             .max(1);
-        let unit_texels = (config.kind.gate_count() > 1).then_some(config.hidden_size);
-        let (gates, chunk_steps) = match wave_layers {
-            // The wavefront reads the first layer's projection from storage.
-            0 => GatesMemory::for_chunks(
-                d * b * gate_stride(config) / 4,
-                chunk_steps,
-                unit_texels,
-                ctx.adapter_kind(),
-                max_texture,
-            ),
-            _ => (GatesMemory::Storage, chunk_steps),
-        };
 
         let output_floats = t * b * config.output_width();
         let state_floats = config.num_layers * d * b * config.state_width();
@@ -928,11 +664,9 @@ impl Plan {
         )?;
         Ok(Plan {
             sequence,
-            step: StepShape::new(config, b),
+            step: StepShape::new(config, b, ctx.profile()),
             wave_layers,
             chunk_steps,
-            x_rows,
-            gates,
             output_floats,
             state_floats,
             cell_floats,

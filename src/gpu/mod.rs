@@ -12,6 +12,9 @@ mod plan;
 mod resident;
 mod scopes;
 mod sequence;
+#[cfg(test)]
+mod shader_tests;
+mod shaders;
 mod stream;
 #[cfg(test)]
 mod translate;

@@ -2,17 +2,15 @@
 
 use std::sync::Mutex;
 
-use super::buffers::f32_bytes;
-use super::buffers::{read_back, Scopes, Wait};
+use super::buffers::{read_back, Wait};
 use super::choice;
 use super::context::GpuContext;
 use super::encode::{HostPass, Plan};
-use super::kernels::{WeightMemory, UNIFORM_BINDING_VEC4S, UNIFORM_COLUMN_BINDINGS};
 use super::pack::{
     gate_stride, pack_input, pack_input_bias, pack_projection, pack_recurrent, pack_recurrent_rows,
-    uniform_columns,
 };
 pub use super::plan::Strategy;
+use super::scopes::Scopes;
 use super::sequence::sequence_unsupported;
 use super::wavefront::{wavefront_unsupported, WaveWeights};
 use crate::config::RnnConfig;
@@ -51,68 +49,15 @@ impl std::fmt::Debug for GpuRnn {
 }
 
 pub(super) struct LayerBuffers {
-    pub w_ih: PackedWeights,
+    /// W_ih packed k-major in gate-column order (`pack::pack_input`).
+    pub w_ih: wgpu::Buffer,
     pub b_ih: wgpu::Buffer,
     /// W_hh packed k-major by unit (columns.wgsl), for the sequence kernel and the wavefront.
-    pub w_hh: PackedWeights,
+    pub w_hh: wgpu::Buffer,
     /// W_hh in rows for the per-step kernel (`pack::pack_recurrent_rows`).
     pub w_hh_rows: wgpu::Buffer,
     pub b_hh: wgpu::Buffer,
     pub w_hr: wgpu::Buffer,
-}
-
-/// A packed weight matrix in the memory its kernels read it from.
-pub(super) enum PackedWeights {
-    Storage(wgpu::Buffer),
-    /// The four parts of `pack::uniform_columns`.
-    Uniform([wgpu::Buffer; 4]),
-    Texture(wgpu::TextureView),
-}
-
-impl PackedWeights {
-    /// Uploads `packed` to where the kernels read it fastest on this adapter.
-    fn upload(ctx: &GpuContext, label: &str, packed: &[f32]) -> Self {
-        match WeightMemory::for_matrix(packed.len(), ctx.adapter_kind(), ctx.texture_side()) {
-            WeightMemory::Storage => PackedWeights::Storage(ctx.storage(label, packed)),
-            WeightMemory::Uniform => {
-                PackedWeights::Uniform(uniform_columns(packed, UNIFORM_BINDING_VEC4S).map(|part| {
-                    let usage = wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_SRC;
-                    ctx.buffer_with(label, f32_bytes(&part), usage)
-                }))
-            }
-            WeightMemory::Texture => PackedWeights::Texture(ctx.weight_texture(label, packed)),
-        }
-    }
-
-    pub fn memory(&self) -> WeightMemory {
-        match self {
-            PackedWeights::Storage(_) => WeightMemory::Storage,
-            PackedWeights::Uniform(_) => WeightMemory::Uniform,
-            PackedWeights::Texture(_) => WeightMemory::Texture,
-        }
-    }
-
-    /// Its bind group entries: binding 2, and the other columns' bindings for uniform parts.
-    pub fn entries(&self) -> Vec<wgpu::BindGroupEntry<'_>> {
-        match self {
-            PackedWeights::Storage(buffer) => vec![wgpu::BindGroupEntry {
-                binding: 2,
-                resource: buffer.as_entire_binding(),
-            }],
-            PackedWeights::Uniform(parts) => std::iter::once(2)
-                .chain(UNIFORM_COLUMN_BINDINGS)
-                .zip(parts)
-                .map(|(binding, part)| wgpu::BindGroupEntry {
-                    binding,
-                    resource: part.as_entire_binding(),
-                })
-                .collect(),
-            PackedWeights::Texture(view) => vec![wgpu::BindGroupEntry {
-                binding: 2,
-                resource: wgpu::BindingResource::TextureView(view),
-            }],
-        }
-    }
 }
 
 pub(super) struct StepSlots {
@@ -170,17 +115,12 @@ impl GpuRnn {
             .iter()
             .enumerate()
             .map(|(l, dirs)| LayerBuffers {
-                w_ih: PackedWeights::upload(
-                    ctx,
-                    &format!("weight_ih_l{l} packed"),
-                    &pack_input(config, dirs),
-                ),
+                w_ih: ctx.storage(&format!("weight_ih_l{l} packed"), &pack_input(config, dirs)),
                 b_ih: ctx.storage(
                     &format!("bias_ih_l{l} packed"),
                     &pack_input_bias(config, dirs),
                 ),
-                w_hh: PackedWeights::upload(
-                    ctx,
+                w_hh: ctx.storage(
                     &format!("weight_hh_l{l} packed"),
                     &pack_recurrent(config, dirs),
                 ),

@@ -30,21 +30,6 @@ fn pack_columns<'a>(
     packed
 }
 
-/// A packed matrix ([`pack_recurrent`], [`pack_input`]) split by column of each block of four,
-/// for [`WeightMemory::Uniform`](super::kernels::WeightMemory::Uniform): vec4 i of part c is
-/// vec4 4i + c of `packed` (weights_uniform.wgsl reads the vec4 w + c as part c's w / 4). Each
-/// part is padded with zeros to `vec4s` vec4s, the size of its binding; `packed` must fit.
-pub(crate) fn uniform_columns(packed: &[f32], vec4s: usize) -> [Vec<f32>; 4] {
-    debug_assert!(packed.len() <= vec4s * 16 && packed.len().is_multiple_of(16));
-    std::array::from_fn(|c| {
-        let mut part = vec![0.0; vec4s * 4];
-        for (i, block) in packed.chunks_exact(16).enumerate() {
-            part[i * 4..i * 4 + 4].copy_from_slice(&block[c * 4..c * 4 + 4]);
-        }
-        part
-    })
-}
-
 /// `W_hh` packed k-major over `H_out`: each unit's block holds its gates (columns.wgsl).
 pub(crate) fn pack_recurrent(config: &RnnConfig, dirs: &[DirectionWeights]) -> Vec<f32> {
     let (h, g) = (config.hidden_size, config.kind.gate_count());
@@ -167,22 +152,6 @@ mod tests {
                 0.0,
             ];
             assert_eq!(packed[n * 4..n * 4 + 4], want, "row {n}");
-        }
-    }
-
-    #[test]
-    fn uniform_columns_split_the_blocks_of_four_and_pad_with_zeros() {
-        // Three blocks of four columns; vec4 v holds the values 4v..4v+3.
-        let packed: Vec<f32> = (0..48).map(|x| x as f32).collect();
-        let parts = uniform_columns(&packed, 5);
-        for (c, part) in parts.iter().enumerate() {
-            assert_eq!(part.len(), 20, "part {c}: 5 vec4s");
-            for i in 0..3 {
-                let v = 4 * i + c;
-                let want: Vec<f32> = (4 * v..4 * v + 4).map(|x| x as f32).collect();
-                assert_eq!(part[i * 4..i * 4 + 4], want[..], "part {c}, vec4 {i}");
-            }
-            assert!(part[12..].iter().all(|&x| x == 0.0), "part {c}: padding");
         }
     }
 }

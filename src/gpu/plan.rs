@@ -53,12 +53,9 @@ impl AdapterKind {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DeviceProfile {
     pub(crate) adapter: AdapterKind,
-    /// Whether the device has `Features::SUBGROUP`: the per-step kernel then reduces with
-    /// `subgroupAdd` rather than a tree in workgroup memory.
+    /// Whether the kernels use subgroup operations ([`subgroups_usable`]): the per-step
+    /// kernel then reduces with `subgroupAdd` rather than a tree in workgroup memory.
     pub(crate) subgroups: bool,
-    /// Whether the adapter reports one subgroup size (min = max), which the register
-    /// sequence kernel needs on software adapters.
-    pub(crate) fixed_subgroup_size: bool,
 }
 
 impl DeviceProfile {
@@ -67,15 +64,13 @@ impl DeviceProfile {
     pub const GENERIC_GPU: DeviceProfile = DeviceProfile {
         adapter: AdapterKind::Gpu,
         subgroups: true,
-        fixed_subgroup_size: false,
     };
 
     /// The profile of a device with `features`, created from the adapter `info` describes.
     pub(crate) fn new(features: wgpu::Features, info: &wgpu::AdapterInfo) -> DeviceProfile {
         DeviceProfile {
             adapter: AdapterKind::of(info),
-            subgroups: features.contains(wgpu::Features::SUBGROUP),
-            fixed_subgroup_size: info.subgroup_min_size == info.subgroup_max_size,
+            subgroups: subgroups_usable(features, info),
         }
     }
 
@@ -99,8 +94,8 @@ pub enum Strategy {
     /// over the whole GPU, best for wide layers.
     PerStep,
     /// One workgroup per block of sequences and direction runs a whole chunk of timesteps in
-    /// one dispatch, with the state in workgroup memory (on CPU adapters whose workgroup is
-    /// one SIMD vector, in registers): no per-step dispatch cost, best for narrow layers.
+    /// one dispatch, with the state in workgroup memory: no per-step dispatch cost, best for
+    /// narrow layers.
     /// Needs `hidden_size` and the state width <= 1024.
     Sequence,
     /// The per-step kernel pipelined across layers: dispatch w runs step w - l of every
@@ -111,6 +106,14 @@ pub enum Strategy {
     /// buffer that the model then keeps: as much device memory again as the model's own
     /// copies of those matrices.
     Wavefront,
+}
+
+/// Whether the kernels may use subgroup operations on a device with `features` from the
+/// adapter `info` describes: it has `Features::SUBGROUP`, in subgroups of at least 4
+/// invocations (the per-step kernel's subgroup reduction keeps a partial sum per subgroup in
+/// workgroup memory sized for that: [`MAX_STEP_WORKGROUP`]).
+pub(crate) fn subgroups_usable(features: wgpu::Features, info: &wgpu::AdapterInfo) -> bool {
+    features.contains(wgpu::Features::SUBGROUP) && info.subgroup_min_size >= 4
 }
 
 /// How the per-step kernel (shaders/recurrent.wgsl) is cut for one layer and batch: its
@@ -126,13 +129,27 @@ pub(crate) struct StepShape {
 }
 
 impl StepShape {
-    /// The cut for `config`'s layers over `batch` sequences: blocks of up to [`MAX_ROWS`]
-    /// sequences (each weight load then serves the block), a workgroup about as wide as K in
-    /// vec4s (so that no invocation idles through the loop), and the most units per workgroup
-    /// that still launch [`TARGET_STEP_WORKGROUPS`] workgroups a step (one unit where even
-    /// that does not).
-    pub(crate) fn new(config: &RnnConfig, batch: usize) -> StepShape {
+    /// The cut for `config`'s layers over `batch` sequences on `profile`'s device: blocks of
+    /// up to [`MAX_ROWS`] sequences (each weight load then serves the block), a workgroup
+    /// about as wide as K in vec4s (so that no invocation idles through the loop), and the
+    /// most units per workgroup that still launch [`TARGET_STEP_WORKGROUPS`] workgroups a
+    /// step (one unit where even that does not).
+    ///
+    /// The software profile (lavapipe, llvmpipe, WARP), the only one: a workgroup there is a
+    /// loop on one CPU thread whose start and barriers cost more than its loads, so it takes
+    /// the narrowest workgroup and the most units, for the fewest workgroups a step. Measured
+    /// on lavapipe, LSTM T=64 (ms per forward, GPU cut against software cut): B=1 H=256 54
+    /// against 20, B=1 H=1024 257 against 270, B=64 H=512 2,796 against 1,934. It serves the
+    /// test suite's run time; lavapipe's speed is not what the kernel is built for.
+    pub(crate) fn new(config: &RnnConfig, batch: usize, profile: DeviceProfile) -> StepShape {
         let rows = (batch.max(1).next_power_of_two() as u32).min(MAX_ROWS);
+        if profile.is_software() {
+            return StepShape {
+                units: MAX_PAIRS / rows,
+                rows,
+                workgroup: MIN_STEP_WORKGROUP,
+            };
+        }
         let k4 = config.state_width().div_ceil(4).max(1);
         let workgroup =
             (k4.next_power_of_two() as u32).clamp(MIN_STEP_WORKGROUP, MAX_STEP_WORKGROUP);
@@ -193,11 +210,19 @@ mod tests {
     use super::*;
     use crate::config::Kind;
 
+    const SOFTWARE: DeviceProfile = DeviceProfile {
+        adapter: AdapterKind::Cpu {
+            threads: 2,
+            lanes: 8,
+        },
+        subgroups: true,
+    };
+
     #[test]
     fn a_wide_layer_at_batch_one_fills_a_large_gpu() {
         for kind in [Kind::Gru, Kind::Lstm] {
             let config = RnnConfig::new(kind, 64, 1024);
-            let shape = StepShape::new(&config, 1);
+            let shape = StepShape::new(&config, 1, DeviceProfile::GENERIC_GPU);
             let [x, y, z] = shape.grid(&config, 1);
             assert!(x * y * z >= 128, "{kind:?}: {shape:?}");
             assert_eq!(shape.rows, 1);
@@ -222,13 +247,15 @@ mod tests {
         for hidden in [1, 4, 20, 64, 128, 256, 512, 1024, 4096] {
             for batch in [1, 2, 3, 8, 9, 64, 1000] {
                 let config = RnnConfig::new(Kind::Lstm, 8, hidden).bidirectional(true);
-                let s = StepShape::new(&config, batch);
-                assert!(s.rows <= MAX_ROWS && s.rows as usize <= batch.next_power_of_two());
-                assert!(s.units * s.rows <= MAX_PAIRS, "{s:?}");
-                assert!(s.workgroup.is_power_of_two() && s.units * s.rows <= s.workgroup);
-                assert!((MIN_STEP_WORKGROUP..=MAX_STEP_WORKGROUP).contains(&s.workgroup));
-                let [x, y, _] = s.grid(&config, batch);
-                assert!(x * s.units >= hidden as u32 && y * s.rows >= batch as u32);
+                for profile in [DeviceProfile::GENERIC_GPU, SOFTWARE] {
+                    let s = StepShape::new(&config, batch, profile);
+                    assert!(s.rows <= MAX_ROWS && s.rows as usize <= batch.next_power_of_two());
+                    assert!(s.units * s.rows <= MAX_PAIRS, "{s:?}");
+                    assert!(s.workgroup.is_power_of_two() && s.units * s.rows <= s.workgroup);
+                    assert!((MIN_STEP_WORKGROUP..=MAX_STEP_WORKGROUP).contains(&s.workgroup));
+                    let [x, y, _] = s.grid(&config, batch);
+                    assert!(x * s.units >= hidden as u32 && y * s.rows >= batch as u32);
+                }
             }
         }
     }

@@ -36,6 +36,7 @@ pub(crate) const SEQUENCE_M_FLOATS: usize = 1024;
 pub(crate) const SEQUENCE_WORKGROUP_STORAGE: u64 =
     ((SEQUENCE_H_FLOATS + SEQUENCE_M_FLOATS) * 4) as u64;
 /// Most sequences one sequence-kernel workgroup computes.
+#[cfg(test)]
 pub(crate) const SEQUENCE_MAX_ROWS: u32 = 8;
 /// Most invocations of a sequence-kernel workgroup (what the context requires of the device).
 pub(crate) const SEQUENCE_MAX_WORKGROUP: u32 = 256;
@@ -75,25 +76,12 @@ pub(crate) fn sequence_unsupported(config: &RnnConfig) -> Error {
     }
 }
 
-/// Vec4 groups of units each invocation of the register-resident sequence kernel holds
-/// (`REGISTER_GROUPS` in shaders/sequence_registers.wgsl).
-pub(crate) const REGISTER_GROUPS: usize = 8;
-
 /// The pipeline variant: sequences per workgroup (the WGSL `SEQUENCE_ROWS`, one module each)
 /// and invocations per workgroup (`SEQUENCE_WORKGROUP`, a pipeline override).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct SequenceShape {
     pub rows: u32,
     pub workgroup: u32,
-    /// Whether the workgroup keeps h in registers (shaders/sequence_registers.wgsl): on a CPU
-    /// adapter whose workgroup is one SIMD vector (and, as `GpuContext::sequence_cut` checks,
-    /// a device with subgroups of the one size the adapter reports), without
-    /// proj_size, for whole vec4s of units that fit [`REGISTER_GROUPS`] per invocation and
-    /// give every lane one (below 4 x lanes units, lanes would idle that the workgroup-memory
-    /// kernel keeps busy: GRU B=8 H=16 1.1x slower).
-    /// lavapipe loads workgroup memory one lane at a time through the stack and keeps every
-    /// live value in memory across a barrier; with h in registers a step needs neither.
-    pub registers: bool,
 }
 
 /// How one forward pass runs on the sequence kernel.
@@ -138,7 +126,6 @@ impl SequenceCut {
                     rows: rows as u32,
                     workgroup: (layer.hidden.next_power_of_two() as u32)
                         .clamp(32, SEQUENCE_MAX_WORKGROUP),
-                    registers: false,
                 },
                 max_steps: MAX_SEQUENCE_CHUNK,
             }),
@@ -148,11 +135,6 @@ impl SequenceCut {
                     let shape = SequenceShape {
                         rows: rows as u32,
                         workgroup,
-                        registers: workgroup == lanes
-                            && !layer.project
-                            && layer.hidden.is_multiple_of(4)
-                            && (4 * lanes as usize..=4 * REGISTER_GROUPS * lanes as usize)
-                                .contains(&layer.hidden),
                     };
                     let (fixed, per_step) = loop_iterations(layer, shape);
                     SequenceCut {
@@ -181,9 +163,7 @@ impl SequenceCut {
 const SOFTWARE_MAX_WORKGROUP: u32 = 64;
 
 /// Loop iterations one invocation of the sequence kernel cut as `shape` runs (shaders/
-/// sequence.wgsl, or sequence_registers.wgsl where `shape.registers`; counted for the former
-/// on a device without subgroups, whose count is the smaller), counting every loop (as
-/// llvmpipe's limit does): `(per dispatch, per step)`. An upper bound: the subgroup inner loop
+/// sequence.wgsl), counting every loop (as llvmpipe's limit does): `(per dispatch, per step)`. An upper bound: the subgroup inner loop
 /// is counted for subgroups of 4, the smallest there are.
 fn loop_iterations(layer: SequenceLayer, shape: SequenceShape) -> (usize, usize) {
     let (rows, workgroup) = (shape.rows as usize, shape.workgroup as usize);
@@ -191,20 +171,6 @@ fn loop_iterations(layer: SequenceLayer, shape: SequenceShape) -> (usize, usize)
     let share = layer.state_width.div_ceil(workgroup);
     let n4 = layer.state_width.div_ceil(4);
     let dot = n4 + n4.div_ceil(4);
-    if shape.registers {
-        // Per step: the groups, four units each, then copying h_t over h_{t-1}. Per
-        // dispatch: loading h (and c) and each group's four biases, and storing h (and c).
-        let groups = n4.div_ceil(workgroup);
-        let plain = loop_iterations(
-            layer,
-            SequenceShape {
-                registers: false,
-                ..shape
-            },
-        );
-        let registers = (2 * groups + 1 + 4 * groups, 1 + groups * (2 + 4 * dot));
-        return (plain.0.max(registers.0), plain.1.max(registers.1));
-    }
     let mut per_step = 1 + units * (dot + 1);
     if layer.project {
         per_step += 1 + share * (1 + rows * (layer.hidden + 1));
@@ -268,39 +234,6 @@ mod tests {
         };
         // h fits 8 rows, o * tanh(c) only 2.
         assert_eq!(rows(projected, 1000), 2);
-    }
-
-    #[test]
-    fn h_stays_in_registers_only_for_one_simd_vector_of_whole_vec4s() {
-        let registers = |layer, batch, adapter| {
-            SequenceCut::new(layer, batch, adapter)
-                .unwrap()
-                .shape
-                .registers
-        };
-        for hidden in [32, 64, 128] {
-            assert!(registers(layer(hidden), 8, LAVAPIPE), "H={hidden}");
-        }
-        // Fewer groups of units than lanes.
-        assert!(!registers(layer(16), 8, LAVAPIPE));
-        assert!(!registers(layer(28), 8, LAVAPIPE));
-        // H=256 would fit 8 groups of 4 units on each of 8 lanes, but a chunk of 32 steps
-        // takes a wider workgroup; wider than 256 never fits.
-        assert!(!registers(layer(256), 8, LAVAPIPE));
-        assert!(!registers(layer(260), 8, LAVAPIPE));
-        // Units that do not fill whole vec4s.
-        assert!(!registers(layer(30), 8, LAVAPIPE));
-        // proj_size needs every unit's o * tanh(c) in workgroup memory.
-        let projected = SequenceLayer {
-            hidden: 64,
-            state_width: 32,
-            project: true,
-        };
-        assert!(!registers(projected, 8, LAVAPIPE));
-        // Workgroups wider than a SIMD vector, and GPUs, share h through workgroup memory.
-        let wide = SequenceCut::new(layer(1024), 1, LAVAPIPE).unwrap();
-        assert!(wide.shape.workgroup > 8 && !wide.shape.registers);
-        assert!(!registers(layer(64), 8, AdapterKind::Gpu));
     }
 
     #[test]

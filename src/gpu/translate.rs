@@ -7,8 +7,8 @@ use naga::back::{glsl, hlsl, msl, spv};
 use naga::valid::{Capabilities, ShaderStages, SubgroupOperationSet, ValidationFlags, Validator};
 use naga::ShaderStage;
 
-use super::kernels::{DotLoop, GatesMemory, Memory, ShaderFile, WeightMemory};
-use super::plan::StepShape;
+use super::kernels::{DotLoop, ShaderFile};
+use super::plan::{AdapterKind, DeviceProfile, StepShape};
 use crate::config::{Kind, RnnConfig};
 
 /// `source` with `constants` applied, translated for entry point `entry` by every backend.
@@ -88,24 +88,32 @@ fn translate(source: &str, dot: DotLoop, constants: &[(&str, f64)], entry: &str)
     .unwrap_or_else(|e| panic!("GLSL, {what}: {e}"));
 }
 
+const SOFTWARE: DeviceProfile = DeviceProfile {
+    adapter: AdapterKind::Cpu {
+        threads: 2,
+        lanes: 8,
+    },
+    subgroups: true,
+};
+
 #[test]
 fn every_step_variant_translates_to_every_backend() {
     let mut shapes = Vec::new();
     for hidden in [1, 20, 128, 1024] {
         for batch in [1, 3, 64] {
-            shapes.push(StepShape::new(&RnnConfig::new(Kind::Gru, 4, hidden), batch));
+            for profile in [DeviceProfile::GENERIC_GPU, SOFTWARE] {
+                shapes.push(StepShape::new(
+                    &RnnConfig::new(Kind::Gru, 4, hidden),
+                    batch,
+                    profile,
+                ));
+            }
         }
     }
     shapes.sort_by_key(|s| (s.units, s.rows, s.workgroup));
     shapes.dedup();
     for dot in DotLoop::ALL {
-        let source = ShaderFile::Recurrent.source_for(
-            dot,
-            0,
-            WeightMemory::Storage,
-            Memory::Storage,
-            GatesMemory::Storage,
-        );
+        let source = ShaderFile::Recurrent.source(dot, 0);
         for shape in &shapes {
             for gates in [1.0, 3.0, 4.0] {
                 let constants = [

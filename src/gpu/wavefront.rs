@@ -1,15 +1,14 @@
 //! [`Strategy::Wavefront`](super::Strategy::Wavefront): every layer of a unidirectional stack
 //! steps in the same dispatch (shaders/wavefront.wgsl). One dispatch must reach every layer's
 //! weights, so the first wavefront forward of a model copies them, on the device, into one
-//! buffer, from wherever the per-layer kernels keep them.
+//! buffer.
 
 use std::sync::Arc;
 
-use super::buffers::Scopes;
 use super::context::GpuContext;
-use super::kernels::UNIFORM_BINDING_VEC4S;
-use super::model::{GpuRnn, LayerBuffers, PackedWeights};
+use super::model::{GpuRnn, LayerBuffers};
 pub(crate) use super::plan::wavefront_reason;
+use super::scopes::Scopes;
 use crate::config::RnnConfig;
 use crate::error::{Error, Result};
 
@@ -32,10 +31,8 @@ pub(crate) struct WaveParams {
     pub hh_block: u32,
     pub ih_first: u32,
     pub ih_block: u32,
-    pub hh_parts: u32,
-    pub ih_parts: u32,
     pub bias_block: u32,
-    pub _pad: u32,
+    pub _pad: [u32; 3],
 }
 
 /// Every layer's recurrent weights in one buffer (`arena`: W_hh of each layer, then W_ih of
@@ -45,64 +42,6 @@ pub(crate) struct WaveWeights {
     pub arena: wgpu::Buffer,
     pub biases: wgpu::Buffer,
     pub params: wgpu::Buffer,
-}
-
-/// Vec4s a packed matrix takes once copied into the arena, and the vec4s of each of its four
-/// parts where it is split ([`PackedWeights::Uniform`]; 0 where it is contiguous).
-fn extent(matrix: &PackedWeights) -> (u64, u32) {
-    match matrix {
-        PackedWeights::Storage(buffer) => (buffer.size() / 16, 0),
-        PackedWeights::Uniform(_) => (
-            4 * UNIFORM_BINDING_VEC4S as u64,
-            UNIFORM_BINDING_VEC4S as u32,
-        ),
-        PackedWeights::Texture(view) => {
-            let size = view.texture().size();
-            (u64::from(size.width) * u64::from(size.height), 0)
-        }
-    }
-}
-
-/// Copies `matrix` into `arena` at vec4 `at`, laid out as [`extent`] says.
-fn copy_matrix(
-    encoder: &mut wgpu::CommandEncoder,
-    matrix: &PackedWeights,
-    arena: &wgpu::Buffer,
-    at: u64,
-) {
-    match matrix {
-        PackedWeights::Storage(buffer) => {
-            encoder.copy_buffer_to_buffer(buffer, 0, arena, at * 16, buffer.size());
-        }
-        PackedWeights::Uniform(parts) => {
-            let part_bytes = UNIFORM_BINDING_VEC4S as u64 * 16;
-            for (c, part) in parts.iter().enumerate() {
-                encoder.copy_buffer_to_buffer(
-                    part,
-                    0,
-                    arena,
-                    at * 16 + c as u64 * part_bytes,
-                    part_bytes,
-                );
-            }
-        }
-        PackedWeights::Texture(view) => {
-            let texture = view.texture();
-            let size = texture.size();
-            encoder.copy_texture_to_buffer(
-                texture.as_image_copy(),
-                wgpu::TexelCopyBufferInfo {
-                    buffer: arena,
-                    layout: wgpu::TexelCopyBufferLayout {
-                        offset: at * 16,
-                        bytes_per_row: Some(size.width * 16),
-                        rows_per_image: None,
-                    },
-                },
-                size,
-            );
-        }
-    }
 }
 
 impl WaveWeights {
@@ -118,8 +57,7 @@ impl WaveWeights {
             }
         };
         let count = layers.len() as u64;
-        let (hh_block, hh_parts) = extent(&first.w_hh);
-        let (ih_block, ih_parts) = extent(&above.w_ih);
+        let (hh_block, ih_block) = (first.w_hh.size() / 16, above.w_ih.size() / 16);
         let ih_first = count * hh_block;
         let arena_bytes = (ih_first + (count - 1) * ih_block) * 16;
         let hint = "use Strategy::PerStep, or reduce hidden_size or num_layers";
@@ -146,14 +84,12 @@ impl WaveWeights {
         let mut encoder = device.create_command_encoder(&Default::default());
         for (l, layer) in layers.iter().enumerate() {
             let l = l as u64;
-            copy_matrix(&mut encoder, &layer.w_hh, &arena, l * hh_block);
+            let copy = |encoder: &mut wgpu::CommandEncoder, matrix: &wgpu::Buffer, at: u64| {
+                encoder.copy_buffer_to_buffer(matrix, 0, &arena, at * 16, matrix.size());
+            };
+            copy(&mut encoder, &layer.w_hh, l * hh_block);
             if l > 0 {
-                copy_matrix(
-                    &mut encoder,
-                    &layer.w_ih,
-                    &arena,
-                    ih_first + (l - 1) * ih_block,
-                );
+                copy(&mut encoder, &layer.w_ih, ih_first + (l - 1) * ih_block);
             }
             let at = 2 * l * bias_bytes;
             encoder.copy_buffer_to_buffer(&layer.b_hh, 0, &biases, at, layer.b_hh.size());
@@ -171,10 +107,8 @@ impl WaveWeights {
             hh_block: hh_block as u32,
             ih_first: ih_first as u32,
             ih_block: ih_block as u32,
-            hh_parts,
-            ih_parts,
             bias_block: (bias_bytes / 4) as u32,
-            _pad: 0,
+            _pad: [0; 3],
         };
         let params = ctx.buffer_with(
             "wavefront table",

@@ -1,0 +1,258 @@
+//! The WGSL sources checked without a GPU: every module parses and validates with naga with
+//! either set of inner loops, every entry point the crate dispatches exists, and the
+//! bindings, sizes and struct layouts agree with the Rust side (`gpu::kernels::bindings`,
+//! `gpu::shaders`, `LayerParams`). `gpu::translate` takes the per-step kernel on to every
+//! backend.
+
+use naga::valid::{Capabilities, ShaderStages, SubgroupOperationSet, ValidationFlags, Validator};
+use naga::{AddressSpace, Module, ShaderStage, StorageAccess};
+
+use super::kernels::*;
+use super::plan::{MAX_PAIRS, MAX_ROWS, MAX_STEP_WORKGROUP};
+use super::sequence::{SEQUENCE_H_FLOATS, SEQUENCE_MAX_ROWS, SEQUENCE_M_FLOATS};
+use crate::config::{Kind, RnnConfig};
+
+/// The module for blocks of `rows` sequences, validated for a device with or without
+/// subgroups.
+fn parse_rows(file: ShaderFile, dot: DotLoop, rows: u32) -> Module {
+    let source = file.source(dot, rows);
+    let module = naga::front::wgsl::parse_str(&source)
+        .unwrap_or_else(|e| panic!("{file:?}: {}", e.emit_to_string(&source)));
+    let capabilities = match dot {
+        DotLoop::Plain => Capabilities::default(),
+        DotLoop::Subgroup => Capabilities::default() | Capabilities::SUBGROUP,
+    };
+    Validator::new(ValidationFlags::all(), capabilities)
+        .subgroup_stages(ShaderStages::COMPUTE)
+        .subgroup_operations(SubgroupOperationSet::all())
+        .validate(&module)
+        .unwrap_or_else(|e| {
+            panic!(
+                "{file:?} {dot:?} rows {rows}: {}",
+                e.emit_to_string(&source)
+            )
+        });
+    module
+}
+
+/// The module as a device without subgroups compiles it, for the largest block.
+fn parse(file: ShaderFile) -> Module {
+    parse_rows(file, DotLoop::Plain, SEQUENCE_MAX_ROWS)
+}
+
+/// Size in bytes of the WGSL struct named `name`.
+fn struct_size(module: &Module, name: &str) -> u32 {
+    let (_, ty) = module
+        .types
+        .iter()
+        .find(|(_, ty)| ty.name.as_deref() == Some(name))
+        .unwrap_or_else(|| panic!("no struct {name}"));
+    ty.inner.size(module.to_ctx())
+}
+
+/// The layout entry kind that the global `var` in `module` needs.
+fn binding_of(var: &naga::GlobalVariable) -> Option<Binding> {
+    match var.space {
+        AddressSpace::Uniform => Some(Binding::Uniform),
+        AddressSpace::Storage { access } if access.contains(StorageAccess::STORE) => {
+            Some(Binding::ReadWrite)
+        }
+        AddressSpace::Storage { .. } => Some(Binding::ReadOnly),
+        _ => None,
+    }
+}
+
+/// The u32 literal a module-scope expression of `module` is (`name` for the message).
+fn literal_u32(module: &Module, init: naga::Handle<naga::Expression>, name: &str) -> u32 {
+    match module.global_expressions[init] {
+        naga::Expression::Literal(naga::Literal::U32(value)) => value,
+        ref e => panic!("{name} is not a u32 literal: {e:?}"),
+    }
+}
+
+/// The value of the WGSL `const NAME: u32` in `module`.
+fn const_u32(module: &Module, name: &str) -> u32 {
+    let (_, c) = module
+        .constants
+        .iter()
+        .find(|(_, c)| c.name.as_deref() == Some(name))
+        .unwrap_or_else(|| panic!("no const {name}"));
+    literal_u32(module, c.init, name)
+}
+
+/// The default of the pipeline-overridable constant `name`.
+fn override_u32(module: &Module, name: &str) -> u32 {
+    let (_, o) = module
+        .overrides
+        .iter()
+        .find(|(_, o)| o.name.as_deref() == Some(name))
+        .unwrap_or_else(|| panic!("no override {name}"));
+    literal_u32(module, o.init.expect("a default"), name)
+}
+
+/// Every family with either set of inner loops, and the families written for a block of
+/// sequences with every block they are built with.
+#[test]
+fn every_shader_parses_and_validates_with_either_inner_loop_and_every_block() {
+    for file in ShaderFile::ALL {
+        for dot in DotLoop::ALL {
+            let blocks: &[u32] = if file.has_rows() { &[1, 2, 4, 8] } else { &[0] };
+            for &rows in blocks {
+                let module = parse_rows(file, dot, rows);
+                if file == ShaderFile::Sequence {
+                    assert_eq!(const_u32(&module, "SEQUENCE_ROWS"), rows);
+                }
+            }
+        }
+    }
+}
+
+/// Every group 0 layout, with the group 1 step uniform, within the buffers per stage that
+/// every WebGPU device allows: a context on a device the application created with default
+/// limits must still compile every kernel.
+#[test]
+fn every_layout_fits_the_default_limits() {
+    let limits = wgpu::Limits::default();
+    for file in ShaderFile::ALL {
+        let entries = bindings(file);
+        let storage = entries
+            .iter()
+            .filter(|(_, b)| *b != Binding::Uniform)
+            .count() as u32;
+        let uniform = entries.len() as u32 - storage + u32::from(file != ShaderFile::Dense);
+        assert!(
+            storage <= limits.max_storage_buffers_per_shader_stage,
+            "{file:?}: {storage} storage buffers"
+        );
+        assert!(
+            uniform <= limits.max_uniform_buffers_per_shader_stage,
+            "{file:?}: {uniform} uniform buffers"
+        );
+    }
+}
+
+#[test]
+fn every_kernel_entry_point_exists_as_a_compute_shader() {
+    for kernel in Kernel::ALL {
+        for dot in DotLoop::ALL {
+            let module = parse_rows(kernel.file(), dot, SEQUENCE_MAX_ROWS);
+            let entry = module
+                .entry_points
+                .iter()
+                .find(|e| e.name == kernel.entry_point())
+                .unwrap_or_else(|| panic!("{kernel:?}: no entry point {}", kernel.entry_point()));
+            assert_eq!(entry.stage, ShaderStage::Compute, "{kernel:?}");
+            // The dispatch arithmetic in gpu::encode divides by these; the per-step kernel's
+            // and the sequence kernel's widths are pipeline overrides.
+            let expected = match kernel {
+                Kernel::Step | Kernel::Sequence => {
+                    let sizes = entry.workgroup_size_overrides.expect("an override");
+                    assert!(sizes[0].is_some() && sizes[1].is_none(), "{sizes:?}");
+                    continue;
+                }
+                Kernel::InputProjection => [GEMM_WORKGROUP, 1, 1],
+                Kernel::LstmProject | Kernel::WaveStep => [STEP_WORKGROUP, 1, 1],
+                Kernel::Linear | Kernel::LastStep | Kernel::Activate => [DENSE_WORKGROUP, 1, 1],
+            };
+            assert_eq!(entry.workgroup_size, expected, "{kernel:?} workgroup size");
+        }
+    }
+}
+
+#[test]
+fn bindings_match_the_bind_group_layouts() {
+    for file in ShaderFile::ALL {
+        let module = parse(file);
+        let expected = bindings(file);
+        let mut group0 = 0;
+        let mut step_uniform = false;
+        for (_, var) in module.global_variables.iter() {
+            let Some(rb) = &var.binding else { continue };
+            let name = var.name.as_deref().unwrap_or("?");
+            let got = binding_of(var);
+            match rb.group {
+                0 => {
+                    group0 += 1;
+                    let want = expected
+                        .iter()
+                        .find(|(binding, _)| *binding == rb.binding)
+                        .unwrap_or_else(|| {
+                            panic!("{file:?}: `{name}` at binding {} has no entry", rb.binding)
+                        });
+                    assert_eq!(got, Some(want.1), "{file:?}: `{name}` at {}", rb.binding);
+                }
+                1 => {
+                    assert_eq!(rb.binding, 0, "{file:?}: `{name}` in group 1");
+                    assert_eq!(got, Some(Binding::Uniform), "{file:?}: `{name}` in group 1");
+                    step_uniform = true;
+                }
+                g => panic!("{file:?}: `{name}` in unexpected group {g}"),
+            }
+        }
+        assert_eq!(group0, expected.len(), "{file:?}: group 0 binding count");
+        // The dense kernels index no timestep: they have no group 1.
+        assert_eq!(step_uniform, file != ShaderFile::Dense, "{file:?}: group 1");
+    }
+}
+
+#[test]
+fn a_gru_input_projection_skips_its_zero_column() {
+    for (kind, columns) in [(Kind::Gru, 3), (Kind::Lstm, 4), (Kind::RnnTanh, 4)] {
+        let v = Variant::input_projection(&RnnConfig::new(kind, 8, 16));
+        assert_eq!(v.overrides, Some(Overrides::Gemm { columns }), "{kind:?}");
+    }
+}
+
+#[test]
+fn wgsl_constants_match_rust() {
+    let gemm = parse(ShaderFile::Gemm);
+    assert_eq!(const_u32(&gemm, "GEMM_WORKGROUP"), GEMM_WORKGROUP);
+    assert_eq!(const_u32(&gemm, "ROWS"), GEMM_ROWS);
+    assert_eq!(const_u32(&gemm, "COLS"), GEMM_COLS);
+    assert_eq!(override_u32(&gemm, "GEMM_COLUMNS"), GEMM_COLS);
+    let recurrent = parse(ShaderFile::Recurrent);
+    assert_eq!(const_u32(&recurrent, "MAX_PAIRS"), MAX_PAIRS);
+    assert_eq!(const_u32(&recurrent, "MAX_ROWS"), MAX_ROWS);
+    // The subgroup reduction's partial sums: 16 pairs for 32 subgroups of at least 4.
+    assert!(const_u32(&recurrent, "PARTIALS") >= MAX_PAIRS * MAX_STEP_WORKGROUP / 4);
+    let sequence = parse(ShaderFile::Sequence);
+    assert_eq!(const_u32(&sequence, "SEQUENCE_ROWS"), SEQUENCE_MAX_ROWS);
+    assert_eq!(
+        const_u32(&sequence, "H_VEC4S") as usize * 4,
+        SEQUENCE_H_FLOATS
+    );
+    assert_eq!(const_u32(&sequence, "M_FLOATS") as usize, SEQUENCE_M_FLOATS);
+    // The wavefront takes the per-step kernel's blocks of sequences.
+    let wave = parse(ShaderFile::Wavefront);
+    assert_eq!(const_u32(&wave, "BATCH_BLOCK"), MAX_ROWS);
+    let dense = parse(ShaderFile::Dense);
+    assert_eq!(const_u32(&dense, "DENSE_WORKGROUP"), DENSE_WORKGROUP);
+    assert_eq!(const_u32(&dense, "DENSE_ROWS"), DENSE_ROWS);
+}
+
+#[test]
+fn host_structs_match_wgsl_layouts() {
+    for file in ShaderFile::ALL {
+        let module = parse(file);
+        assert_eq!(
+            std::mem::size_of::<LayerParams>() as u32,
+            struct_size(&module, "Layer"),
+            "{file:?}: LayerParams vs struct Layer"
+        );
+        assert_eq!(
+            STEP_SLOT_SIZE as u32,
+            struct_size(&module, "Step"),
+            "{file:?}: STEP_SLOT_SIZE vs struct Step"
+        );
+    }
+    assert_eq!(
+        std::mem::size_of::<DenseParams>() as u32,
+        struct_size(&parse(ShaderFile::Dense), "Dense"),
+        "DenseParams vs struct Dense"
+    );
+    assert_eq!(
+        std::mem::size_of::<super::wavefront::WaveParams>() as u32,
+        struct_size(&parse(ShaderFile::Wavefront), "Wave"),
+        "WaveParams vs struct Wave"
+    );
+}
