@@ -3,7 +3,6 @@
 use wgpu::{BufferUsages, PollType};
 
 use super::context::GpuContext;
-pub(crate) use super::scopes::Scopes;
 use super::sequence::SOFTWARE_LOOP_LIMIT;
 use crate::error::{Error, Result};
 

@@ -3,8 +3,8 @@
 use std::sync::{Arc, Mutex};
 
 use super::kernels::{DotLoop, Kernels};
+use super::kernels::{SEQUENCE_MAX_WORKGROUP, SEQUENCE_WORKGROUP_STORAGE};
 use super::plan::DeviceProfile;
-use super::sequence::{SEQUENCE_MAX_WORKGROUP, SEQUENCE_WORKGROUP_STORAGE};
 use crate::error::{Error, Result};
 
 /// A device and queue with the crate's kernels compiled for them. Cheap to clone (shared).

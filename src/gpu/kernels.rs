@@ -7,9 +7,8 @@ use std::sync::Mutex;
 
 use wgpu::{BindGroupLayout, BindingType, BufferBindingType, ComputePipeline, ShaderStages};
 
-use super::plan::StepShape;
+use super::plan::{SequenceShape, StepShape};
 use super::scopes::Scopes;
-use super::sequence::SequenceShape;
 pub(crate) use super::shaders::*;
 use crate::config::RnnConfig;
 use crate::error::Result;

@@ -3,16 +3,14 @@
 use std::sync::Mutex;
 
 use super::buffers::{read_back, Wait};
-use super::choice;
 use super::context::GpuContext;
-use super::encode::{HostPass, Plan};
-use super::pack::{
-    gate_stride, pack_input, pack_input_bias, pack_projection, pack_recurrent, pack_recurrent_rows,
-};
+use super::device_model::DeviceModel;
+use super::host_pass::HostPass;
+use super::layers;
 pub use super::plan::Strategy;
+use super::resident::{GpuInput, GpuOutput, ResidentPass};
 use super::scopes::Scopes;
-use super::sequence::sequence_unsupported;
-use super::wavefront::{wavefront_unsupported, WaveWeights};
+use super::stream::GpuStream;
 use crate::config::RnnConfig;
 use crate::error::{Error, Result};
 use crate::shape::{Input, Output, Resolved};
@@ -25,180 +23,107 @@ use crate::weights::DirectionWeights;
 /// results back; its activation buffers and bind groups stay with the model for the next call
 /// of the same shape, which only rewrites the input, lengths and initial state.
 pub struct GpuRnn {
-    pub(super) ctx: GpuContext,
-    pub(super) config: RnnConfig,
-    pub(super) layers: Vec<LayerBuffers>,
-    strategy: Strategy,
-    /// Uniform slots holding 0, 1, 2, ... selected by dynamic offset; grown on demand.
-    pub(super) steps: Mutex<Option<StepSlots>>,
+    model: DeviceModel,
     /// The last host forward's buffers, for the next one of the same shape; a forward takes
     /// them while it runs, so concurrent forwards make their own.
     host_pass: Mutex<Option<Box<HostPass>>>,
-    /// Every layer's recurrent weights in one buffer, for [`Strategy::Wavefront`]; gathered
-    /// on its first use.
-    pub(super) wave: Mutex<Option<std::sync::Arc<WaveWeights>>>,
 }
 
 impl std::fmt::Debug for GpuRnn {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("GpuRnn")
-            .field("config", &self.config)
-            .field("context", &self.ctx)
+            .field("config", &self.model.config)
+            .field("context", &self.model.ctx)
             .finish()
     }
-}
-
-pub(super) struct LayerBuffers {
-    /// W_ih packed k-major in gate-column order (`pack::pack_input`).
-    pub w_ih: wgpu::Buffer,
-    pub b_ih: wgpu::Buffer,
-    /// W_hh packed k-major by unit (columns.wgsl), for the sequence kernel and the wavefront.
-    pub w_hh: wgpu::Buffer,
-    /// W_hh in rows for the per-step kernel (`pack::pack_recurrent_rows`).
-    pub w_hh_rows: wgpu::Buffer,
-    pub b_hh: wgpu::Buffer,
-    pub w_hr: wgpu::Buffer,
-}
-
-pub(super) struct StepSlots {
-    pub capacity: usize,
-    pub stride: u64,
-    pub _buffer: wgpu::Buffer,
-    pub bind_group: wgpu::BindGroup,
 }
 
 impl GpuRnn {
     pub(crate) fn upload(
         ctx: &GpuContext,
         config: &RnnConfig,
-        layers: &[Vec<DirectionWeights>],
+        weights: &[Vec<DirectionWeights>],
     ) -> Result<Self> {
-        let hint = "reduce hidden_size or input_size";
-        let (d, h, h_out) = (
-            config.num_directions(),
-            config.hidden_size,
-            config.state_width(),
-        );
-        let both = if d == 2 { ", both directions" } else { "" };
-        for l in 0..config.num_layers {
-            let w_ih =
-                (d * gate_stride(config) * config.layer_input_size(l).next_multiple_of(4) * 4)
-                    as u64;
-            ctx.check_buffer(
-                format!(
-                    "weight_ih_l{l}{}",
-                    if d == 2 { " (both directions)" } else { "" }
-                ),
-                w_ih,
-                hint,
-            )?;
-            ctx.check_buffer(
-                format!("weight_hh_l{l} (packed{both})"),
-                (d * h_out.next_multiple_of(4) * h * 16) as u64,
-                hint,
-            )?;
-            // The inner loop (dot.wgsl) runs a quarter of the width, plus a quarter of that
-            // again for the subgroup loop's outer iterations.
-            let width = config.layer_input_size(l).max(h_out);
-            ctx.check_loop(
-                format!("the input projection of layer {l} ({width} wide)"),
-                width.div_ceil(4) * 5 / 4 + 64,
-                "use a GPU adapter, or reduce input_size",
-            )?;
-        }
-        let device = &ctx.inner.device;
-        let scopes = Scopes::push(device);
-        let cat = |f: &dyn Fn(&DirectionWeights) -> &[f32],
-                   dirs: &[DirectionWeights]|
-         -> Vec<f32> { dirs.iter().flat_map(|w| f(w).iter().copied()).collect() };
-        let buffers = layers
-            .iter()
-            .enumerate()
-            .map(|(l, dirs)| LayerBuffers {
-                w_ih: ctx.storage(&format!("weight_ih_l{l} packed"), &pack_input(config, dirs)),
-                b_ih: ctx.storage(
-                    &format!("bias_ih_l{l} packed"),
-                    &pack_input_bias(config, dirs),
-                ),
-                w_hh: ctx.storage(
-                    &format!("weight_hh_l{l} packed"),
-                    &pack_recurrent(config, dirs),
-                ),
-                w_hh_rows: ctx.storage(
-                    &format!("weight_hh_l{l} rows"),
-                    &pack_recurrent_rows(config, dirs),
-                ),
-                b_hh: ctx.storage(&format!("bias_hh_l{l}"), &cat(&|w| &w.b_hh, dirs)),
-                w_hr: ctx.storage(
-                    &format!("weight_hr_l{l} transposed"),
-                    &pack_projection(config, dirs),
-                ),
-            })
-            .collect();
-        pollster::block_on(scopes.pop("uploading the weights"))?;
+        let buffers = layers::upload(ctx, config, weights)?;
         Ok(GpuRnn {
-            ctx: ctx.clone(),
-            config: config.clone(),
-            layers: buffers,
-            strategy: Strategy::Auto,
-            steps: Mutex::new(None),
+            model: DeviceModel::new(ctx, config, buffers),
             host_pass: Mutex::new(None),
-            wave: Mutex::new(None),
         })
     }
 
     /// The configuration of the uploaded model.
     pub fn config(&self) -> &RnnConfig {
-        &self.config
+        &self.model.config
+    }
+
+    /// The context the weights live on.
+    pub fn context(&self) -> &GpuContext {
+        &self.model.ctx
     }
 
     /// Chooses how the recurrence is dispatched (the default is [`Strategy::Auto`]).
     ///
     /// # Errors
-    /// [`Error::Unsupported`](crate::Error::Unsupported) for [`Strategy::Sequence`] when `hidden_size` or the state
-    /// width exceeds 1024, and for [`Strategy::Wavefront`] unless the model stacks two or more
-    /// unidirectional layers without `proj_size`.
+    /// [`Error::Unsupported`](crate::Error::Unsupported) for [`Strategy::Sequence`] when
+    /// `hidden_size` or the state width exceeds 1024, and for [`Strategy::Wavefront`] unless
+    /// the model stacks two or more unidirectional layers without `proj_size`.
     pub fn set_strategy(&mut self, strategy: Strategy) -> Result<()> {
-        if strategy == Strategy::Sequence && !self.sequence_fits() {
-            return Err(sequence_unsupported(&self.config));
-        }
-        if strategy == Strategy::Wavefront {
-            if let Some(err) = wavefront_unsupported(&self.config) {
-                return Err(err);
-            }
-        }
-        self.strategy = strategy;
-        Ok(())
+        self.model.set_strategy(strategy)
     }
 
     /// The strategy set with [`GpuRnn::set_strategy`] (`Auto` unless changed).
     pub fn strategy(&self) -> Strategy {
-        self.strategy
+        self.model.strategy()
     }
 
-    /// The strategy a forward pass over `batch` sequences uses, with `Auto` resolved
-    /// ([`choice::resolve`]).
+    /// The strategy a forward pass over `batch` sequences uses, with `Auto` resolved for this
+    /// device ([`plan_lines`](super::plan_lines) shows what it runs).
     pub fn strategy_for(&self, batch: usize) -> Strategy {
-        choice::resolve(&self.config, batch, self.strategy, self.ctx.profile())
+        self.model.strategy_for(batch)
     }
 
-    /// Sizes and strategy of one pass, checked against the device.
-    pub(super) fn plan(&self, resolved: &Resolved) -> Result<Plan> {
-        Plan::new(
-            &self.ctx,
-            &self.config,
-            resolved,
-            self.strategy_for(resolved.b),
-        )
+    /// Opens a streaming session for `batch` concurrent sequences, starting from zero state.
+    ///
+    /// # Errors
+    /// [`Error::Unsupported`] for a bidirectional model (its reverse direction needs the whole
+    /// sequence) or a batch of 0; [`Error::DeviceLimit`] when the state does not fit.
+    pub fn stream(&self, batch: usize) -> Result<GpuStream<'_>> {
+        GpuStream::open(&self.model, batch)
     }
 
-    fn sequence_fits(&self) -> bool {
-        choice::sequence_cut(&self.config, 1, self.ctx.profile()).is_some()
+    /// Runs the stack on `input` and leaves the results on the GPU. Only submits: work the
+    /// caller submits afterwards on the same queue sees the results.
+    ///
+    /// # Errors
+    /// [`Error::Unsupported`] for a `batch_first` model (GPU-resident data is time-major; use
+    /// [`crate::Rnn::set_batch_first`] before uploading); [`Error::GpuBuffer`] for a buffer
+    /// without `STORAGE` usage or too small; the shape errors of [`GpuRnn::forward`].
+    pub fn forward_gpu(&self, input: &GpuInput<'_>) -> Result<GpuOutput> {
+        ResidentPass::forward_gpu(&self.model, input)
     }
 
-    /// The context the weights live on.
-    pub fn context(&self) -> &GpuContext {
-        &self.ctx
+    /// As [`GpuRnn::forward_gpu`], copying the output `(T, B, D*H_out)` into `output`, a buffer
+    /// the caller owns (usage `COPY_DST`, at least `4 * T * B * D*H_out` bytes).
+    ///
+    /// # Errors
+    /// As [`GpuRnn::forward_gpu`]; [`Error::GpuBuffer`] for an unusable `output`.
+    pub fn forward_into(&self, input: &GpuInput<'_>, output: &wgpu::Buffer) -> Result<()> {
+        ResidentPass::forward_into(&self.model, input, output)
+    }
+
+    /// A resident pass over `input` from zero state, `cached` reused where it fits
+    /// ([`ResidentPass::new`]).
+    pub(crate) fn resident_pass(
+        &self,
+        cached: Option<ResidentPass>,
+        input: &GpuInput<'_>,
+    ) -> Result<ResidentPass> {
+        ResidentPass::new(&self.model, cached, input)
+    }
+
+    /// Encodes `pass`, left unsubmitted ([`ResidentPass::record`]).
+    pub(crate) fn record_resident(&self, pass: &ResidentPass) -> Result<wgpu::CommandEncoder> {
+        pass.record(&self.model)
     }
 
     /// Runs the stack on the GPU and waits for the result.
@@ -221,12 +146,13 @@ impl GpuRnn {
     }
 
     async fn run(&self, input: &Input<'_>, wait: Wait) -> Result<Output> {
-        let resolved = crate::shape::resolve(&self.config, &input.shapes())?;
+        let resolved = crate::shape::resolve(&self.model.config, &input.shapes())?;
         input.check_finite()?;
         if resolved.t == 0 || resolved.b == 0 {
             return crate::model::empty_output(input, &resolved);
         }
-        self.ctx
+        self.model
+            .ctx
             .inner
             .health
             .guard(self.execute(input, &resolved, wait))
@@ -235,9 +161,10 @@ impl GpuRnn {
 
     async fn execute(&self, input: &Input<'_>, resolved: &Resolved, wait: Wait) -> Result<Output> {
         let resolved = resolved.clone();
-        let host = crate::model::HostSequences::new(&self.config, input, &resolved);
-        let plan = self.plan(&resolved)?;
-        let ctx = &self.ctx;
+        let model = &self.model;
+        let host = crate::model::HostSequences::new(&model.config, input, &resolved);
+        let plan = model.plan(&resolved)?;
+        let ctx = &model.ctx;
         let (device, queue) = (&ctx.inner.device, &ctx.inner.queue);
         let (out_bytes, h_bytes, c_bytes) = (
             (plan.output_floats * 4) as u64,
@@ -251,7 +178,8 @@ impl GpuRnn {
             .unwrap_or_else(|e| e.into_inner())
             .take()
             .map(|pass| *pass);
-        let pass = self.host_pass(
+        let pass = HostPass::new(
+            model,
             cached,
             &plan,
             &resolved,
@@ -263,7 +191,7 @@ impl GpuRnn {
             operation: "running the forward pass",
             message: "the pass has no state buffers".into(),
         })?;
-        let mut encoder = self.record(&pass.work, state)?;
+        let mut encoder = pass.work.record(model, state)?;
         let staging = &pass.staging;
         encoder.copy_buffer_to_buffer(pass.work.output(), 0, staging, 0, out_bytes);
         encoder.copy_buffer_to_buffer(&state.h, 0, staging, out_bytes, h_bytes);
@@ -282,7 +210,7 @@ impl GpuRnn {
         let h_n = values[out_len..out_len + hn_len].to_vec();
         let c_n = values[out_len + hn_len..out_len + hn_len + plan.cell_floats].to_vec();
         Ok(crate::model::finish_output(
-            &self.config,
+            &model.config,
             &resolved,
             output,
             h_n,

@@ -176,6 +176,14 @@ impl StepShape {
     }
 }
 
+/// The pipeline variant: sequences per workgroup (the WGSL `SEQUENCE_ROWS`, one module each)
+/// and invocations per workgroup (`SEQUENCE_WORKGROUP`, a pipeline override).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct SequenceShape {
+    pub rows: u32,
+    pub workgroup: u32,
+}
+
 /// Bytes of `W_hh` (and `W_hr`) a step of every direction of one layer reads, as the
 /// per-step kernel lays them out: G rows of ceil(H_out / 4) vec4s per unit, no padding gate.
 pub(crate) fn step_weight_bytes(config: &RnnConfig) -> u64 {

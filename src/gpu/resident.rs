@@ -3,9 +3,10 @@
 
 use wgpu::BufferUsages;
 
-use super::buffers::Scopes;
-use super::encode::{PassKey, Plan, StateBuffers, Workspace};
-use super::model::GpuRnn;
+use super::device_model::DeviceModel;
+use super::pass::{PassKey, Plan};
+use super::scopes::Scopes;
+use super::workspace::{StateBuffers, Workspace};
 use crate::error::{Error, Result};
 use crate::shape::{InputShapes, OutputShapes, Resolved};
 
@@ -40,20 +41,15 @@ pub struct GpuOutput {
     pub shapes: OutputShapes,
 }
 
-impl GpuRnn {
-    /// Runs the stack on `input` and leaves the results on the GPU. Only submits: work the
-    /// caller submits afterwards on the same queue sees the results.
-    ///
-    /// # Errors
-    /// [`Error::Unsupported`] for a `batch_first` model (GPU-resident data is time-major; use
-    /// [`crate::Rnn::set_batch_first`] before uploading); [`Error::GpuBuffer`] for a buffer
-    /// without `STORAGE` usage or too small; the shape errors of [`GpuRnn::forward`].
-    pub fn forward_gpu(&self, input: &GpuInput<'_>) -> Result<GpuOutput> {
-        let ctx = &self.ctx;
+impl ResidentPass {
+    /// Runs `model` on `input` and leaves the results on the GPU
+    /// ([`GpuRnn::forward_gpu`](super::GpuRnn::forward_gpu)).
+    pub(crate) fn forward_gpu(model: &DeviceModel, input: &GpuInput<'_>) -> Result<GpuOutput> {
+        let ctx = &model.ctx;
         let work = async {
             let scopes = Scopes::push(&ctx.inner.device);
-            let pass = self.resident_pass(None, input)?;
-            let encoder = self.record_resident(&pass)?;
+            let pass = ResidentPass::new(model, None, input)?;
+            let encoder = pass.record(model)?;
             ctx.inner.queue.submit([encoder.finish()]);
             scopes
                 .pop("running the forward pass on GPU buffers")
@@ -61,11 +57,15 @@ impl GpuRnn {
             Ok(pass)
         };
         let pass = pollster::block_on(ctx.inner.health.guard(work))?;
-        let lstm = self.config.kind.has_cell_state();
+        let lstm = model.config.kind.has_cell_state();
         let mut shapes = pass.resolved.shapes.clone();
         // GPU-resident output is time-major.
         if pass.resolved.batched {
-            shapes.output = vec![pass.resolved.t, pass.resolved.b, self.config.output_width()];
+            shapes.output = vec![
+                pass.resolved.t,
+                pass.resolved.b,
+                model.config.output_width(),
+            ];
         }
         Ok(GpuOutput {
             output: pass.work.output().clone(),
@@ -75,23 +75,23 @@ impl GpuRnn {
         })
     }
 
-    /// The buffers and bind groups of a pass over `input` from zero state: `cached` where it
-    /// was built for the same shape, plan and input buffer, with the lengths and the state
-    /// rewritten, or else a new one. Queue writes only: the caller encodes with
-    /// [`GpuRnn::record`] and submits.
-    pub(crate) fn resident_pass(
-        &self,
+    /// The buffers and bind groups of a pass of `model` over `input` from zero state:
+    /// `cached` where it was built for the same shape, plan and input buffer, with the lengths
+    /// and the state rewritten, or else a new one. Queue writes only: the caller encodes with
+    /// [`ResidentPass::record`] and submits.
+    pub(crate) fn new(
+        model: &DeviceModel,
         cached: Option<ResidentPass>,
         input: &GpuInput<'_>,
     ) -> Result<ResidentPass> {
-        let (resolved, plan) = self.resident_plan(input)?;
-        let ctx = &self.ctx;
+        let (resolved, plan) = resident_plan(model, input)?;
+        let ctx = &model.ctx;
         let lengths = resolved
             .lengths
             .clone()
             .unwrap_or_else(|| vec![resolved.t; resolved.b]);
-        let stacked = self.config.num_layers * self.config.num_directions();
-        let h0 = vec![0.0; stacked * resolved.b * self.config.state_width()];
+        let stacked = model.config.num_layers * model.config.num_directions();
+        let h0 = vec![0.0; stacked * resolved.b * model.config.state_width()];
         let c0 = vec![0.0; plan.cell_floats];
         let key = plan.key(&resolved);
         if let Some(pass) = cached.filter(|p| p.key == key && &p.input == input.buffer) {
@@ -103,60 +103,62 @@ impl GpuRnn {
         Ok(ResidentPass {
             key,
             input: input.buffer.clone(),
-            work: self.workspace(&plan, &resolved, input.buffer, &lengths)?,
+            work: Workspace::new(model, &plan, &resolved, input.buffer, &lengths)?,
             state: StateBuffers::upload(ctx, &h0, &c0),
             resolved,
         })
     }
 
-    /// Encodes `pass` (from [`GpuRnn::resident_pass`]); the final chunk's encoder is returned
-    /// unsubmitted, and the output is [`ResidentPass::output`].
-    pub(crate) fn record_resident(&self, pass: &ResidentPass) -> Result<wgpu::CommandEncoder> {
-        self.record(&pass.work, &pass.state)
+    /// Encodes the pass; the final chunk's encoder is returned unsubmitted, and the output is
+    /// [`ResidentPass::output`].
+    pub(crate) fn record(&self, model: &DeviceModel) -> Result<wgpu::CommandEncoder> {
+        self.work.record(model, &self.state)
     }
 
-    /// As [`GpuRnn::forward_gpu`], copying the output `(T, B, D*H_out)` into `output`, a buffer
-    /// the caller owns (usage `COPY_DST`, at least `4 * T * B * D*H_out` bytes).
-    ///
-    /// # Errors
-    /// As [`GpuRnn::forward_gpu`]; [`Error::GpuBuffer`] for an unusable `output`.
-    pub fn forward_into(&self, input: &GpuInput<'_>, output: &wgpu::Buffer) -> Result<()> {
-        let (resolved, _) = self.resident_plan(input)?;
-        let bytes = (resolved.t * resolved.b * self.config.output_width() * 4) as u64;
+    /// As [`ResidentPass::forward_gpu`], copying the output into `output`
+    /// ([`GpuRnn::forward_into`](super::GpuRnn::forward_into)).
+    pub(crate) fn forward_into(
+        model: &DeviceModel,
+        input: &GpuInput<'_>,
+        output: &wgpu::Buffer,
+    ) -> Result<()> {
+        let (resolved, _) = resident_plan(model, input)?;
+        let bytes = (resolved.t * resolved.b * model.config.output_width() * 4) as u64;
         check_buffer("output", output, BufferUsages::COPY_DST, bytes)?;
-        let result = self.forward_gpu(input)?;
-        let device = &self.ctx.inner.device;
+        let result = ResidentPass::forward_gpu(model, input)?;
+        let device = &model.ctx.inner.device;
         let scopes = Scopes::push(device);
         let mut encoder = device.create_command_encoder(&Default::default());
         encoder.copy_buffer_to_buffer(&result.output, 0, output, 0, bytes);
-        self.ctx.inner.queue.submit([encoder.finish()]);
+        model.ctx.inner.queue.submit([encoder.finish()]);
         pollster::block_on(scopes.pop("copying the output into the caller's buffer"))
     }
+}
 
-    fn resident_plan(&self, input: &GpuInput<'_>) -> Result<(Resolved, Plan)> {
-        if self.config.batch_first {
-            return Err(Error::Unsupported {
-                what: "GPU-resident input for a batch_first model".into(),
-                reason: "data on the GPU is time-major (T, B, input_size); call Rnn::set_batch_first(false) before to_gpu and lay the buffer out time-major".into(),
-            });
-        }
-        let shapes = InputShapes {
-            input: input.shape,
-            lengths: input.lengths,
-            ..Default::default()
-        };
-        let resolved = crate::shape::resolve(&self.config, &shapes)?;
-        let bytes = (resolved.t * resolved.b * self.config.input_size * 4) as u64;
-        check_buffer("input", input.buffer, BufferUsages::STORAGE, bytes)?;
-        if resolved.t == 0 || resolved.b == 0 {
-            return Err(Error::Unsupported {
-                what: "an empty GPU-resident input".into(),
-                reason: "T and B must be at least 1 for work on GPU buffers".into(),
-            });
-        }
-        let plan = self.plan(&resolved)?;
-        Ok((resolved, plan))
+/// The shape and plan of a pass of `model` over `input`, checked.
+fn resident_plan(model: &DeviceModel, input: &GpuInput<'_>) -> Result<(Resolved, Plan)> {
+    if model.config.batch_first {
+        return Err(Error::Unsupported {
+            what: "GPU-resident input for a batch_first model".into(),
+            reason: "data on the GPU is time-major (T, B, input_size); call Rnn::set_batch_first(false) before to_gpu and lay the buffer out time-major".into(),
+        });
     }
+    let shapes = InputShapes {
+        input: input.shape,
+        lengths: input.lengths,
+        ..Default::default()
+    };
+    let resolved = crate::shape::resolve(&model.config, &shapes)?;
+    let bytes = (resolved.t * resolved.b * model.config.input_size * 4) as u64;
+    check_buffer("input", input.buffer, BufferUsages::STORAGE, bytes)?;
+    if resolved.t == 0 || resolved.b == 0 {
+        return Err(Error::Unsupported {
+            what: "an empty GPU-resident input".into(),
+            reason: "T and B must be at least 1 for work on GPU buffers".into(),
+        });
+    }
+    let plan = model.plan(&resolved)?;
+    Ok((resolved, plan))
 }
 
 /// A forward pass over a GPU-resident input from zero state, which a caller that runs the

@@ -1,9 +1,11 @@
 //! How the sequence kernel (shaders/sequence.wgsl) cuts a forward pass for one model and
 //! adapter: sequences per workgroup, invocations per workgroup, and timesteps per dispatch.
 
-pub(crate) use super::plan::AdapterKind;
+use super::context::GpuContext;
+use super::kernels::{Variant, SEQUENCE_H_FLOATS, SEQUENCE_MAX_WORKGROUP, SEQUENCE_M_FLOATS};
+pub(crate) use super::plan::{AdapterKind, SequenceShape};
 use crate::config::RnnConfig;
-use crate::error::Error;
+use crate::error::{Error, Result};
 
 /// Widest `h` (and `c`) the kernel holds: one sequence per workgroup.
 pub(crate) const SEQUENCE_MAX_WIDTH: usize = SEQUENCE_H_FLOATS / 2;
@@ -27,19 +29,6 @@ const SOFTWARE_LOOP_BUDGET: usize = SOFTWARE_LOOP_LIMIT / 2;
 /// iterations per step) until a chunk holds this many steps.
 const SOFTWARE_MIN_CHUNK: usize = 32;
 
-/// Floats of workgroup memory that hold a sequence-kernel block's h (`H_VEC4S` x 4 in
-/// sequence.wgsl): h_{t-1} and h_t of every sequence of the block.
-pub(crate) const SEQUENCE_H_FLOATS: usize = 2048;
-/// Floats of workgroup memory for a block's o * tanh(c) with proj_size (`M_FLOATS`).
-pub(crate) const SEQUENCE_M_FLOATS: usize = 1024;
-/// Bytes of workgroup memory the sequence kernel declares.
-pub(crate) const SEQUENCE_WORKGROUP_STORAGE: u64 =
-    ((SEQUENCE_H_FLOATS + SEQUENCE_M_FLOATS) * 4) as u64;
-/// Most sequences one sequence-kernel workgroup computes.
-#[cfg(test)]
-pub(crate) const SEQUENCE_MAX_ROWS: u32 = 8;
-/// Most invocations of a sequence-kernel workgroup (what the context requires of the device).
-pub(crate) const SEQUENCE_MAX_WORKGROUP: u32 = 256;
 /// The widths of a layer that the cut depends on.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct SequenceLayer {
@@ -74,14 +63,6 @@ pub(crate) fn sequence_unsupported(config: &RnnConfig) -> Error {
             SEQUENCE_MAX_WIDTH
         ),
     }
-}
-
-/// The pipeline variant: sequences per workgroup (the WGSL `SEQUENCE_ROWS`, one module each)
-/// and invocations per workgroup (`SEQUENCE_WORKGROUP`, a pipeline override).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct SequenceShape {
-    pub rows: u32,
-    pub workgroup: u32,
 }
 
 /// How one forward pass runs on the sequence kernel.
@@ -156,6 +137,41 @@ impl SequenceCut {
                 best.filter(|c| c.max_steps > 0)
             }
         }
+    }
+}
+
+/// [`Strategy::Sequence`](super::Strategy::Sequence) on the device: the sequence kernel's
+/// pipeline for one cut, dispatched once per chunk of timesteps.
+pub(crate) struct SequenceRun {
+    pipeline: wgpu::ComputePipeline,
+    /// Workgroups of a dispatch: one per block of sequences and direction.
+    grid: [u32; 3],
+}
+
+impl SequenceRun {
+    pub(crate) fn new(
+        ctx: &GpuContext,
+        config: &RnnConfig,
+        shape: SequenceShape,
+        batch: usize,
+    ) -> Result<Self> {
+        let variant = Variant::sequence(shape, config);
+        Ok(SequenceRun {
+            pipeline: ctx.inner.kernels.pipeline(&ctx.inner.device, variant)?,
+            grid: [
+                1,
+                (batch as u32).div_ceil(shape.rows),
+                config.num_directions() as u32,
+            ],
+        })
+    }
+
+    /// Dispatches a whole chunk into `pass`, whose group 0 is the layer's and group 1 the
+    /// chunk's index.
+    pub(crate) fn encode(&self, pass: &mut wgpu::ComputePass<'_>) {
+        let [x, y, z] = self.grid;
+        pass.set_pipeline(&self.pipeline);
+        pass.dispatch_workgroups(x, y, z);
     }
 }
 

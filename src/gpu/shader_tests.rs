@@ -9,7 +9,6 @@ use naga::{AddressSpace, Module, ShaderStage, StorageAccess};
 
 use super::kernels::*;
 use super::plan::{MAX_PAIRS, MAX_ROWS, MAX_STEP_WORKGROUP};
-use super::sequence::{SEQUENCE_H_FLOATS, SEQUENCE_MAX_ROWS, SEQUENCE_M_FLOATS};
 use crate::config::{Kind, RnnConfig};
 
 /// The module for blocks of `rows` sequences, validated for a device with or without

@@ -235,6 +235,20 @@ pub(crate) const DENSE_WORKGROUP: u32 = 64;
 /// Rows each `linear` invocation computes (`DENSE_ROWS` in dense.wgsl).
 pub(crate) const DENSE_ROWS: u32 = 8;
 
+/// Floats of workgroup memory that hold a sequence-kernel block's h (`H_VEC4S` x 4 in
+/// sequence.wgsl): h_{t-1} and h_t of every sequence of the block.
+pub(crate) const SEQUENCE_H_FLOATS: usize = 2048;
+/// Floats of workgroup memory for a block's o * tanh(c) with proj_size (`M_FLOATS`).
+pub(crate) const SEQUENCE_M_FLOATS: usize = 1024;
+/// Bytes of workgroup memory the sequence kernel declares.
+pub(crate) const SEQUENCE_WORKGROUP_STORAGE: u64 =
+    ((SEQUENCE_H_FLOATS + SEQUENCE_M_FLOATS) * 4) as u64;
+/// Most sequences one sequence-kernel workgroup computes.
+#[cfg(test)]
+pub(crate) const SEQUENCE_MAX_ROWS: u32 = 8;
+/// Most invocations of a sequence-kernel workgroup (what the context requires of the device).
+pub(crate) const SEQUENCE_MAX_WORKGROUP: u32 = 256;
+
 /// Mirrors `struct Layer` in shaders/common.wgsl.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, bytemuck::Pod, bytemuck::Zeroable)]

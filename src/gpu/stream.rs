@@ -1,8 +1,10 @@
 //! Streaming: a stateful session that takes a batch's timesteps as they arrive.
 
-use super::buffers::{read_back, Scopes, Wait};
-use super::encode::{HostPass, StateBuffers};
-use super::model::GpuRnn;
+use super::buffers::{read_back, Wait};
+use super::device_model::DeviceModel;
+use super::host_pass::HostPass;
+use super::scopes::Scopes;
+use super::workspace::StateBuffers;
 use crate::error::{Error, Result};
 use crate::shape::{InputShapes, Tensor};
 
@@ -25,7 +27,7 @@ use crate::shape::{InputShapes, Tensor};
 /// # Ok::<(), wgpu_rnn::Error>(())
 /// ```
 pub struct GpuStream<'m> {
-    model: &'m GpuRnn,
+    model: &'m DeviceModel,
     batch: usize,
     state: StateBuffers,
     /// The last chunk's buffers, for the next chunk of as many steps.
@@ -40,14 +42,11 @@ impl std::fmt::Debug for GpuStream<'_> {
     }
 }
 
-impl GpuRnn {
-    /// Opens a streaming session for `batch` concurrent sequences, starting from zero state.
-    ///
-    /// # Errors
-    /// [`Error::Unsupported`] for a bidirectional model (its reverse direction needs the whole
-    /// sequence) or a batch of 0; [`Error::DeviceLimit`] when the state does not fit.
-    pub fn stream(&self, batch: usize) -> Result<GpuStream<'_>> {
-        if self.config.bidirectional {
+impl<'m> GpuStream<'m> {
+    /// Opens a session of `model` for `batch` concurrent sequences, starting from zero
+    /// state ([`GpuRnn::stream`](super::GpuRnn::stream)).
+    pub(crate) fn open(model: &'m DeviceModel, batch: usize) -> Result<Self> {
+        if model.config.bidirectional {
             return Err(Error::Unsupported {
                 what: "streaming a bidirectional model".into(),
                 reason: "the reverse direction reads the sequence from its end; run whole sequences with forward()".into(),
@@ -60,35 +59,23 @@ impl GpuRnn {
                     .into(),
             });
         }
-        let (h, c) = self.zero_state(batch);
+        let (h, c) = zero_state(model, batch);
         let hint = "use a smaller batch";
-        self.ctx
+        model
+            .ctx
             .check_buffer("the stream state h", (h.len() * 4) as u64, hint)?;
-        self.ctx
+        model
+            .ctx
             .check_buffer("the stream state c", (c.len() * 4) as u64, hint)?;
-        let scopes = Scopes::push(&self.ctx.inner.device);
-        let state = StateBuffers::upload(&self.ctx, &h, &c);
+        let scopes = Scopes::push(&model.ctx.inner.device);
+        let state = StateBuffers::upload(&model.ctx, &h, &c);
         pollster::block_on(scopes.pop("opening a stream"))?;
         Ok(GpuStream {
-            model: self,
+            model,
             batch,
             state,
             pass: None,
         })
-    }
-
-    fn zero_state(&self, batch: usize) -> (Vec<f32>, Vec<f32>) {
-        let c = &self.config;
-        let stacked = c.num_layers * c.num_directions();
-        let cell = if c.kind.has_cell_state() {
-            stacked * batch * c.hidden_size
-        } else {
-            0
-        };
-        (
-            vec![0.0; stacked * batch * c.state_width()],
-            vec![0.0; cell],
-        )
     }
 }
 
@@ -140,8 +127,8 @@ impl GpuStream<'_> {
             let (device, queue) = (&model.ctx.inner.device, &model.ctx.inner.queue);
             let scopes = Scopes::push(device);
             let bytes = (plan.output_floats * 4) as u64;
-            let pass = model.host_pass(cached, &plan, &resolved, &host, bytes, false)?;
-            let mut encoder = model.record(&pass.work, &self.state)?;
+            let pass = HostPass::new(model, cached, &plan, &resolved, &host, bytes, false)?;
+            let mut encoder = pass.work.record(model, &self.state)?;
             encoder.copy_buffer_to_buffer(pass.work.output(), 0, &pass.staging, 0, bytes);
             queue.submit([encoder.finish()]);
             scopes.pop("running a stream chunk").await?;
@@ -231,7 +218,7 @@ impl GpuStream<'_> {
     async fn read_state(&self, wait: Wait) -> Result<(Tensor, Option<Tensor>)> {
         let model = self.model;
         let cfg = &model.config;
-        let (h, c) = model.zero_state(self.batch);
+        let (h, c) = zero_state(model, self.batch);
         let (h_bytes, c_bytes) = ((h.len() * 4) as u64, (c.len() * 4) as u64);
         let device = &model.ctx.inner.device;
         let scopes = Scopes::push(device);
@@ -287,4 +274,19 @@ impl GpuStream<'_> {
         queue.submit([]);
         pollster::block_on(scopes.pop("setting stream state"))
     }
+}
+
+/// Zero h and c for `batch` sequences of every layer and direction of `model`.
+fn zero_state(model: &DeviceModel, batch: usize) -> (Vec<f32>, Vec<f32>) {
+    let c = &model.config;
+    let stacked = c.num_layers * c.num_directions();
+    let cell = if c.kind.has_cell_state() {
+        stacked * batch * c.hidden_size
+    } else {
+        0
+    };
+    (
+        vec![0.0; stacked * batch * c.state_width()],
+        vec![0.0; cell],
+    )
 }

@@ -3,12 +3,12 @@
 //! weights, so the first wavefront forward of a model copies them, on the device, into one
 //! buffer.
 
-use std::sync::Arc;
-
 use super::context::GpuContext;
-use super::model::{GpuRnn, LayerBuffers};
+use super::kernels::{Variant, STEP_WORKGROUP};
+use super::layers::LayerBuffers;
 pub(crate) use super::plan::wavefront_reason;
 use super::scopes::Scopes;
+use super::slots::StepSlots;
 use crate::config::RnnConfig;
 use crate::error::{Error, Result};
 
@@ -46,7 +46,11 @@ pub(crate) struct WaveWeights {
 
 impl WaveWeights {
     /// Gathers `layers`' recurrent weights on the device (a copy per matrix and bias).
-    fn gather(ctx: &GpuContext, config: &RnnConfig, layers: &[LayerBuffers]) -> Result<Self> {
+    pub(crate) fn gather(
+        ctx: &GpuContext,
+        config: &RnnConfig,
+        layers: &[LayerBuffers],
+    ) -> Result<Self> {
         let (first, above) = match layers {
             [first, second, ..] => (first, second),
             _ => {
@@ -124,15 +128,45 @@ impl WaveWeights {
     }
 }
 
-impl GpuRnn {
-    /// The weights of every layer in one place, gathered on first use and kept.
-    pub(super) fn wave_weights(&self) -> Result<Arc<WaveWeights>> {
-        let mut wave = self.wave.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(weights) = wave.as_ref() {
-            return Ok(weights.clone());
+/// [`Strategy::Wavefront`](super::Strategy::Wavefront) on the device: the wavefront step's
+/// pipeline for one model and batch, and its dispatches, one per step of every layer.
+pub(crate) struct WaveRun {
+    pipeline: wgpu::ComputePipeline,
+    grid: [u32; 3],
+}
+
+impl WaveRun {
+    /// For blocks of `rows` sequences (the per-step kernel's, `StepShape::rows`).
+    pub(crate) fn new(
+        ctx: &GpuContext,
+        config: &RnnConfig,
+        rows: u32,
+        batch: usize,
+    ) -> Result<Self> {
+        let variant = Variant::wave(config, rows);
+        Ok(WaveRun {
+            pipeline: ctx.inner.kernels.pipeline(&ctx.inner.device, variant)?,
+            grid: [
+                (config.hidden_size as u32).div_ceil(STEP_WORKGROUP),
+                (batch as u32).div_ceil(rows),
+                config.num_layers as u32,
+            ],
+        })
+    }
+
+    /// Dispatches wavefront steps `dispatches` (dispatch w runs step w - l of layer l) into
+    /// `pass`, whose group 0 is the wavefront's.
+    pub(crate) fn encode(
+        &self,
+        pass: &mut wgpu::ComputePass<'_>,
+        slots: &StepSlots,
+        dispatches: std::ops::Range<usize>,
+    ) {
+        let [x, y, z] = self.grid;
+        pass.set_pipeline(&self.pipeline);
+        for w in dispatches {
+            pass.set_bind_group(1, &slots.bind_group, &[slots.offset(w)]);
+            pass.dispatch_workgroups(x, y, z);
         }
-        let weights = Arc::new(WaveWeights::gather(&self.ctx, &self.config, &self.layers)?);
-        *wave = Some(weights.clone());
-        Ok(weights)
     }
 }

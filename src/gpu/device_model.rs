@@ -1,0 +1,88 @@
+//! What a [`GpuRnn`](super::GpuRnn) holds on the device, and how it plans a pass: the
+//! context, the configuration, the weights, the timestep table, the strategy and, once the
+//! wavefront ran, every layer's weights gathered for it. Host passes, resident passes and
+//! streams all build their work from it.
+
+use std::sync::{Arc, Mutex};
+
+use super::choice;
+use super::context::GpuContext;
+use super::layers::LayerBuffers;
+use super::pass::Plan;
+use super::plan::Strategy;
+use super::sequence::sequence_unsupported;
+use super::slots::StepTable;
+use super::wavefront::{wavefront_unsupported, WaveWeights};
+use crate::config::RnnConfig;
+use crate::error::Result;
+use crate::shape::Resolved;
+
+pub(crate) struct DeviceModel {
+    pub ctx: GpuContext,
+    pub config: RnnConfig,
+    pub layers: Vec<LayerBuffers>,
+    pub steps: StepTable,
+    strategy: Strategy,
+    /// Every layer's recurrent weights in one buffer, for [`Strategy::Wavefront`]; gathered
+    /// on its first use.
+    wave: Mutex<Option<Arc<WaveWeights>>>,
+}
+
+impl DeviceModel {
+    pub(crate) fn new(ctx: &GpuContext, config: &RnnConfig, layers: Vec<LayerBuffers>) -> Self {
+        DeviceModel {
+            ctx: ctx.clone(),
+            config: config.clone(),
+            layers,
+            steps: StepTable::default(),
+            strategy: Strategy::Auto,
+            wave: Mutex::new(None),
+        }
+    }
+
+    /// See [`GpuRnn::set_strategy`](super::GpuRnn::set_strategy).
+    pub(crate) fn set_strategy(&mut self, strategy: Strategy) -> Result<()> {
+        if strategy == Strategy::Sequence
+            && choice::sequence_cut(&self.config, 1, self.ctx.profile()).is_none()
+        {
+            return Err(sequence_unsupported(&self.config));
+        }
+        if strategy == Strategy::Wavefront {
+            if let Some(err) = wavefront_unsupported(&self.config) {
+                return Err(err);
+            }
+        }
+        self.strategy = strategy;
+        Ok(())
+    }
+
+    pub(crate) fn strategy(&self) -> Strategy {
+        self.strategy
+    }
+
+    /// The strategy a pass over `batch` sequences uses, with `Auto` resolved.
+    pub(crate) fn strategy_for(&self, batch: usize) -> Strategy {
+        choice::resolve(&self.config, batch, self.strategy, self.ctx.profile())
+    }
+
+    /// Sizes and strategy of one pass, checked against the device.
+    pub(crate) fn plan(&self, resolved: &Resolved) -> Result<Plan> {
+        Plan::new(
+            &self.ctx,
+            &self.config,
+            resolved,
+            self.strategy_for(resolved.b),
+        )
+    }
+
+    /// The weights of every layer in one place, gathered on first use and kept.
+    pub(crate) fn wave_weights(&self) -> Result<Arc<WaveWeights>> {
+        let mut wave = self.wave.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(weights) = wave.as_ref() {
+            return Ok(weights.clone());
+        }
+        let weights = Arc::new(WaveWeights::gather(&self.ctx, &self.config, &self.layers)?);
+        *wave = Some(weights.clone());
+        Ok(weights)
+    }
+}

@@ -1,0 +1,111 @@
+//! A model's weights on the device: each layer's matrices packed for the kernels that read
+//! them, uploaded once, after every size was checked against the device.
+
+use super::context::GpuContext;
+use super::pack::{
+    gate_stride, pack_input, pack_input_bias, pack_projection, pack_recurrent, pack_recurrent_rows,
+};
+use super::scopes::Scopes;
+use crate::config::RnnConfig;
+use crate::error::Result;
+use crate::weights::DirectionWeights;
+
+/// Device-side recurrent state in PyTorch's layout: `h (D*L, B, H_out)` and, for LSTM,
+/// `c (D*L, B, H)`. Read as `h0`/`c0` when a pass starts, holding `h_n`/`c_n` when it ends.
+pub(crate) struct StateBuffers {
+    pub h: wgpu::Buffer,
+    pub c: wgpu::Buffer,
+}
+
+impl StateBuffers {
+    /// Uploads initial states (zeros when empty).
+    pub(crate) fn upload(ctx: &GpuContext, h0: &[f32], c0: &[f32]) -> Self {
+        StateBuffers {
+            h: ctx.storage("h_n", h0),
+            c: ctx.storage("c_n", c0),
+        }
+    }
+}
+
+/// One layer's weights, every direction in each buffer.
+pub(crate) struct LayerBuffers {
+    /// W_ih packed k-major in gate-column order (`pack::pack_input`).
+    pub w_ih: wgpu::Buffer,
+    pub b_ih: wgpu::Buffer,
+    /// W_hh packed k-major by unit (columns.wgsl), for the sequence kernel and the wavefront.
+    pub w_hh: wgpu::Buffer,
+    /// W_hh in rows for the per-step kernel (`pack::pack_recurrent_rows`).
+    pub w_hh_rows: wgpu::Buffer,
+    pub b_hh: wgpu::Buffer,
+    pub w_hr: wgpu::Buffer,
+}
+
+/// Uploads every layer of `config` (`layers[l]`: its directions' weights in PyTorch's layout).
+///
+/// # Errors
+/// [`crate::Error::DeviceLimit`] when a matrix exceeds a binding or (on software adapters) the
+/// input projection's loop exceeds the loop limit; [`crate::Error::Gpu`] when an upload fails.
+pub(crate) fn upload(
+    ctx: &GpuContext,
+    config: &RnnConfig,
+    layers: &[Vec<DirectionWeights>],
+) -> Result<Vec<LayerBuffers>> {
+    let hint = "reduce hidden_size or input_size";
+    let (d, h, h_out) = (
+        config.num_directions(),
+        config.hidden_size,
+        config.state_width(),
+    );
+    let both = if d == 2 { " (both directions)" } else { "" };
+    for l in 0..config.num_layers {
+        let w_ih =
+            (d * gate_stride(config) * config.layer_input_size(l).next_multiple_of(4) * 4) as u64;
+        ctx.check_buffer(format!("weight_ih_l{l}{both}"), w_ih, hint)?;
+        ctx.check_buffer(
+            format!(
+                "weight_hh_l{l} (packed{})",
+                if d == 2 { ", both directions" } else { "" }
+            ),
+            (d * h_out.next_multiple_of(4) * h * 16) as u64,
+            hint,
+        )?;
+        // The inner loop (dot.wgsl) runs a quarter of the width, plus a quarter of that
+        // again for the subgroup loop's outer iterations.
+        let width = config.layer_input_size(l).max(h_out);
+        ctx.check_loop(
+            format!("the input projection of layer {l} ({width} wide)"),
+            width.div_ceil(4) * 5 / 4 + 64,
+            "use a GPU adapter, or reduce input_size",
+        )?;
+    }
+    let scopes = Scopes::push(&ctx.inner.device);
+    let cat = |f: &dyn Fn(&DirectionWeights) -> &[f32], dirs: &[DirectionWeights]| -> Vec<f32> {
+        dirs.iter().flat_map(|w| f(w).iter().copied()).collect()
+    };
+    let buffers = layers
+        .iter()
+        .enumerate()
+        .map(|(l, dirs)| LayerBuffers {
+            w_ih: ctx.storage(&format!("weight_ih_l{l} packed"), &pack_input(config, dirs)),
+            b_ih: ctx.storage(
+                &format!("bias_ih_l{l} packed"),
+                &pack_input_bias(config, dirs),
+            ),
+            w_hh: ctx.storage(
+                &format!("weight_hh_l{l} packed"),
+                &pack_recurrent(config, dirs),
+            ),
+            w_hh_rows: ctx.storage(
+                &format!("weight_hh_l{l} rows"),
+                &pack_recurrent_rows(config, dirs),
+            ),
+            b_hh: ctx.storage(&format!("bias_hh_l{l}"), &cat(&|w| &w.b_hh, dirs)),
+            w_hr: ctx.storage(
+                &format!("weight_hr_l{l} transposed"),
+                &pack_projection(config, dirs),
+            ),
+        })
+        .collect();
+    pollster::block_on(scopes.pop("uploading the weights"))?;
+    Ok(buffers)
+}
