@@ -30,7 +30,7 @@ impl DenseKernels {
         let (device, kernels) = (&ctx.inner.device, &ctx.inner.kernels);
         let pipeline = |kernel| kernels.pipeline(device, Variant::dense(kernel));
         Ok(DenseKernels {
-            layout: kernels.layout(device, ShaderFile::Dense),
+            layout: kernels.layout(device, ShaderFile::Dense, false),
             linear: pipeline(Kernel::Linear)?,
             last_step: pipeline(Kernel::LastStep)?,
             activate: pipeline(Kernel::Activate)?,

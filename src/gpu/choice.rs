@@ -2,6 +2,7 @@
 //! [`DeviceProfile`]: what `Strategy::Auto` picks, how the sequence kernel is cut, and the
 //! printable plan (`cargo run --example bench -- --plan gpu`).
 
+use super::pack::UNIFORM_BINDING_VEC4S;
 use super::plan::{
     step_weight_bytes, wavefront_reason, AdapterKind, DeviceProfile, StepShape, Strategy, MAX_ROWS,
 };
@@ -9,13 +10,30 @@ use super::sequence::{SequenceCut, SequenceLayer};
 use crate::config::RnnConfig;
 
 /// How the sequence kernel cuts a pass over `batch` sequences of `config` on `profile`'s
-/// device ([`SequenceCut::new`]), or `None` where the layer does not fit it.
+/// device ([`SequenceCut::new`]), or `None` where the layer does not fit it. h stays in
+/// registers only where the register kernel can run: it needs subgroups exactly as wide as
+/// the SIMD vectors the cut sizes its workgroup to, which only a software adapter that
+/// reports one subgroup size promises.
 pub(crate) fn sequence_cut(
     config: &RnnConfig,
     batch: usize,
     profile: DeviceProfile,
 ) -> Option<SequenceCut> {
-    SequenceCut::new(SequenceLayer::of(config), batch, profile.adapter)
+    let mut cut = SequenceCut::new(SequenceLayer::of(config), batch, profile.adapter)?;
+    cut.shape.registers &= profile.subgroups && profile.fixed_subgroup_size;
+    // The software profile reads W_hh from uniform buffers where it fits them: lavapipe
+    // gathers a uniform load across its lanes at once but loads storage one lane at a time
+    // (LSTM B=8 H=128 T=64: about 2 ms of 10).
+    cut.shape.uniform_weights = profile.is_software() && uniform_weights_fit(config);
+    Some(cut)
+}
+
+/// Whether every direction's unit-packed W_hh fits the four uniform parts of
+/// `pack::uniform_columns`: a quarter of D x ceil(H_out / 4) x H x 4 vec4s each.
+pub(crate) fn uniform_weights_fit(config: &RnnConfig) -> bool {
+    let part_vec4s =
+        config.num_directions() * config.state_width().div_ceil(4) * config.hidden_size;
+    part_vec4s <= UNIFORM_BINDING_VEC4S
 }
 
 /// The strategy a pass over `batch` sequences runs: `strategy` itself, or for
@@ -90,11 +108,13 @@ pub fn plan_lines(
                 // Every block's workgroup streams the unit-packed W_hh (4 gate columns).
                 Ok(vec![format!(
                     "plan_kernel=sequence dispatches_per_step={:.4} workgroups_per_step={blocks} \
-                     weight_bytes_per_step={} rows={} workgroup={} steps_per_dispatch={steps}",
+                     weight_bytes_per_step={} rows={} workgroup={} registers={} uniform_weights={} steps_per_dispatch={steps}",
                     1.0 / steps as f64,
                     blocks * h * k4 * 64,
                     cut.shape.rows,
                     cut.shape.workgroup,
+                    cut.shape.registers,
+                    cut.shape.uniform_weights,
                 )])
             }
         },

@@ -13,8 +13,9 @@ pub(crate) use super::shaders::*;
 use crate::config::RnnConfig;
 use crate::error::Result;
 
-/// The group 0 bindings of a kernel family as `(binding, kind)`, in binding order.
-pub(crate) fn bindings(file: ShaderFile) -> Vec<(u32, Binding)> {
+/// The group 0 bindings of a kernel family as `(binding, kind)`, in binding order; with
+/// `uniform_weights`, the sequence kernel's W_hh in four uniform buffers (2, 9, 10, 11).
+pub(crate) fn bindings(file: ShaderFile, uniform_weights: bool) -> Vec<(u32, Binding)> {
     use Binding::*;
     let kinds: &[Binding] = match file {
         // layer, x, w_ih, b_ih, gates, x4
@@ -32,11 +33,16 @@ pub(crate) fn bindings(file: ShaderFile) -> Vec<(u32, Binding)> {
         // params, src, weight, bias, lengths, dst
         ShaderFile::Dense => &[Uniform, ReadOnly, ReadOnly, ReadOnly, ReadOnly, ReadWrite],
     };
-    kinds
+    let mut out: Vec<_> = kinds
         .iter()
         .enumerate()
         .map(|(i, &kind)| (i as u32, kind))
-        .collect()
+        .collect();
+    if uniform_weights && file == ShaderFile::Sequence {
+        out[2].1 = Uniform;
+        out.extend([9, 10, 11].map(|b| (b, Uniform)));
+    }
+    out
 }
 
 /// The kind of one binding.
@@ -76,6 +82,8 @@ pub(crate) struct Variant {
     pub kernel: Kernel,
     pub rows: u32,
     pub overrides: Option<Overrides>,
+    /// The sequence kernel's W_hh in uniform buffers (`SequenceShape::uniform_weights`).
+    pub uniform_weights: bool,
 }
 
 /// A family's pipeline-overridable constants.
@@ -128,6 +136,7 @@ impl Variant {
         Variant {
             kernel: Kernel::InputProjection,
             rows: 0,
+            uniform_weights: false,
             overrides: Some(Overrides::Gemm {
                 columns: match config.kind.gate_count() {
                     1 => 4,
@@ -143,6 +152,7 @@ impl Variant {
         Variant {
             kernel,
             rows: 0,
+            uniform_weights: false,
             overrides: Some(Overrides::Step {
                 shape,
                 gates: config.kind.gate_count() as u32,
@@ -153,8 +163,13 @@ impl Variant {
     /// The sequence kernel cut as `shape`, for layers of `config`'s kind.
     pub(crate) fn sequence(shape: SequenceShape, config: &RnnConfig) -> Self {
         Variant {
-            kernel: Kernel::Sequence,
+            kernel: if shape.registers {
+                Kernel::SequenceRegisters
+            } else {
+                Kernel::Sequence
+            },
             rows: shape.rows,
+            uniform_weights: shape.uniform_weights,
             overrides: Some(Overrides::Sequence {
                 workgroup: shape.workgroup,
                 gates: config.kind.gate_count() as u32,
@@ -168,6 +183,7 @@ impl Variant {
         Variant {
             kernel: Kernel::WaveStep,
             rows,
+            uniform_weights: false,
             overrides: Some(Overrides::Wave {
                 gates: config.kind.gate_count() as u32,
             }),
@@ -179,6 +195,7 @@ impl Variant {
         Variant {
             kernel,
             rows: 0,
+            uniform_weights: false,
             overrides: None,
         }
     }
@@ -190,8 +207,8 @@ pub(crate) struct Kernels {
     /// Group 1 of every kernel but the dense ones: the `Step` slot, chosen with a dynamic
     /// offset.
     pub step_layout: BindGroupLayout,
-    layouts: Mutex<HashMap<ShaderFile, BindGroupLayout>>,
-    modules: Mutex<HashMap<(ShaderFile, u32), wgpu::ShaderModule>>,
+    layouts: Mutex<HashMap<(ShaderFile, bool), BindGroupLayout>>,
+    modules: Mutex<HashMap<(ShaderFile, u32, bool), wgpu::ShaderModule>>,
     pipelines: Mutex<HashMap<Variant, ComputePipeline>>,
 }
 
@@ -210,7 +227,7 @@ impl Kernels {
         });
         let modules = [ShaderFile::Gemm, ShaderFile::Recurrent]
             .into_iter()
-            .map(|file| ((file, 0), module(device, file, &source(file))))
+            .map(|file| ((file, 0, false), module(device, file, &source(file))))
             .collect();
         Kernels {
             dot,
@@ -221,13 +238,19 @@ impl Kernels {
         }
     }
 
-    /// Group 0 of `file`'s kernels: bind groups for them are made with this layout.
-    pub(crate) fn layout(&self, device: &wgpu::Device, file: ShaderFile) -> BindGroupLayout {
+    /// Group 0 of `file`'s kernels (with `uniform_weights` as in [`bindings`]): bind groups
+    /// for them are made with this layout.
+    pub(crate) fn layout(
+        &self,
+        device: &wgpu::Device,
+        file: ShaderFile,
+        uniform_weights: bool,
+    ) -> BindGroupLayout {
         let mut layouts = self.layouts.lock().unwrap_or_else(|e| e.into_inner());
         layouts
-            .entry(file)
+            .entry((file, uniform_weights))
             .or_insert_with(|| {
-                let entries: Vec<_> = bindings(file)
+                let entries: Vec<_> = bindings(file, uniform_weights)
                     .into_iter()
                     .map(|(i, b)| layout_entry(i, b, false))
                     .collect();
@@ -256,10 +279,13 @@ impl Kernels {
             .modules
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .entry((file, rows))
-            .or_insert_with(|| module(device, file, &file.source(self.dot, rows)))
+            .entry((file, rows, v.uniform_weights))
+            .or_insert_with(|| {
+                let source = file.source_with(self.dot, rows, v.uniform_weights);
+                module(device, file, &source)
+            })
             .clone();
-        let group0 = self.layout(device, file);
+        let group0 = self.layout(device, file, v.uniform_weights);
         let groups = match file {
             // The dense kernels index no timestep.
             ShaderFile::Dense => vec![Some(&group0)],
@@ -286,6 +312,34 @@ impl Kernels {
         // Another thread may have compiled it meanwhile; either is as good.
         let mut pipelines = self.pipelines.lock().unwrap_or_else(|e| e.into_inner());
         Ok(pipelines.entry(v).or_insert(pipeline).clone())
+    }
+}
+
+/// A pipeline and the workgroups it is dispatched over.
+pub(crate) struct Dispatch {
+    pipeline: ComputePipeline,
+    grid: [u32; 3],
+}
+
+impl Dispatch {
+    /// `v`'s pipeline from `kernels` (compiled now on its first use), over `grid`.
+    pub(crate) fn new(
+        kernels: &Kernels,
+        device: &wgpu::Device,
+        v: Variant,
+        grid: [u32; 3],
+    ) -> Result<Self> {
+        Ok(Dispatch {
+            pipeline: kernels.pipeline(device, v)?,
+            grid,
+        })
+    }
+
+    /// Sets the pipeline in `pass` (whose bind groups the caller set) and dispatches it.
+    pub(crate) fn run(&self, pass: &mut wgpu::ComputePass<'_>) {
+        let [x, y, z] = self.grid;
+        pass.set_pipeline(&self.pipeline);
+        pass.dispatch_workgroups(x, y, z);
     }
 }
 

@@ -4,6 +4,7 @@
 use super::context::GpuContext;
 use super::pack::{
     gate_stride, pack_input, pack_input_bias, pack_projection, pack_recurrent, pack_recurrent_rows,
+    uniform_columns,
 };
 use super::scopes::Scopes;
 use crate::config::RnnConfig;
@@ -36,6 +37,9 @@ pub(crate) struct LayerBuffers {
     pub w_hh: wgpu::Buffer,
     /// W_hh in rows for the per-step kernel (`pack::pack_recurrent_rows`).
     pub w_hh_rows: wgpu::Buffer,
+    /// The software profile's copy of `w_hh` in four uniform parts, for its sequence kernel
+    /// (`pack::uniform_columns`, `choice::uniform_weights_fit`).
+    pub w_hh_parts: Option<[wgpu::Buffer; 4]>,
     pub b_hh: wgpu::Buffer,
     pub w_hr: wgpu::Buffer,
 }
@@ -95,6 +99,20 @@ pub(crate) fn upload(
                 &format!("weight_hh_l{l} packed"),
                 &pack_recurrent(config, dirs),
             ),
+            w_hh_parts: ctx
+                .on_cpu_adapter()
+                .then(|| uniform_columns(&pack_recurrent(config, dirs)))
+                .flatten()
+                .map(|parts| {
+                    parts.map(|part| {
+                        let usage = wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST;
+                        ctx.buffer_with(
+                            &format!("weight_hh_l{l} uniform part"),
+                            bytemuck::cast_slice(&part),
+                            usage,
+                        )
+                    })
+                }),
             w_hh_rows: ctx.storage(
                 &format!("weight_hh_l{l} rows"),
                 &pack_recurrent_rows(config, dirs),

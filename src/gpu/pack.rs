@@ -30,6 +30,28 @@ fn pack_columns<'a>(
     packed
 }
 
+/// Vec4s of each uniform part of a matrix that [`uniform_columns`] splits: one 64 KiB
+/// binding, what every WebGPU device allows (`UNIFORM_BINDING_VEC4S` in weights_uniform.wgsl).
+pub(crate) const UNIFORM_BINDING_VEC4S: usize = 4096;
+
+/// A packed matrix ([`pack_recurrent`]) split by column of each block of four, for the
+/// software profile's sequence kernel (weights_uniform.wgsl): vec4 i of part c is vec4 4i + c
+/// of `packed` (the kernel reads the vec4 w + c as part c's w / 4). Each part is padded with
+/// zeros to [`UNIFORM_BINDING_VEC4S`] vec4s; `None` where `packed` does not fit.
+pub(crate) fn uniform_columns(packed: &[f32]) -> Option<[Vec<f32>; 4]> {
+    let vec4s = UNIFORM_BINDING_VEC4S;
+    if packed.len() > vec4s * 16 || !packed.len().is_multiple_of(16) {
+        return None;
+    }
+    Some(std::array::from_fn(|c| {
+        let mut part = vec![0.0; vec4s * 4];
+        for (i, block) in packed.chunks_exact(16).enumerate() {
+            part[i * 4..i * 4 + 4].copy_from_slice(&block[c * 4..c * 4 + 4]);
+        }
+        part
+    }))
+}
+
 /// `W_hh` packed k-major over `H_out`: each unit's block holds its gates (columns.wgsl).
 pub(crate) fn pack_recurrent(config: &RnnConfig, dirs: &[DirectionWeights]) -> Vec<f32> {
     let (h, g) = (config.hidden_size, config.kind.gate_count());
@@ -127,6 +149,27 @@ pub(crate) fn pack_projection(config: &RnnConfig, dirs: &[DirectionWeights]) -> 
 mod tests {
     use super::*;
     use crate::config::Kind;
+
+    #[test]
+    fn uniform_columns_split_the_blocks_of_four_and_pad_with_zeros() {
+        // Three blocks of four columns; vec4 v holds the values 4v..4v+3.
+        let packed: Vec<f32> = (0..48).map(|x| x as f32).collect();
+        let parts = uniform_columns(&packed).expect("fits");
+        for (c, part) in parts.iter().enumerate() {
+            assert_eq!(
+                part.len(),
+                UNIFORM_BINDING_VEC4S * 4,
+                "part {c}: one binding"
+            );
+            for i in 0..3 {
+                let v = 4 * i + c;
+                let want: Vec<f32> = (4 * v..4 * v + 4).map(|x| x as f32).collect();
+                assert_eq!(part[i * 4..i * 4 + 4], want[..], "part {c}, vec4 {i}");
+            }
+            assert!(part[12..].iter().all(|&x| x == 0.0), "part {c}: padding");
+        }
+        assert!(uniform_columns(&vec![0.0; UNIFORM_BINDING_VEC4S * 16 + 16]).is_none());
+    }
 
     #[test]
     fn recurrent_rows_keep_pytorch_order_and_pad_k_to_vec4s() {

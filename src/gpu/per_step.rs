@@ -5,20 +5,16 @@
 use std::ops::Range;
 
 use super::context::GpuContext;
-use super::kernels::{Kernel, Variant, STEP_WORKGROUP};
+use super::kernels::{Dispatch, Kernel, Variant, STEP_WORKGROUP};
 use super::plan::StepShape;
 use super::slots::StepSlots;
 use crate::config::RnnConfig;
 use crate::error::Result;
 
 pub(crate) struct PerStepRun {
-    step: wgpu::ComputePipeline,
-    /// `lstm_project`, for an LSTM with `proj_size`.
-    project: Option<wgpu::ComputePipeline>,
-    /// Workgroups of a step ([`StepShape::grid`]).
-    grid: [u32; 3],
-    /// Workgroups of the projection along x: one invocation per projected unit.
-    project_groups: u32,
+    step: Dispatch,
+    /// `lstm_project`, for an LSTM with `proj_size`: one invocation per projected unit.
+    project: Option<Dispatch>,
 }
 
 impl PerStepRun {
@@ -30,14 +26,23 @@ impl PerStepRun {
     ) -> Result<Self> {
         let (device, kernels) = (&ctx.inner.device, &ctx.inner.kernels);
         let variant = |kernel| Variant::step(kernel, config, shape);
+        let grid = shape.grid(config, batch);
+        let project_grid = [
+            (config.state_width() as u32).div_ceil(STEP_WORKGROUP),
+            grid[1],
+            grid[2],
+        ];
         Ok(PerStepRun {
-            step: kernels.pipeline(device, variant(Kernel::Step))?,
+            step: Dispatch::new(kernels, device, variant(Kernel::Step), grid)?,
             project: match config.proj_size {
                 0 => None,
-                _ => Some(kernels.pipeline(device, variant(Kernel::LstmProject))?),
+                _ => Some(Dispatch::new(
+                    kernels,
+                    device,
+                    variant(Kernel::LstmProject),
+                    project_grid,
+                )?),
             },
-            grid: shape.grid(config, batch),
-            project_groups: (config.state_width() as u32).div_ceil(STEP_WORKGROUP),
         })
     }
 
@@ -48,14 +53,11 @@ impl PerStepRun {
         slots: &StepSlots,
         steps: Range<usize>,
     ) {
-        let [x, y, z] = self.grid;
         for s in steps {
-            pass.set_pipeline(&self.step);
             pass.set_bind_group(1, &slots.bind_group, &[slots.offset(s)]);
-            pass.dispatch_workgroups(x, y, z);
+            self.step.run(pass);
             if let Some(project) = &self.project {
-                pass.set_pipeline(project);
-                pass.dispatch_workgroups(self.project_groups, y, z);
+                project.run(pass);
             }
         }
     }

@@ -56,6 +56,9 @@ pub struct DeviceProfile {
     /// Whether the kernels use subgroup operations ([`subgroups_usable`]): the per-step
     /// kernel then reduces with `subgroupAdd` rather than a tree in workgroup memory.
     pub(crate) subgroups: bool,
+    /// Whether the adapter reports one subgroup size (min = max), which the register
+    /// sequence kernel needs.
+    pub(crate) fixed_subgroup_size: bool,
 }
 
 impl DeviceProfile {
@@ -64,6 +67,7 @@ impl DeviceProfile {
     pub const GENERIC_GPU: DeviceProfile = DeviceProfile {
         adapter: AdapterKind::Gpu,
         subgroups: true,
+        fixed_subgroup_size: false,
     };
 
     /// The profile of a device with `features`, created from the adapter `info` describes.
@@ -71,8 +75,20 @@ impl DeviceProfile {
         DeviceProfile {
             adapter: AdapterKind::of(info),
             subgroups: subgroups_usable(features, info),
+            fixed_subgroup_size: info.subgroup_min_size == info.subgroup_max_size,
         }
     }
+
+    /// Lavapipe on two threads of 8 lanes, for tests of the software profile.
+    #[cfg(test)]
+    pub(crate) const SOFTWARE: DeviceProfile = DeviceProfile {
+        adapter: AdapterKind::Cpu {
+            threads: 2,
+            lanes: 8,
+        },
+        subgroups: true,
+        fixed_subgroup_size: true,
+    };
 
     /// Whether it is a software adapter (lavapipe, llvmpipe, WARP).
     pub fn is_software(&self) -> bool {
@@ -182,6 +198,12 @@ impl StepShape {
 pub(crate) struct SequenceShape {
     pub rows: u32,
     pub workgroup: u32,
+    /// Whether the workgroup keeps h in registers (shaders/sequence_registers.wgsl): the
+    /// software profile's, part of the cut in gpu::sequence.
+    pub registers: bool,
+    /// Whether it reads W_hh from four uniform buffers (shaders/weights_uniform.wgsl): the
+    /// software profile's, where each part fits one binding (`gpu::choice::sequence_cut`).
+    pub uniform_weights: bool,
 }
 
 /// Bytes of `W_hh` (and `W_hr`) a step of every direction of one layer reads, as the
@@ -218,14 +240,6 @@ mod tests {
     use super::*;
     use crate::config::Kind;
 
-    const SOFTWARE: DeviceProfile = DeviceProfile {
-        adapter: AdapterKind::Cpu {
-            threads: 2,
-            lanes: 8,
-        },
-        subgroups: true,
-    };
-
     #[test]
     fn a_wide_layer_at_batch_one_fills_a_large_gpu() {
         for kind in [Kind::Gru, Kind::Lstm] {
@@ -255,7 +269,7 @@ mod tests {
         for hidden in [1, 4, 20, 64, 128, 256, 512, 1024, 4096] {
             for batch in [1, 2, 3, 8, 9, 64, 1000] {
                 let config = RnnConfig::new(Kind::Lstm, 8, hidden).bidirectional(true);
-                for profile in [DeviceProfile::GENERIC_GPU, SOFTWARE] {
+                for profile in [DeviceProfile::GENERIC_GPU, DeviceProfile::SOFTWARE] {
                     let s = StepShape::new(&config, batch, profile);
                     assert!(s.rows <= MAX_ROWS && s.rows as usize <= batch.next_power_of_two());
                     assert!(s.units * s.rows <= MAX_PAIRS, "{s:?}");

@@ -2,7 +2,9 @@
 //! adapter: sequences per workgroup, invocations per workgroup, and timesteps per dispatch.
 
 use super::context::GpuContext;
-use super::kernels::{Variant, SEQUENCE_H_FLOATS, SEQUENCE_MAX_WORKGROUP, SEQUENCE_M_FLOATS};
+use super::kernels::{
+    Dispatch, Variant, SEQUENCE_H_FLOATS, SEQUENCE_MAX_WORKGROUP, SEQUENCE_M_FLOATS,
+};
 pub(crate) use super::plan::{AdapterKind, SequenceShape};
 use crate::config::RnnConfig;
 use crate::error::{Error, Result};
@@ -65,6 +67,10 @@ pub(crate) fn sequence_unsupported(config: &RnnConfig) -> Error {
     }
 }
 
+/// Vec4 groups of units each invocation of the register-resident sequence kernel holds
+/// (`REGISTER_GROUPS` in shaders/sequence_registers.wgsl).
+pub(crate) const REGISTER_GROUPS: usize = 8;
+
 /// How one forward pass runs on the sequence kernel.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct SequenceCut {
@@ -107,15 +113,31 @@ impl SequenceCut {
                     rows: rows as u32,
                     workgroup: (layer.hidden.next_power_of_two() as u32)
                         .clamp(32, SEQUENCE_MAX_WORKGROUP),
+                    registers: false,
+                    uniform_weights: false,
                 },
                 max_steps: MAX_SEQUENCE_CHUNK,
             }),
             AdapterKind::Cpu { lanes, .. } => {
                 let lanes = lanes.clamp(1, SEQUENCE_MAX_WORKGROUP);
                 let cut = |workgroup: u32| {
+                    // The software profile: h in registers on a workgroup of one SIMD vector
+                    // (shaders/sequence_registers.wgsl), without proj_size, for whole vec4s
+                    // of units that fit REGISTER_GROUPS per invocation and give every lane
+                    // one (below 4 x lanes units, lanes would idle that the workgroup-memory
+                    // kernel keeps busy: GRU B=8 H=16 1.1x slower). lavapipe loads workgroup
+                    // memory one lane at a time through the stack and keeps every live value
+                    // in memory across a barrier; with h in registers a step needs neither
+                    // (LSTM B=8 H=128 T=64: 10 against 15 ms without it).
                     let shape = SequenceShape {
                         rows: rows as u32,
                         workgroup,
+                        registers: workgroup == lanes
+                            && !layer.project
+                            && layer.hidden.is_multiple_of(4)
+                            && (4 * lanes as usize..=4 * REGISTER_GROUPS * lanes as usize)
+                                .contains(&layer.hidden),
+                        uniform_weights: false,
                     };
                     let (fixed, per_step) = loop_iterations(layer, shape);
                     SequenceCut {
@@ -141,45 +163,31 @@ impl SequenceCut {
 }
 
 /// [`Strategy::Sequence`](super::Strategy::Sequence) on the device: the sequence kernel's
-/// pipeline for one cut, dispatched once per chunk of timesteps.
-pub(crate) struct SequenceRun {
-    pipeline: wgpu::ComputePipeline,
-    /// Workgroups of a dispatch: one per block of sequences and direction.
-    grid: [u32; 3],
-}
-
-impl SequenceRun {
-    pub(crate) fn new(
-        ctx: &GpuContext,
-        config: &RnnConfig,
-        shape: SequenceShape,
-        batch: usize,
-    ) -> Result<Self> {
-        let variant = Variant::sequence(shape, config);
-        Ok(SequenceRun {
-            pipeline: ctx.inner.kernels.pipeline(&ctx.inner.device, variant)?,
-            grid: [
-                1,
-                (batch as u32).div_ceil(shape.rows),
-                config.num_directions() as u32,
-            ],
-        })
-    }
-
-    /// Dispatches a whole chunk into `pass`, whose group 0 is the layer's and group 1 the
-    /// chunk's index.
-    pub(crate) fn encode(&self, pass: &mut wgpu::ComputePass<'_>) {
-        let [x, y, z] = self.grid;
-        pass.set_pipeline(&self.pipeline);
-        pass.dispatch_workgroups(x, y, z);
-    }
+/// pipeline for one cut, dispatched once per chunk of timesteps (whole, into a pass whose
+/// group 0 is the layer's and group 1 the chunk's index), a workgroup per block of sequences
+/// and direction.
+pub(crate) fn sequence_run(
+    ctx: &GpuContext,
+    config: &RnnConfig,
+    shape: SequenceShape,
+    batch: usize,
+) -> Result<Dispatch> {
+    let grid = [
+        1,
+        (batch as u32).div_ceil(shape.rows),
+        config.num_directions() as u32,
+    ];
+    let variant = Variant::sequence(shape, config);
+    Dispatch::new(&ctx.inner.kernels, &ctx.inner.device, variant, grid)
 }
 
 /// The widest workgroup the cut gives a software adapter.
 const SOFTWARE_MAX_WORKGROUP: u32 = 64;
 
 /// Loop iterations one invocation of the sequence kernel cut as `shape` runs (shaders/
-/// sequence.wgsl), counting every loop (as llvmpipe's limit does): `(per dispatch, per step)`. An upper bound: the subgroup inner loop
+/// sequence.wgsl, or sequence_registers.wgsl where `shape.registers`; counted for the former
+/// on a device without subgroups, whose count is the smaller), counting every loop (as
+/// llvmpipe's limit does): `(per dispatch, per step)`. An upper bound: the subgroup inner loop
 /// is counted for subgroups of 4, the smallest there are.
 fn loop_iterations(layer: SequenceLayer, shape: SequenceShape) -> (usize, usize) {
     let (rows, workgroup) = (shape.rows as usize, shape.workgroup as usize);
@@ -187,6 +195,20 @@ fn loop_iterations(layer: SequenceLayer, shape: SequenceShape) -> (usize, usize)
     let share = layer.state_width.div_ceil(workgroup);
     let n4 = layer.state_width.div_ceil(4);
     let dot = n4 + n4.div_ceil(4);
+    if shape.registers {
+        // Per step: the groups, four units each, then copying h_t over h_{t-1}. Per
+        // dispatch: loading h (and c) and each group's four biases, and storing h (and c).
+        let groups = n4.div_ceil(workgroup);
+        let plain = loop_iterations(
+            layer,
+            SequenceShape {
+                registers: false,
+                ..shape
+            },
+        );
+        let registers = (2 * groups + 1 + 4 * groups, 1 + groups * (2 + 4 * dot));
+        return (plain.0.max(registers.0), plain.1.max(registers.1));
+    }
     let mut per_step = 1 + units * (dot + 1);
     if layer.project {
         per_step += 1 + share * (1 + rows * (layer.hidden + 1));
@@ -284,5 +306,38 @@ mod tests {
         let wide = SequenceCut::new(layer(1024), 1, LAVAPIPE).unwrap();
         assert_eq!(wide.shape.workgroup, SOFTWARE_MAX_WORKGROUP);
         assert!(wide.max_steps >= 4, "{wide:?}");
+    }
+
+    #[test]
+    fn h_stays_in_registers_only_for_one_simd_vector_of_whole_vec4s() {
+        let registers = |layer, batch, adapter| {
+            SequenceCut::new(layer, batch, adapter)
+                .unwrap()
+                .shape
+                .registers
+        };
+        for hidden in [32, 64, 128] {
+            assert!(registers(layer(hidden), 8, LAVAPIPE), "H={hidden}");
+        }
+        // Fewer groups of units than lanes.
+        assert!(!registers(layer(16), 8, LAVAPIPE));
+        assert!(!registers(layer(28), 8, LAVAPIPE));
+        // H=256 would fit 8 groups of 4 units on each of 8 lanes, but a chunk of 32 steps
+        // takes a wider workgroup; wider than 256 never fits.
+        assert!(!registers(layer(256), 8, LAVAPIPE));
+        assert!(!registers(layer(260), 8, LAVAPIPE));
+        // Units that do not fill whole vec4s.
+        assert!(!registers(layer(30), 8, LAVAPIPE));
+        // proj_size needs every unit's o * tanh(c) in workgroup memory.
+        let projected = SequenceLayer {
+            hidden: 64,
+            state_width: 32,
+            project: true,
+        };
+        assert!(!registers(projected, 8, LAVAPIPE));
+        // Workgroups wider than a SIMD vector, and GPUs, share h through workgroup memory.
+        let wide = SequenceCut::new(layer(1024), 1, LAVAPIPE).unwrap();
+        assert!(wide.shape.workgroup > 8 && !wide.shape.registers);
+        assert!(!registers(layer(64), 8, AdapterKind::Gpu));
     }
 }

@@ -14,7 +14,13 @@ use crate::config::{Kind, RnnConfig};
 /// The module for blocks of `rows` sequences, validated for a device with or without
 /// subgroups.
 fn parse_rows(file: ShaderFile, dot: DotLoop, rows: u32) -> Module {
-    let source = file.source(dot, rows);
+    parse_variant(file, dot, rows, false)
+}
+
+/// As [`parse_rows`], with the sequence kernel's W_hh in uniform buffers where
+/// `uniform_weights`.
+fn parse_variant(file: ShaderFile, dot: DotLoop, rows: u32, uniform_weights: bool) -> Module {
+    let source = file.source_with(dot, rows, uniform_weights);
     let module = naga::front::wgsl::parse_str(&source)
         .unwrap_or_else(|e| panic!("{file:?}: {}", e.emit_to_string(&source)));
     let capabilities = match dot {
@@ -97,9 +103,11 @@ fn every_shader_parses_and_validates_with_either_inner_loop_and_every_block() {
         for dot in DotLoop::ALL {
             let blocks: &[u32] = if file.has_rows() { &[1, 2, 4, 8] } else { &[0] };
             for &rows in blocks {
-                let module = parse_rows(file, dot, rows);
-                if file == ShaderFile::Sequence {
-                    assert_eq!(const_u32(&module, "SEQUENCE_ROWS"), rows);
+                for uniform_weights in [false, true] {
+                    let module = parse_variant(file, dot, rows, uniform_weights);
+                    if file == ShaderFile::Sequence {
+                        assert_eq!(const_u32(&module, "SEQUENCE_ROWS"), rows);
+                    }
                 }
             }
         }
@@ -112,8 +120,11 @@ fn every_shader_parses_and_validates_with_either_inner_loop_and_every_block() {
 #[test]
 fn every_layout_fits_the_default_limits() {
     let limits = wgpu::Limits::default();
-    for file in ShaderFile::ALL {
-        let entries = bindings(file);
+    for (file, uniform_weights) in ShaderFile::ALL
+        .into_iter()
+        .flat_map(|f| [(f, false), (f, true)])
+    {
+        let entries = bindings(file, uniform_weights);
         let storage = entries
             .iter()
             .filter(|(_, b)| *b != Binding::Uniform)
@@ -134,6 +145,10 @@ fn every_layout_fits_the_default_limits() {
 fn every_kernel_entry_point_exists_as_a_compute_shader() {
     for kernel in Kernel::ALL {
         for dot in DotLoop::ALL {
+            // The register-resident sequence kernel exists only where subgroups do.
+            if kernel == Kernel::SequenceRegisters && dot == DotLoop::Plain {
+                continue;
+            }
             let module = parse_rows(kernel.file(), dot, SEQUENCE_MAX_ROWS);
             let entry = module
                 .entry_points
@@ -144,7 +159,7 @@ fn every_kernel_entry_point_exists_as_a_compute_shader() {
             // The dispatch arithmetic in gpu::encode divides by these; the per-step kernel's
             // and the sequence kernel's widths are pipeline overrides.
             let expected = match kernel {
-                Kernel::Step | Kernel::Sequence => {
+                Kernel::Step | Kernel::Sequence | Kernel::SequenceRegisters => {
                     let sizes = entry.workgroup_size_overrides.expect("an override");
                     assert!(sizes[0].is_some() && sizes[1].is_none(), "{sizes:?}");
                     continue;
@@ -160,9 +175,12 @@ fn every_kernel_entry_point_exists_as_a_compute_shader() {
 
 #[test]
 fn bindings_match_the_bind_group_layouts() {
-    for file in ShaderFile::ALL {
-        let module = parse(file);
-        let expected = bindings(file);
+    for (file, uniform_weights) in ShaderFile::ALL
+        .into_iter()
+        .flat_map(|f| [(f, false), (f, true)])
+    {
+        let module = parse_variant(file, DotLoop::Plain, SEQUENCE_MAX_ROWS, uniform_weights);
+        let expected = bindings(file, uniform_weights);
         let mut group0 = 0;
         let mut step_uniform = false;
         for (_, var) in module.global_variables.iter() {
@@ -221,6 +239,11 @@ fn wgsl_constants_match_rust() {
         SEQUENCE_H_FLOATS
     );
     assert_eq!(const_u32(&sequence, "M_FLOATS") as usize, SEQUENCE_M_FLOATS);
+    let registers = parse_rows(ShaderFile::Sequence, DotLoop::Subgroup, SEQUENCE_MAX_ROWS);
+    assert_eq!(
+        const_u32(&registers, "REGISTER_GROUPS") as usize,
+        super::sequence::REGISTER_GROUPS
+    );
     // The wavefront takes the per-step kernel's blocks of sequences.
     let wave = parse(ShaderFile::Wavefront);
     assert_eq!(const_u32(&wave, "BATCH_BLOCK"), MAX_ROWS);

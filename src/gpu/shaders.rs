@@ -10,6 +10,8 @@ const RECURRENT_BINDINGS: &str = include_str!("../../shaders/recurrent_bindings.
 const GATES: &str = include_str!("../../shaders/gates_storage.wgsl");
 /// A packed weight matrix at binding 2, read by the serial inner loop (dot.wgsl).
 const WEIGHTS: &str = include_str!("../../shaders/weights_storage.wgsl");
+/// The same in four uniform buffers: the software profile's sequence kernel.
+const WEIGHTS_UNIFORM: &str = include_str!("../../shaders/weights_uniform.wgsl");
 /// h_{t-1} and h_t in the ping-pong state, for the per-step kernel.
 const STEP_STATE: &str = include_str!("../../shaders/step_state_storage.wgsl");
 /// The cell math of every kind, shared by the recurrent families.
@@ -18,6 +20,8 @@ const CELLS: &str = include_str!("../../shaders/cells.wgsl");
 const COLUMNS: &str = include_str!("../../shaders/columns.wgsl");
 /// The serial inner loop over K for a block of rows (`dot_rows`).
 const DOT: &str = include_str!("../../shaders/dot.wgsl");
+/// The sequence kernel with h in registers (the software profile's; needs subgroups).
+const SEQUENCE_REGISTERS: &str = include_str!("../../shaders/sequence_registers.wgsl");
 
 /// Which inner loops a device runs: with subgroup operations or without.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -133,6 +137,12 @@ impl ShaderFile {
     /// kernel and the wavefront are written for a block of `rows` sequences (`SEQUENCE_ROWS`,
     /// `BATCH_BLOCK`); the others ignore `rows`.
     pub(crate) fn source(self, dot: DotLoop, rows: u32) -> String {
+        self.source_with(dot, rows, false)
+    }
+
+    /// As [`ShaderFile::source`], with the sequence kernel's W_hh in four uniform buffers
+    /// where `uniform_weights` (weights_uniform.wgsl; the others ignore it).
+    pub(crate) fn source_with(self, dot: DotLoop, rows: u32, uniform_weights: bool) -> String {
         let serial = |block: &str, file: &str, weights: &str| {
             format!(
                 "{COMMON}\n{RECURRENT_BINDINGS}\n{GATES}\n{weights}\n{CELLS}\nconst {block}: u32 = {rows}u;\n{}\n{}",
@@ -151,11 +161,23 @@ impl ShaderFile {
                 include_str!("../../shaders/recurrent.wgsl"),
                 dot.step_reduce()
             ),
-            ShaderFile::Sequence => serial(
-                "SEQUENCE_ROWS",
-                include_str!("../../shaders/sequence.wgsl"),
-                WEIGHTS,
-            ),
+            ShaderFile::Sequence => {
+                let sequence = serial(
+                    "SEQUENCE_ROWS",
+                    include_str!("../../shaders/sequence.wgsl"),
+                    if uniform_weights {
+                        WEIGHTS_UNIFORM
+                    } else {
+                        WEIGHTS
+                    },
+                );
+                match dot {
+                    DotLoop::Plain => sequence,
+                    DotLoop::Subgroup => {
+                        format!("{sequence}\n{}", expand_rows(SEQUENCE_REGISTERS, rows))
+                    }
+                }
+            }
             // The wavefront declares its own weights: every layer's in one arena.
             ShaderFile::Wavefront => serial(
                 "BATCH_BLOCK",
@@ -175,6 +197,9 @@ pub(crate) enum Kernel {
     Step,
     LstmProject,
     Sequence,
+    /// The sequence kernel with h in registers (shaders/sequence_registers.wgsl): only on
+    /// devices with subgroups.
+    SequenceRegisters,
     /// A step of every layer of a unidirectional stack.
     WaveStep,
     Linear,
@@ -184,11 +209,12 @@ pub(crate) enum Kernel {
 
 impl Kernel {
     #[cfg(test)]
-    pub(crate) const ALL: [Kernel; 8] = [
+    pub(crate) const ALL: [Kernel; 9] = [
         Kernel::InputProjection,
         Kernel::Step,
         Kernel::LstmProject,
         Kernel::Sequence,
+        Kernel::SequenceRegisters,
         Kernel::WaveStep,
         Kernel::Linear,
         Kernel::LastStep,
@@ -199,7 +225,7 @@ impl Kernel {
         match self {
             Kernel::InputProjection => ShaderFile::Gemm,
             Kernel::Step | Kernel::LstmProject => ShaderFile::Recurrent,
-            Kernel::Sequence => ShaderFile::Sequence,
+            Kernel::Sequence | Kernel::SequenceRegisters => ShaderFile::Sequence,
             Kernel::WaveStep => ShaderFile::Wavefront,
             Kernel::Linear | Kernel::LastStep | Kernel::Activate => ShaderFile::Dense,
         }
@@ -211,6 +237,7 @@ impl Kernel {
             Kernel::Step => "recurrent_step",
             Kernel::LstmProject => "lstm_project",
             Kernel::Sequence => "sequence",
+            Kernel::SequenceRegisters => "sequence_registers",
             Kernel::WaveStep => "wave_step",
             Kernel::Linear => "linear",
             Kernel::LastStep => "last_step",

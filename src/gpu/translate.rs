@@ -8,7 +8,7 @@ use naga::valid::{Capabilities, ShaderStages, SubgroupOperationSet, ValidationFl
 use naga::ShaderStage;
 
 use super::kernels::{DotLoop, ShaderFile};
-use super::plan::{AdapterKind, DeviceProfile, StepShape};
+use super::plan::{DeviceProfile, StepShape};
 use crate::config::{Kind, RnnConfig};
 
 /// `source` with `constants` applied, translated for entry point `entry` by every backend.
@@ -88,20 +88,12 @@ fn translate(source: &str, dot: DotLoop, constants: &[(&str, f64)], entry: &str)
     .unwrap_or_else(|e| panic!("GLSL, {what}: {e}"));
 }
 
-const SOFTWARE: DeviceProfile = DeviceProfile {
-    adapter: AdapterKind::Cpu {
-        threads: 2,
-        lanes: 8,
-    },
-    subgroups: true,
-};
-
 #[test]
 fn every_step_variant_translates_to_every_backend() {
     let mut shapes = Vec::new();
     for hidden in [1, 20, 128, 1024] {
         for batch in [1, 3, 64] {
-            for profile in [DeviceProfile::GENERIC_GPU, SOFTWARE] {
+            for profile in [DeviceProfile::GENERIC_GPU, DeviceProfile::SOFTWARE] {
                 shapes.push(StepShape::new(
                     &RnnConfig::new(Kind::Gru, 4, hidden),
                     batch,

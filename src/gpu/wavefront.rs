@@ -4,7 +4,7 @@
 //! buffer.
 
 use super::context::GpuContext;
-use super::kernels::{Variant, STEP_WORKGROUP};
+use super::kernels::{Dispatch, Variant, STEP_WORKGROUP};
 use super::layers::LayerBuffers;
 pub(crate) use super::plan::wavefront_reason;
 use super::scopes::Scopes;
@@ -130,10 +130,7 @@ impl WaveWeights {
 
 /// [`Strategy::Wavefront`](super::Strategy::Wavefront) on the device: the wavefront step's
 /// pipeline for one model and batch, and its dispatches, one per step of every layer.
-pub(crate) struct WaveRun {
-    pipeline: wgpu::ComputePipeline,
-    grid: [u32; 3],
-}
+pub(crate) struct WaveRun(Dispatch);
 
 impl WaveRun {
     /// For blocks of `rows` sequences (the per-step kernel's, `StepShape::rows`).
@@ -143,15 +140,13 @@ impl WaveRun {
         rows: u32,
         batch: usize,
     ) -> Result<Self> {
+        let grid = [
+            (config.hidden_size as u32).div_ceil(STEP_WORKGROUP),
+            (batch as u32).div_ceil(rows),
+            config.num_layers as u32,
+        ];
         let variant = Variant::wave(config, rows);
-        Ok(WaveRun {
-            pipeline: ctx.inner.kernels.pipeline(&ctx.inner.device, variant)?,
-            grid: [
-                (config.hidden_size as u32).div_ceil(STEP_WORKGROUP),
-                (batch as u32).div_ceil(rows),
-                config.num_layers as u32,
-            ],
-        })
+        Dispatch::new(&ctx.inner.kernels, &ctx.inner.device, variant, grid).map(WaveRun)
     }
 
     /// Dispatches wavefront steps `dispatches` (dispatch w runs step w - l of layer l) into
@@ -162,11 +157,9 @@ impl WaveRun {
         slots: &StepSlots,
         dispatches: std::ops::Range<usize>,
     ) {
-        let [x, y, z] = self.grid;
-        pass.set_pipeline(&self.pipeline);
         for w in dispatches {
             pass.set_bind_group(1, &slots.bind_group, &[slots.offset(w)]);
-            pass.dispatch_workgroups(x, y, z);
+            self.0.run(pass);
         }
     }
 }

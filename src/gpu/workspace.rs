@@ -1,18 +1,20 @@
 //! The device side of one forward pass: its buffers, pipelines and bind groups
 //! ([`Workspace::new`]), and the command stream that runs it ([`Workspace::record`]): per
 //! layer and chunk of timesteps, the input-projection GEMM, then the recurrence of the
-//! strategy the plan chose ([`PerStepRun`], [`SequenceRun`] or [`WaveRun`]).
+//! strategy the plan chose ([`PerStepRun`], [`sequence_run`] or [`WaveRun`]).
 
 use wgpu::BufferUsages;
 
 use super::context::GpuContext;
 use super::device_model::DeviceModel;
-use super::kernels::{LayerParams, ShaderFile, Variant, GEMM_COLS, GEMM_ROWS, GEMM_WORKGROUP};
+use super::kernels::{
+    Dispatch, LayerParams, ShaderFile, Variant, GEMM_COLS, GEMM_ROWS, GEMM_WORKGROUP,
+};
 pub(crate) use super::layers::StateBuffers;
 use super::pack::gate_stride;
 use super::pass::{Plan, STEPS_PER_SUBMIT};
 use super::per_step::PerStepRun;
-use super::sequence::SequenceRun;
+use super::sequence::sequence_run;
 use super::slots::StepSlots;
 use super::wavefront::WaveRun;
 use crate::config::Kind;
@@ -27,7 +29,7 @@ const FIRST_SUBMIT_STEPS: usize = 8;
 /// The pipelines that run a layer's recurrence, as the plan chose.
 enum Recurrence {
     PerStep(PerStepRun),
-    Sequence(SequenceRun),
+    Sequence(Dispatch),
     /// For the first layer's pass; the wavefront has no other.
     Wave(WaveRun),
 }
@@ -120,13 +122,13 @@ impl Workspace {
             _ => Some(model.wave_weights()?),
         };
         let gemm = kernels.pipeline(device, Variant::input_projection(config))?;
-        let recurrence_file = match (&wave, &plan.sequence) {
-            (Some(_), _) => ShaderFile::Wavefront,
-            (None, Some(_)) => ShaderFile::Sequence,
-            (None, None) => ShaderFile::Recurrent,
+        let (recurrence_file, uniform_weights) = match (&wave, &plan.sequence) {
+            (Some(_), _) => (ShaderFile::Wavefront, false),
+            (None, Some(cut)) => (ShaderFile::Sequence, cut.shape.uniform_weights),
+            (None, None) => (ShaderFile::Recurrent, false),
         };
-        let step_layout = kernels.layout(device, recurrence_file);
-        let gemm_layout = kernels.layout(device, ShaderFile::Gemm);
+        let step_layout = kernels.layout(device, recurrence_file, uniform_weights);
+        let gemm_layout = kernels.layout(device, ShaderFile::Gemm, false);
         let whole = wgpu::Buffer::as_entire_binding;
         let bind = |layout: &wgpu::BindGroupLayout,
                     resources: Vec<(u32, wgpu::BindingResource)>| {
@@ -200,9 +202,23 @@ impl Workspace {
                     resources.push((9, whole(&wave.params)));
                     Recurrence::Wave(WaveRun::new(ctx, config, plan.step.rows, b)?)
                 }
+                (None, Some(cut)) if cut.shape.uniform_weights => {
+                    let parts = weights.w_hh_parts.as_ref().ok_or(Error::Gpu {
+                        operation: "binding the sequence kernel",
+                        message: "W_hh has no uniform parts on this device".into(),
+                    })?;
+                    resources[2].1 = whole(&parts[0]);
+                    resources.extend(
+                        [9, 10, 11]
+                            .into_iter()
+                            .zip(&parts[1..])
+                            .map(|(b, p)| (b, whole(p))),
+                    );
+                    Recurrence::Sequence(sequence_run(ctx, config, cut.shape, b)?)
+                }
                 (None, Some(cut)) => {
                     resources[2].1 = whole(&weights.w_hh);
-                    Recurrence::Sequence(SequenceRun::new(ctx, config, cut.shape, b)?)
+                    Recurrence::Sequence(sequence_run(ctx, config, cut.shape, b)?)
                 }
                 (None, None) => Recurrence::PerStep(PerStepRun::new(ctx, config, plan.step, b)?),
             };
@@ -332,7 +348,7 @@ impl Workspace {
                     match &layer.recurrence {
                         Recurrence::PerStep(steps) => steps.encode(&mut pass, slots, run),
                         Recurrence::Wave(wave) => wave.encode(&mut pass, slots, run),
-                        Recurrence::Sequence(sequence) => sequence.encode(&mut pass),
+                        Recurrence::Sequence(sequence) => sequence.run(&mut pass),
                     }
                     drop(pass);
                     if early && i == 0 {
