@@ -42,17 +42,20 @@ fn activate_one(x: f32, kind: u32) -> f32 {
     }
 }
 
-fn flat_id(wg: vec3<u32>, groups: vec3<u32>, local: u32) -> u32 {
-    return (wg.y * groups.x + wg.x) * DENSE_WORKGROUP + local;
-}
-
-@compute @workgroup_size(64, 1, 1)
-fn linear(
+// Where an invocation is: every dense entry point takes these and works on one flat index.
+struct Place {
     @builtin(workgroup_id) wg: vec3<u32>,
     @builtin(num_workgroups) groups: vec3<u32>,
     @builtin(local_invocation_index) local: u32,
-) {
-    let id = flat_id(wg, groups, local);
+}
+
+fn flat_id(at: Place) -> u32 {
+    return (at.wg.y * at.groups.x + at.wg.x) * DENSE_WORKGROUP + at.local;
+}
+
+@compute @workgroup_size(64, 1, 1)
+fn linear(at: Place) {
+    let id = flat_id(at);
     let n4_len = params.out4;
     let rows = params.rows;
     // Neighbouring invocations share a row block and read neighbouring weights.
@@ -95,12 +98,8 @@ fn linear(
 }
 
 @compute @workgroup_size(64, 1, 1)
-fn last_step(
-    @builtin(workgroup_id) wg: vec3<u32>,
-    @builtin(num_workgroups) groups: vec3<u32>,
-    @builtin(local_invocation_index) local: u32,
-) {
-    let id = flat_id(wg, groups, local);
+fn last_step(at: Place) {
+    let id = flat_id(at);
     let width = params.out_features;
     if (id >= params.batch * width) {
         return;
@@ -113,12 +112,8 @@ fn last_step(
 }
 
 @compute @workgroup_size(64, 1, 1)
-fn activate(
-    @builtin(workgroup_id) wg: vec3<u32>,
-    @builtin(num_workgroups) groups: vec3<u32>,
-    @builtin(local_invocation_index) local: u32,
-) {
-    let id = flat_id(wg, groups, local);
+fn activate(at: Place) {
+    let id = flat_id(at);
     if (id >= params.rows * params.out_features) {
         return;
     }

@@ -16,14 +16,29 @@ fn dot_rows_vec4(r: array<u32, DOT_ROWS>, m: u32, stride: u32, len: u32, cols: u
         // This invocation's share of the next `lanes` vec4s of every row.
         let mine = min(k4 + lane, n4 - 1u);
         let s$ = dot_row4(r[$] / 4u + mine);
-        var w = m + k4 * stride;
-        for (var i = 0u; i < min(lanes, n4 - k4); i++) {
-            let block = dot_columns(w, cols);
-            a$ += block * subgroupShuffle(s$, i);
-            w += stride;
-        }
+        shuffle_block(
+            &a$,
+            s$,
+            m + k4 * stride, stride, min(lanes, n4 - k4), cols,
+        );
     }
     return array<vec4<f32>, DOT_ROWS>(
         a$,
     );
+}
+
+// a$ += the next `count` blocks of weights (from `w0`, `stride` apart) times the rows' vec4s
+// that the subgroup's invocations hold in s$, handed around one shuffle per block: the inner
+// loop of dot_rows_vec4 and of the register sequence kernel (sequence_registers.wgsl).
+fn shuffle_block(
+    a$: ptr<function, vec4<f32>>,
+    s$: vec4<f32>,
+    w0: u32, stride: u32, count: u32, cols: u32,
+) {
+    var w = w0;
+    for (var i = 0u; i < count; i++) {
+        let block = dot_columns(w, cols);
+        *a$ += block * subgroupShuffle(s$, i);
+        w += stride;
+    }
 }

@@ -24,22 +24,20 @@ var<private> c_reg$: array<vec4<f32>, REGISTER_GROUPS>;
 // (the per-step reads took about a seventh of this kernel's time at LSTM B=8 H=32).
 var<private> bias_reg: array<array<vec4<f32>, 4>, REGISTER_GROUPS>;
 
-// dot_rows_vec4 with row $ of the block read from h_prev$ (see above) instead of memory.
-fn dot_registers(m: u32, stride: u32, n4: u32, cols: u32, lanes: u32) -> array<vec4<f32>, SEQUENCE_ROWS> {
-    var a$ = vec4<f32>(0.0);
-    for (var k4 = 0u; k4 < n4; k4 += lanes) {
-        let q = k4 / lanes;
-        let s$ = h_prev$[q];
-        var w = m + k4 * stride;
-        for (var i = 0u; i < min(lanes, n4 - k4); i++) {
-            let block = dot_columns(w, cols);
-            a$ += block * subgroupShuffle(s$, i);
-            w += stride;
-        }
+// dot_rows_vec4 with row $ of the block read from h_prev$ (see above) instead of memory,
+// summed into a$: block q of k is the vec4 that each lane holds as h_prev$[q].
+fn dot_registers(
+    a$: ptr<function, vec4<f32>>,
+    m: u32, stride: u32, n4: u32, cols: u32, lanes: u32,
+) {
+    for (var q = 0u; q * lanes < n4; q++) {
+        let k4 = q * lanes;
+        shuffle_block(
+            a$,
+            h_prev$[q],
+            m + k4 * stride, stride, min(lanes, n4 - k4), cols,
+        );
     }
-    return array<vec4<f32>, SEQUENCE_ROWS>(
-        a$,
-    );
 }
 
 @compute @workgroup_size(SEQUENCE_WORKGROUP, 1, 1)
@@ -115,9 +113,13 @@ fn store_cell(i: u32, c: vec4<f32>) {
 // invocation owns the unit.
 fn register_unit(blk: Block, at: At, lens: array<u32, SEQUENCE_ROWS>, j: u32, owned: bool, n4: u32, lanes: u32, b_gates: vec4<f32>, prev: array<vec2<f32>, SEQUENCE_ROWS>) -> array<vec2<f32>, SEQUENCE_ROWS> {
     let h = layer.hidden;
-    let acc = dot_registers(w_hh_start(blk.d, j), 4u * h, n4, SEQUENCE_GATES, lanes);
+    var acc$ = vec4<f32>(0.0);
+    dot_registers(
+        &acc$,
+        w_hh_start(blk.d, j), 4u * h, n4, SEQUENCE_GATES, lanes,
+    );
     return array<vec2<f32>, SEQUENCE_ROWS>(
-        register_finish(blk, at, $u, lens[$], j, owned, acc[$] + b_gates, prev[$]),
+        register_finish(blk, at, $u, lens[$], j, owned, acc$ + b_gates, prev[$]),
     );
 }
 

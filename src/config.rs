@@ -69,34 +69,17 @@ impl RnnConfig {
         }
     }
 
-    /// Sets `num_layers`.
-    pub fn num_layers(mut self, num_layers: usize) -> Self {
-        self.num_layers = num_layers;
-        self
-    }
-
-    /// Sets `bidirectional`.
-    pub fn bidirectional(mut self, bidirectional: bool) -> Self {
-        self.bidirectional = bidirectional;
-        self
-    }
-
-    /// Sets `bias`.
-    pub fn bias(mut self, bias: bool) -> Self {
-        self.bias = bias;
-        self
-    }
-
-    /// Sets `batch_first`.
-    pub fn batch_first(mut self, batch_first: bool) -> Self {
-        self.batch_first = batch_first;
-        self
-    }
-
-    /// Sets `proj_size` (LSTM only; 0 for none).
-    pub fn proj_size(mut self, proj_size: usize) -> Self {
-        self.proj_size = proj_size;
-        self
+    setters! {
+        /// Sets `num_layers`.
+        num_layers: usize;
+        /// Sets `bidirectional`.
+        bidirectional: bool;
+        /// Sets `bias`.
+        bias: bool;
+        /// Sets `batch_first`.
+        batch_first: bool;
+        /// Sets `proj_size` (LSTM only; 0 for none).
+        proj_size: usize;
     }
 
     /// Number of directions `D`: 2 when bidirectional, else 1.

@@ -76,6 +76,20 @@
 //! [wgpu]: https://docs.rs/wgpu
 #![deny(missing_docs)]
 
+/// Builder methods that each set one field: `$(#[doc] name: Type;)*` becomes
+/// `pub fn name(mut self, name: Type) -> Self`.
+macro_rules! setters {
+    ($($(#[$attr:meta])* $name:ident: $ty:ty;)*) => {
+        $(
+            $(#[$attr])*
+            pub fn $name(mut self, $name: $ty) -> Self {
+                self.$name = $name;
+                self
+            }
+        )*
+    };
+}
+
 mod config;
 mod cpu;
 pub mod dense;

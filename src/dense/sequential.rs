@@ -94,17 +94,12 @@ impl Sequential {
         }
     }
 
-    /// Whether inputs and sequence outputs are `(B, T, F)` (`batch_first=True` of the
-    /// recurrent modules).
-    pub fn batch_first(mut self, batch_first: bool) -> Self {
-        self.batch_first = batch_first;
-        self
-    }
-
-    /// Whether every tensor of the file must belong to a stage (default `true`).
-    pub fn strict(mut self, strict: bool) -> Self {
-        self.strict = strict;
-        self
+    setters! {
+        /// Whether inputs and sequence outputs are `(B, T, F)` (`batch_first=True` of the
+        /// recurrent modules).
+        batch_first: bool;
+        /// Whether every tensor of the file must belong to a stage (default `true`).
+        strict: bool;
     }
 
     /// Appends a stage.

@@ -36,35 +36,24 @@ impl GpuContext {
             ("max_buffer_size", limits.max_buffer_size),
         ] {
             if bytes > limit {
-                return Err(Error::DeviceLimit {
-                    what: what.into(),
-                    limit_name,
-                    limit,
-                    needed: bytes,
-                    hint: hint.into(),
-                });
+                return Err(device_limit(what, limit_name, limit, bytes, hint));
             }
         }
         Ok(())
     }
 
-    /// Fails with [`Error::DeviceLimit`] when a kernel invocation would loop `iterations` times
+    /// Fails with [`Error::DeviceLimit`] when a kernel invocation would loop `n` times
     /// on a software adapter: llvmpipe ends every loop of an invocation after 65,535
     /// iterations in all (gpu::sequence), and the result would be silently wrong.
-    pub(crate) fn check_loop(
-        &self,
-        what: impl Into<String>,
-        iterations: usize,
-        hint: &str,
-    ) -> Result<()> {
-        if self.on_cpu_adapter() && iterations > SOFTWARE_LOOP_LIMIT {
-            return Err(Error::DeviceLimit {
-                what: what.into(),
-                limit_name: "loop iterations per invocation on a software adapter (llvmpipe)",
-                limit: SOFTWARE_LOOP_LIMIT as u64,
-                needed: iterations as u64,
-                hint: hint.into(),
-            });
+    pub(crate) fn check_loop(&self, what: impl Into<String>, n: usize, hint: &str) -> Result<()> {
+        if self.on_cpu_adapter() && n > SOFTWARE_LOOP_LIMIT {
+            return Err(device_limit(
+                what,
+                "loop iterations per invocation on a software adapter (llvmpipe)",
+                SOFTWARE_LOOP_LIMIT as u64,
+                n as u64,
+                hint,
+            ));
         }
         Ok(())
     }
@@ -137,6 +126,22 @@ impl GpuContext {
             usage: BufferUsages::STORAGE | BufferUsages::COPY_DST | BufferUsages::COPY_SRC,
             mapped_at_creation: false,
         })
+    }
+}
+
+fn device_limit(
+    what: impl Into<String>,
+    limit_name: &'static str,
+    limit: u64,
+    needed: u64,
+    hint: &str,
+) -> Error {
+    Error::DeviceLimit {
+        what: what.into(),
+        limit_name,
+        limit,
+        needed,
+        hint: hint.into(),
     }
 }
 

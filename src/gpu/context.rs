@@ -2,7 +2,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use super::kernels::{DotLoop, Kernels};
+use super::kernels::{Dispatch, DotLoop, Kernels, Variant};
 use super::kernels::{SEQUENCE_MAX_WORKGROUP, SEQUENCE_WORKGROUP_STORAGE};
 use super::plan::DeviceProfile;
 use crate::error::{Error, Result};
@@ -302,6 +302,11 @@ impl GpuContext {
     /// (the software profile: its loop-limit guard and its cuts, `gpu::plan`).
     pub(crate) fn on_cpu_adapter(&self) -> bool {
         self.inner.profile.is_software()
+    }
+
+    /// `v`'s pipeline from the context's cache (compiled now on first use), over `grid`.
+    pub(crate) fn dispatch(&self, v: Variant, grid: [u32; 3]) -> Result<Dispatch> {
+        Dispatch::new(&self.inner.kernels, &self.inner.device, v, grid)
     }
 
     /// The device the context runs on.

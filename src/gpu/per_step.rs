@@ -24,7 +24,6 @@ impl PerStepRun {
         shape: StepShape,
         batch: usize,
     ) -> Result<Self> {
-        let (device, kernels) = (&ctx.inner.device, &ctx.inner.kernels);
         let variant = |kernel| Variant::step(kernel, config, shape);
         let grid = shape.grid(config, batch);
         let project_grid = [
@@ -33,15 +32,10 @@ impl PerStepRun {
             grid[2],
         ];
         Ok(PerStepRun {
-            step: Dispatch::new(kernels, device, variant(Kernel::Step), grid)?,
+            step: ctx.dispatch(variant(Kernel::Step), grid)?,
             project: match config.proj_size {
                 0 => None,
-                _ => Some(Dispatch::new(
-                    kernels,
-                    device,
-                    variant(Kernel::LstmProject),
-                    project_grid,
-                )?),
+                _ => Some(ctx.dispatch(variant(Kernel::LstmProject), project_grid)?),
             },
         })
     }

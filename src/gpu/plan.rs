@@ -206,6 +206,14 @@ pub(crate) struct SequenceShape {
     pub uniform_weights: bool,
 }
 
+impl SequenceShape {
+    /// Workgroups of one dispatch: a block of sequences and a direction each.
+    pub(crate) fn grid(self, config: &RnnConfig, batch: usize) -> [u32; 3] {
+        let d = config.num_directions() as u32;
+        [1, (batch as u32).div_ceil(self.rows), d]
+    }
+}
+
 /// Bytes of `W_hh` (and `W_hr`) a step of every direction of one layer reads, as the
 /// per-step kernel lays them out: G rows of ceil(H_out / 4) vec4s per unit, no padding gate.
 pub(crate) fn step_weight_bytes(config: &RnnConfig) -> u64 {

@@ -1,13 +1,10 @@
 //! How the sequence kernel (shaders/sequence.wgsl) cuts a forward pass for one model and
 //! adapter: sequences per workgroup, invocations per workgroup, and timesteps per dispatch.
 
-use super::context::GpuContext;
-use super::kernels::{
-    Dispatch, Variant, SEQUENCE_H_FLOATS, SEQUENCE_MAX_WORKGROUP, SEQUENCE_M_FLOATS,
-};
+use super::kernels::{SEQUENCE_H_FLOATS, SEQUENCE_MAX_WORKGROUP, SEQUENCE_M_FLOATS};
 pub(crate) use super::plan::{AdapterKind, SequenceShape};
 use crate::config::RnnConfig;
-use crate::error::{Error, Result};
+use crate::error::Error;
 
 /// Widest `h` (and `c`) the kernel holds: one sequence per workgroup.
 pub(crate) const SEQUENCE_MAX_WIDTH: usize = SEQUENCE_H_FLOATS / 2;
@@ -160,25 +157,6 @@ impl SequenceCut {
             }
         }
     }
-}
-
-/// [`Strategy::Sequence`](super::Strategy::Sequence) on the device: the sequence kernel's
-/// pipeline for one cut, dispatched once per chunk of timesteps (whole, into a pass whose
-/// group 0 is the layer's and group 1 the chunk's index), a workgroup per block of sequences
-/// and direction.
-pub(crate) fn sequence_run(
-    ctx: &GpuContext,
-    config: &RnnConfig,
-    shape: SequenceShape,
-    batch: usize,
-) -> Result<Dispatch> {
-    let grid = [
-        1,
-        (batch as u32).div_ceil(shape.rows),
-        config.num_directions() as u32,
-    ];
-    let variant = Variant::sequence(shape, config);
-    Dispatch::new(&ctx.inner.kernels, &ctx.inner.device, variant, grid)
 }
 
 /// The widest workgroup the cut gives a software adapter.

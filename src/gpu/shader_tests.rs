@@ -45,13 +45,23 @@ fn parse(file: ShaderFile) -> Module {
     parse_rows(file, DotLoop::Plain, SEQUENCE_MAX_ROWS)
 }
 
+/// The item of `items` whose name is `name` (`what` for the message).
+fn named<'a, T: 'a, H>(
+    items: impl IntoIterator<Item = (H, &'a T)>,
+    name_of: impl Fn(&T) -> Option<&str>,
+    what: &str,
+    name: &str,
+) -> &'a T {
+    items
+        .into_iter()
+        .map(|(_, item)| item)
+        .find(|item| name_of(item) == Some(name))
+        .unwrap_or_else(|| panic!("no {what} {name}"))
+}
+
 /// Size in bytes of the WGSL struct named `name`.
 fn struct_size(module: &Module, name: &str) -> u32 {
-    let (_, ty) = module
-        .types
-        .iter()
-        .find(|(_, ty)| ty.name.as_deref() == Some(name))
-        .unwrap_or_else(|| panic!("no struct {name}"));
+    let ty = named(module.types.iter(), |t| t.name.as_deref(), "struct", name);
     ty.inner.size(module.to_ctx())
 }
 
@@ -75,24 +85,25 @@ fn literal_u32(module: &Module, init: naga::Handle<naga::Expression>, name: &str
     }
 }
 
-/// The value of the WGSL `const NAME: u32` in `module`.
-fn const_u32(module: &Module, name: &str) -> u32 {
-    let (_, c) = module
-        .constants
-        .iter()
-        .find(|(_, c)| c.name.as_deref() == Some(name))
-        .unwrap_or_else(|| panic!("no const {name}"));
-    literal_u32(module, c.init, name)
-}
-
-/// The default of the pipeline-overridable constant `name`.
-fn override_u32(module: &Module, name: &str) -> u32 {
-    let (_, o) = module
-        .overrides
-        .iter()
-        .find(|(_, o)| o.name.as_deref() == Some(name))
-        .unwrap_or_else(|| panic!("no override {name}"));
-    literal_u32(module, o.init.expect("a default"), name)
+/// The value of the WGSL `const NAME: u32` in `module`, or the default of the
+/// pipeline-overridable constant of that name.
+fn value_u32(module: &Module, name: &str) -> u32 {
+    let constant = module.constants.iter().map(|(_, c)| c);
+    match constant
+        .into_iter()
+        .find(|c| c.name.as_deref() == Some(name))
+    {
+        Some(c) => literal_u32(module, c.init, name),
+        None => {
+            let o = named(
+                module.overrides.iter(),
+                |o| o.name.as_deref(),
+                "value",
+                name,
+            );
+            literal_u32(module, o.init.expect("a default"), name)
+        }
+    }
 }
 
 /// Every family with either set of inner loops, and the families written for a block of
@@ -106,7 +117,7 @@ fn every_shader_parses_and_validates_with_either_inner_loop_and_every_block() {
                 for uniform_weights in [false, true] {
                     let module = parse_variant(file, dot, rows, uniform_weights);
                     if file == ShaderFile::Sequence {
-                        assert_eq!(const_u32(&module, "SEQUENCE_ROWS"), rows);
+                        assert_eq!(value_u32(&module, "SEQUENCE_ROWS"), rows);
                     }
                 }
             }
@@ -223,33 +234,33 @@ fn a_gru_input_projection_skips_its_zero_column() {
 #[test]
 fn wgsl_constants_match_rust() {
     let gemm = parse(ShaderFile::Gemm);
-    assert_eq!(const_u32(&gemm, "GEMM_WORKGROUP"), GEMM_WORKGROUP);
-    assert_eq!(const_u32(&gemm, "ROWS"), GEMM_ROWS);
-    assert_eq!(const_u32(&gemm, "COLS"), GEMM_COLS);
-    assert_eq!(override_u32(&gemm, "GEMM_COLUMNS"), GEMM_COLS);
+    assert_eq!(value_u32(&gemm, "GEMM_WORKGROUP"), GEMM_WORKGROUP);
+    assert_eq!(value_u32(&gemm, "ROWS"), GEMM_ROWS);
+    assert_eq!(value_u32(&gemm, "COLS"), GEMM_COLS);
+    assert_eq!(value_u32(&gemm, "GEMM_COLUMNS"), GEMM_COLS);
     let recurrent = parse(ShaderFile::Recurrent);
-    assert_eq!(const_u32(&recurrent, "MAX_PAIRS"), MAX_PAIRS);
-    assert_eq!(const_u32(&recurrent, "MAX_ROWS"), MAX_ROWS);
+    assert_eq!(value_u32(&recurrent, "MAX_PAIRS"), MAX_PAIRS);
+    assert_eq!(value_u32(&recurrent, "MAX_ROWS"), MAX_ROWS);
     // The subgroup reduction's partial sums: 16 pairs for 32 subgroups of at least 4.
-    assert!(const_u32(&recurrent, "PARTIALS") >= MAX_PAIRS * MAX_STEP_WORKGROUP / 4);
+    assert!(value_u32(&recurrent, "PARTIALS") >= MAX_PAIRS * MAX_STEP_WORKGROUP / 4);
     let sequence = parse(ShaderFile::Sequence);
-    assert_eq!(const_u32(&sequence, "SEQUENCE_ROWS"), SEQUENCE_MAX_ROWS);
+    assert_eq!(value_u32(&sequence, "SEQUENCE_ROWS"), SEQUENCE_MAX_ROWS);
     assert_eq!(
-        const_u32(&sequence, "H_VEC4S") as usize * 4,
+        value_u32(&sequence, "H_VEC4S") as usize * 4,
         SEQUENCE_H_FLOATS
     );
-    assert_eq!(const_u32(&sequence, "M_FLOATS") as usize, SEQUENCE_M_FLOATS);
+    assert_eq!(value_u32(&sequence, "M_FLOATS") as usize, SEQUENCE_M_FLOATS);
     let registers = parse_rows(ShaderFile::Sequence, DotLoop::Subgroup, SEQUENCE_MAX_ROWS);
     assert_eq!(
-        const_u32(&registers, "REGISTER_GROUPS") as usize,
+        value_u32(&registers, "REGISTER_GROUPS") as usize,
         super::sequence::REGISTER_GROUPS
     );
     // The wavefront takes the per-step kernel's blocks of sequences.
     let wave = parse(ShaderFile::Wavefront);
-    assert_eq!(const_u32(&wave, "BATCH_BLOCK"), MAX_ROWS);
+    assert_eq!(value_u32(&wave, "BATCH_BLOCK"), MAX_ROWS);
     let dense = parse(ShaderFile::Dense);
-    assert_eq!(const_u32(&dense, "DENSE_WORKGROUP"), DENSE_WORKGROUP);
-    assert_eq!(const_u32(&dense, "DENSE_ROWS"), DENSE_ROWS);
+    assert_eq!(value_u32(&dense, "DENSE_WORKGROUP"), DENSE_WORKGROUP);
+    assert_eq!(value_u32(&dense, "DENSE_ROWS"), DENSE_ROWS);
 }
 
 #[test]

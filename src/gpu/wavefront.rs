@@ -140,13 +140,13 @@ impl WaveRun {
         rows: u32,
         batch: usize,
     ) -> Result<Self> {
+        let groups = (config.hidden_size as u32).div_ceil(STEP_WORKGROUP);
         let grid = [
-            (config.hidden_size as u32).div_ceil(STEP_WORKGROUP),
+            groups,
             (batch as u32).div_ceil(rows),
             config.num_layers as u32,
         ];
-        let variant = Variant::wave(config, rows);
-        Dispatch::new(&ctx.inner.kernels, &ctx.inner.device, variant, grid).map(WaveRun)
+        ctx.dispatch(Variant::wave(config, rows), grid).map(WaveRun)
     }
 
     /// Dispatches wavefront steps `dispatches` (dispatch w runs step w - l of layer l) into

@@ -1,7 +1,8 @@
 //! The device side of one forward pass: its buffers, pipelines and bind groups
 //! ([`Workspace::new`]), and the command stream that runs it ([`Workspace::record`]): per
 //! layer and chunk of timesteps, the input-projection GEMM, then the recurrence of the
-//! strategy the plan chose ([`PerStepRun`], [`sequence_run`] or [`WaveRun`]).
+//! strategy the plan chose ([`PerStepRun`], the sequence kernel's [`Dispatch`], or
+//! [`WaveRun`]).
 
 use wgpu::BufferUsages;
 
@@ -14,7 +15,6 @@ pub(crate) use super::layers::StateBuffers;
 use super::pack::gate_stride;
 use super::pass::{Plan, STEPS_PER_SUBMIT};
 use super::per_step::PerStepRun;
-use super::sequence::sequence_run;
 use super::slots::StepSlots;
 use super::wavefront::WaveRun;
 use crate::config::Kind;
@@ -214,11 +214,17 @@ impl Workspace {
                             .zip(&parts[1..])
                             .map(|(b, p)| (b, whole(p))),
                     );
-                    Recurrence::Sequence(sequence_run(ctx, config, cut.shape, b)?)
+                    Recurrence::Sequence(ctx.dispatch(
+                        Variant::sequence(cut.shape, config),
+                        cut.shape.grid(config, b),
+                    )?)
                 }
                 (None, Some(cut)) => {
                     resources[2].1 = whole(&weights.w_hh);
-                    Recurrence::Sequence(sequence_run(ctx, config, cut.shape, b)?)
+                    Recurrence::Sequence(ctx.dispatch(
+                        Variant::sequence(cut.shape, config),
+                        cut.shape.grid(config, b),
+                    )?)
                 }
                 (None, None) => Recurrence::PerStep(PerStepRun::new(ctx, config, plan.step, b)?),
             };

@@ -150,22 +150,10 @@ impl TensorFile {
         let bytes = view.data();
         let values: Vec<i128> =
             match view.dtype() {
-                Dtype::I64 => bytes
-                    .chunks_exact(8)
-                    .map(|c| i64::from_le_bytes(c.try_into().unwrap()) as i128)
-                    .collect(),
-                Dtype::I32 => bytes
-                    .chunks_exact(4)
-                    .map(|c| i32::from_le_bytes(c.try_into().unwrap()) as i128)
-                    .collect(),
-                Dtype::U64 => bytes
-                    .chunks_exact(8)
-                    .map(|c| u64::from_le_bytes(c.try_into().unwrap()) as i128)
-                    .collect(),
-                Dtype::U32 => bytes
-                    .chunks_exact(4)
-                    .map(|c| u32::from_le_bytes(c.try_into().unwrap()) as i128)
-                    .collect(),
+                Dtype::I64 => little_endian(bytes, i64::from_le_bytes),
+                Dtype::I32 => little_endian(bytes, i32::from_le_bytes),
+                Dtype::U64 => little_endian(bytes, u64::from_le_bytes),
+                Dtype::U32 => little_endian(bytes, u32::from_le_bytes),
                 other => return Err(Error::Dtype {
                     name: name.to_string(),
                     dtype: format!("{other:?}"),
@@ -358,4 +346,16 @@ pub fn save_safetensors(
         path: path.to_path_buf(),
         source,
     })
+}
+
+/// `bytes` read as little-endian integers of `N` bytes each, widened to i128.
+fn little_endian<const N: usize, T: Into<i128>>(bytes: &[u8], from: fn([u8; N]) -> T) -> Vec<i128> {
+    bytes
+        .chunks_exact(N)
+        .map(|c| {
+            let mut word = [0u8; N];
+            word.copy_from_slice(c);
+            from(word).into()
+        })
+        .collect()
 }
