@@ -2,29 +2,14 @@
 
 use std::path::PathBuf;
 
+use crate::error_hints::{
+    batched_layout, flattened_message, proj_message, rank_hint, reshape_hint, state_hint,
+    swapped_message, zero_meaning, Shape,
+};
 use crate::kind::Kind;
 
 /// A shorthand for `std::result::Result<T, wgpu_rnn::Error>`.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
-
-/// Shapes print as PyTorch prints them: `(1600, 3)`.
-pub(crate) struct Shape<'a>(pub &'a [usize]);
-
-impl std::fmt::Display for Shape<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("(")?;
-        for (i, d) in self.0.iter().enumerate() {
-            if i > 0 {
-                f.write_str(", ")?;
-            }
-            write!(f, "{d}")?;
-        }
-        if self.0.len() == 1 {
-            f.write_str(",")?;
-        }
-        f.write_str(")")
-    }
-}
 
 /// Everything that can go wrong, checked on the host before any GPU work where possible.
 ///
@@ -39,7 +24,6 @@ pub enum Error {
         /// `input_size`, `hidden_size` or `num_layers`.
         field: &'static str,
     },
-
     /// `proj_size` is set where PyTorch forbids it.
     #[error("{}", proj_message(*kind, *proj_size, *hidden_size))]
     ProjSize {
@@ -50,14 +34,12 @@ pub enum Error {
         /// The `hidden_size` given.
         hidden_size: usize,
     },
-
     /// A kind name that is none of `gru`, `lstm`, `rnn-tanh`, `rnn-relu`.
     #[error("unknown recurrent kind `{given}`; expected one of gru, lstm, rnn-tanh, rnn-relu")]
     UnknownKind {
         /// What was given.
         given: String,
     },
-
     /// Sizes so large that their element count overflows what the kernels can index.
     #[error("{what} would hold {elements} elements, more than the {limit} this crate can index; reduce the sizes")]
     TooLarge {
@@ -68,7 +50,6 @@ pub enum Error {
         /// The largest count supported.
         limit: u64,
     },
-
     /// A tensor's data does not have as many elements as its shape says.
     #[error("`{arg}` has shape {} ({expected} elements) but {got} values were given; the data must be the row-major contents of that shape", Shape(shape))]
     DataLength {
@@ -81,7 +62,6 @@ pub enum Error {
         /// Values given.
         got: usize,
     },
-
     /// The input is not 2-D (unbatched) or 3-D (batched).
     #[error("`input` has shape {} ({} dimension{}); a recurrent layer takes a 3-D batched input {} or a 2-D unbatched input (T, input_size={input_size}){}", Shape(shape), shape.len(), if shape.len() == 1 { "" } else { "s" }, batched_layout(*batch_first, *input_size), rank_hint(shape, *input_size))]
     InputRank {
@@ -92,7 +72,6 @@ pub enum Error {
         /// The model's `batch_first`.
         batch_first: bool,
     },
-
     /// The input's last dimension is not `input_size`.
     #[error("`input` has {got} features per timestep (shape {}{}), but the model was built with input_size={expected}. input_size is the width of each timestep's feature vector; it need not equal hidden_size. Build the model with input_size={got}, or map your {got} features to {expected} (for example with a linear layer) before the recurrent layer{}", Shape(shape), if shape.len() == 2 { ", read as one unbatched sequence (T, input_size)" } else { "" }, reshape_hint(shape, *expected))]
     InputSize {
@@ -103,7 +82,6 @@ pub enum Error {
         /// The input's shape.
         shape: Vec<usize>,
     },
-
     /// A 2-D input (one unbatched sequence) next to a state or lengths for a whole batch.
     #[error("{}", flattened_message(shape, arg, *batch, *batch_first))]
     FlattenedBatch {
@@ -116,7 +94,6 @@ pub enum Error {
         /// The model's `batch_first`.
         batch_first: bool,
     },
-
     /// The input fits only with the other `batch_first`: its batch and time axes are swapped.
     #[error("{}", swapped_message(shape, arg, *batch, *batch_first))]
     BatchTimeSwapped {
@@ -129,7 +106,6 @@ pub enum Error {
         /// The model's `batch_first`.
         batch_first: bool,
     },
-
     /// `h0` or `c0` has the wrong shape.
     #[error(
         "`{arg}` has shape {}, expected {} = (num_layers * num_directions, {}{width_name}){}",
@@ -148,7 +124,6 @@ pub enum Error {
         /// What the last dimension is (`hidden_size` or `proj_size`).
         width_name: &'static str,
     },
-
     /// A state was given that this kind does not have (`c0` for a GRU or RNN).
     #[error("`{arg}` was given, but {} has no cell state; only LSTM takes `c0`. Pass `h0` alone", kind.torch_name())]
     UnexpectedState {
@@ -157,7 +132,6 @@ pub enum Error {
         /// The configured cell.
         kind: Kind,
     },
-
     /// `lengths` does not have one entry per sequence.
     #[error("`lengths` has {got} entries but the batch holds {expected} sequences; give exactly one length per sequence")]
     LengthsCount {
@@ -166,7 +140,6 @@ pub enum Error {
         /// The number of lengths given.
         got: usize,
     },
-
     /// A length is 0 or longer than the padded sequence.
     #[error("`lengths[{index}]` is {length}, but every length must be between 1 and T={max} (the padded sequence length); {}", if *length == 0 { "drop empty sequences from the batch (PyTorch rejects them too)" } else { "a sequence cannot be longer than the input's time axis" })]
     LengthOutOfRange {
@@ -177,14 +150,12 @@ pub enum Error {
         /// The padded length `T`.
         max: usize,
     },
-
     /// A length read from a file is negative or not an integer type.
     #[error("`lengths` {reason}")]
     LengthsType {
         /// What is wrong.
         reason: String,
     },
-
     /// A weight tensor the configuration needs is missing.
     #[error(
         "weight `{name}` is missing; a {kind} with this configuration needs it with shape {}",
@@ -198,7 +169,6 @@ pub enum Error {
         /// The shape it must have.
         expected: Vec<usize>,
     },
-
     /// A tensor under the model's prefix that the configuration does not use.
     #[error("weight `{name}` is not part of a {kind} with {num_layers} layer(s){}; check num_layers/bidirectional/bias/proj_size, or the prefix", if *bidirectional { ", bidirectional" } else { "" })]
     UnexpectedWeight {
@@ -211,7 +181,6 @@ pub enum Error {
         /// Configured directions.
         bidirectional: bool,
     },
-
     /// A weight tensor has the wrong shape.
     #[error(
         "weight `{name}` has shape {}, expected {} ({meaning})",
@@ -228,7 +197,6 @@ pub enum Error {
         /// What the dimensions mean.
         meaning: String,
     },
-
     /// A weight is NaN or infinite.
     #[error("weight `{name}` holds {value} at flat index {index} (row {row}, column {col}); weights must be finite")]
     NonFiniteWeight {
@@ -243,7 +211,6 @@ pub enum Error {
         /// The value.
         value: f32,
     },
-
     /// A tensor in a file has a dtype this crate cannot use.
     #[error("tensor `{name}` has dtype {dtype}, expected {expected}")]
     Dtype {
@@ -254,14 +221,12 @@ pub enum Error {
         /// What is accepted.
         expected: &'static str,
     },
-
     /// The tensors do not describe a recurrent stack this crate can infer.
     #[error("cannot infer the recurrent configuration: {reason}")]
     InferConfig {
         /// Why.
         reason: String,
     },
-
     /// A `.safetensors` file could not be parsed.
     #[error("{} is not a valid .safetensors file: {reason}", path.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "the data".into()))]
     Safetensors {
@@ -270,7 +235,6 @@ pub enum Error {
         /// The parser's explanation.
         reason: String,
     },
-
     /// A file could not be read or written.
     #[error("cannot access {}: {source}", path.display())]
     Io {
@@ -279,21 +243,18 @@ pub enum Error {
         /// The OS error.
         source: std::io::Error,
     },
-
     /// No GPU adapter was found.
     #[error("no GPU adapter found ({reason}); install a Vulkan/Metal/DX12 driver (on Linux without a GPU: the Mesa package mesa-vulkan-drivers) or use the CPU path")]
     NoAdapter {
         /// What wgpu said.
         reason: String,
     },
-
     /// The adapter refused to create a device.
     #[error("the GPU adapter refused to create a device: {reason}")]
     RequestDevice {
         /// What wgpu said.
         reason: String,
     },
-
     /// The work does not fit a limit of the device.
     #[error("{what} needs {needed}{unit} but the device allows at most {limit}{unit} (limit `{limit_name}`); {hint}", unit = if limit_name.ends_with("_size") { " bytes" } else { "" })]
     DeviceLimit {
@@ -308,14 +269,12 @@ pub enum Error {
         /// What to reduce.
         hint: String,
     },
-
     /// The GPU device was lost (driver reset, `Device::destroy`, unplugged GPU).
     #[error("the GPU device was lost ({reason}); create a new GpuContext and upload the model again with Rnn::to_gpu")]
     DeviceLost {
         /// What wgpu reported.
         reason: String,
     },
-
     /// An input value is NaN or infinite (only with [`crate::Input::reject_non_finite`]).
     #[error("`{arg}` holds {value} at index {}; inputs must be finite (NaN and infinities otherwise propagate through the recurrence as in PyTorch)", Shape(index))]
     NonFiniteInput {
@@ -326,7 +285,6 @@ pub enum Error {
         /// The value.
         value: f32,
     },
-
     /// A stream chunk's batch differs from the batch the stream was opened for.
     #[error("this stream was opened for a batch of {expected} sequences, but the chunk holds {got}; every chunk must carry all {expected} slots (open one stream per batch size)")]
     StreamBatch {
@@ -335,7 +293,6 @@ pub enum Error {
         /// The chunk's batch.
         got: usize,
     },
-
     /// A stream slot index past the batch.
     #[error("slot {slot} does not exist: the stream has {batch} slots (0..{batch})")]
     SlotOutOfRange {
@@ -344,7 +301,6 @@ pub enum Error {
         /// The stream's batch.
         batch: usize,
     },
-
     /// A caller's `wgpu::Buffer` cannot be used as given.
     #[error("the `{arg}` buffer {problem}")]
     GpuBuffer {
@@ -353,7 +309,6 @@ pub enum Error {
         /// What is wrong with it.
         problem: String,
     },
-
     /// A tensor converted to an array of the wrong rank.
     #[error("a tensor of shape {} is {}-D, not {expected}-D", Shape(shape), shape.len())]
     TensorRank {
@@ -362,7 +317,6 @@ pub enum Error {
         /// The tensor's shape.
         shape: Vec<usize>,
     },
-
     /// A dense or [`crate::dense::Sequential`] stage receives a different number of features
     /// than it was built for.
     #[error("{layer} expects {field}={expected}, but {from} {got} features; each stage's input width must equal the width of what feeds it (the stage before it, or the input's last dimension)")]
@@ -378,7 +332,6 @@ pub enum Error {
         /// The width it receives.
         got: usize,
     },
-
     /// The stages of a [`crate::dense::Sequential`] cannot run in this order.
     #[error("stage {index} {stage} cannot be used here: {problem}")]
     StageOrder {
@@ -389,7 +342,6 @@ pub enum Error {
         /// Why not.
         problem: String,
     },
-
     /// A tensor a dense stage needs is not in the file.
     #[error("tensor `{name}` is missing: {needed_by} needs it with shape {}; the file holds {}", Shape(expected), if prefixes.is_empty() { "no tensors".to_string() } else { format!("tensors under {}", prefixes.iter().map(|p| format!("`{p}`")).collect::<Vec<_>>().join(", ")) })]
     MissingTensor {
@@ -402,14 +354,12 @@ pub enum Error {
         /// The module prefixes in the file (`linear.`, `rnn.`, ...), sorted.
         prefixes: Vec<String>,
     },
-
     /// Tensors that no stage of a strict [`crate::dense::Sequential`] uses.
     #[error("the file holds {} tensor(s) that no stage uses: {}; add the stages they belong to (or fix the prefixes), or load with Sequential::strict(false) to ignore them, as load_state_dict(strict=False) does", names.len(), names.iter().take(12).map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ") + if names.len() > 12 { ", ..." } else { "" })]
     UnusedTensors {
         /// Their names, sorted.
         names: Vec<String>,
     },
-
     /// A feature or option cannot be used with this model.
     #[error("{what} is not supported: {reason}")]
     Unsupported {
@@ -418,7 +368,6 @@ pub enum Error {
         /// Why not, and what to use instead.
         reason: String,
     },
-
     /// wgpu reported an error (device lost, out of memory, validation) during GPU work.
     #[error("GPU error during {operation}: {message}")]
     Gpu {
@@ -427,130 +376,4 @@ pub enum Error {
         /// What wgpu said.
         message: String,
     },
-}
-
-fn zero_meaning(field: &str) -> &'static str {
-    match field {
-        "input_size" => "input feature",
-        "hidden_size" => "hidden unit",
-        _ => "layer",
-    }
-}
-
-fn proj_message(kind: Kind, proj_size: usize, hidden_size: usize) -> String {
-    if kind != Kind::Lstm {
-        format!(
-            "proj_size={proj_size} was given for {}, but only LSTM supports proj_size; set proj_size=0",
-            kind.torch_name()
-        )
-    } else {
-        format!(
-            "proj_size={proj_size} must be smaller than hidden_size={hidden_size} (PyTorch's rule); use a smaller proj_size or none"
-        )
-    }
-}
-
-/// The element count of a shape, or `None` where it overflows (shapes in errors may be absurd).
-fn element_count(shape: &[usize]) -> Option<usize> {
-    shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d))
-}
-
-fn reshape_hint(shape: &[usize], input_size: usize) -> String {
-    let total = element_count(shape).unwrap_or(0);
-    if shape.len() == 2 && input_size > 0 && total.is_multiple_of(input_size) && total > 0 {
-        format!(
-            ". If the {total} values are really rows of {input_size} features, reshape to ({}, {input_size})",
-            total / input_size
-        )
-    } else {
-        String::new()
-    }
-}
-
-fn rank_hint(shape: &[usize], input_size: usize) -> String {
-    let total = element_count(shape).unwrap_or(0);
-    match shape.len() {
-        1 if input_size > 0 && total.is_multiple_of(input_size) => format!(
-            ". If these {total} values are one sequence of {} steps, reshape to ({}, {input_size})",
-            total / input_size,
-            total / input_size
-        ),
-        n if n > 3 => ". Merge the extra leading dimensions into the batch dimension".to_string(),
-        _ => String::new(),
-    }
-}
-
-fn batched_layout(batch_first: bool, input_size: usize) -> String {
-    if batch_first {
-        format!("(batch, T, input_size={input_size}) (batch_first=true)")
-    } else {
-        format!("(T, batch, input_size={input_size}) (batch_first=false)")
-    }
-}
-
-fn flattened_message(shape: &[usize], arg: &str, batch: usize, batch_first: bool) -> String {
-    let (rows, width) = (shape[0], shape[1]);
-    let mut m = format!(
-        "`input` has shape {} and is read as one unbatched sequence (T={rows}, input_size={width}), \
-         but `{arg}` is for a batch of {batch} sequences. A batch is 3-D: (T, B, input_size), or \
-         (B, T, input_size) with batch_first=true",
-        Shape(shape)
-    );
-    if batch > 0 && rows % batch == 0 {
-        let steps = rows / batch;
-        let (reshape, layout) = if batch_first {
-            (
-                format!("({batch}, {steps}, {width})"),
-                "batch_first=true, as this model is",
-            )
-        } else {
-            (
-                format!("({steps}, {batch}, {width})"),
-                "time-major, as this model is",
-            )
-        };
-        m.push_str(&format!(
-            ". {rows} = {batch} x {steps}: if the rows are {batch} sequences of {steps} steps flattened \
-             together, reshape the input to {reshape} ({layout})"
-        ));
-    } else {
-        m.push_str(&format!(
-            "; {rows} rows do not split into {batch} equal sequences, so pass a 3-D input"
-        ));
-    }
-    m
-}
-
-fn swapped_message(shape: &[usize], arg: &str, batch: usize, batch_first: bool) -> String {
-    let (b, t) = if batch_first {
-        (shape[0], shape[1])
-    } else {
-        (shape[1], shape[0])
-    };
-    format!(
-        "`input` has shape {} and batch_first={batch_first}, so it is read as {b} sequences of {t} steps, \
-         but `{arg}` is for a batch of {batch}: the batch and time axes look swapped. Set batch_first={} \
-         (or transpose the input's first two axes)",
-        Shape(shape),
-        !batch_first
-    )
-}
-
-fn state_hint(got: &[usize], expected: &[usize]) -> String {
-    if got.len() == 3 && expected.len() == 3 && got[0] == expected[0] && got[2] == expected[2] {
-        format!(
-            ". The state was made for a batch of {} but this input holds {} sequences (a short last batch?): slice the state to the batch, or pass none to start from zeros",
-            got[1], expected[1]
-        )
-    } else if got.len() != expected.len() {
-        if expected.len() == 2 {
-            ". The input is unbatched (2-D), so the state must be 2-D too: drop the batch dimension"
-                .to_string()
-        } else {
-            ". The input is batched (3-D), so the state must be 3-D too: add the batch dimension"
-                .to_string()
-        }
-    } else {
-        String::new()
-    }
 }

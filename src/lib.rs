@@ -94,12 +94,14 @@ mod config;
 mod cpu;
 pub mod dense;
 mod error;
+mod error_hints;
 pub mod gpu;
 pub mod guide;
 mod kind;
 mod model;
 #[cfg(feature = "ndarray")]
 pub mod ndarray_interop;
+mod resolve;
 mod shape;
 pub mod weights;
 

@@ -8,7 +8,8 @@ use crate::config::RnnConfig;
 use crate::error::Error;
 use crate::error::Result;
 use crate::gpu::{GpuContext, GpuRnn};
-use crate::shape::{swap_batch_time, Input, OutputShapes, Resolved, Tensor};
+use crate::resolve::Resolved;
+use crate::shape::{swap_batch_time, Input, OutputShapes, Tensor};
 use crate::weights::{DirectionWeights, LoadOptions, TensorFile};
 use crate::{cpu, Output};
 
@@ -132,7 +133,7 @@ impl Rnn {
     /// # Errors
     /// Every shape, state and length error of [`RnnConfig::check`].
     pub fn forward(&self, input: &Input<'_>) -> Result<Output> {
-        let resolved = crate::shape::resolve(&self.config, &input.shapes())?;
+        let resolved = crate::resolve::resolve(&self.config, &input.shapes())?;
         input.check_finite()?;
         if resolved.t == 0 || resolved.b == 0 {
             return empty_output(input, &resolved);

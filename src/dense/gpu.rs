@@ -3,55 +3,21 @@
 //!
 //! [`Sequential`]: super::Sequential
 
-use wgpu::BufferUsages;
-
+use super::gpu_pass::{DenseKernels, GpuLayer, SequentialPass, StagePass};
 use super::layout::{Flow, Layout};
 use super::model::{Layer, SequentialModel};
 use super::Activation;
 use crate::error::{Error, Result};
-use crate::gpu::kernels::{DenseParams, Kernel, ShaderFile, Variant, DENSE_ROWS, DENSE_WORKGROUP};
-use crate::gpu::{
-    read_back, GpuContext, GpuInput, GpuRnn, ResidentPass, Scopes, Wait, MAX_KEPT_BYTES,
-};
+use crate::gpu::kernels::{DENSE_ROWS, DENSE_WORKGROUP};
+use crate::gpu::{read_back, GpuContext, Scopes, Wait, MAX_KEPT_BYTES};
 use crate::shape::Tensor;
-
-/// The pipelines of shaders/dense.wgsl and their layout, from the context's cache (compiled
-/// on first use).
-pub(crate) struct DenseKernels {
-    layout: wgpu::BindGroupLayout,
-    linear: wgpu::ComputePipeline,
-    last_step: wgpu::ComputePipeline,
-    activate: wgpu::ComputePipeline,
-}
-
-impl DenseKernels {
-    /// The context's dense kernels.
-    pub(crate) fn of(ctx: &GpuContext) -> Result<DenseKernels> {
-        let (device, kernels) = (&ctx.inner.device, &ctx.inner.kernels);
-        let pipeline = |kernel| kernels.pipeline(device, Variant::dense(kernel));
-        Ok(DenseKernels {
-            layout: kernels.layout(device, ShaderFile::Dense, false),
-            linear: pipeline(Kernel::Linear)?,
-            last_step: pipeline(Kernel::LastStep)?,
-            activate: pipeline(Kernel::Activate)?,
-        })
-    }
-
-    fn pipeline(&self, kernel: Kernel) -> &wgpu::ComputePipeline {
-        match kernel {
-            Kernel::Linear => &self.linear,
-            Kernel::LastStep => &self.last_step,
-            _ => &self.activate,
-        }
-    }
-}
 
 /// A [`SequentialModel`] whose weights live on a GPU. Create it with
 /// [`SequentialModel::to_gpu`].
 ///
 /// A forward pass uploads the input (made time-major on the host), runs every stage on the
 /// GPU — each `nn.Linear` (with a following activation fused into it) over all `T * B` rows,
-/// the recurrent stacks as [`GpuRnn::forward_gpu`] runs them, the last-step selection — and
+/// the recurrent stacks as [`GpuRnn::forward_gpu`](crate::GpuRnn::forward_gpu) runs them, the last-step selection — and
 /// reads back only the final result. Its buffers and bind groups are kept for the next call
 /// with the same T and B (up to 32 MiB of them), which only rewrites the input, the lengths and
 /// the recurrent stages' zero state; concurrent calls each use their own.
@@ -63,23 +29,6 @@ pub struct GpuSequential {
     unused: wgpu::Buffer,
     /// The last call's buffers and bind groups, for the next call of the same shape.
     pass: std::sync::Mutex<Option<Box<SequentialPass>>>,
-}
-
-enum GpuLayer {
-    Linear {
-        weight: wgpu::Buffer,
-        bias: wgpu::Buffer,
-        out_features: usize,
-        /// The activation stage right after it, fused into the kernel.
-        activation: Activation,
-    },
-    Recurrent(GpuRnn),
-    LastStep {
-        bidirectional: bool,
-    },
-    Activation(Activation),
-    /// An activation already applied by the linear stage before it.
-    Fused,
 }
 
 impl std::fmt::Debug for GpuSequential {
@@ -240,12 +189,20 @@ impl GpuSequential {
             .take()
             .filter(|p| p.key == (flow.t, flow.b));
         let kept = match cached {
-            Some(pass) => self.reuse(*pass, &x, flow)?,
+            Some(pass) => pass.reuse(&self.ctx, &self.layers, &x, flow)?,
             None => None,
         };
         let pass = match kept {
             Some(pass) => pass,
-            None => self.build(&kernels, &x, flow, &groups)?,
+            None => SequentialPass::build(
+                &self.ctx,
+                &self.layers,
+                &self.unused,
+                &kernels,
+                &x,
+                flow,
+                &groups,
+            )?,
         };
         let mut encoder = device.create_command_encoder(&Default::default());
         for (layer, stage) in self.layers.iter().zip(&pass.stages) {
@@ -293,164 +250,6 @@ impl GpuSequential {
         Ok(self.layout.finish(flow, values))
     }
 
-    /// The buffers and bind groups of a forward pass over `x` (time-major), for `flow`'s shape.
-    /// `grids` holds each stage's workgroup grid (checked against the device).
-    fn build(
-        &self,
-        kernels: &DenseKernels,
-        x: &[f32],
-        flow: &Flow,
-        grids: &[(u32, u32)],
-    ) -> Result<SequentialPass> {
-        let ctx = &self.ctx;
-        let device = &ctx.inner.device;
-        let x_buffer = ctx.storage("sequential input (time-major)", x);
-        let lengths = ctx.lengths(&flow.lengths_or_full());
-        let mut bytes = x_buffer.size() + lengths.size();
-        let mut current = x_buffer.clone();
-        let mut stages = Vec::with_capacity(self.layers.len());
-        for (i, layer) in self.layers.iter().enumerate() {
-            let (rows, width, out_width) = (flow.rows_into(i), flow.widths[i], flow.widths[i + 1]);
-            let mut params = DenseParams {
-                rows: rows as u32,
-                in_features: width as u32,
-                out_features: out_width as u32,
-                seq_len: flow.t as u32,
-                batch: flow.b as u32,
-                ..Default::default()
-            };
-            // The dense dispatches' (kernel, src, weight, bias, dst).
-            let (kernel, src, weight, bias, dst) = match layer {
-                GpuLayer::Fused => {
-                    stages.push(StagePass::Fused);
-                    continue;
-                }
-                GpuLayer::Recurrent(rnn) => {
-                    let shape = [flow.t, flow.b, width];
-                    let pass = rnn.resident_pass(
-                        None,
-                        &GpuInput {
-                            buffer: &current,
-                            shape: &shape,
-                            lengths: flow.lengths.as_deref(),
-                        },
-                    )?;
-                    bytes += pass.bytes();
-                    let input = std::mem::replace(&mut current, pass.output().clone());
-                    stages.push(StagePass::Recurrent {
-                        input,
-                        pass: Box::new(pass),
-                    });
-                    continue;
-                }
-                GpuLayer::Linear {
-                    weight,
-                    bias,
-                    out_features,
-                    activation,
-                } => {
-                    params.out4 = out_features.div_ceil(4) as u32;
-                    params.activation = activation.code();
-                    let out = ctx.scratch("linear output", rows * out_width);
-                    (Kernel::Linear, current.clone(), weight, bias, out)
-                }
-                GpuLayer::LastStep { bidirectional } => {
-                    params.split = if *bidirectional { width / 2 } else { width } as u32;
-                    let out = ctx.scratch("last step", flow.b * width);
-                    let src = current.clone();
-                    (Kernel::LastStep, src, &self.unused, &self.unused, out)
-                }
-                GpuLayer::Activation(a) => {
-                    params.activation = a.code();
-                    params.out_features = width as u32;
-                    // In place: the kernel reads and writes `dst`.
-                    let dst = current.clone();
-                    let src = self.unused.clone();
-                    (Kernel::Activate, src, &self.unused, &self.unused, dst)
-                }
-            };
-            let params = ctx.buffer_with(
-                "dense params",
-                bytemuck::bytes_of(&params),
-                BufferUsages::UNIFORM,
-            );
-            let group = device.create_bind_group(&wgpu::BindGroupDescriptor {
-                label: Some(kernel.entry_point()),
-                layout: &kernels.layout,
-                entries: &[&params, &src, weight, bias, &lengths, &dst]
-                    .iter()
-                    .enumerate()
-                    .map(|(i, buffer)| wgpu::BindGroupEntry {
-                        binding: i as u32,
-                        resource: buffer.as_entire_binding(),
-                    })
-                    .collect::<Vec<_>>(),
-            });
-            if kernel != Kernel::Activate {
-                bytes += dst.size();
-            }
-            bytes += params.size();
-            stages.push(StagePass::Dense {
-                kernel,
-                group,
-                grid: grids[i],
-            });
-            current = dst;
-        }
-        let floats = flow.rows_into(self.layers.len()) * flow.widths[self.layers.len()];
-        let staging = ctx.staging("read back", (floats * 4) as u64);
-        Ok(SequentialPass {
-            key: (flow.t, flow.b),
-            x: x_buffer,
-            lengths,
-            stages,
-            output: current,
-            bytes: bytes + staging.size(),
-            staging,
-        })
-    }
-
-    /// `pass`, kept from a call of the same T and B, with `x`, the lengths and the recurrent
-    /// stages' zero state written for this one; `None` where a recurrent stage could not
-    /// reuse its buffers (the stages after it are bound to its output).
-    fn reuse(
-        &self,
-        mut pass: SequentialPass,
-        x: &[f32],
-        flow: &Flow,
-    ) -> Result<Option<SequentialPass>> {
-        let ctx = &self.ctx;
-        ctx.write_storage(&pass.x, x);
-        ctx.write_lengths(&pass.lengths, &flow.lengths_or_full());
-        let mut stages = Vec::with_capacity(pass.stages.len());
-        for (i, stage) in std::mem::take(&mut pass.stages).into_iter().enumerate() {
-            stages.push(match (&self.layers[i], stage) {
-                (GpuLayer::Recurrent(rnn), StagePass::Recurrent { input, pass: kept }) => {
-                    let output = kept.output().clone();
-                    let shape = [flow.t, flow.b, flow.widths[i]];
-                    let kept = rnn.resident_pass(
-                        Some(*kept),
-                        &GpuInput {
-                            buffer: &input,
-                            shape: &shape,
-                            lengths: flow.lengths.as_deref(),
-                        },
-                    )?;
-                    if kept.output() != &output {
-                        return Ok(None);
-                    }
-                    StagePass::Recurrent {
-                        input,
-                        pass: Box::new(kept),
-                    }
-                }
-                (_, stage) => stage,
-            });
-        }
-        pass.stages = stages;
-        Ok(Some(pass))
-    }
-
     /// The workgroup grid covering `invocations`: as wide as the device allows, then rows.
     fn workgroups(&self, invocations: usize) -> Result<(u32, u32)> {
         let max = self
@@ -473,36 +272,4 @@ impl GpuSequential {
         }
         Ok((x as u32, y as u32))
     }
-}
-
-/// The device side of a [`GpuSequential`] forward pass for one T and B: built once, and kept
-/// for the next call of the same shape, which rewrites the input, the lengths and the
-/// recurrent stages' zero state, and records the same dispatches again.
-struct SequentialPass {
-    key: (usize, usize),
-    x: wgpu::Buffer,
-    lengths: wgpu::Buffer,
-    /// One per stage of the model.
-    stages: Vec<StagePass>,
-    /// The last stage's output, and the buffer it is read back through.
-    output: wgpu::Buffer,
-    staging: wgpu::Buffer,
-    /// Device memory it holds (not counting the model's weights).
-    bytes: u64,
-}
-
-enum StagePass {
-    /// One dispatch of `kernel` over `grid` workgroups.
-    Dense {
-        kernel: Kernel,
-        group: wgpu::BindGroup,
-        grid: (u32, u32),
-    },
-    Recurrent {
-        /// The buffer the stage reads its input from.
-        input: wgpu::Buffer,
-        pass: Box<ResidentPass>,
-    },
-    /// An activation applied by the linear stage before it.
-    Fused,
 }

@@ -3,7 +3,8 @@
 //! [`Sequential`]: super::Sequential
 
 use super::Activation;
-use crate::error::{Error, Result, Shape};
+use crate::error::{Error, Result};
+use crate::error_hints::Shape;
 use crate::shape::{swap_batch_time, Tensor};
 
 /// What the shape checks need of a model: shared by the CPU and GPU paths.

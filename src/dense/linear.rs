@@ -3,7 +3,8 @@
 use std::path::Path;
 
 use super::{cpu, dotted, Activation};
-use crate::error::{Error, Result, Shape};
+use crate::error::{Error, Result};
+use crate::error_hints::Shape;
 use crate::shape::Tensor;
 use crate::weights::TensorFile;
 

@@ -32,6 +32,7 @@
 
 mod cpu;
 mod gpu;
+mod gpu_pass;
 mod layout;
 mod linear;
 mod model;

@@ -105,12 +105,12 @@ pub fn plan_lines(
             Some(cut) => {
                 let blocks = batch.div_ceil(cut.shape.rows as usize).max(1);
                 let steps = t.min(cut.max_steps);
-                // Every block's workgroup streams the unit-packed W_hh (4 gate columns).
+                // Every block's workgroup streams W_hh, the gate columns its kind has.
                 Ok(vec![format!(
                     "plan_kernel=sequence dispatches_per_step={:.4} workgroups_per_step={blocks} \
                      weight_bytes_per_step={} rows={} workgroup={} registers={} uniform_weights={} steps_per_dispatch={steps}",
                     1.0 / steps as f64,
-                    blocks * h * k4 * 64,
+                    blocks * h * k4 * 16 * config.kind.gate_count(),
                     cut.shape.rows,
                     cut.shape.workgroup,
                     cut.shape.registers,
@@ -129,7 +129,7 @@ pub fn plan_lines(
                      weight_bytes_per_step={} rows={rows}",
                     (t + layers - 1) as f64 / (t * layers) as f64,
                     h.div_ceil(64) * blocks,
-                    blocks * h * k4 * 64,
+                    blocks * h * k4 * 16 * config.kind.gate_count(),
                 )])
             }
         },
@@ -206,6 +206,17 @@ mod tests {
         assert_eq!(value(line, "plan_kernel"), "sequence", "{line}");
         assert_eq!(value(line, "rows"), "8");
         assert_eq!(value(line, "workgroups_per_step"), "1");
+        // One block streams W_hh once a step: 16 H^2 bytes for an LSTM, 12 H^2 for a GRU.
+        assert_eq!(
+            value(line, "weight_bytes_per_step"),
+            (16 * 128 * 128).to_string()
+        );
+        let gru = RnnConfig::new(Kind::Gru, 64, 128);
+        let lines = plan_lines(&gru, 8, 64, Strategy::Auto, DeviceProfile::GENERIC_GPU);
+        assert_eq!(
+            value(&lines[0], "weight_bytes_per_step"),
+            (12 * 128 * 128).to_string()
+        );
     }
 
     #[test]

@@ -15,7 +15,7 @@ use super::slots::StepTable;
 use super::wavefront::{wavefront_unsupported, WaveWeights};
 use crate::config::RnnConfig;
 use crate::error::Result;
-use crate::shape::Resolved;
+use crate::resolve::Resolved;
 
 pub(crate) struct DeviceModel {
     pub ctx: GpuContext,

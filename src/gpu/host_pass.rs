@@ -5,7 +5,7 @@ use super::pass::{PassKey, Plan};
 use super::workspace::{StateBuffers, Workspace};
 use crate::error::Result;
 use crate::model::HostSequences;
-use crate::shape::Resolved;
+use crate::resolve::Resolved;
 
 /// The most device memory a [`HostPass`] may hold to be kept for the next call: a larger
 /// call's allocations are small next to its work, and a model should not hold on to hundreds

@@ -13,7 +13,8 @@ use super::scopes::Scopes;
 use super::stream::GpuStream;
 use crate::config::RnnConfig;
 use crate::error::{Error, Result};
-use crate::shape::{Input, Output, Resolved};
+use crate::resolve::Resolved;
+use crate::shape::{Input, Output};
 use crate::weights::DirectionWeights;
 
 /// An [`crate::Rnn`] whose weights live on a GPU. Create it with [`crate::Rnn::to_gpu`].
@@ -146,7 +147,7 @@ impl GpuRnn {
     }
 
     async fn run(&self, input: &Input<'_>, wait: Wait) -> Result<Output> {
-        let resolved = crate::shape::resolve(&self.model.config, &input.shapes())?;
+        let resolved = crate::resolve::resolve(&self.model.config, &input.shapes())?;
         input.check_finite()?;
         if resolved.t == 0 || resolved.b == 0 {
             return crate::model::empty_output(input, &resolved);

@@ -2,14 +2,14 @@
 //! buffer's size, checked against the device before anything is created.
 
 use super::context::GpuContext;
-use super::kernels::{GEMM_COLS, GEMM_ROWS, GEMM_WORKGROUP};
+use super::kernels::{LayerParams, GEMM_COLS, GEMM_ROWS, GEMM_WORKGROUP};
 use super::pack::gate_stride;
 use super::plan::{StepShape, Strategy};
 use super::sequence::{sequence_unsupported, SequenceCut};
 use super::wavefront::wavefront_unsupported;
 use crate::config::{Kind, RnnConfig};
 use crate::error::{Error, Result};
-use crate::shape::Resolved;
+use crate::resolve::Resolved;
 
 /// Rows (timesteps x batch) of input projection computed per chunk: bounds one GEMM dispatch.
 const MAX_CHUNK_ROWS: usize = 16_384;
@@ -36,6 +36,29 @@ pub(crate) struct Plan {
 pub(crate) type PassKey = (usize, usize, bool, usize);
 
 impl Plan {
+    /// Layer `l`'s constants for the kernels (`struct Layer` in common.wgsl).
+    pub(crate) fn layer_params(
+        &self,
+        config: &RnnConfig,
+        resolved: &Resolved,
+        l: usize,
+    ) -> LayerParams {
+        LayerParams {
+            seq_len: resolved.t as u32,
+            batch: resolved.b as u32,
+            in_size: config.layer_input_size(l) as u32,
+            hidden: config.hidden_size as u32,
+            state_width: config.state_width() as u32,
+            directions: config.num_directions() as u32,
+            chunk_steps: self.chunk_steps as u32,
+            gate_rows: config.gate_rows() as u32,
+            gate_stride: gate_stride(config) as u32,
+            relu: (config.kind == Kind::RnnRelu) as u32,
+            project: (config.proj_size > 0) as u32,
+            gate_count: config.kind.gate_count() as u32,
+        }
+    }
+
     /// The key of a pass over `resolved` cut as this plan: a kept pass with another key
     /// cannot be reused.
     pub(crate) fn key(&self, resolved: &Resolved) -> PassKey {

@@ -8,7 +8,8 @@ use super::pass::{PassKey, Plan};
 use super::scopes::Scopes;
 use super::workspace::{StateBuffers, Workspace};
 use crate::error::{Error, Result};
-use crate::shape::{InputShapes, OutputShapes, Resolved};
+use crate::resolve::Resolved;
+use crate::shape::{InputShapes, OutputShapes};
 
 /// A forward pass's input already on the GPU.
 ///
@@ -148,7 +149,7 @@ fn resident_plan(model: &DeviceModel, input: &GpuInput<'_>) -> Result<(Resolved,
         lengths: input.lengths,
         ..Default::default()
     };
-    let resolved = crate::shape::resolve(&model.config, &shapes)?;
+    let resolved = crate::resolve::resolve(&model.config, &shapes)?;
     let bytes = (resolved.t * resolved.b * model.config.input_size * 4) as u64;
     check_buffer("input", input.buffer, BufferUsages::STORAGE, bytes)?;
     if resolved.t == 0 || resolved.b == 0 {

@@ -90,7 +90,7 @@ impl GpuStream<'_> {
     ///
     /// # Errors
     /// The shape errors of a forward pass; [`Error::StreamBatch`] when the chunk's batch is not
-    /// the stream's; GPU errors as in [`GpuRnn::forward`].
+    /// the stream's; GPU errors as in [`GpuRnn::forward`](super::GpuRnn::forward).
     pub fn push(&mut self, chunk: &Tensor) -> Result<Tensor> {
         pollster::block_on(self.run(chunk, Wait::Block))
     }
@@ -109,7 +109,7 @@ impl GpuStream<'_> {
             input: chunk.shape(),
             ..Default::default()
         };
-        let resolved = crate::shape::resolve(&model.config, &shapes)?;
+        let resolved = crate::resolve::resolve(&model.config, &shapes)?;
         if resolved.b != self.batch {
             return Err(Error::StreamBatch {
                 expected: self.batch,
@@ -258,7 +258,7 @@ impl GpuStream<'_> {
         let model = self.model;
         let cfg = &model.config;
         let stacked = cfg.num_layers * cfg.num_directions();
-        crate::shape::check_states(
+        crate::resolve::check_states(
             cfg,
             ["h", "c"],
             Some(h.shape()),

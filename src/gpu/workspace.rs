@@ -8,9 +8,7 @@ use wgpu::BufferUsages;
 
 use super::context::GpuContext;
 use super::device_model::DeviceModel;
-use super::kernels::{
-    Dispatch, LayerParams, ShaderFile, Variant, GEMM_COLS, GEMM_ROWS, GEMM_WORKGROUP,
-};
+use super::kernels::{Dispatch, ShaderFile, Variant, GEMM_COLS, GEMM_ROWS, GEMM_WORKGROUP};
 pub(crate) use super::layers::StateBuffers;
 use super::pack::gate_stride;
 use super::pass::{Plan, STEPS_PER_SUBMIT};
@@ -19,7 +17,7 @@ use super::slots::StepSlots;
 use super::wavefront::WaveRun;
 use crate::config::Kind;
 use crate::error::{Error, Result};
-use crate::shape::Resolved;
+use crate::resolve::Resolved;
 
 /// Timesteps in the first command buffer of a pass: it is submitted at once, so the GPU starts
 /// while the CPU encodes the rest (llama.cpp's Vulkan backend does the same). A guess from
@@ -144,20 +142,7 @@ impl Workspace {
         };
         let mut layers = Vec::with_capacity(passes);
         for (l, weights) in model.layers.iter().enumerate().take(passes) {
-            let params = LayerParams {
-                seq_len: resolved.t as u32,
-                batch: b as u32,
-                in_size: config.layer_input_size(l) as u32,
-                hidden: h as u32,
-                state_width: h_out as u32,
-                directions: d as u32,
-                chunk_steps: plan.chunk_steps as u32,
-                gate_rows: config.gate_rows() as u32,
-                gate_stride: gate_stride(config) as u32,
-                relu: (config.kind == Kind::RnnRelu) as u32,
-                project: (config.proj_size > 0) as u32,
-                gate_count: config.kind.gate_count() as u32,
-            };
+            let params = plan.layer_params(config, resolved, l);
             let params = ctx.buffer_with(
                 "layer params",
                 bytemuck::bytes_of(&params),
