@@ -1,18 +1,19 @@
 #!/usr/bin/env python3
 # Draws compare/per_step.png, the chart in BENCHMARKS.md: time per step (us, log scale) against
 # the hidden size H (log2 scale), one line per implementation, one panel per kind (LSTM, GRU)
-# and batch (B=8, B=1), with the empty dependent dispatch (the floor) as a dashed line.
+# and batch (B=1, 8, 64), with the empty dependent dispatch (the floor) as a dashed line.
 #
 #   pip install matplotlib       # if missing
 #   python3 compare/chart.py     # reads compare/per_step.csv, writes compare/per_step.png
 #
 # The numbers are in compare/per_step.csv, copied by hand from BENCHMARKS.md; its `source`
 # column names the run each one comes from and the number as that run printed it:
-#   - wgpu-rnn-gpu (lavapipe), wgpu-rnn-cpu, burn-wgpu, candle-cpu: ms per forward / T * 1000,
-#     T=64 I=64, from the compare/ run of "Current numbers" (H <= 128) and, for H = 256 and
-#     512, from the wide-layer run of "Wide layers" (stop 12; no burn); wgpu-rnn-gpu at
-#     H = 1024 from the bench example (stop 12 grid). Points from stop 12 are drawn hollow.
-#   - pytorch-cpu: compare/gpu_check.sh on the same CPU, whole call at T=512 / 512.
+#   - wgpu-rnn-gpu (lavapipe), wgpu-rnn-cpu, burn-wgpu (built without fusion and autotune),
+#     candle-cpu: ms per forward / T * 1000, T=64 I=64, from the compare/ run of "Current
+#     numbers" (H <= 128) and, for B=1 H >= 256 and B=64 H=512, from the run of "Wide layers"
+#     (no burn); both stop 17, on the Intel Xeon of "Machine".
+#   - pytorch-cpu: compare/gpu_check.sh, whole call at T=512 / 512, on the previous machine
+#     (AMD EPYC, stop 16). Points whose source starts with "previous machine" are drawn hollow.
 #   - dispatch-floor: criterion's dispatch_floor/empty_dependent_dispatch.
 # After a new run, edit the CSV rows it replaces (keep `source` true) and rerun this script.
 import csv
@@ -32,8 +33,8 @@ STYLE = {  # implementation: (label, colour, marker)
     "wgpu-rnn-gpu": ("wgpu-rnn GPU (lavapipe)", "tab:red", "o"),
     "wgpu-rnn-cpu": ("wgpu-rnn CPU reference", "tab:orange", "s"),
     "candle-cpu": ("candle CPU", "tab:blue", "^"),
-    "burn-wgpu": ("burn wgpu (lavapipe)", "tab:purple", "v"),
-    "pytorch-cpu": ("PyTorch CPU (T=512)", "tab:green", "D"),
+    "burn-wgpu": ("burn wgpu, no fusion (lavapipe)", "tab:purple", "v"),
+    "pytorch-cpu": ("PyTorch CPU (T=512; previous machine)", "tab:green", "D"),
 }
 
 
@@ -48,10 +49,10 @@ def main():
                 sys.exit(f"unknown implementation {r['implementation']!r} in {CSV}")
             rows.append(r)
 
-    batches = sorted({int(r["batch"]) for r in rows}, reverse=True)
+    batches = sorted({int(r["batch"]) for r in rows})
     kinds = ["lstm", "gru"]
     fig, axes = plt.subplots(
-        len(batches), len(kinds), figsize=(12, 5 * len(batches)), sharex=True, sharey=True,
+        len(batches), len(kinds), figsize=(12, 4.5 * len(batches)), sharex=True, sharey=True,
         squeeze=False,
     )
     for i, b in enumerate(batches):
@@ -59,7 +60,8 @@ def main():
             ax = axes[i][j]
             for name, (label, colour, marker) in STYLE.items():
                 pts = sorted(
-                    (int(r["hidden"]), float(r["us_per_step"]), r["source"].startswith("stop 12"))
+                    (int(r["hidden"]), float(r["us_per_step"]),
+                     r["source"].startswith("previous machine"))
                     for r in rows
                     if r["kind"] == kind and int(r["batch"]) == b and r["implementation"] == name
                 )
@@ -67,8 +69,9 @@ def main():
                     continue
                 hs = [p[0] for p in pts]
                 us = [p[1] for p in pts]
+                face = "white" if all(p[2] for p in pts) else colour  # legend: hollow too
                 ax.plot(hs, us, color=colour, linewidth=1.5, marker=marker, markersize=7,
-                        label=label)
+                        markerfacecolor=face, label=label)
                 for h, u, old in pts:
                     if old:
                         ax.plot(h, u, marker=marker, color=colour, markersize=7,
@@ -88,13 +91,18 @@ def main():
     hs = sorted({int(r["hidden"]) for r in rows})
     axes[0][0].set_xticks(hs)
     axes[0][0].set_xticklabels([str(h) for h in hs])
-    handles, labels = axes[0][0].get_legend_handles_labels()
+    handles, labels = [], []  # every panel's lines, once each
+    for ax in axes.flat:
+        for h, l in zip(*ax.get_legend_handles_labels()):
+            if l not in labels:
+                handles.append(h)
+                labels.append(l)
     fig.legend(handles, labels, loc="lower center", ncol=3, frameon=False)
     fig.suptitle(
-        "Time per step, lavapipe on 2 cores of an AMD EPYC (Zen 3); T=64 I=64; "
-        "filled: stop 16, hollow: stop 12"
+        "Time per step, lavapipe on 2 cores of an Intel Xeon (KVM, AVX-512); T=64 I=64; stop 17\n"
+        "hollow: PyTorch, measured on the previous machine (AMD EPYC, stop 16)"
     )
-    fig.tight_layout(rect=(0, 0.07, 1, 0.97))
+    fig.tight_layout(rect=(0, 0.06, 1, 0.96))
     fig.savefig(PNG, dpi=80)
     print(f"wrote {PNG}")
 
