@@ -1,5 +1,5 @@
-//! The per-step kernel as wgpu's backends receive it, checked without a GPU: every variant
-//! the plan can pick, with its pipeline-overridable constants applied, validates with naga and
+//! The kernels as wgpu's backends receive them, checked without a GPU: every variant the plan
+//! can pick, with its pipeline-overridable constants applied, validates with naga and
 //! translates to SPIR-V (Vulkan), MSL (Metal), HLSL (DX12) and GLSL (GL), as wgpu would
 //! translate it on each of those devices.
 
@@ -7,7 +7,7 @@ use naga::back::{glsl, hlsl, msl, spv};
 use naga::valid::{Capabilities, ShaderStages, SubgroupOperationSet, ValidationFlags, Validator};
 use naga::ShaderStage;
 
-use super::kernels::{DotLoop, ShaderFile};
+use super::kernels::{DotLoop, Kernel, ShaderFile, Variant};
 use super::plan::{DeviceProfile, StepShape};
 use crate::config::{Kind, RnnConfig};
 
@@ -120,6 +120,46 @@ fn every_step_variant_translates_to_every_backend() {
             let constants = [("ROWS", f64::from(shape.rows)), ("GATES", 4.0)];
             if dot == DotLoop::Plain {
                 translate(&source, dot, &constants, "lstm_project");
+            }
+        }
+    }
+}
+
+/// Every other entry point, for every block of rows and operand layout a module is built
+/// with, with either set of inner loops, at its pipeline's constants.
+#[test]
+fn every_other_kernel_translates_to_every_backend() {
+    let config = RnnConfig::new(Kind::Lstm, 4, 64);
+    for kernel in Kernel::ALL {
+        if matches!(kernel, Kernel::Step | Kernel::LstmProject) {
+            continue; // above, for every cut the plan picks
+        }
+        let file = kernel.file();
+        for dot in DotLoop::ALL {
+            if kernel == Kernel::SequenceRegisters && dot == DotLoop::Plain {
+                continue; // it exists only where subgroups do
+            }
+            let blocks: &[u32] = if file.has_rows() { &[1, 2, 4, 8] } else { &[0] };
+            for &rows in blocks {
+                for uniform_weights in [false, file == ShaderFile::Sequence] {
+                    let variant = match kernel {
+                        Kernel::InputProjection => Variant::input_projection(&config),
+                        Kernel::WaveStep => Variant::wave(&config, rows),
+                        Kernel::Sequence | Kernel::SequenceRegisters => {
+                            let shape = super::plan::SequenceShape {
+                                rows,
+                                workgroup: 32,
+                                registers: kernel == Kernel::SequenceRegisters,
+                                uniform_weights,
+                            };
+                            Variant::sequence(shape, &config)
+                        }
+                        _ => Variant::dense(kernel),
+                    };
+                    let source = file.source_with(dot, rows, uniform_weights);
+                    let constants = variant.overrides.map_or_else(Vec::new, |o| o.constants());
+                    translate(&source, dot, &constants, kernel.entry_point());
+                }
             }
         }
     }
