@@ -138,19 +138,12 @@ fn a_software_device_from_the_application_keeps_the_loop_limit_guard() {
         }
         let out = gpu.forward(&input).unwrap();
         // 600 steps of a contracting map: float32 summation order differs by a few ulp a step.
-        common::assert_close(
-            &format!("{strategy:?} output"),
-            out.output.data(),
-            cpu.output.data(),
-            1e-4,
-            1e-4,
-        );
-        common::assert_close(
-            &format!("{strategy:?} h_n"),
-            out.h_n.data(),
-            cpu.h_n.data(),
-            1e-4,
-            1e-4,
-        );
+        for (name, got, want) in [
+            ("output", &out.output, &cpu.output),
+            ("h_n", &out.h_n, &cpu.h_n),
+        ] {
+            let what = format!("{strategy:?} {name}");
+            common::assert_close(&what, got.data(), want.data(), 1e-4, 1e-4);
+        }
     }
 }

@@ -337,8 +337,13 @@ impl Dispatch {
 
     /// Sets the pipeline in `pass` (whose bind groups the caller set) and dispatches it.
     pub(crate) fn run(&self, pass: &mut wgpu::ComputePass<'_>) {
-        let [x, y, z] = self.grid;
         pass.set_pipeline(&self.pipeline);
+        self.again(pass);
+    }
+
+    /// Dispatches it again, with the pipeline already set by [`Dispatch::run`].
+    pub(crate) fn again(&self, pass: &mut wgpu::ComputePass<'_>) {
+        let [x, y, z] = self.grid;
         pass.dispatch_workgroups(x, y, z);
     }
 }

@@ -47,11 +47,16 @@ impl PerStepRun {
         slots: &StepSlots,
         steps: Range<usize>,
     ) {
-        for s in steps {
+        for (i, s) in steps.enumerate() {
             pass.set_bind_group(1, &slots.bind_group, &[slots.offset(s)]);
-            self.step.run(pass);
-            if let Some(project) = &self.project {
-                project.run(pass);
+            match &self.project {
+                // The step and the projection alternate pipelines.
+                Some(project) => {
+                    self.step.run(pass);
+                    project.run(pass);
+                }
+                None if i == 0 => self.step.run(pass),
+                None => self.step.again(pass),
             }
         }
     }

@@ -157,9 +157,12 @@ impl WaveRun {
         slots: &StepSlots,
         dispatches: std::ops::Range<usize>,
     ) {
-        for w in dispatches {
+        for (i, w) in dispatches.enumerate() {
             pass.set_bind_group(1, &slots.bind_group, &[slots.offset(w)]);
-            self.0.run(pass);
+            match i {
+                0 => self.0.run(pass),
+                _ => self.0.again(pass),
+            }
         }
     }
 }
