@@ -83,47 +83,56 @@ pub(crate) fn upload(
         )?;
     }
     let scopes = Scopes::push(&ctx.inner.device);
-    let cat = |f: &dyn Fn(&DirectionWeights) -> &[f32], dirs: &[DirectionWeights]| -> Vec<f32> {
-        dirs.iter().flat_map(|w| f(w).iter().copied()).collect()
-    };
     let buffers = layers
         .iter()
         .enumerate()
-        .map(|(l, dirs)| LayerBuffers {
-            w_ih: ctx.storage(&format!("weight_ih_l{l} packed"), &pack_input(config, dirs)),
-            b_ih: ctx.storage(
-                &format!("bias_ih_l{l} packed"),
-                &pack_input_bias(config, dirs),
-            ),
-            w_hh: ctx.storage(
-                &format!("weight_hh_l{l} packed"),
-                &pack_recurrent(config, dirs),
-            ),
-            w_hh_parts: ctx
-                .on_cpu_adapter()
-                .then(|| uniform_columns(&pack_recurrent(config, dirs)))
-                .flatten()
-                .map(|parts| {
-                    parts.map(|part| {
-                        let usage = wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST;
-                        ctx.buffer_with(
-                            &format!("weight_hh_l{l} uniform part"),
-                            bytemuck::cast_slice(&part),
-                            usage,
-                        )
-                    })
-                }),
-            w_hh_rows: ctx.storage(
-                &format!("weight_hh_l{l} rows"),
-                &pack_recurrent_rows(config, dirs),
-            ),
-            b_hh: ctx.storage(&format!("bias_hh_l{l}"), &cat(&|w| &w.b_hh, dirs)),
-            w_hr: ctx.storage(
-                &format!("weight_hr_l{l} transposed"),
-                &pack_projection(config, dirs),
-            ),
-        })
+        .map(|(l, dirs)| layer_buffers(ctx, config, l, dirs))
         .collect();
     pollster::block_on(scopes.pop("uploading the weights"))?;
     Ok(buffers)
+}
+
+/// Layer `l`'s buffers from its directions' weights.
+fn layer_buffers(
+    ctx: &GpuContext,
+    config: &RnnConfig,
+    l: usize,
+    dirs: &[DirectionWeights],
+) -> LayerBuffers {
+    // Packed once for both of its copies (storage, and the software profile's uniform parts).
+    let w_hh = pack_recurrent(config, dirs);
+    let cat = |f: &dyn Fn(&DirectionWeights) -> &[f32]| -> Vec<f32> {
+        dirs.iter().flat_map(|w| f(w).iter().copied()).collect()
+    };
+    LayerBuffers {
+        w_ih: ctx.storage(&format!("weight_ih_l{l} packed"), &pack_input(config, dirs)),
+        b_ih: ctx.storage(
+            &format!("bias_ih_l{l} packed"),
+            &pack_input_bias(config, dirs),
+        ),
+        w_hh: ctx.storage(&format!("weight_hh_l{l} packed"), &w_hh),
+        w_hh_parts: ctx
+            .on_cpu_adapter()
+            .then(|| uniform_columns(&w_hh))
+            .flatten()
+            .map(|parts| {
+                parts.map(|part| {
+                    let usage = wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST;
+                    ctx.buffer_with(
+                        &format!("weight_hh_l{l} uniform part"),
+                        bytemuck::cast_slice(&part),
+                        usage,
+                    )
+                })
+            }),
+        w_hh_rows: ctx.storage(
+            &format!("weight_hh_l{l} rows"),
+            &pack_recurrent_rows(config, dirs),
+        ),
+        b_hh: ctx.storage(&format!("bias_hh_l{l}"), &cat(&|w| &w.b_hh)),
+        w_hr: ctx.storage(
+            &format!("weight_hr_l{l} transposed"),
+            &pack_projection(config, dirs),
+        ),
+    }
 }
