@@ -456,8 +456,8 @@ fn a_sequence_gets_the_same_bits_whatever_batch_it_is_in_for_a_fixed_strategy() 
 
 /// `Strategy::Auto` picks the kernel by shape and batch size, so the strategies must agree.
 /// They agree to rounding, not bit for bit: the per-step kernel splits each row's sum over K
-/// between a workgroup's invocations and reduces the parts (recurrent.wgsl), while the
-/// sequence kernel and the wavefront sum each row serially (dot.wgsl). One strategy is exact
+/// between a workgroup's invocations and reduces the parts (recurrent.wesl), while the
+/// sequence kernel and the wavefront sum each row serially (dot.wesl). One strategy is exact
 /// whatever the batch (`a_sequence_gets_the_same_bits_whatever_batch_it_is_in_for_a_fixed_strategy`). Every kind, both
 /// directions, widths on and off whole vec4s, a projection, lengths, blocks of 1 to 8
 /// sequences.

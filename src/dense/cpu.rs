@@ -1,5 +1,5 @@
 //! The CPU reference of the dense kernels: same names, same row-major layout as
-//! shaders/dense.wgsl, written for clarity.
+//! shaders/dense.wesl, written for clarity.
 
 use super::Activation;
 

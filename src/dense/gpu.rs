@@ -51,7 +51,7 @@ impl GpuSequential {
                     bytes,
                     "reduce in_features or out_features",
                 )?;
-                // One loop iteration per input feature (shaders/dense.wgsl).
+                // One loop iteration per input feature (shaders/dense.wesl).
                 ctx.check_loop(
                     format!("{label} over {} input features", l.in_features()),
                     l.in_features() + 64,

@@ -9,7 +9,7 @@ use crate::error::Result;
 use crate::gpu::kernels::{DenseParams, Kernel, ShaderFile, Variant};
 use crate::gpu::{GpuContext, GpuInput, GpuRnn, ResidentPass};
 
-/// The pipelines of shaders/dense.wgsl and their layout, from the context's cache (compiled
+/// The pipelines of shaders/dense.wesl and their layout, from the context's cache (compiled
 /// on first use).
 pub(crate) struct DenseKernels {
     layout: wgpu::BindGroupLayout,

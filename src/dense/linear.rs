@@ -229,7 +229,7 @@ impl Linear {
     }
 
     /// The weight transposed to `(in_features, out4 * 4)`, zero-padded: the layout of
-    /// `weight` in shaders/dense.wgsl, where neighbouring invocations read neighbouring outputs.
+    /// `weight` in shaders/dense.wesl, where neighbouring invocations read neighbouring outputs.
     pub(crate) fn packed_weight(&self) -> Vec<f32> {
         let n4 = self.out_features.div_ceil(4) * 4;
         let mut out = vec![0.0; self.in_features * n4];

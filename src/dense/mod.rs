@@ -114,7 +114,7 @@ impl Activation {
         }
     }
 
-    /// The code `activate_one` in shaders/dense.wgsl switches on.
+    /// The code `activate_one` in shaders/dense.wesl switches on.
     pub(crate) fn code(self) -> u32 {
         match self {
             Activation::Identity => 0,

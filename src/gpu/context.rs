@@ -344,9 +344,9 @@ thread_local! {
 fn kernel_source(file: super::kernels::ShaderFile, dot: DotLoop) -> String {
     #[cfg(test)]
     if BREAK_SHADERS.with(std::cell::Cell::get) {
-        return format!("{}\nfn broken( {{", file.source(dot, 0));
+        return format!("{}\nfn broken( {{", file.source(dot, false));
     }
-    file.source(dot, 0)
+    file.source(dot, false).to_string()
 }
 
 #[cfg(test)]

@@ -21,7 +21,7 @@ pub(crate) fn bindings(file: ShaderFile, uniform_weights: bool) -> Vec<(u32, Bin
         // layer, x, w_ih, b_ih, gates, x4
         ShaderFile::Gemm => &[Uniform, ReadOnly, ReadOnly, ReadOnly, ReadWrite, ReadOnly],
         // layer, gates, w_hh, b_hh, lengths, state, cell, output, w_hr
-        ShaderFile::Recurrent | ShaderFile::Sequence => &[
+        ShaderFile::Recurrent | ShaderFile::Sequence | ShaderFile::SequenceRegisters => &[
             Uniform, ReadOnly, ReadOnly, ReadOnly, ReadOnly, ReadWrite, ReadWrite, ReadWrite,
             ReadOnly,
         ],
@@ -38,7 +38,7 @@ pub(crate) fn bindings(file: ShaderFile, uniform_weights: bool) -> Vec<(u32, Bin
         .enumerate()
         .map(|(i, &kind)| (i as u32, kind))
         .collect();
-    if uniform_weights && file == ShaderFile::Sequence {
+    if uniform_weights && file.has_uniform_weights() {
         out[2].1 = Uniform;
         out.extend([9, 10, 11].map(|b| (b, Uniform)));
     }
@@ -75,12 +75,11 @@ pub(crate) fn layout_entry(
     }
 }
 
-/// A pipeline: the entry point, the block of rows its module is written for (the sequence
-/// kernel and the wavefront, 0 for the others) and its pipeline-overridable constants.
+/// A pipeline: the entry point, its module's W_hh layout and its pipeline-overridable
+/// constants.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct Variant {
     pub kernel: Kernel,
-    pub rows: u32,
     pub overrides: Option<Overrides>,
     /// The sequence kernel's W_hh in uniform buffers (`SequenceShape::uniform_weights`).
     pub uniform_weights: bool,
@@ -89,19 +88,21 @@ pub(crate) struct Variant {
 /// A family's pipeline-overridable constants.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(crate) enum Overrides {
-    /// The input projection's columns per block of four that hold weights (`GEMM_COLUMNS`).
+    /// The input projection's columns per block of four that hold weights (`GEMM_COLUMNS`),
+    /// and its fixed cut (`GEMM_ROWS`, `GEMM_WORKGROUP`).
     Gemm { columns: u32 },
-    /// The sequence kernel's workgroup width and the layer's kind (gate count, and whether it
-    /// projects).
+    /// The sequence kernel's block of sequences and workgroup width, and the layer's kind
+    /// (gate count, and whether it projects).
     Sequence {
+        rows: u32,
         workgroup: u32,
         gates: u32,
         project: bool,
     },
-    /// The wavefront's layer kind (`WAVE_GATES`: its gate count).
-    Wave { gates: u32 },
+    /// The wavefront's block of sequences (`BATCH_BLOCK`) and layer kind (`WAVE_GATES`).
+    Wave { rows: u32, gates: u32 },
     /// The per-step kernel's cut and the layer's gate count (`UNITS`, `ROWS`, `WORKGROUP`,
-    /// `GATES` in recurrent.wgsl; `lstm_project` reads `ROWS`).
+    /// `GATES` in recurrent.wesl; `lstm_project` reads `ROWS`).
     Step { shape: StepShape, gates: u32 },
 }
 
@@ -109,17 +110,33 @@ impl Overrides {
     /// As `PipelineCompilationOptions::constants` takes them (names as in the WGSL).
     pub(crate) fn constants(self) -> Vec<(&'static str, f64)> {
         match self {
-            Overrides::Gemm { columns } => vec![("GEMM_COLUMNS", f64::from(columns))],
+            Overrides::Gemm { columns } => vec![
+                ("GEMM_COLUMNS", f64::from(columns)),
+                ("GEMM_ROWS", f64::from(GEMM_ROWS)),
+                ("GEMM_WORKGROUP", f64::from(GEMM_WORKGROUP)),
+            ],
             Overrides::Sequence {
+                rows,
                 workgroup,
                 gates,
                 project,
-            } => vec![
-                ("SEQUENCE_WORKGROUP", f64::from(workgroup)),
-                ("SEQUENCE_GATES", f64::from(gates)),
-                ("SEQUENCE_PROJECT", f64::from(u8::from(project))),
+            } => {
+                let mut constants = vec![
+                    ("SEQUENCE_ROWS", f64::from(rows)),
+                    ("SEQUENCE_WORKGROUP", f64::from(workgroup)),
+                    ("SEQUENCE_GATES", f64::from(gates)),
+                ];
+                // Only where it differs from its default: the register kernel, which never
+                // projects, does not declare it.
+                if project {
+                    constants.push(("SEQUENCE_PROJECT", 1.0));
+                }
+                constants
+            }
+            Overrides::Wave { rows, gates } => vec![
+                ("BATCH_BLOCK", f64::from(rows)),
+                ("WAVE_GATES", f64::from(gates)),
             ],
-            Overrides::Wave { gates } => vec![("WAVE_GATES", f64::from(gates))],
             Overrides::Step { shape, gates } => vec![
                 ("UNITS", f64::from(shape.units)),
                 ("ROWS", f64::from(shape.rows)),
@@ -135,7 +152,6 @@ impl Variant {
     pub(crate) fn input_projection(config: &RnnConfig) -> Self {
         Variant {
             kernel: Kernel::InputProjection,
-            rows: 0,
             uniform_weights: false,
             overrides: Some(Overrides::Gemm {
                 columns: match config.kind.gate_count() {
@@ -151,7 +167,6 @@ impl Variant {
     pub(crate) fn step(kernel: Kernel, config: &RnnConfig, shape: StepShape) -> Self {
         Variant {
             kernel,
-            rows: 0,
             uniform_weights: false,
             overrides: Some(Overrides::Step {
                 shape,
@@ -168,9 +183,9 @@ impl Variant {
             } else {
                 Kernel::Sequence
             },
-            rows: shape.rows,
             uniform_weights: shape.uniform_weights,
             overrides: Some(Overrides::Sequence {
+                rows: shape.rows,
                 workgroup: shape.workgroup,
                 gates: config.kind.gate_count() as u32,
                 project: config.proj_size > 0,
@@ -182,19 +197,18 @@ impl Variant {
     pub(crate) fn wave(config: &RnnConfig, rows: u32) -> Self {
         Variant {
             kernel: Kernel::WaveStep,
-            rows,
             uniform_weights: false,
             overrides: Some(Overrides::Wave {
+                rows,
                 gates: config.kind.gate_count() as u32,
             }),
         }
     }
 
-    /// A dense kernel (shaders/dense.wgsl): no overrides, no timestep index.
+    /// A dense kernel (shaders/dense.wesl): no overrides, no timestep index.
     pub(crate) fn dense(kernel: Kernel) -> Self {
         Variant {
             kernel,
-            rows: 0,
             uniform_weights: false,
             overrides: None,
         }
@@ -208,13 +222,14 @@ pub(crate) struct Kernels {
     /// offset.
     pub step_layout: BindGroupLayout,
     layouts: Mutex<HashMap<(ShaderFile, bool), BindGroupLayout>>,
-    modules: Mutex<HashMap<(ShaderFile, u32, bool), wgpu::ShaderModule>>,
+    modules: Mutex<HashMap<(ShaderFile, bool), wgpu::ShaderModule>>,
     pipelines: Mutex<HashMap<Variant, ComputePipeline>>,
 }
 
 impl Kernels {
     /// Compiles the input projection's and the per-step kernel's modules from the sources
     /// `source` gives (normally [`ShaderFile::source`]; a unit test breaks them on purpose).
+    /// The other modules come from [`ShaderFile::source`] on first use.
     /// Run inside an error scope: a module that does not compile is reported there.
     pub(crate) fn new(
         device: &wgpu::Device,
@@ -227,7 +242,7 @@ impl Kernels {
         });
         let modules = [ShaderFile::Gemm, ShaderFile::Recurrent]
             .into_iter()
-            .map(|file| ((file, 0, false), module(device, file, &source(file))))
+            .map(|file| ((file, false), module(device, file, &source(file))))
             .collect();
         Kernels {
             dot,
@@ -273,19 +288,16 @@ impl Kernels {
             return Ok(pipeline.clone());
         }
         let file = v.kernel.file();
-        let rows = if file.has_rows() { v.rows } else { 0 };
+        let uniform_weights = v.uniform_weights && file.has_uniform_weights();
         let scopes = Scopes::push(device);
         let module = self
             .modules
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .entry((file, rows, v.uniform_weights))
-            .or_insert_with(|| {
-                let source = file.source_with(self.dot, rows, v.uniform_weights);
-                module(device, file, &source)
-            })
+            .entry((file, uniform_weights))
+            .or_insert_with(|| module(device, file, file.source(self.dot, uniform_weights)))
             .clone();
-        let group0 = self.layout(device, file, v.uniform_weights);
+        let group0 = self.layout(device, file, uniform_weights);
         let groups = match file {
             // The dense kernels index no timestep.
             ShaderFile::Dense => vec![Some(&group0)],

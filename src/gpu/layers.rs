@@ -33,7 +33,7 @@ pub(crate) struct LayerBuffers {
     /// W_ih packed k-major in gate-column order (`pack::pack_input`).
     pub w_ih: wgpu::Buffer,
     pub b_ih: wgpu::Buffer,
-    /// W_hh packed k-major by unit (columns.wgsl), for the sequence kernel and the wavefront.
+    /// W_hh packed k-major by unit (columns.wesl), for the sequence kernel and the wavefront.
     pub w_hh: wgpu::Buffer,
     /// W_hh in rows for the per-step kernel (`pack::pack_recurrent_rows`).
     pub w_hh_rows: wgpu::Buffer,
@@ -73,7 +73,7 @@ pub(crate) fn upload(
             (d * h_out.next_multiple_of(4) * h * 16) as u64,
             hint,
         )?;
-        // The inner loop (dot.wgsl) runs a quarter of the width, plus a quarter of that
+        // The inner loop (dot.wesl) runs a quarter of the width, plus a quarter of that
         // again for the subgroup loop's outer iterations.
         let width = config.layer_input_size(l).max(h_out);
         ctx.check_loop(

@@ -5,7 +5,7 @@ use crate::config::RnnConfig;
 use crate::weights::DirectionWeights;
 
 /// A weight matrix `[n_len][k_len]` (PyTorch's layout, n = gate * H + unit) of every direction,
-/// packed k-major for the kernels' inner loop (shaders/columns.wgsl): for each group of four
+/// packed k-major for the kernels' inner loop (shaders/columns.wesl): for each group of four
 /// k, for each of `columns` columns (in `column(n)` order), the vec4 of its four weights. k is
 /// padded with zeros to a multiple of 4, columns with zero columns.
 fn pack_columns<'a>(
@@ -31,11 +31,11 @@ fn pack_columns<'a>(
 }
 
 /// Vec4s of each uniform part of a matrix that [`uniform_columns`] splits: one 64 KiB
-/// binding, what every WebGPU device allows (`UNIFORM_BINDING_VEC4S` in weights_uniform.wgsl).
+/// binding, what every WebGPU device allows (`UNIFORM_BINDING_VEC4S` in weights_uniform.wesl).
 pub(crate) const UNIFORM_BINDING_VEC4S: usize = 4096;
 
 /// A packed matrix ([`pack_recurrent`]) split by column of each block of four, for the
-/// software profile's sequence kernel (weights_uniform.wgsl): vec4 i of part c is vec4 4i + c
+/// software profile's sequence kernel (weights_uniform.wesl): vec4 i of part c is vec4 4i + c
 /// of `packed` (the kernel reads the vec4 w + c as part c's w / 4). Each part is padded with
 /// zeros to [`UNIFORM_BINDING_VEC4S`] vec4s; `None` where `packed` does not fit.
 pub(crate) fn uniform_columns(packed: &[f32]) -> Option<[Vec<f32>; 4]> {
@@ -52,7 +52,7 @@ pub(crate) fn uniform_columns(packed: &[f32]) -> Option<[Vec<f32>; 4]> {
     }))
 }
 
-/// `W_hh` packed k-major over `H_out`: each unit's block holds its gates (columns.wgsl).
+/// `W_hh` packed k-major over `H_out`: each unit's block holds its gates (columns.wesl).
 pub(crate) fn pack_recurrent(config: &RnnConfig, dirs: &[DirectionWeights]) -> Vec<f32> {
     let (h, g) = (config.hidden_size, config.kind.gate_count());
     pack_columns(
@@ -64,7 +64,7 @@ pub(crate) fn pack_recurrent(config: &RnnConfig, dirs: &[DirectionWeights]) -> V
     )
 }
 
-/// `W_hh` of every direction for the per-step kernel (recurrent.wgsl): PyTorch's row-major
+/// `W_hh` of every direction for the per-step kernel (recurrent.wesl): PyTorch's row-major
 /// `[d][gate * H + j][k]`, each row padded with zeros to whole vec4s of k, so that
 /// neighbouring invocations, which split k, read neighbouring 16-byte words of a row.
 pub(crate) fn pack_recurrent_rows(config: &RnnConfig, dirs: &[DirectionWeights]) -> Vec<f32> {

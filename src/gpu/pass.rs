@@ -36,7 +36,7 @@ pub(crate) struct Plan {
 pub(crate) type PassKey = (usize, usize, bool, usize);
 
 impl Plan {
-    /// Layer `l`'s constants for the kernels (`struct Layer` in common.wgsl).
+    /// Layer `l`'s constants for the kernels (`struct Layer` in common.wesl).
     pub(crate) fn layer_params(
         &self,
         config: &RnnConfig,

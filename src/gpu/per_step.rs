@@ -1,5 +1,5 @@
 //! [`Strategy::PerStep`](super::Strategy::PerStep) on the device: the per-step kernel's
-//! pipelines for one model and batch (shaders/recurrent.wgsl, cut as [`StepShape`]), and the
+//! pipelines for one model and batch (shaders/recurrent.wesl, cut as [`StepShape`]), and the
 //! dispatches of a run of timesteps, one each (two with an LSTM's projection).
 
 use std::ops::Range;

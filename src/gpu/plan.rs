@@ -4,10 +4,10 @@
 
 use crate::config::RnnConfig;
 
-/// Most sequences one per-step workgroup computes (`MAX_ROWS` in recurrent.wgsl).
+/// Most sequences one per-step workgroup computes (`MAX_ROWS` in recurrent.wesl).
 pub(crate) const MAX_ROWS: u32 = 8;
 /// Most (unit, sequence) pairs one per-step workgroup computes (`MAX_PAIRS` in
-/// recurrent.wgsl): the accumulators every invocation holds, one vec4 each.
+/// recurrent.wesl): the accumulators every invocation holds, one vec4 each.
 pub(crate) const MAX_PAIRS: u32 = 16;
 /// Most invocations of a per-step workgroup: the subgroup reduction keeps one vec4 per pair
 /// and subgroup in `PARTIALS` (512) vec4s of workgroup memory, which holds 16 pairs for up to
@@ -132,7 +132,7 @@ pub(crate) fn subgroups_usable(features: wgpu::Features, info: &wgpu::AdapterInf
     features.contains(wgpu::Features::SUBGROUP) && info.subgroup_min_size >= 4
 }
 
-/// How the per-step kernel (shaders/recurrent.wgsl) is cut for one layer and batch: its
+/// How the per-step kernel (shaders/recurrent.wesl) is cut for one layer and batch: its
 /// pipeline-overridable constants.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct StepShape {
@@ -198,10 +198,10 @@ impl StepShape {
 pub(crate) struct SequenceShape {
     pub rows: u32,
     pub workgroup: u32,
-    /// Whether the workgroup keeps h in registers (shaders/sequence_registers.wgsl): the
+    /// Whether the workgroup keeps h in registers (shaders/sequence_registers.wesl): the
     /// software profile's, part of the cut in gpu::sequence.
     pub registers: bool,
-    /// Whether it reads W_hh from four uniform buffers (shaders/weights_uniform.wgsl): the
+    /// Whether it reads W_hh from four uniform buffers (shaders/weights_uniform.wesl): the
     /// software profile's, where each part fits one binding (`gpu::choice::sequence_cut`).
     pub uniform_weights: bool,
 }

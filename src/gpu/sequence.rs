@@ -1,4 +1,4 @@
-//! How the sequence kernel (shaders/sequence.wgsl) cuts a forward pass for one model and
+//! How the sequence kernel (shaders/sequence.wesl) cuts a forward pass for one model and
 //! adapter: sequences per workgroup, invocations per workgroup, and timesteps per dispatch.
 
 use super::kernels::{SEQUENCE_H_FLOATS, SEQUENCE_MAX_WORKGROUP, SEQUENCE_M_FLOATS};
@@ -65,7 +65,7 @@ pub(crate) fn sequence_unsupported(config: &RnnConfig) -> Error {
 }
 
 /// Vec4 groups of units each invocation of the register-resident sequence kernel holds
-/// (`REGISTER_GROUPS` in shaders/sequence_registers.wgsl).
+/// (`REGISTER_GROUPS` in shaders/sequence_registers.wesl).
 pub(crate) const REGISTER_GROUPS: usize = 8;
 
 /// How one forward pass runs on the sequence kernel.
@@ -119,7 +119,7 @@ impl SequenceCut {
                 let lanes = lanes.clamp(1, SEQUENCE_MAX_WORKGROUP);
                 let cut = |workgroup: u32| {
                     // The software profile: h in registers on a workgroup of one SIMD vector
-                    // (shaders/sequence_registers.wgsl), without proj_size, for whole vec4s
+                    // (shaders/sequence_registers.wesl), without proj_size, for whole vec4s
                     // of units that fit REGISTER_GROUPS per invocation and give every lane
                     // one (below 4 x lanes units, lanes would idle that the workgroup-memory
                     // kernel keeps busy: GRU B=8 H=16 1.1x slower). lavapipe loads workgroup
@@ -163,7 +163,7 @@ impl SequenceCut {
 const SOFTWARE_MAX_WORKGROUP: u32 = 64;
 
 /// Loop iterations one invocation of the sequence kernel cut as `shape` runs (shaders/
-/// sequence.wgsl, or sequence_registers.wgsl where `shape.registers`; counted for the former
+/// sequence.wesl, or sequence_registers.wesl where `shape.registers`; counted for the former
 /// on a device without subgroups, whose count is the smaller), counting every loop (as
 /// llvmpipe's limit does): `(per dispatch, per step)`. An upper bound: the subgroup inner loop
 /// is counted for subgroups of 4, the smallest there are.

@@ -1,37 +1,24 @@
-//! The WGSL sources: one file per kernel family under `shaders/`, the shared snippets each
-//! family includes, the entry points the crate dispatches, and the sizes the Rust side shares
-//! with them (a test checks every one against the WGSL: `gpu::shader_tests`).
+//! The shader modules: one WGSL module per kernel family and feature set, compiled at build
+//! time from the WESL files under `shaders/` (build.rs lists them all), the entry points the
+//! crate dispatches, and the sizes the Rust side shares with them (a test checks every one
+//! against the WGSL: `gpu::shader_tests`).
 
-/// Shared by every family: the `Layer` and `Step` structs, activations, chunk geometry.
-const COMMON: &str = include_str!("../../shaders/common.wgsl");
-/// The group 0 bindings the recurrent families share.
-const RECURRENT_BINDINGS: &str = include_str!("../../shaders/recurrent_bindings.wgsl");
-/// The input projection's output as the recurrent families read it.
-const GATES: &str = include_str!("../../shaders/gates_storage.wgsl");
-/// A packed weight matrix at binding 2, read by the serial inner loop (dot.wgsl).
-const WEIGHTS: &str = include_str!("../../shaders/weights_storage.wgsl");
-/// The same in four uniform buffers: the software profile's sequence kernel.
-const WEIGHTS_UNIFORM: &str = include_str!("../../shaders/weights_uniform.wgsl");
-/// h_{t-1} and h_t in the ping-pong state, for the per-step kernel.
-const STEP_STATE: &str = include_str!("../../shaders/step_state_storage.wgsl");
-/// The cell math of every kind, shared by the recurrent families.
-const CELLS: &str = include_str!("../../shaders/cells.wgsl");
-/// The k-major packing that the serial inner loop reads (`dot_columns`).
-const COLUMNS: &str = include_str!("../../shaders/columns.wgsl");
-/// The serial inner loop over K for a block of rows (`dot_rows`).
-const DOT: &str = include_str!("../../shaders/dot.wgsl");
-/// The sequence kernel with h in registers (the software profile's; needs subgroups).
-const SEQUENCE_REGISTERS: &str = include_str!("../../shaders/sequence_registers.wgsl");
+/// The WGSL that build.rs wrote for module `name` (`$OUT_DIR/<name>.wgsl`).
+macro_rules! module {
+    ($name:literal) => {
+        include_str!(concat!(env!("OUT_DIR"), "/", $name, ".wgsl"))
+    };
+}
 
-/// Which inner loops a device runs: with subgroup operations or without.
+/// Which inner loops a device runs: with subgroup operations or without (the WESL feature
+/// `subgroups`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(crate) enum DotLoop {
-    /// `shaders/dot_vec4.wgsl` and `step_reduce_workgroup.wgsl`: plain loads and a reduction
-    /// in workgroup memory, for every device.
+    /// Plain loads and reductions in workgroup memory (dot_vec4.wesl, and `recurrent_step`'s
+    /// tree), for every device.
     Plain,
-    /// `shaders/dot_vec4_subgroup.wgsl` and `step_reduce_subgroup.wgsl`: rows shared through
-    /// subgroup shuffles and sums reduced with `subgroupAdd`, for devices with
-    /// `Features::SUBGROUP`.
+    /// Rows shared through subgroup shuffles (dot_vec4_subgroup.wesl) and sums reduced with
+    /// `subgroupAdd`, for devices with `Features::SUBGROUP`.
     Subgroup,
 }
 
@@ -47,144 +34,89 @@ impl DotLoop {
             DotLoop::Plain
         }
     }
-
-    /// The serial loop for blocks of `rows` rows (the including file's `DOT_ROWS`).
-    fn serial(self, rows: u32) -> String {
-        let vec4 = match self {
-            DotLoop::Plain => include_str!("../../shaders/dot_vec4.wgsl"),
-            DotLoop::Subgroup => include_str!("../../shaders/dot_vec4_subgroup.wgsl"),
-        };
-        format!(
-            "{COLUMNS}\n{}\n{}",
-            expand_rows(DOT, rows),
-            expand_rows(vec4, rows)
-        )
-    }
-
-    /// The per-step kernel's entry point, with its reduction.
-    fn step_reduce(self) -> &'static str {
-        match self {
-            DotLoop::Plain => include_str!("../../shaders/step_reduce_workgroup.wgsl"),
-            DotLoop::Subgroup => include_str!("../../shaders/step_reduce_subgroup.wgsl"),
-        }
-    }
 }
 
-/// Repeats each line of `source` that contains `$` once per row, `$` replaced by the row's
-/// index: the serial loops name one accumulator per row (shaders/dot.wgsl).
-pub(crate) fn expand_rows(source: &str, rows: u32) -> String {
-    let mut out = String::with_capacity(source.len() * 2);
-    for line in source.lines() {
-        if line.contains('$') {
-            for row in 0..rows {
-                out.push_str(&line.replace('$', &row.to_string()));
-                out.push('\n');
-            }
-        } else {
-            out.push_str(line);
-            out.push('\n');
-        }
-    }
-    out
-}
-
-/// One WGSL file per kernel family.
+/// One root WESL file per kernel family.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub(crate) enum ShaderFile {
-    /// `shaders/gemm.wgsl`: the input projection of a chunk of timesteps.
+    /// `shaders/gemm.wesl`: the input projection of a chunk of timesteps.
     Gemm,
-    /// `shaders/recurrent.wgsl`: the fused per-timestep recurrent step.
+    /// `shaders/recurrent.wesl`: the fused per-timestep recurrent step.
     Recurrent,
-    /// `shaders/sequence.wgsl`: whole chunks of timesteps per dispatch, one workgroup per block
+    /// `shaders/sequence.wesl`: whole chunks of timesteps per dispatch, one workgroup per block
     /// of sequences.
     Sequence,
-    /// `shaders/wavefront.wgsl`: one dispatch per step of every layer of a unidirectional
+    /// `shaders/sequence_registers.wesl`: the same with h in registers, for the software
+    /// profile (devices with subgroups only).
+    SequenceRegisters,
+    /// `shaders/wavefront.wesl`: one dispatch per step of every layer of a unidirectional
     /// stack at once.
     Wavefront,
-    /// `shaders/dense.wgsl`: `nn.Linear`, activations and the last-step selection around the
+    /// `shaders/dense.wesl`: `nn.Linear`, activations and the last-step selection around the
     /// recurrence.
     Dense,
 }
 
 impl ShaderFile {
     #[cfg(test)]
-    pub(crate) const ALL: [ShaderFile; 5] = [
+    pub(crate) const ALL: [ShaderFile; 6] = [
         ShaderFile::Gemm,
         ShaderFile::Recurrent,
         ShaderFile::Sequence,
+        ShaderFile::SequenceRegisters,
         ShaderFile::Wavefront,
         ShaderFile::Dense,
     ];
 
-    /// The file name under `shaders/`.
+    /// The root file's name under `shaders/`.
     pub(crate) fn name(self) -> &'static str {
         match self {
-            ShaderFile::Gemm => "gemm.wgsl",
-            ShaderFile::Recurrent => "recurrent.wgsl",
-            ShaderFile::Sequence => "sequence.wgsl",
-            ShaderFile::Wavefront => "wavefront.wgsl",
-            ShaderFile::Dense => "dense.wgsl",
+            ShaderFile::Gemm => "gemm.wesl",
+            ShaderFile::Recurrent => "recurrent.wesl",
+            ShaderFile::Sequence => "sequence.wesl",
+            ShaderFile::SequenceRegisters => "sequence_registers.wesl",
+            ShaderFile::Wavefront => "wavefront.wesl",
+            ShaderFile::Dense => "dense.wesl",
         }
     }
 
-    /// Whether the module depends on a block of rows (`SEQUENCE_ROWS`, `BATCH_BLOCK`): the
-    /// serial loops keep one named accumulator per row.
-    pub(crate) fn has_rows(self) -> bool {
-        matches!(self, ShaderFile::Sequence | ShaderFile::Wavefront)
+    /// Whether the family reads W_hh through columns.wesl, which takes it from four uniform
+    /// buffers with `uniform_weights` (the software profile's sequence kernels).
+    pub(crate) fn has_uniform_weights(self) -> bool {
+        matches!(self, ShaderFile::Sequence | ShaderFile::SequenceRegisters)
     }
 
-    /// The complete module source: the shared snippets, then the kernel file. The sequence
-    /// kernel and the wavefront are written for a block of `rows` sequences (`SEQUENCE_ROWS`,
-    /// `BATCH_BLOCK`); the others ignore `rows`.
-    pub(crate) fn source(self, dot: DotLoop, rows: u32) -> String {
-        self.source_with(dot, rows, false)
+    /// Whether build.rs builds a module of this family for `dot` (the register sequence
+    /// kernel exists only where subgroups do).
+    #[cfg(test)]
+    pub(crate) fn builds(self, dot: DotLoop) -> bool {
+        self != ShaderFile::SequenceRegisters || dot == DotLoop::Subgroup
     }
 
-    /// As [`ShaderFile::source`], with the sequence kernel's W_hh in four uniform buffers
-    /// where `uniform_weights` (weights_uniform.wgsl; the others ignore it).
-    pub(crate) fn source_with(self, dot: DotLoop, rows: u32, uniform_weights: bool) -> String {
-        let serial = |block: &str, file: &str, weights: &str| {
-            format!(
-                "{COMMON}\n{RECURRENT_BINDINGS}\n{GATES}\n{weights}\n{CELLS}\nconst {block}: u32 = {rows}u;\n{}\n{}",
-                dot.serial(rows),
-                expand_rows(file, rows)
-            )
-        };
-        match self {
-            ShaderFile::Gemm => format!(
-                "{COMMON}\n{WEIGHTS}\n{}\n{}",
-                dot.serial(GEMM_ROWS),
-                include_str!("../../shaders/gemm.wgsl")
-            ),
-            ShaderFile::Recurrent => format!(
-                "{COMMON}\n{RECURRENT_BINDINGS}\n{GATES}\n{STEP_STATE}\n{CELLS}\n{}\n{}",
-                include_str!("../../shaders/recurrent.wgsl"),
-                dot.step_reduce()
-            ),
-            ShaderFile::Sequence => {
-                let sequence = serial(
-                    "SEQUENCE_ROWS",
-                    include_str!("../../shaders/sequence.wgsl"),
-                    if uniform_weights {
-                        WEIGHTS_UNIFORM
-                    } else {
-                        WEIGHTS
-                    },
-                );
-                match dot {
-                    DotLoop::Plain => sequence,
-                    DotLoop::Subgroup => {
-                        format!("{sequence}\n{}", expand_rows(SEQUENCE_REGISTERS, rows))
-                    }
-                }
+    /// The module for a device that runs `dot`, with W_hh in uniform buffers where
+    /// `uniform_weights` and the family has them ([`ShaderFile::has_uniform_weights`]).
+    /// Row counts, widths and the layer's kind are override constants of the pipeline.
+    pub(crate) fn source(self, dot: DotLoop, uniform_weights: bool) -> &'static str {
+        let uniform = uniform_weights && self.has_uniform_weights();
+        match (self, dot, uniform) {
+            (ShaderFile::Gemm, DotLoop::Plain, _) => module!("gemm_plain"),
+            (ShaderFile::Gemm, DotLoop::Subgroup, _) => module!("gemm_subgroups"),
+            (ShaderFile::Recurrent, DotLoop::Plain, _) => module!("recurrent_plain"),
+            (ShaderFile::Recurrent, DotLoop::Subgroup, _) => module!("recurrent_subgroups"),
+            (ShaderFile::Sequence, DotLoop::Plain, false) => module!("sequence_plain"),
+            (ShaderFile::Sequence, DotLoop::Subgroup, false) => module!("sequence_subgroups"),
+            (ShaderFile::Sequence, DotLoop::Plain, true) => module!("sequence_plain_uniform"),
+            (ShaderFile::Sequence, DotLoop::Subgroup, true) => {
+                module!("sequence_subgroups_uniform")
             }
-            // The wavefront declares its own weights: every layer's in one arena.
-            ShaderFile::Wavefront => serial(
-                "BATCH_BLOCK",
-                include_str!("../../shaders/wavefront.wgsl"),
-                "",
-            ),
-            ShaderFile::Dense => format!("{COMMON}\n{}", include_str!("../../shaders/dense.wgsl")),
+            // Without subgroups the plan never picks it; a device would refuse the module.
+            (ShaderFile::SequenceRegisters, _, false) => module!("sequence_registers_subgroups"),
+            (ShaderFile::SequenceRegisters, _, true) => {
+                module!("sequence_registers_subgroups_uniform")
+            }
+            (ShaderFile::Wavefront, DotLoop::Plain, _) => module!("wavefront_plain"),
+            (ShaderFile::Wavefront, DotLoop::Subgroup, _) => module!("wavefront_subgroups"),
+            (ShaderFile::Dense, _, _) => module!("dense"),
         }
     }
 }
@@ -197,7 +129,7 @@ pub(crate) enum Kernel {
     Step,
     LstmProject,
     Sequence,
-    /// The sequence kernel with h in registers (shaders/sequence_registers.wgsl): only on
+    /// The sequence kernel with h in registers (shaders/sequence_registers.wesl): only on
     /// devices with subgroups.
     SequenceRegisters,
     /// A step of every layer of a unidirectional stack.
@@ -225,7 +157,8 @@ impl Kernel {
         match self {
             Kernel::InputProjection => ShaderFile::Gemm,
             Kernel::Step | Kernel::LstmProject => ShaderFile::Recurrent,
-            Kernel::Sequence | Kernel::SequenceRegisters => ShaderFile::Sequence,
+            Kernel::Sequence => ShaderFile::Sequence,
+            Kernel::SequenceRegisters => ShaderFile::SequenceRegisters,
             Kernel::WaveStep => ShaderFile::Wavefront,
             Kernel::Linear | Kernel::LastStep | Kernel::Activate => ShaderFile::Dense,
         }
@@ -246,24 +179,28 @@ impl Kernel {
     }
 }
 
-/// Invocations per workgroup of the input projection (`GEMM_WORKGROUP` in gemm.wgsl).
+/// Invocations per workgroup of the input projection (the `GEMM_WORKGROUP` override in
+/// gemm.wesl).
 pub(crate) const GEMM_WORKGROUP: u32 = 64;
-/// Rows of `x` each input-projection invocation computes (`ROWS` in gemm.wgsl).
+/// Rows of `x` each input-projection invocation computes (the `GEMM_ROWS` override).
 pub(crate) const GEMM_ROWS: u32 = 16;
-/// Gate rows each input-projection invocation computes (`COLS` in gemm.wgsl).
+/// Most rows of a block of the shared inner loop (`MAX_DOT_ROWS` in dot.wesl).
+#[cfg(test)]
+pub(crate) const MAX_DOT_ROWS: u32 = 16;
+/// Gate rows each input-projection invocation computes (`COLS` in gemm.wesl).
 pub(crate) const GEMM_COLS: u32 = 4;
-/// Invocations per workgroup of the wavefront and of `lstm_project` (recurrent.wgsl); the
+/// Invocations per workgroup of the wavefront and of `lstm_project` (recurrent.wesl); the
 /// per-step kernel's width is its `WORKGROUP` override (`gpu::plan::StepShape`).
 pub(crate) const STEP_WORKGROUP: u32 = 64;
 /// Size of one `Step` slot in WGSL; slots sit `min_uniform_buffer_offset_alignment` apart.
 pub(crate) const STEP_SLOT_SIZE: u64 = 16;
-/// Invocations per workgroup of the dense kernels (`DENSE_WORKGROUP` in dense.wgsl).
+/// Invocations per workgroup of the dense kernels (`DENSE_WORKGROUP` in dense.wesl).
 pub(crate) const DENSE_WORKGROUP: u32 = 64;
-/// Rows each `linear` invocation computes (`DENSE_ROWS` in dense.wgsl).
+/// Rows each `linear` invocation computes (`DENSE_ROWS` in dense.wesl).
 pub(crate) const DENSE_ROWS: u32 = 8;
 
 /// Floats of workgroup memory that hold a sequence-kernel block's h (`H_VEC4S` x 4 in
-/// sequence.wgsl): h_{t-1} and h_t of every sequence of the block.
+/// sequence.wesl): h_{t-1} and h_t of every sequence of the block.
 pub(crate) const SEQUENCE_H_FLOATS: usize = 2048;
 /// Floats of workgroup memory for a block's o * tanh(c) with proj_size (`M_FLOATS`).
 pub(crate) const SEQUENCE_M_FLOATS: usize = 1024;
@@ -276,7 +213,7 @@ pub(crate) const SEQUENCE_MAX_ROWS: u32 = 8;
 /// Most invocations of a sequence-kernel workgroup (what the context requires of the device).
 pub(crate) const SEQUENCE_MAX_WORKGROUP: u32 = 256;
 
-/// Mirrors `struct Layer` in shaders/common.wgsl.
+/// Mirrors `struct Layer` in shaders/common.wesl.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, bytemuck::Pod, bytemuck::Zeroable)]
 pub(crate) struct LayerParams {
@@ -294,7 +231,7 @@ pub(crate) struct LayerParams {
     pub gate_count: u32,
 }
 
-/// Mirrors `struct Dense` in shaders/dense.wgsl.
+/// Mirrors `struct Dense` in shaders/dense.wesl.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, bytemuck::Pod, bytemuck::Zeroable)]
 pub(crate) struct DenseParams {

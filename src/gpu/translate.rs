@@ -24,6 +24,13 @@ fn translate(source: &str, dot: DotLoop, constants: &[(&str, f64)], entry: &str)
         .subgroup_operations(SubgroupOperationSet::all())
         .validate(&module)
         .unwrap_or_else(|e| panic!("{}", e.emit_to_string(source)));
+    // Every constant the host sets names an override of the module.
+    for (name, _) in constants {
+        assert!(
+            module.overrides.iter().any(|(_, o)| o.name.as_deref() == Some(name)),
+            "{entry}: no override {name}"
+        );
+    }
     let constants: naga::back::PipelineConstants =
         constants.iter().map(|&(k, v)| (k.to_string(), v)).collect();
     let stage = (ShaderStage::Compute, entry.to_string());
@@ -105,7 +112,7 @@ fn every_step_variant_translates_to_every_backend() {
     shapes.sort_by_key(|s| (s.units, s.rows, s.workgroup));
     shapes.dedup();
     for dot in DotLoop::ALL {
-        let source = ShaderFile::Recurrent.source(dot, 0);
+        let source = ShaderFile::Recurrent.source(dot, false);
         for shape in &shapes {
             for gates in [1.0, 3.0, 4.0] {
                 let constants = [
@@ -114,19 +121,19 @@ fn every_step_variant_translates_to_every_backend() {
                     ("WORKGROUP", f64::from(shape.workgroup)),
                     ("GATES", gates),
                 ];
-                translate(&source, dot, &constants, "recurrent_step");
+                translate(source, dot, &constants, "recurrent_step");
             }
             // GLSL's writer needs the GATES the project kernel never reads set too.
             let constants = [("ROWS", f64::from(shape.rows)), ("GATES", 4.0)];
             if dot == DotLoop::Plain {
-                translate(&source, dot, &constants, "lstm_project");
+                translate(source, dot, &constants, "lstm_project");
             }
         }
     }
 }
 
-/// Every other entry point, for every block of rows and operand layout a module is built
-/// with, with either set of inner loops, at its pipeline's constants.
+/// Every other entry point, for every block of rows the plan picks and either W_hh layout,
+/// with either set of inner loops, at its pipeline's constants.
 #[test]
 fn every_other_kernel_translates_to_every_backend() {
     let config = RnnConfig::new(Kind::Lstm, 4, 64);
@@ -135,13 +142,15 @@ fn every_other_kernel_translates_to_every_backend() {
             continue; // above, for every cut the plan picks
         }
         let file = kernel.file();
-        for dot in DotLoop::ALL {
-            if kernel == Kernel::SequenceRegisters && dot == DotLoop::Plain {
-                continue; // it exists only where subgroups do
-            }
-            let blocks: &[u32] = if file.has_rows() { &[1, 2, 4, 8] } else { &[0] };
+        for dot in DotLoop::ALL.into_iter().filter(|&d| file.builds(d)) {
+            let blocks: &[u32] = match file {
+                ShaderFile::Sequence | ShaderFile::SequenceRegisters | ShaderFile::Wavefront => {
+                    &[1, 2, 4, 8]
+                }
+                _ => &[0],
+            };
             for &rows in blocks {
-                for uniform_weights in [false, file == ShaderFile::Sequence] {
+                for uniform_weights in [false, file.has_uniform_weights()] {
                     let variant = match kernel {
                         Kernel::InputProjection => Variant::input_projection(&config),
                         Kernel::WaveStep => Variant::wave(&config, rows),
@@ -156,9 +165,9 @@ fn every_other_kernel_translates_to_every_backend() {
                         }
                         _ => Variant::dense(kernel),
                     };
-                    let source = file.source_with(dot, rows, uniform_weights);
+                    let source = file.source(dot, uniform_weights);
                     let constants = variant.overrides.map_or_else(Vec::new, |o| o.constants());
-                    translate(&source, dot, &constants, kernel.entry_point());
+                    translate(source, dot, &constants, kernel.entry_point());
                 }
             }
         }

@@ -1,5 +1,5 @@
 //! [`Strategy::Wavefront`](super::Strategy::Wavefront): every layer of a unidirectional stack
-//! steps in the same dispatch (shaders/wavefront.wgsl). One dispatch must reach every layer's
+//! steps in the same dispatch (shaders/wavefront.wesl). One dispatch must reach every layer's
 //! weights, so the first wavefront forward of a model copies them, on the device, into one
 //! buffer.
 
@@ -23,7 +23,7 @@ pub(crate) fn wavefront_unsupported(config: &RnnConfig) -> Option<Error> {
     })
 }
 
-/// Mirrors `struct Wave` in shaders/wavefront.wgsl.
+/// Mirrors `struct Wave` in shaders/wavefront.wesl.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
 pub(crate) struct WaveParams {
