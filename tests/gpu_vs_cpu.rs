@@ -873,3 +873,38 @@ fn wavefront_refuses_what_it_cannot_pipeline() {
         );
     }
 }
+
+/// The plan a GPU gets, run on whatever adapter the tests have (`GpuContext::with_gpu_plan`):
+/// on CI that is lavapipe, which otherwise takes the software profile's kernels. This is where
+/// the tiled input projection (tiles of x in workgroup memory: inputs narrower and wider than a
+/// tile, with and without whole vec4s, several blocks of rows) and the GPU's per-step cuts
+/// (many units per workgroup, blocks of sequences) meet the CPU reference.
+#[test]
+fn the_plan_for_gpus_on_this_adapter() {
+    let Some(ctx) = common::gpu() else { return };
+    let ctx = ctx.with_gpu_plan();
+    assert!(!ctx.profile().is_software(), "the plan is a GPU's");
+    let mut seed = 3000;
+    for kind in KINDS {
+        for (input, hidden, t, b) in [
+            (5, 6, 7, 3),
+            (37, 20, 9, 5),
+            (64, 130, 5, 2),
+            (16, 33, 20, 1),
+        ] {
+            for (layers, bidirectional) in [(1, false), (2, true), (2, false)] {
+                seed += 1;
+                let config = RnnConfig::new(kind, input, hidden)
+                    .num_layers(layers)
+                    .bidirectional(bidirectional);
+                let mut case = Case::new(seed, config, t, b);
+                case.h0 = seed % 2 == 0;
+                case.c0 = kind == Kind::Lstm && seed % 3 == 0;
+                if b > 1 {
+                    case.lengths = Some((0..b).map(|i| t - i % t).collect());
+                }
+                check(&ctx, &case, ABS, REL);
+            }
+        }
+    }
+}

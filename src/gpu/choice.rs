@@ -156,6 +156,12 @@ pub fn plan_lines(
         AdapterKind::Gpu => "gpu",
         AdapterKind::Cpu { .. } => "software",
     };
+    // The input projection of every layer and direction: x in workgroup-memory tiles on GPUs.
+    let projection = if profile.tiles_projection() {
+        "tiled"
+    } else {
+        "registers"
+    };
     match per_direction {
         Err(reason) => vec![format!(
             "plan_kernel=unsupported strategy={strategy:?} reason=\"{reason}\""
@@ -164,7 +170,7 @@ pub fn plan_lines(
             .flat_map(|l| (0..d).map(move |dir| (l, dir)))
             .map(|(l, dir)| {
                 format!(
-                    "layer={l} direction={dir} adapter={adapter} strategy={strategy:?} batch={batch} {}",
+                    "layer={l} direction={dir} adapter={adapter} strategy={strategy:?} batch={batch} {} projection={projection}",
                     line[0]
                 )
             })
@@ -196,6 +202,7 @@ mod tests {
             value(line, "weight_bytes_per_step"),
             (12u64 << 20).to_string()
         );
+        assert_eq!(value(line, "projection"), "tiled");
     }
 
     #[test]
@@ -205,6 +212,8 @@ mod tests {
         let line = &lines[0];
         assert_eq!(value(line, "plan_kernel"), "sequence", "{line}");
         assert_eq!(value(line, "rows"), "8");
+        let software = plan_lines(&config, 8, 64, Strategy::Auto, DeviceProfile::SOFTWARE);
+        assert_eq!(value(&software[0], "projection"), "registers");
         assert_eq!(value(line, "workgroups_per_step"), "1");
         // One block streams W_hh once a step: 16 H^2 bytes for an LSTM, 12 H^2 for a GRU.
         assert_eq!(

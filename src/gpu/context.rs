@@ -15,6 +15,8 @@ use crate::error::{Error, Result};
 #[derive(Clone)]
 pub struct GpuContext {
     pub(crate) inner: Arc<ContextInner>,
+    /// Plan passes as for a GPU whatever the adapter ([`GpuContext::with_gpu_plan`]).
+    gpu_plan: bool,
 }
 
 pub(crate) struct ContextInner {
@@ -281,6 +283,7 @@ impl GpuContext {
                 kernels,
                 health,
             }),
+            gpu_plan: false,
         })
     }
 
@@ -295,7 +298,22 @@ impl GpuContext {
     /// What the plan of a pass depends on, found at creation: pass it to
     /// [`plan_lines`](super::plan_lines) to see how this device runs a model.
     pub fn profile(&self) -> DeviceProfile {
-        self.inner.profile
+        let mut profile = self.inner.profile;
+        if self.gpu_plan {
+            profile.adapter = super::plan::AdapterKind::Gpu;
+        }
+        profile
+    }
+
+    /// The same device, planning every pass as for a GPU: the tiled input projection, the
+    /// per-step cuts for a large GPU, and no software-profile kernel. On a software adapter
+    /// this runs the kernels a GPU would get (the tests check them against the CPU reference
+    /// that way); the software adapter's loop-limit guard still applies.
+    pub fn with_gpu_plan(&self) -> GpuContext {
+        GpuContext {
+            inner: Arc::clone(&self.inner),
+            gpu_plan: true,
+        }
     }
 
     /// Whether the adapter is a CPU one (lavapipe, llvmpipe, WARP), whose kernels read from

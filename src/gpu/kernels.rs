@@ -7,6 +7,8 @@ use std::sync::Mutex;
 
 use wgpu::{BindGroupLayout, BindingType, BufferBindingType, ComputePipeline, ShaderStages};
 
+#[cfg(doc)]
+use super::plan::DeviceProfile;
 use super::plan::{SequenceShape, StepShape};
 use super::scopes::Scopes;
 pub(crate) use super::shaders::*;
@@ -148,10 +150,15 @@ impl Overrides {
 }
 
 impl Variant {
-    /// The input projection for layers of `config`'s kind.
-    pub(crate) fn input_projection(config: &RnnConfig) -> Self {
+    /// The input projection for layers of `config`'s kind: with tiles of x in workgroup
+    /// memory where `tiled` ([`DeviceProfile::tiles_projection`]).
+    pub(crate) fn input_projection(config: &RnnConfig, tiled: bool) -> Self {
         Variant {
-            kernel: Kernel::InputProjection,
+            kernel: if tiled {
+                Kernel::InputProjectionTiled
+            } else {
+                Kernel::InputProjection
+            },
             uniform_weights: false,
             overrides: Some(Overrides::Gemm {
                 columns: match config.kind.gate_count() {

@@ -112,7 +112,8 @@ fn layer_buffers(
         ),
         w_hh: ctx.storage(&format!("weight_hh_l{l} packed"), &w_hh),
         w_hh_parts: ctx
-            .on_cpu_adapter()
+            .profile()
+            .is_software()
             .then(|| uniform_columns(&w_hh))
             .flatten()
             .map(|parts| {

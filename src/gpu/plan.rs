@@ -90,6 +90,13 @@ impl DeviceProfile {
         fixed_subgroup_size: true,
     };
 
+    /// Whether the input projection stages tiles of x in workgroup memory (shaders/gemm.wesl,
+    /// `input_projection_tiled`): on GPUs. Software adapters keep rows in registers, since
+    /// they run workgroups with barriers as coroutines.
+    pub(crate) fn tiles_projection(&self) -> bool {
+        !self.is_software()
+    }
+
     /// Whether it is a software adapter (lavapipe, llvmpipe, WARP).
     pub fn is_software(&self) -> bool {
         matches!(self.adapter, AdapterKind::Cpu { .. })

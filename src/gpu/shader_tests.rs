@@ -15,7 +15,7 @@ use crate::config::{Kind, RnnConfig};
 /// kernels' W_hh in uniform buffers where `uniform_weights`, validated as such a device would.
 fn parse_variant(file: ShaderFile, dot: DotLoop, uniform_weights: bool) -> Module {
     let source = file.source(dot, uniform_weights);
-    let module = naga::front::wgsl::parse_str(&source)
+    let module = naga::front::wgsl::parse_str(source)
         .unwrap_or_else(|e| panic!("{file:?}: {}", e.emit_to_string(source)));
     let capabilities = match dot {
         DotLoop::Plain => Capabilities::default(),
@@ -119,8 +119,15 @@ fn every_module_parses_and_validates() {
                     .filter(|(_, v)| v.name.as_deref().is_some_and(|n| n.starts_with("weights")))
                     .filter(|(_, v)| v.space == AddressSpace::Uniform)
                     .count();
-                let expected = if uniform_weights && file.has_uniform_weights() { 4 } else { 0 };
-                assert_eq!(uniform_parts, expected, "{file:?} {dot:?} {uniform_weights}");
+                let expected = if uniform_weights && file.has_uniform_weights() {
+                    4
+                } else {
+                    0
+                };
+                assert_eq!(
+                    uniform_parts, expected,
+                    "{file:?} {dot:?} {uniform_weights}"
+                );
             }
         }
     }
@@ -156,7 +163,10 @@ fn every_layout_fits_the_default_limits() {
 #[test]
 fn every_kernel_entry_point_exists_as_a_compute_shader() {
     for kernel in Kernel::ALL {
-        for dot in DotLoop::ALL.into_iter().filter(|&d| kernel.file().builds(d)) {
+        for dot in DotLoop::ALL
+            .into_iter()
+            .filter(|&d| kernel.file().builds(d))
+        {
             let module = parse_variant(kernel.file(), dot, false);
             let entry = module
                 .entry_points
@@ -168,6 +178,7 @@ fn every_kernel_entry_point_exists_as_a_compute_shader() {
             // kernel's and the sequence kernels' widths are pipeline overrides.
             let expected = match kernel {
                 Kernel::InputProjection
+                | Kernel::InputProjectionTiled
                 | Kernel::Step
                 | Kernel::Sequence
                 | Kernel::SequenceRegisters => {
@@ -227,7 +238,11 @@ fn bindings_match_the_bind_group_layouts() {
             file,
             ShaderFile::SequenceRegisters | ShaderFile::Wavefront
         ));
-        assert_eq!(group0 + unused, expected.len(), "{file:?}: group 0 binding count");
+        assert_eq!(
+            group0 + unused,
+            expected.len(),
+            "{file:?}: group 0 binding count"
+        );
         // The dense kernels index no timestep: they have no group 1.
         assert_eq!(step_uniform, file != ShaderFile::Dense, "{file:?}: group 1");
     }
@@ -236,8 +251,10 @@ fn bindings_match_the_bind_group_layouts() {
 #[test]
 fn a_gru_input_projection_skips_its_zero_column() {
     for (kind, columns) in [(Kind::Gru, 3), (Kind::Lstm, 4), (Kind::RnnTanh, 4)] {
-        let v = Variant::input_projection(&RnnConfig::new(kind, 8, 16));
-        assert_eq!(v.overrides, Some(Overrides::Gemm { columns }), "{kind:?}");
+        for tiled in [false, true] {
+            let v = Variant::input_projection(&RnnConfig::new(kind, 8, 16), tiled);
+            assert_eq!(v.overrides, Some(Overrides::Gemm { columns }), "{kind:?}");
+        }
     }
 }
 
@@ -247,7 +264,7 @@ fn wgsl_constants_match_rust() {
     assert_eq!(value_u32(&gemm, "GEMM_WORKGROUP"), GEMM_WORKGROUP);
     assert_eq!(value_u32(&gemm, "GEMM_ROWS"), GEMM_ROWS);
     assert_eq!(value_u32(&gemm, "MAX_DOT_ROWS"), MAX_DOT_ROWS);
-    assert!(GEMM_ROWS <= MAX_DOT_ROWS);
+    const { assert!(GEMM_ROWS <= MAX_DOT_ROWS) };
     assert_eq!(value_u32(&gemm, "COLS"), GEMM_COLS);
     assert_eq!(value_u32(&gemm, "GEMM_COLUMNS"), GEMM_COLS);
     let recurrent = parse(ShaderFile::Recurrent);
@@ -257,7 +274,7 @@ fn wgsl_constants_match_rust() {
     assert!(value_u32(&recurrent, "PARTIALS") >= MAX_PAIRS * MAX_STEP_WORKGROUP / 4);
     let sequence = parse(ShaderFile::Sequence);
     assert_eq!(value_u32(&sequence, "MAX_SEQUENCE_ROWS"), SEQUENCE_MAX_ROWS);
-    assert!(SEQUENCE_MAX_ROWS <= MAX_DOT_ROWS);
+    const { assert!(SEQUENCE_MAX_ROWS <= MAX_DOT_ROWS) };
     assert_eq!(
         value_u32(&sequence, "H_VEC4S") as usize * 4,
         SEQUENCE_H_FLOATS
@@ -269,7 +286,7 @@ fn wgsl_constants_match_rust() {
         super::sequence::REGISTER_GROUPS
     );
     // The wavefront takes the per-step kernel's blocks of sequences.
-    assert!(MAX_ROWS <= MAX_DOT_ROWS);
+    const { assert!(MAX_ROWS <= MAX_DOT_ROWS) };
     let dense = parse(ShaderFile::Dense);
     assert_eq!(value_u32(&dense, "DENSE_WORKGROUP"), DENSE_WORKGROUP);
     assert_eq!(value_u32(&dense, "DENSE_ROWS"), DENSE_ROWS);
@@ -277,7 +294,10 @@ fn wgsl_constants_match_rust() {
 
 #[test]
 fn host_structs_match_wgsl_layouts() {
-    for file in ShaderFile::ALL.into_iter().filter(|&f| f != ShaderFile::Dense) {
+    for file in ShaderFile::ALL
+        .into_iter()
+        .filter(|&f| f != ShaderFile::Dense)
+    {
         let module = parse(file);
         assert_eq!(
             std::mem::size_of::<LayerParams>() as u32,

@@ -124,7 +124,10 @@ impl ShaderFile {
 /// Every entry point the crate dispatches.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(crate) enum Kernel {
+    /// The input projection with rows in registers (the software profile's).
     InputProjection,
+    /// The input projection with tiles of x in workgroup memory (GPUs').
+    InputProjectionTiled,
     /// The per-step kernel of every kind (its `GATES` override).
     Step,
     LstmProject,
@@ -141,8 +144,9 @@ pub(crate) enum Kernel {
 
 impl Kernel {
     #[cfg(test)]
-    pub(crate) const ALL: [Kernel; 9] = [
+    pub(crate) const ALL: [Kernel; 10] = [
         Kernel::InputProjection,
+        Kernel::InputProjectionTiled,
         Kernel::Step,
         Kernel::LstmProject,
         Kernel::Sequence,
@@ -155,7 +159,7 @@ impl Kernel {
 
     pub(crate) fn file(self) -> ShaderFile {
         match self {
-            Kernel::InputProjection => ShaderFile::Gemm,
+            Kernel::InputProjection | Kernel::InputProjectionTiled => ShaderFile::Gemm,
             Kernel::Step | Kernel::LstmProject => ShaderFile::Recurrent,
             Kernel::Sequence => ShaderFile::Sequence,
             Kernel::SequenceRegisters => ShaderFile::SequenceRegisters,
@@ -167,6 +171,7 @@ impl Kernel {
     pub(crate) fn entry_point(self) -> &'static str {
         match self {
             Kernel::InputProjection => "input_projection",
+            Kernel::InputProjectionTiled => "input_projection_tiled",
             Kernel::Step => "recurrent_step",
             Kernel::LstmProject => "lstm_project",
             Kernel::Sequence => "sequence",

@@ -27,7 +27,10 @@ fn translate(source: &str, dot: DotLoop, constants: &[(&str, f64)], entry: &str)
     // Every constant the host sets names an override of the module.
     for (name, _) in constants {
         assert!(
-            module.overrides.iter().any(|(_, o)| o.name.as_deref() == Some(name)),
+            module
+                .overrides
+                .iter()
+                .any(|(_, o)| o.name.as_deref() == Some(name)),
             "{entry}: no override {name}"
         );
     }
@@ -152,7 +155,8 @@ fn every_other_kernel_translates_to_every_backend() {
             for &rows in blocks {
                 for uniform_weights in [false, file.has_uniform_weights()] {
                     let variant = match kernel {
-                        Kernel::InputProjection => Variant::input_projection(&config),
+                        Kernel::InputProjection => Variant::input_projection(&config, false),
+                        Kernel::InputProjectionTiled => Variant::input_projection(&config, true),
                         Kernel::WaveStep => Variant::wave(&config, rows),
                         Kernel::Sequence | Kernel::SequenceRegisters => {
                             let shape = super::plan::SequenceShape {

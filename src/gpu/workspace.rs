@@ -119,7 +119,8 @@ impl Workspace {
             0 => None,
             _ => Some(model.wave_weights()?),
         };
-        let gemm = kernels.pipeline(device, Variant::input_projection(config))?;
+        let tiled = ctx.profile().tiles_projection();
+        let gemm = kernels.pipeline(device, Variant::input_projection(config, tiled))?;
         let (recurrence_file, uniform_weights) = match (&wave, &plan.sequence) {
             (Some(_), _) => (ShaderFile::Wavefront, false),
             (None, Some(cut)) => (ShaderFile::Sequence, cut.shape.uniform_weights),
