@@ -16,21 +16,43 @@ const MODULES: &[(&str, &str, &[&str])] = &[
     ("recurrent_subgroups", "recurrent", &["subgroups"]),
     ("sequence_plain", "sequence", &["sequence"]),
     ("sequence_subgroups", "sequence", &["sequence", "subgroups"]),
-    ("sequence_plain_uniform", "sequence", &["sequence", "uniform_weights"]),
-    ("sequence_subgroups_uniform", "sequence", &["sequence", "subgroups", "uniform_weights"]),
-    ("sequence_registers_subgroups", "sequence_registers", &["sequence", "subgroups"]),
+    (
+        "sequence_plain_uniform",
+        "sequence",
+        &["sequence", "uniform_weights"],
+    ),
+    (
+        "sequence_subgroups_uniform",
+        "sequence",
+        &["sequence", "subgroups", "uniform_weights"],
+    ),
+    (
+        "sequence_registers_subgroups",
+        "sequence_registers",
+        &["sequence", "subgroups"],
+    ),
     (
         "sequence_registers_subgroups_uniform",
         "sequence_registers",
         &["sequence", "subgroups", "uniform_weights"],
     ),
     ("wavefront_plain", "wavefront", &["wavefront"]),
-    ("wavefront_subgroups", "wavefront", &["wavefront", "subgroups"]),
+    (
+        "wavefront_subgroups",
+        "wavefront",
+        &["wavefront", "subgroups"],
+    ),
     ("dense", "dense", &[]),
 ];
 
 /// Every feature a module may test: each is set, to true or false, for every module.
-const FEATURES: &[&str] = &["gemm", "sequence", "wavefront", "subgroups", "uniform_weights"];
+const FEATURES: &[&str] = &[
+    "gemm",
+    "sequence",
+    "wavefront",
+    "subgroups",
+    "uniform_weights",
+];
 
 fn main() {
     println!("cargo::rerun-if-changed=shaders");
@@ -43,9 +65,7 @@ fn main() {
         for feature in FEATURES {
             compiler.set_feature(feature, features.contains(feature));
         }
-        let root = format!("package::{root}")
-            .parse()
-            .expect("a module path");
+        let root = format!("package::{root}").parse().expect("a module path");
         let wgsl = match compiler.compile(&root) {
             Ok(result) => result.to_string(),
             Err(e) => panic!("shaders/{root}.wesl ({name}): {e}"),
