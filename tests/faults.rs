@@ -155,4 +155,17 @@ fn relu_keeps_nan_as_pytorch_does() {
             );
         }
     }
+    // And -Inf below zero is exactly 0 (the GPU decides on the bits: shaders/common.wesl).
+    let x = Tensor::new([3, 1], vec![1.0, f32::NEG_INFINITY, 1.0]).unwrap();
+    let cpu = rnn.forward(&Input::new(&x)).unwrap();
+    assert_eq!(cpu.output.data()[2..4], [0.0, 0.0], "cpu");
+    if let Some(ctx) = common::gpu() {
+        for strategy in [wgpu_rnn::Strategy::PerStep, wgpu_rnn::Strategy::Sequence] {
+            let mut gpu = rnn.to_gpu(ctx).unwrap();
+            gpu.set_strategy(strategy).unwrap();
+            let out = gpu.forward(&Input::new(&x)).unwrap();
+            // Exactly: with these weights every value is a sum of halves.
+            assert_eq!(out.output.data(), cpu.output.data(), "{strategy:?}");
+        }
+    }
 }

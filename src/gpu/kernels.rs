@@ -101,8 +101,12 @@ pub(crate) enum Overrides {
         gates: u32,
         project: bool,
     },
-    /// The wavefront's block of sequences (`BATCH_BLOCK`) and layer kind (`WAVE_GATES`).
+    /// The wavefront's block of sequences (`BATCH_BLOCK`) and layer kind (`WAVE_GATES`),
+    /// and its width (`WAVE_WORKGROUP`).
     Wave { rows: u32, gates: u32 },
+    /// The dense kernels' width and `linear`'s rows per invocation (`DENSE_WORKGROUP`,
+    /// `DENSE_ROWS`).
+    Dense,
     /// The per-step kernel's cut and the layer's gate count (`UNITS`, `ROWS`, `WORKGROUP`,
     /// `GATES` in recurrent.wesl; `lstm_project` reads `ROWS`).
     Step { shape: StepShape, gates: u32 },
@@ -138,12 +142,18 @@ impl Overrides {
             Overrides::Wave { rows, gates } => vec![
                 ("BATCH_BLOCK", f64::from(rows)),
                 ("WAVE_GATES", f64::from(gates)),
+                ("WAVE_WORKGROUP", f64::from(STEP_WORKGROUP)),
+            ],
+            Overrides::Dense => vec![
+                ("DENSE_WORKGROUP", f64::from(DENSE_WORKGROUP)),
+                ("DENSE_ROWS", f64::from(DENSE_ROWS)),
             ],
             Overrides::Step { shape, gates } => vec![
                 ("UNITS", f64::from(shape.units)),
                 ("ROWS", f64::from(shape.rows)),
                 ("WORKGROUP", f64::from(shape.workgroup)),
                 ("GATES", f64::from(gates)),
+                ("PROJECT_WORKGROUP", f64::from(STEP_WORKGROUP)),
             ],
         }
     }
@@ -212,12 +222,12 @@ impl Variant {
         }
     }
 
-    /// A dense kernel (shaders/dense.wesl): no overrides, no timestep index.
+    /// A dense kernel (shaders/dense.wesl): no timestep index.
     pub(crate) fn dense(kernel: Kernel) -> Self {
         Variant {
             kernel,
             uniform_weights: false,
-            overrides: None,
+            overrides: Some(Overrides::Dense),
         }
     }
 }

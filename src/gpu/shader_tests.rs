@@ -174,22 +174,12 @@ fn every_kernel_entry_point_exists_as_a_compute_shader() {
                 .find(|e| e.name == kernel.entry_point())
                 .unwrap_or_else(|| panic!("{kernel:?}: no entry point {}", kernel.entry_point()));
             assert_eq!(entry.stage, ShaderStage::Compute, "{kernel:?}");
-            // The dispatch arithmetic divides by these; the input projection's, the per-step
-            // kernel's and the sequence kernels' widths are pipeline overrides.
-            let expected = match kernel {
-                Kernel::InputProjection
-                | Kernel::InputProjectionTiled
-                | Kernel::Step
-                | Kernel::Sequence
-                | Kernel::SequenceRegisters => {
-                    let sizes = entry.workgroup_size_overrides.expect("an override");
-                    assert!(sizes[0].is_some() && sizes[1].is_none(), "{sizes:?}");
-                    continue;
-                }
-                Kernel::LstmProject | Kernel::WaveStep => [STEP_WORKGROUP, 1, 1],
-                Kernel::Linear | Kernel::LastStep | Kernel::Activate => [DENSE_WORKGROUP, 1, 1],
-            };
-            assert_eq!(entry.workgroup_size, expected, "{kernel:?} workgroup size");
+            // Every width is a pipeline override in x, 1 in y and z: the plan sets them, and
+            // the dispatch arithmetic divides by them (wgsl_constants_match_rust checks the
+            // defaults of the fixed ones).
+            let sizes = entry.workgroup_size_overrides.expect("an override");
+            assert!(sizes[0].is_some() && sizes[1].is_none(), "{kernel:?}: {sizes:?}");
+            assert_eq!(entry.workgroup_size[1..], [1, 1], "{kernel:?}");
         }
     }
 }
@@ -269,6 +259,7 @@ fn wgsl_constants_match_rust() {
     assert_eq!(value_u32(&gemm, "GEMM_COLUMNS"), GEMM_COLS);
     let recurrent = parse(ShaderFile::Recurrent);
     assert_eq!(value_u32(&recurrent, "MAX_PAIRS"), MAX_PAIRS);
+    assert_eq!(value_u32(&recurrent, "PROJECT_WORKGROUP"), STEP_WORKGROUP);
     assert_eq!(value_u32(&recurrent, "MAX_ROWS"), MAX_ROWS);
     // The subgroup reduction's partial sums: 16 pairs for 32 subgroups of at least 4.
     assert!(value_u32(&recurrent, "PARTIALS") >= MAX_PAIRS * MAX_STEP_WORKGROUP / 4);
@@ -285,11 +276,14 @@ fn wgsl_constants_match_rust() {
         value_u32(&registers, "REGISTER_GROUPS") as usize,
         super::sequence::REGISTER_GROUPS
     );
+    let wave = parse(ShaderFile::Wavefront);
+    assert_eq!(value_u32(&wave, "WAVE_WORKGROUP"), STEP_WORKGROUP);
     // The wavefront takes the per-step kernel's blocks of sequences.
     const { assert!(MAX_ROWS <= MAX_DOT_ROWS) };
     let dense = parse(ShaderFile::Dense);
     assert_eq!(value_u32(&dense, "DENSE_WORKGROUP"), DENSE_WORKGROUP);
     assert_eq!(value_u32(&dense, "DENSE_ROWS"), DENSE_ROWS);
+    assert!(DENSE_ROWS <= value_u32(&dense, "MAX_DENSE_ROWS"));
 }
 
 #[test]

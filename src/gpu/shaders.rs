@@ -194,14 +194,16 @@ pub(crate) const GEMM_ROWS: u32 = 16;
 pub(crate) const MAX_DOT_ROWS: u32 = 16;
 /// Gate rows each input-projection invocation computes (`COLS` in gemm.wesl).
 pub(crate) const GEMM_COLS: u32 = 4;
-/// Invocations per workgroup of the wavefront and of `lstm_project` (recurrent.wesl); the
+/// Invocations per workgroup of the wavefront and of `lstm_project` (the `WAVE_WORKGROUP`
+/// and `PROJECT_WORKGROUP` overrides); the
 /// per-step kernel's width is its `WORKGROUP` override (`gpu::plan::StepShape`).
 pub(crate) const STEP_WORKGROUP: u32 = 64;
 /// Size of one `Step` slot in WGSL; slots sit `min_uniform_buffer_offset_alignment` apart.
 pub(crate) const STEP_SLOT_SIZE: u64 = 16;
-/// Invocations per workgroup of the dense kernels (`DENSE_WORKGROUP` in dense.wesl).
+/// Invocations per workgroup of the dense kernels (the `DENSE_WORKGROUP` override).
 pub(crate) const DENSE_WORKGROUP: u32 = 64;
-/// Rows each `linear` invocation computes (`DENSE_ROWS` in dense.wesl).
+/// Rows each `linear` invocation computes (the `DENSE_ROWS` override, at most
+/// `MAX_DENSE_ROWS` in dense.wesl).
 pub(crate) const DENSE_ROWS: u32 = 8;
 
 /// Floats of workgroup memory that hold a sequence-kernel block's h (`H_VEC4S` x 4 in
