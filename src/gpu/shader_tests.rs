@@ -178,7 +178,10 @@ fn every_kernel_entry_point_exists_as_a_compute_shader() {
             // the dispatch arithmetic divides by them (wgsl_constants_match_rust checks the
             // defaults of the fixed ones).
             let sizes = entry.workgroup_size_overrides.expect("an override");
-            assert!(sizes[0].is_some() && sizes[1].is_none(), "{kernel:?}: {sizes:?}");
+            assert!(
+                sizes[0].is_some() && sizes[1].is_none(),
+                "{kernel:?}: {sizes:?}"
+            );
             assert_eq!(entry.workgroup_size[1..], [1, 1], "{kernel:?}");
         }
     }
