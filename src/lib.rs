@@ -46,7 +46,9 @@
 //!   ([`GpuContext::new`]), a software adapter ([`GpuContext::software`]), or a device your
 //!   application owns ([`GpuContext::from_device`]). Create one per device and share it.
 //! - [`Rnn::to_gpu`] uploads the weights once; [`GpuRnn::forward`] blocks,
-//!   [`GpuRnn::forward_async`] yields to your executor while the GPU works.
+//!   [`GpuRnn::forward_async`] awaits the GPU: the task sleeps until the results are mapped
+//!   (natively a helper thread waits in `device.poll`; in a browser the page runs the
+//!   callback). On `wasm32` (WebGPU) only the async forms exist.
 //! - [`GpuRnn::stream`] opens a [`GpuStream`]: feed timesteps as they arrive, the state stays
 //!   on the GPU, and the outputs equal one call over the whole sequence.
 //! - [`GpuRnn::forward_gpu`] takes a [`GpuInput`] buffer you own and leaves a [`GpuOutput`] on
@@ -75,6 +77,9 @@
 //!
 //! [wgpu]: https://docs.rs/wgpu
 #![deny(missing_docs)]
+// In a browser (wasm32) wgpu's handles are neither Send nor Sync, and nothing runs on another
+// thread: the Arcs that share them natively are plain reference counts there.
+#![cfg_attr(target_arch = "wasm32", allow(clippy::arc_with_non_send_sync))]
 
 /// Builder methods that each set one field: `$(#[doc] name: Type;)*` becomes
 /// `pub fn name(mut self, name: Type) -> Self`.

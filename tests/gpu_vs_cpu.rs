@@ -713,16 +713,50 @@ fn forward_async_matches_and_is_send() {
     );
 }
 
-/// A minimal executor (the crate's own executors are not dev-dependencies): polls with a no-op
-/// waker until ready. `forward_async` polls the device on each poll, so this makes progress.
+/// A minimal executor: polls `future` on this thread and sleeps (parks) until its waker is
+/// called, so a future that never wakes it hangs here rather than passing by being re-polled.
 fn block_on<F: std::future::Future>(future: F) -> F::Output {
-    let mut future = std::pin::pin!(future);
-    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-    loop {
-        if let std::task::Poll::Ready(v) = future.as_mut().poll(&mut cx) {
-            return v;
+    counting_block_on(future).0
+}
+
+/// [`block_on`], also returning how many times the future was polled.
+fn counting_block_on<F: std::future::Future>(future: F) -> (F::Output, usize) {
+    struct Unpark(std::thread::Thread);
+    impl std::task::Wake for Unpark {
+        fn wake(self: std::sync::Arc<Self>) {
+            self.0.unpark();
         }
-        std::thread::yield_now();
+    }
+    let waker = std::task::Waker::from(std::sync::Arc::new(Unpark(std::thread::current())));
+    let mut cx = std::task::Context::from_waker(&waker);
+    let mut future = std::pin::pin!(future);
+    let mut polls = 0;
+    loop {
+        polls += 1;
+        if let std::task::Poll::Ready(v) = future.as_mut().poll(&mut cx) {
+            return (v, polls);
+        }
+        std::thread::park();
+    }
+}
+
+/// Awaiting the GPU sleeps: `forward_async` is polled a handful of times for a pass of tens of
+/// steps, not once per spin of a busy loop (which re-woke itself until the results were
+/// mapped: thousands of polls, one executor thread at 100%).
+#[test]
+fn forward_async_sleeps_while_the_gpu_works() {
+    let Some(ctx) = common::gpu() else { return };
+    let mut rng = StdRng::seed_from_u64(4100);
+    let config = RnnConfig::new(Kind::Lstm, 64, 128);
+    let gpu = random_rnn(&config, &mut rng).to_gpu(ctx).unwrap();
+    let x = Tensor::new([64, 8, 64], uniform(&mut rng, 64 * 8 * 64, 1.0)).unwrap();
+    let input = Input::new(&x);
+    gpu.forward(&input).unwrap(); // compile the pipelines first
+    for _ in 0..3 {
+        let (out, polls) = counting_block_on(gpu.forward_async(&input));
+        out.unwrap();
+        // The first poll, one wake-up for the results, and a few spurious unparks at most.
+        assert!(polls <= 8, "forward_async was polled {polls} times");
     }
 }
 

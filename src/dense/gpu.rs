@@ -95,7 +95,7 @@ impl GpuSequential {
             layers.push(next);
         }
         let unused = ctx.storage("unused binding", &[0.0; 4]);
-        pollster::block_on(scopes.pop("uploading the dense weights"))?;
+        scopes.settle("uploading the dense weights")?;
         Ok(GpuSequential {
             ctx: ctx.clone(),
             layout: model.layout.clone(),
@@ -117,6 +117,7 @@ impl GpuSequential {
     /// The shape and length errors of [`SequentialModel::forward`], found before any GPU work;
     /// [`Error::DeviceLimit`] when the work does not fit the device; [`Error::Gpu`] or
     /// [`Error::DeviceLost`] when the device fails.
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn forward(&self, input: &Tensor, lengths: Option<&[usize]>) -> Result<Tensor> {
         pollster::block_on(self.forward_with(input, lengths, Wait::Block))
     }

@@ -9,9 +9,12 @@ use crate::error::{Error, Result};
 /// How a call waits for the GPU.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Wait {
-    /// `device.poll(wait)`: for blocking callers.
+    /// `device.poll(wait)` on the calling thread: for blocking callers (native only).
+    #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
     Block,
-    /// Non-blocking polls, yielding to the executor in between.
+    /// Await the mapping callback: the awaiting task sleeps until it fires. In a browser the
+    /// page runs the callback once the task yields; natively a helper thread waits in
+    /// `device.poll` (wgpu runs callbacks there).
     Yield,
 }
 
@@ -167,7 +170,7 @@ pub(crate) async fn read_back(
     staging: &wgpu::Buffer,
     wait: Wait,
 ) -> Result<Vec<f32>> {
-    let (tx, mut rx) = futures::channel::oneshot::channel();
+    let (tx, rx) = futures::channel::oneshot::channel();
     staging.slice(..).map_async(wgpu::MapMode::Read, move |r| {
         let _ = tx.send(r);
     });
@@ -183,19 +186,13 @@ pub(crate) async fn read_back(
             rx.await
         }
         Wait::Yield => {
-            futures::future::poll_fn(|cx| {
-                if let Err(e) = device.poll(PollType::Poll) {
-                    return std::task::Poll::Ready(Err(lost(&e)));
-                }
-                match futures::FutureExt::poll_unpin(&mut rx, cx) {
-                    std::task::Poll::Ready(r) => std::task::Poll::Ready(Ok(r)),
-                    std::task::Poll::Pending => {
-                        cx.waker().wake_by_ref();
-                        std::task::Poll::Pending
-                    }
-                }
-            })
-            .await?
+            #[cfg(not(target_arch = "wasm32"))]
+            {
+                // A device lost meanwhile drops the callback, which the await below reports.
+                let device = device.clone();
+                std::thread::spawn(move || device.poll(PollType::wait_indefinitely()));
+            }
+            rx.await
         }
     };
     mapped

@@ -86,6 +86,14 @@ impl Health {
         result
     }
 
+    /// [`Health::guard`] for work that does not wait for the GPU.
+    pub(crate) fn guard_now<T>(&self, work: impl FnOnce() -> Result<T>) -> Result<T> {
+        self.check()?;
+        let result = work().map_err(|e| self.explain(e));
+        self.check()?;
+        result
+    }
+
     /// A loss explains any later failure better than the failure's own message.
     pub(crate) fn explain(&self, error: Error) -> Error {
         match self.lost.lock().unwrap_or_else(|e| e.into_inner()).clone() {
@@ -114,19 +122,23 @@ pub enum AdapterChoice {
 }
 
 impl GpuContext {
-    /// A context on the default (high-performance) adapter. Blocks until ready.
+    /// A context on the default (high-performance) adapter. Blocks until ready (native only;
+    /// in a browser, await [`GpuContext::with_adapter`]).
     ///
     /// # Errors
     /// [`Error::NoAdapter`] when no adapter exists, [`Error::RequestDevice`] when it refuses a
     /// device, [`Error::Gpu`] when the kernels do not compile on it.
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn new() -> Result<Self> {
         pollster::block_on(Self::with_adapter(AdapterChoice::Default))
     }
 
-    /// A context on a software (CPU) adapter, such as Mesa's lavapipe. Blocks until ready.
+    /// A context on a software (CPU) adapter, such as Mesa's lavapipe. Blocks until ready
+    /// (native only).
     ///
     /// # Errors
     /// As [`GpuContext::new`].
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn software() -> Result<Self> {
         pollster::block_on(Self::with_adapter(AdapterChoice::Software))
     }
@@ -211,13 +223,22 @@ impl GpuContext {
     /// ([`GpuContext::uses_subgroups`]).
     ///
     /// # Errors
-    /// [`Error::DeviceLimit`] when the device allows fewer than 9 storage buffers per stage
+    /// [`Error::DeviceLimit`] when the device allows fewer than 8 storage buffers per stage
     /// or has no compute support, [`Error::Gpu`] when the kernels do not compile on it.
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn from_device(device: wgpu::Device, queue: wgpu::Queue) -> Result<Self> {
+        pollster::block_on(Self::from_device_async(device, queue))
+    }
+
+    /// As [`GpuContext::from_device`], without blocking (the form for a browser).
+    ///
+    /// # Errors
+    /// As [`GpuContext::from_device`].
+    pub async fn from_device_async(device: wgpu::Device, queue: wgpu::Queue) -> Result<Self> {
         // The device knows its adapter: without its info a software adapter would count as a
         // GPU, skip the software loop-limit guard and return silently wrong results.
         let info = device.adapter_info();
-        pollster::block_on(Self::build(device, queue, info, Arc::default()))
+        Self::build(device, queue, info, Arc::default()).await
     }
 
     async fn build(

@@ -337,7 +337,7 @@ impl Kernels {
             },
             cache: None,
         });
-        pollster::block_on(scopes.pop("compiling a kernel"))?;
+        scopes.settle("compiling a kernel")?;
         // Another thread may have compiled it meanwhile; either is as good.
         let mut pipelines = self.pipelines.lock().unwrap_or_else(|e| e.into_inner());
         Ok(pipelines.entry(v).or_insert(pipeline).clone())

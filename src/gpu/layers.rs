@@ -88,7 +88,7 @@ pub(crate) fn upload(
         .enumerate()
         .map(|(l, dirs)| layer_buffers(ctx, config, l, dirs))
         .collect();
-    pollster::block_on(scopes.pop("uploading the weights"))?;
+    scopes.settle("uploading the weights")?;
     Ok(buffers)
 }
 

@@ -134,6 +134,7 @@ impl GpuRnn {
     /// [`Error::DeviceLimit`](crate::Error::DeviceLimit) when the work does not fit the device
     /// (on software adapters, inputs wider than their loop limit too);
     /// [`Error::Gpu`](crate::Error::Gpu) when the device fails (lost, out of memory).
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn forward(&self, input: &Input<'_>) -> Result<Output> {
         pollster::block_on(self.run(input, Wait::Block))
     }

@@ -47,17 +47,14 @@ impl ResidentPass {
     /// ([`GpuRnn::forward_gpu`](super::GpuRnn::forward_gpu)).
     pub(crate) fn forward_gpu(model: &DeviceModel, input: &GpuInput<'_>) -> Result<GpuOutput> {
         let ctx = &model.ctx;
-        let work = async {
+        let pass = ctx.inner.health.guard_now(|| {
             let scopes = Scopes::push(&ctx.inner.device);
             let pass = ResidentPass::new(model, None, input)?;
             let encoder = pass.record(model)?;
             ctx.inner.queue.submit([encoder.finish()]);
-            scopes
-                .pop("running the forward pass on GPU buffers")
-                .await?;
+            scopes.settle("running the forward pass on GPU buffers")?;
             Ok(pass)
-        };
-        let pass = pollster::block_on(ctx.inner.health.guard(work))?;
+        })?;
         let lstm = model.config.kind.has_cell_state();
         let mut shapes = pass.resolved.shapes.clone();
         // GPU-resident output is time-major.
@@ -132,7 +129,7 @@ impl ResidentPass {
         let mut encoder = device.create_command_encoder(&Default::default());
         encoder.copy_buffer_to_buffer(&result.output, 0, output, 0, bytes);
         model.ctx.inner.queue.submit([encoder.finish()]);
-        pollster::block_on(scopes.pop("copying the output into the caller's buffer"))
+        scopes.settle("copying the output into the caller's buffer")
     }
 }
 

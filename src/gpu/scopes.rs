@@ -6,7 +6,13 @@ use crate::error::{Error, Result};
 pub(crate) struct Scopes(Vec<wgpu::ErrorScopeGuard>);
 
 impl Scopes {
+    /// Natively, scopes for validation, out-of-memory and internal errors. In a browser none:
+    /// a call there cannot block to read a scope, so wgpu's errors go to the device's
+    /// uncaptured-error handler instead and surface from the next call (`Health::check`).
     pub(crate) fn push(device: &wgpu::Device) -> Self {
+        if cfg!(target_arch = "wasm32") {
+            return Scopes(Vec::new());
+        }
         Scopes(
             [
                 wgpu::ErrorFilter::Validation,
@@ -19,11 +25,23 @@ impl Scopes {
         )
     }
 
+    /// Pops every scope and waits here for what they caught: for calls that cannot await
+    /// (natively; in a browser there is nothing to wait for, see [`Scopes::push`]).
+    pub(crate) fn settle(self, operation: &'static str) -> Result<()> {
+        #[cfg(not(target_arch = "wasm32"))]
+        return pollster::block_on(self.pop(operation));
+        #[cfg(target_arch = "wasm32")]
+        {
+            let _ = operation;
+            Ok(())
+        }
+    }
+
     /// Pops every scope now (innermost first); the returned future reports the first error.
     pub(crate) fn pop(
         mut self,
         operation: &'static str,
-    ) -> impl std::future::Future<Output = Result<()>> + Send {
+    ) -> impl std::future::Future<Output = Result<()>> + wgpu::WasmNotSend {
         let mut futures = Vec::new();
         while let Some(scope) = self.0.pop() {
             futures.push(scope.pop());

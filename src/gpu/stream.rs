@@ -69,7 +69,7 @@ impl<'m> GpuStream<'m> {
             .check_buffer("the stream state c", (c.len() * 4) as u64, hint)?;
         let scopes = Scopes::push(&model.ctx.inner.device);
         let state = StateBuffers::upload(&model.ctx, &h, &c);
-        pollster::block_on(scopes.pop("opening a stream"))?;
+        scopes.settle("opening a stream")?;
         Ok(GpuStream {
             model,
             batch,
@@ -91,6 +91,7 @@ impl GpuStream<'_> {
     /// # Errors
     /// The shape errors of a forward pass; [`Error::StreamBatch`] when the chunk's batch is not
     /// the stream's; GPU errors as in [`GpuRnn::forward`](super::GpuRnn::forward).
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn push(&mut self, chunk: &Tensor) -> Result<Tensor> {
         pollster::block_on(self.run(chunk, Wait::Block))
     }
@@ -196,13 +197,14 @@ impl GpuStream<'_> {
             }
         }
         model.ctx.inner.queue.submit([encoder.finish()]);
-        pollster::block_on(scopes.pop("resetting stream state"))
+        scopes.settle("resetting stream state")
     }
 
     /// Reads the current state back: `h (D*L, B, H_out)` and, for LSTM, `c (D*L, B, H)`.
     ///
     /// # Errors
     /// GPU errors.
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn state(&self) -> Result<(Tensor, Option<Tensor>)> {
         pollster::block_on(self.read_state(Wait::Block))
     }
@@ -272,7 +274,7 @@ impl GpuStream<'_> {
             queue.write_buffer(&self.state.c, 0, bytemuck::cast_slice(c.data()));
         }
         queue.submit([]);
-        pollster::block_on(scopes.pop("setting stream state"))
+        scopes.settle("setting stream state")
     }
 }
 

@@ -119,7 +119,7 @@ impl WaveWeights {
             bytemuck::bytes_of(&params),
             wgpu::BufferUsages::UNIFORM,
         );
-        pollster::block_on(scopes.pop("gathering the wavefront's weights"))?;
+        scopes.settle("gathering the wavefront's weights")?;
         Ok(WaveWeights {
             arena,
             biases,
