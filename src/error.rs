@@ -244,10 +244,12 @@ pub enum Error {
         source: std::io::Error,
     },
     /// No GPU adapter was found.
-    #[error("no GPU adapter found ({reason}); install a Vulkan/Metal/DX12 driver (on Linux without a GPU: the Mesa package mesa-vulkan-drivers) or use the CPU path")]
+    #[error("no GPU adapter found ({reason}); {hint}")]
     NoAdapter {
         /// What wgpu said.
         reason: String,
+        /// What to do about it, natively or in a browser.
+        hint: &'static str,
     },
     /// The adapter refused to create a device.
     #[error("the GPU adapter refused to create a device: {reason}")]

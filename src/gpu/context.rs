@@ -166,7 +166,17 @@ impl GpuContext {
                 break;
             }
         }
-        Err(Error::NoAdapter { reason: last_error })
+        let hint = if cfg!(target_arch = "wasm32") {
+            "the browser offers no WebGPU adapter: use a browser with WebGPU enabled (Chromium on \
+             Linux without a GPU: --enable-unsafe-webgpu), or the CPU path"
+        } else {
+            "install a Vulkan/Metal/DX12 driver (on Linux without a GPU: the Mesa package \
+             mesa-vulkan-drivers) or use the CPU path"
+        };
+        Err(Error::NoAdapter {
+            reason: last_error,
+            hint,
+        })
     }
 
     async fn pick_adapter(
