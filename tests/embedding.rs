@@ -130,20 +130,28 @@ fn a_software_device_from_the_application_keeps_the_loop_limit_guard() {
     )
     .unwrap();
     let input = Input::new(&x);
-    let mut gpu = rnn.to_gpu(&ctx).unwrap();
     let cpu = rnn.forward(&input).unwrap();
-    for strategy in [Strategy::Auto, Strategy::PerStep, Strategy::Sequence] {
-        if gpu.set_strategy(strategy).is_err() {
-            continue; // a strategy this width cannot take is refused, not run wrong
-        }
-        let out = gpu.forward(&input).unwrap();
-        // 600 steps of a contracting map: float32 summation order differs by a few ulp a step.
-        for (name, got, want) in [
-            ("output", &out.output, &cpu.output),
-            ("h_n", &out.h_n, &cpu.h_n),
-        ] {
-            let what = format!("{strategy:?} {name}");
-            common::assert_close(&what, got.data(), want.data(), 1e-4, 1e-4);
+    // The software plan, and a GPU's plan on the same device (GpuContext::with_gpu_plan),
+    // whose sequence kernel would otherwise take chunks longer than the loop budget.
+    for (plan, ctx) in [
+        ("software plan", ctx.clone()),
+        ("GPU plan", ctx.with_gpu_plan()),
+    ] {
+        let mut gpu = rnn.to_gpu(&ctx).unwrap();
+        for strategy in [Strategy::Auto, Strategy::PerStep, Strategy::Sequence] {
+            if gpu.set_strategy(strategy).is_err() {
+                continue; // a strategy this width cannot take is refused, not run wrong
+            }
+            let out = gpu.forward(&input).unwrap();
+            // 600 steps of a contracting map: float32 summation order differs by a few ulp a
+            // step.
+            for (name, got, want) in [
+                ("output", &out.output, &cpu.output),
+                ("h_n", &out.h_n, &cpu.h_n),
+            ] {
+                let what = format!("{plan} {strategy:?} {name}");
+                common::assert_close(&what, got.data(), want.data(), 1e-4, 1e-4);
+            }
         }
     }
 }

@@ -41,7 +41,10 @@ async fn report(
     let io = TensorFile::from_bytes(input.unwrap_or_else(|| DEMO_INPUT.to_vec()))?;
     // The demo says its kind; a user's file has it inferred (RNN weights read as tanh).
     let kind = if demo {
-        weights.metadata().get("kind").and_then(|k| k.parse::<Kind>().ok())
+        weights
+            .metadata()
+            .get("kind")
+            .and_then(|k| k.parse::<Kind>().ok())
     } else {
         None
     };
@@ -51,12 +54,14 @@ async fn report(
         batch_first: batch_first && !demo,
     };
     let rnn = Rnn::from_file(&weights, &options)?;
-    let x = io.f32("input")?.ok_or_else(|| wgpu_rnn::Error::Unsupported {
-        what: "an input file without a tensor named `input`".into(),
-        reason: "save the input as `input` (and `h0`, `c0`, `lengths` where used), as the \
+    let x = io
+        .f32("input")?
+        .ok_or_else(|| wgpu_rnn::Error::Unsupported {
+            what: "an input file without a tensor named `input`".into(),
+            reason: "save the input as `input` (and `h0`, `c0`, `lengths` where used), as the \
                  `infer` example reads it"
-            .into(),
-    })?;
+                .into(),
+        })?;
     let (h0, c0, lengths) = (io.f32("h0")?, io.f32("c0")?, io.lengths("lengths")?);
     let mut args = Input::new(&x);
     if let Some(h0) = &h0 {
@@ -97,9 +102,19 @@ async fn report(
         .fold(0.0f32, f32::max);
     let info = ctx.adapter_info();
     let c = rnn.config();
-    let values: Vec<String> = first.output.data().iter().take(6).map(|v| format!("{v:.6}")).collect();
+    let values: Vec<String> = first
+        .output
+        .data()
+        .iter()
+        .take(6)
+        .map(|v| format!("{v:.6}"))
+        .collect();
     Ok([
-        format!("model: {}{}", c.kind, if demo { " (built-in demo)" } else { "" }),
+        format!(
+            "model: {}{}",
+            c.kind,
+            if demo { " (built-in demo)" } else { "" }
+        ),
         format!(
             "config: input_size={} hidden_size={} num_layers={} bidirectional={} proj_size={}",
             c.input_size, c.hidden_size, c.num_layers, c.bidirectional, c.proj_size

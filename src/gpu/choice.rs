@@ -19,7 +19,13 @@ pub(crate) fn sequence_cut(
     batch: usize,
     profile: DeviceProfile,
 ) -> Option<SequenceCut> {
-    let mut cut = SequenceCut::new(SequenceLayer::of(config), batch, profile.adapter)?;
+    let layer = SequenceLayer::of(config);
+    let mut cut = SequenceCut::new(layer, batch, profile.adapter)?;
+    if profile.loop_limit && !profile.is_software() {
+        // The GPU's cut on a device with llvmpipe's loop limit (a software adapter planning
+        // as a GPU): its chunks must still fit the budget, or results go silently wrong.
+        cut = cut.within_loop_budget(layer)?;
+    }
     cut.shape.registers &= profile.subgroups && profile.fixed_subgroup_size;
     // The software profile reads W_hh from uniform buffers where it fits them: lavapipe
     // gathers a uniform load across its lanes at once but loads storage one lane at a time

@@ -59,6 +59,10 @@ pub struct DeviceProfile {
     /// Whether the adapter reports one subgroup size (min = max), which the register
     /// sequence kernel needs.
     pub(crate) fixed_subgroup_size: bool,
+    /// Whether the device ends an invocation's loops silently after a budget of iterations
+    /// (llvmpipe; `gpu::sequence::SOFTWARE_LOOP_LIMIT`): the real adapter's, kept when a
+    /// context plans as for a GPU (`GpuContext::with_gpu_plan`).
+    pub(crate) loop_limit: bool,
 }
 
 impl DeviceProfile {
@@ -68,6 +72,7 @@ impl DeviceProfile {
         adapter: AdapterKind::Gpu,
         subgroups: true,
         fixed_subgroup_size: false,
+        loop_limit: false,
     };
 
     /// The profile of a device with `features`, created from the adapter `info` describes.
@@ -76,6 +81,7 @@ impl DeviceProfile {
             adapter: AdapterKind::of(info),
             subgroups: subgroups_usable(features, info),
             fixed_subgroup_size: info.subgroup_min_size == info.subgroup_max_size,
+            loop_limit: info.device_type == wgpu::DeviceType::Cpu,
         }
     }
 
@@ -88,6 +94,7 @@ impl DeviceProfile {
         },
         subgroups: true,
         fixed_subgroup_size: true,
+        loop_limit: true,
     };
 
     /// Whether the input projection stages tiles of x in workgroup memory (shaders/gemm.wesl,

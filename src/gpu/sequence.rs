@@ -159,6 +159,16 @@ impl SequenceCut {
     }
 }
 
+impl SequenceCut {
+    /// This cut with its chunks shortened to fit a software adapter's loop budget, or `None`
+    /// where not one step fits.
+    pub(crate) fn within_loop_budget(self, layer: SequenceLayer) -> Option<SequenceCut> {
+        let (fixed, per_step) = loop_iterations(layer, self.shape);
+        let max_steps = (SOFTWARE_LOOP_BUDGET.saturating_sub(fixed) / per_step).min(self.max_steps);
+        (max_steps > 0).then_some(SequenceCut { max_steps, ..self })
+    }
+}
+
 /// The widest workgroup the cut gives a software adapter.
 const SOFTWARE_MAX_WORKGROUP: u32 = 64;
 
