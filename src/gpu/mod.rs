@@ -4,9 +4,11 @@
 //! Where things are, from the bottom up:
 //! - `plan` and `choice`: pure functions of (configuration, batch, device profile) that pick
 //!   the kernels and their cut; `bench --plan` prints them.
-//! - `shaders` (the WGSL sources and the sizes shared with them) and `kernels` (layouts and
-//!   the one pipeline cache); `shader_tests` and `translate` check them with naga.
-//! - `context` (adapter, device, kernels), `buffers`, `scopes`, `slots` (timestep indices).
+//! - `shaders` (the WGSL modules build.rs compiles from the WESL files under `shaders/`, and
+//!   the sizes shared with them) and `kernels` (layouts and the one pipeline cache);
+//!   `shader_tests` and `translate` check them with naga.
+//! - `context` (adapter, device, kernels), `health` (errors outside our calls), `buffers`,
+//!   `scopes`, `slots` (timestep indices).
 //! - `layers` (a model's weights on the device) and `device_model` (what a model holds and
 //!   how it plans a pass); `pass` (the sizes of one pass).
 //! - One module per strategy with its pipelines and dispatches: `per_step`, `sequence`,
@@ -17,6 +19,7 @@ mod buffers;
 mod choice;
 mod context;
 mod device_model;
+mod health;
 mod host_pass;
 pub(crate) mod kernels;
 mod layers;
