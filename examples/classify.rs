@@ -36,7 +36,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use wgpu_rnn::weights::save_safetensors;
-use wgpu_rnn::{GpuContext, Sequential, TensorFile};
+use wgpu_rnn::{GpuContext, Input, Sequential, TensorFile};
 
 const USAGE: &str = "\
 usage: classify [--weights W.safetensors] [--input X.safetensors] [--output Y.safetensors]
@@ -90,8 +90,12 @@ fn run() -> Result<(), BoxError> {
         )
     })?;
     let lengths = file.lengths("lengths")?;
+    let mut input = Input::new(&x);
+    if let Some(lengths) = &lengths {
+        input = input.lengths(lengths);
+    }
     // Dry run: shape errors before any GPU work.
-    model.check(x.shape(), lengths.as_deref())?;
+    model.check(&input.shapes())?;
     eprintln!(
         "input:   {:?}{}",
         x.shape(),
@@ -116,13 +120,13 @@ fn run() -> Result<(), BoxError> {
             ms(start)
         );
         let start = Instant::now();
-        let logits = gpu.forward(&x, lengths.as_deref())?;
+        let logits = gpu.forward(&input)?;
         eprintln!("forward: {:.2} ms (first run)", ms(start));
         logits
     } else {
         eprintln!("device:  cpu (reference path)");
         let start = Instant::now();
-        let logits = model.forward(&x, lengths.as_deref())?;
+        let logits = model.forward(&input)?;
         eprintln!("forward: {:.2} ms", ms(start));
         logits
     };

@@ -74,11 +74,9 @@ fn run() -> Result<(), BoxError> {
         return Ok(());
     };
 
-    let options = LoadOptions {
-        prefix: args.prefix.clone(),
-        kind: args.kind,
-        batch_first: args.batch_first,
-    };
+    let mut options = LoadOptions::default().batch_first(args.batch_first);
+    options.prefix = args.prefix.clone();
+    options.kind = args.kind;
     let rnn = Rnn::load(&args.weights, &options)?;
     eprintln!(
         "model:   {} from {}",

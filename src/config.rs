@@ -35,6 +35,7 @@ impl FromStr for Kind {
 /// # Ok::<(), wgpu_rnn::Error>(())
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub struct RnnConfig {
     /// The cell.
     pub kind: Kind,

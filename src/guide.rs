@@ -91,11 +91,10 @@
 //!
 //! // nn.GRU(input_size=3, hidden_size=20, num_layers=2, batch_first=True)
 //! let gru = RnnConfig::new(Kind::Gru, 3, 20).num_layers(2).batch_first(true);
-//! let shapes = gru.check(&InputShapes {
-//!     input: &[32, 50, 3],   // (B, T, I)
-//!     h0: Some(&[2, 32, 20]), // (L*D, B, H)
-//!     ..Default::default()
-//! })?;
+//! let shapes = gru.check(
+//!     &InputShapes::new(&[32, 50, 3]) // (B, T, I)
+//!         .h0(&[2, 32, 20]),           // (L*D, B, H)
+//! )?;
 //! assert_eq!(shapes.output, [32, 50, 20]);
 //! assert_eq!(shapes.h_n, [2, 32, 20]);
 //! assert_eq!(shapes.c_n, None);
@@ -104,7 +103,7 @@
 //! // input is one unbatched sequence of 1600 steps (valid, as in PyTorch); next to an h0 for
 //! // 32 sequences it is recognised, and the message says which reshape fixes it.
 //! let err = gru
-//!     .check(&InputShapes { input: &[1600, 3], h0: Some(&[2, 32, 20]), ..Default::default() })
+//!     .check(&InputShapes::new(&[1600, 3]).h0(&[2, 32, 20]))
 //!     .unwrap_err();
 //! assert!(matches!(err, Error::FlattenedBatch { batch: 32, .. }));
 //! assert!(err.to_string().contains("reshape the input to (32, 50, 3)"));

@@ -5,6 +5,7 @@ use std::fmt;
 
 /// Which recurrent cell a stack uses, as in `torch.nn.GRU`, `torch.nn.LSTM` and `torch.nn.RNN`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Kind {
     /// `torch.nn.GRU`: gate rows `[r | z | n]`.
     Gru,

@@ -8,7 +8,7 @@
 //! use wgpu_rnn::{GpuContext, Input, Kind, Rnn, RnnConfig, Tensor};
 //!
 //! // nn.GRU(input_size=3, hidden_size=20, batch_first=True), weights from a state_dict.
-//! let rnn = Rnn::load("gru.safetensors", &wgpu_rnn::LoadOptions { batch_first: true, ..Default::default() })?;
+//! let rnn = Rnn::load("gru.safetensors", &wgpu_rnn::LoadOptions::default().batch_first(true))?;
 //! let x = Tensor::new([4, 50, 3], vec![0.1; 4 * 50 * 3])?; // (B, T, input_size)
 //!
 //! let gpu = rnn.to_gpu(&GpuContext::new()?)?;   // weights uploaded once
@@ -115,5 +115,5 @@ pub use dense::{Activation, GpuSequential, Linear, Sequential, SequentialModel};
 pub use error::{Error, Result};
 pub use gpu::{AdapterChoice, GpuContext, GpuInput, GpuOutput, GpuRnn, GpuStream, Strategy};
 pub use model::Rnn;
-pub use shape::{Input, InputShapes, Output, OutputShapes, Tensor};
+pub use shape::{Input, InputShapes, Output, OutputShapes, Tensor, TensorView};
 pub use weights::{LoadOptions, TensorFile};

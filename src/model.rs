@@ -9,7 +9,9 @@ use crate::error::Error;
 use crate::error::Result;
 use crate::gpu::{GpuContext, GpuRnn};
 use crate::resolve::Resolved;
-use crate::shape::{swap_batch_time, Input, OutputShapes, Tensor};
+use crate::shape::{
+    swap_batch_time, swap_batch_time_into, Input, OutputShapes, Tensor, TensorView,
+};
 use crate::weights::{DirectionWeights, LoadOptions, TensorFile};
 use crate::{cpu, Output};
 
@@ -89,7 +91,7 @@ impl Rnn {
     ///
     /// ```no_run
     /// use wgpu_rnn::{LoadOptions, Rnn};
-    /// let rnn = Rnn::load("gru.safetensors", &LoadOptions { batch_first: true, ..Default::default() })?;
+    /// let rnn = Rnn::load("gru.safetensors", &LoadOptions::default().batch_first(true))?;
     /// println!("{:?}", rnn.config());
     /// # Ok::<(), wgpu_rnn::Error>(())
     /// ```
@@ -138,7 +140,37 @@ impl Rnn {
         if resolved.t == 0 || resolved.b == 0 {
             return empty_output(input, &resolved);
         }
-        let host = HostSequences::new(&self.config, input, &resolved);
+        let r = self.reference(input, &resolved);
+        Ok(finish_output(
+            &self.config,
+            &resolved,
+            r.output,
+            r.h_n,
+            r.c_n,
+        ))
+    }
+
+    /// As [`Rnn::forward`], writing the results into `out` (its tensors take the result's
+    /// shapes and keep their allocations). The reference path still allocates its working
+    /// memory; [`GpuStream::push_into`](crate::GpuStream::push_into) is the form whose
+    /// steady loop allocates nothing for its data.
+    ///
+    /// # Errors
+    /// As [`Rnn::forward`]; `out` is unspecified after an error.
+    pub fn forward_into(&self, input: &Input<'_>, out: &mut Output) -> Result<()> {
+        let resolved = crate::resolve::resolve(&self.config, &input.shapes())?;
+        input.check_finite()?;
+        if resolved.t == 0 || resolved.b == 0 {
+            *out = empty_output(input, &resolved)?;
+            return Ok(());
+        }
+        let r = self.reference(input, &resolved);
+        write_output(&self.config, &resolved, [&r.output, &r.h_n, &r.c_n], out);
+        Ok(())
+    }
+
+    fn reference(&self, input: &Input<'_>, resolved: &Resolved) -> cpu::Results {
+        let host = HostSequences::new(&self.config, input, resolved);
         let seq = cpu::Sequences {
             x: &host.x,
             t: resolved.t,
@@ -147,14 +179,7 @@ impl Rnn {
             h0: &host.h0,
             c0: &host.c0,
         };
-        let r = cpu::forward(&self.config, &self.layers, &seq);
-        Ok(finish_output(
-            &self.config,
-            &resolved,
-            r.output,
-            r.h_n,
-            r.c_n,
-        ))
+        cpu::forward(&self.config, &self.layers, &seq)
     }
 
     /// Uploads the weights to `ctx` (once); the returned model runs on that GPU.
@@ -170,36 +195,56 @@ impl Rnn {
 }
 
 /// The arguments of a forward pass in the layout both paths compute in: time-major, with
-/// lengths and zero states filled in.
-pub(crate) struct HostSequences {
+/// lengths and zero states filled in. Borrowed from the caller where they already are.
+pub(crate) struct HostSequences<'a> {
     /// `(T, B, I)`.
-    pub x: Vec<f32>,
+    pub x: Cow<'a, [f32]>,
     /// One per sequence (`T` when not given).
-    pub lengths: Vec<usize>,
+    pub lengths: Cow<'a, [usize]>,
     /// `(D*L, B, H_out)`.
-    pub h0: Vec<f32>,
+    pub h0: Cow<'a, [f32]>,
     /// `(D*L, B, H)` for LSTM, empty otherwise.
-    pub c0: Vec<f32>,
+    pub c0: Cow<'a, [f32]>,
 }
 
-impl HostSequences {
-    pub(crate) fn new(config: &RnnConfig, input: &Input<'_>, r: &Resolved) -> Self {
-        let x = if r.batched && config.batch_first {
-            swap_batch_time(input.x.data(), r.b, r.t, config.input_size)
-        } else {
-            input.x.data().to_vec()
+impl<'a> HostSequences<'a> {
+    pub(crate) fn new(config: &RnnConfig, input: &Input<'a>, r: &'a Resolved) -> Self {
+        Self::with_scratch(config, input, r, None)
+    }
+
+    /// As [`HostSequences::new`], making a batch-first input time-major in `scratch` (kept
+    /// by the caller between calls) rather than in a new allocation.
+    pub(crate) fn with_scratch(
+        config: &RnnConfig,
+        input: &Input<'a>,
+        r: &'a Resolved,
+        scratch: Option<&'a mut Vec<f32>>,
+    ) -> Self {
+        let x = match (r.batched && config.batch_first, scratch) {
+            (false, _) => Cow::Borrowed(input.x.data()),
+            (true, None) => {
+                Cow::Owned(swap_batch_time(input.x.data(), r.b, r.t, config.input_size))
+            }
+            (true, Some(scratch)) => {
+                scratch.resize(input.x.data().len(), 0.0);
+                swap_batch_time_into(input.x.data(), r.b, r.t, config.input_size, scratch);
+                Cow::Borrowed(&scratch[..])
+            }
         };
         let stacked = config.num_layers * config.num_directions();
         let h0 = match input.h0 {
-            Some(h0) => h0.data().to_vec(),
-            None => vec![0.0; stacked * r.b * config.state_width()],
+            Some(h0) => Cow::Borrowed(h0.data()),
+            None => Cow::Owned(vec![0.0; stacked * r.b * config.state_width()]),
         };
         let c0 = match (input.c0, config.kind.has_cell_state()) {
-            (Some(c0), _) => c0.data().to_vec(),
-            (None, true) => vec![0.0; stacked * r.b * config.hidden_size],
-            (None, false) => Vec::new(),
+            (Some(c0), _) => Cow::Borrowed(c0.data()),
+            (None, true) => Cow::Owned(vec![0.0; stacked * r.b * config.hidden_size]),
+            (None, false) => Cow::Borrowed(&[][..]),
         };
-        let lengths = r.lengths.clone().unwrap_or_else(|| vec![r.t; r.b]);
+        let lengths = match &r.lengths {
+            Some(lengths) => Cow::Borrowed(lengths.as_slice()),
+            None => Cow::Owned(vec![r.t; r.b]),
+        };
         HostSequences { x, lengths, h0, c0 }
     }
 }
@@ -233,10 +278,42 @@ pub(crate) fn finish_sequence(config: &RnnConfig, r: &Resolved, output: Vec<f32>
     Tensor::from_parts(r.shapes.output.clone(), output)
 }
 
+/// As [`finish_output`], into `out`'s allocations: nothing is allocated when they are large
+/// enough (a previous call of the same shape).
+pub(crate) fn write_output(
+    config: &RnnConfig,
+    r: &Resolved,
+    [output, h_n, c_n]: [&[f32]; 3],
+    out: &mut Output,
+) {
+    write_sequence(config, r, output, &mut out.output);
+    out.h_n
+        .reshape_for_write(&r.shapes.h_n)
+        .copy_from_slice(h_n);
+    match &r.shapes.c_n {
+        Some(shape) => out
+            .c_n
+            .get_or_insert_with(Tensor::default)
+            .reshape_for_write(shape)
+            .copy_from_slice(c_n),
+        None => out.c_n = None,
+    }
+}
+
+/// As [`finish_sequence`], into `out`'s allocation.
+pub(crate) fn write_sequence(config: &RnnConfig, r: &Resolved, output: &[f32], out: &mut Tensor) {
+    let dst = out.reshape_for_write(&r.shapes.output);
+    if r.batched && config.batch_first {
+        swap_batch_time_into(output, r.t, r.b, config.output_width(), dst);
+    } else {
+        dst.copy_from_slice(output);
+    }
+}
+
 /// `T = 0` or `B = 0`: no step runs, so the output is empty and the final state is the initial one.
 pub(crate) fn empty_output(input: &Input<'_>, r: &Resolved) -> Result<Output> {
-    let state = |given: Option<&Tensor>, shape: &[usize]| match given {
-        Some(t) => Ok(t.clone()),
+    let state = |given: Option<TensorView<'_>>, shape: &[usize]| match given {
+        Some(t) => Ok(t.to_tensor()),
         None => Tensor::zeros(shape.to_vec()),
     };
     Ok(Output {

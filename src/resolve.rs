@@ -28,7 +28,7 @@ impl RnnConfig {
     /// use wgpu_rnn::{InputShapes, Kind, RnnConfig};
     /// let gru = RnnConfig::new(Kind::Gru, 3, 20).batch_first(true);
     /// // A (1600, 3) input is one unbatched sequence of 1600 steps, as in PyTorch.
-    /// let shapes = gru.check(&InputShapes { input: &[1600, 3], ..Default::default() })?;
+    /// let shapes = gru.check(&InputShapes::new(&[1600, 3]))?;
     /// assert_eq!(shapes.output, vec![1600, 20]);
     /// # Ok::<(), wgpu_rnn::Error>(())
     /// ```

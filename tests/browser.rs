@@ -55,11 +55,9 @@ async fn context() -> GpuContext {
 fn load(weights: &[u8]) -> Rnn {
     let file = TensorFile::from_bytes(weights.to_vec()).unwrap();
     let meta = file.metadata();
-    let options = LoadOptions {
-        prefix: None,
-        kind: Some(meta["kind"].parse::<Kind>().unwrap()),
-        batch_first: meta["batch_first"] == "true",
-    };
+    let options = LoadOptions::default()
+        .kind(meta["kind"].parse::<Kind>().unwrap())
+        .batch_first(meta["batch_first"] == "true");
     Rnn::from_file(&file, &options).unwrap()
 }
 

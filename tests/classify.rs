@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use wgpu_rnn::dense::Activation;
-use wgpu_rnn::{Sequential, SequentialModel, Tensor, TensorFile};
+use wgpu_rnn::{Input, Sequential, SequentialModel, Tensor, TensorFile};
 
 /// Absolute tolerance against PyTorch, as in tests/pytorch_parity.rs: float32 summation order
 /// differs between PyTorch's BLAS and our loops/kernels. Over 10 LSTM steps and three matrix
@@ -79,10 +79,10 @@ fn classify_case() -> (Tensor, Vec<usize>, Tensor, Tensor) {
 fn classifier_on_the_cpu_matches_pytorch() {
     let model = classifier();
     let (x, lengths, logits, logits_lengths) = classify_case();
-    let got = model.forward(&x, None).unwrap();
+    let got = model.forward(&Input::new(&x)).unwrap();
     assert_eq!(got.shape(), &[32, 2]);
     common::assert_close("cpu logits", got.data(), logits.data(), TOLERANCE, 0.0);
-    let got = model.forward(&x, Some(&lengths)).unwrap();
+    let got = model.forward(&Input::new(&x).lengths(&lengths)).unwrap();
     common::assert_close(
         "cpu logits with lengths",
         got.data(),
@@ -97,10 +97,10 @@ fn classifier_on_the_gpu_matches_pytorch() {
     let Some(ctx) = common::gpu() else { return };
     let gpu = classifier().to_gpu(ctx).unwrap();
     let (x, lengths, logits, logits_lengths) = classify_case();
-    let got = gpu.forward(&x, None).unwrap();
+    let got = gpu.forward(&Input::new(&x)).unwrap();
     assert_eq!(got.shape(), &[32, 2]);
     common::assert_close("gpu logits", got.data(), logits.data(), TOLERANCE, 0.0);
-    let got = gpu.forward(&x, Some(&lengths)).unwrap();
+    let got = gpu.forward(&Input::new(&x).lengths(&lengths)).unwrap();
     common::assert_close(
         "gpu logits with lengths",
         got.data(),
@@ -117,7 +117,7 @@ fn bidirectional_model_with_activations_matches_pytorch_on_both_paths() {
     let x = tensor(&io, "input");
     let lengths = io.lengths("lengths").unwrap().unwrap();
     let (with_lengths, full) = (tensor(&io, "logits"), tensor(&io, "logits_full"));
-    let cpu = model.forward(&x, Some(&lengths)).unwrap();
+    let cpu = model.forward(&Input::new(&x).lengths(&lengths)).unwrap();
     assert_eq!(cpu.shape(), &[5, 3]);
     common::assert_close(
         "cpu, lengths",
@@ -126,12 +126,12 @@ fn bidirectional_model_with_activations_matches_pytorch_on_both_paths() {
         TOLERANCE,
         0.0,
     );
-    let cpu = model.forward(&x, None).unwrap();
+    let cpu = model.forward(&Input::new(&x)).unwrap();
     common::assert_close("cpu, full", cpu.data(), full.data(), TOLERANCE, 0.0);
 
     let Some(ctx) = common::gpu() else { return };
     let gpu = model.to_gpu(ctx).unwrap();
-    let got = gpu.forward(&x, Some(&lengths)).unwrap();
+    let got = gpu.forward(&Input::new(&x).lengths(&lengths)).unwrap();
     common::assert_close(
         "gpu, lengths",
         got.data(),
@@ -139,7 +139,7 @@ fn bidirectional_model_with_activations_matches_pytorch_on_both_paths() {
         TOLERANCE,
         0.0,
     );
-    let got = gpu.forward(&x, None).unwrap();
+    let got = gpu.forward(&Input::new(&x)).unwrap();
     common::assert_close("gpu, full", got.data(), full.data(), TOLERANCE, 0.0);
 }
 

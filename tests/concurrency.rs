@@ -34,7 +34,7 @@ const _: () = {
     send_sync::<wgpu_rnn::SequentialModel>();
     send_sync::<wgpu_rnn::Linear>();
     // A stream borrows its model; it moves to (and is used from) one thread at a time.
-    send_sync::<GpuStream<'static>>();
+    send_sync::<GpuStream>();
 };
 
 fn model(kind: Kind, input: usize, hidden: usize) -> Rnn {
@@ -197,7 +197,7 @@ fn threads_share_one_sequential_model_and_get_the_single_threaded_bits() {
         .iter()
         .map(|mine| {
             mine.iter()
-                .map(|(x, l)| gpu.forward(x, l.as_deref()).unwrap())
+                .map(|(x, l)| gpu.forward(&common::input(x, l.as_deref())).unwrap())
                 .collect()
         })
         .collect();
@@ -208,7 +208,7 @@ fn threads_share_one_sequential_model_and_get_the_single_threaded_bits() {
                 for run in 0..RUNS_PER_THREAD / 4 {
                     let which = run % INPUTS_PER_THREAD;
                     let (x, lengths) = &mine[which];
-                    let got = gpu.forward(x, lengths.as_deref()).unwrap();
+                    let got = gpu.forward(&common::input(x, lengths.as_deref())).unwrap();
                     assert_eq!(bits(&got), bits(&want[which]), "thread {thread} run {run}");
                 }
             });

@@ -7,7 +7,9 @@ mod common;
 use safetensors::tensor::{Dtype, TensorView};
 use wgpu_rnn::dense::{Activation, Linear, Stage};
 use wgpu_rnn::weights::expected_tensors;
-use wgpu_rnn::{Error, Input, Kind, LoadOptions, Rnn, RnnConfig, Sequential, Tensor, TensorFile};
+use wgpu_rnn::{
+    Error, Input, InputShapes, Kind, LoadOptions, Rnn, RnnConfig, Sequential, Tensor, TensorFile,
+};
 
 /// GPU against CPU: float32 summation order only (sums of at most ~40 terms of size ~1).
 const TOLERANCE: f32 = 1e-5;
@@ -143,8 +145,8 @@ fn linear_on_the_gpu_matches_the_cpu_for_odd_widths_and_fused_activations() {
                 .from_file(&file(&linear_tensors("fc", k, n, bias, i as f32)))
                 .unwrap();
             let x = tensor(&[rows, k], 0.3 + i as f32, 2.0);
-            let cpu = model.forward(&x, None).unwrap();
-            let gpu = model.to_gpu(ctx).unwrap().forward(&x, None).unwrap();
+            let cpu = model.forward(&Input::new(&x)).unwrap();
+            let gpu = model.to_gpu(ctx).unwrap().forward(&Input::new(&x)).unwrap();
             assert_eq!(gpu.shape(), &[rows, n]);
             let what = format!("Linear({k} -> {n}) over {rows} rows, {activation}");
             common::assert_close(&what, gpu.data(), cpu.data(), TOLERANCE, TOLERANCE);
@@ -174,8 +176,8 @@ fn linear_over_wide_inputs() {
                 assert!(needed > limit, "{what}: {needed} <= {limit}");
             }
             Ok(gpu) if !software || k <= 65_000 => {
-                let cpu = model.forward(&x, None).unwrap();
-                let gpu = gpu.forward(&x, None).unwrap();
+                let cpu = model.forward(&Input::new(&x)).unwrap();
+                let gpu = gpu.forward(&Input::new(&x)).unwrap();
                 // Sums of 70000 terms of O(1/sqrt(k)) products: float32 rounding ~1e-4.
                 common::assert_close(&what, gpu.data(), cpu.data(), 1e-3, 1e-3);
             }
@@ -211,10 +213,10 @@ fn activations_are_exact_at_plus_minus_100_on_both_paths() {
             .activation(activation)
             .from_file(&identity)
             .unwrap();
-        let cpu = alone.forward(&x, None).unwrap();
-        assert_eq!(cpu, fused.forward(&x, None).unwrap());
+        let cpu = alone.forward(&Input::new(&x)).unwrap();
+        assert_eq!(cpu, fused.forward(&Input::new(&x)).unwrap());
         for model in [&alone, &fused] {
-            let gpu = model.to_gpu(ctx).unwrap().forward(&x, None).unwrap();
+            let gpu = model.to_gpu(ctx).unwrap().forward(&Input::new(&x)).unwrap();
             assert!(
                 gpu.data().iter().all(|v| v.is_finite()),
                 "{activation}: {gpu:?}"
@@ -241,8 +243,8 @@ fn activations_cover_more_than_65535_workgroups() {
         .activation(Activation::Relu)
         .from_file(&file(&[]))
         .unwrap();
-    let gpu = model.to_gpu(ctx).unwrap().forward(&x, None).unwrap();
-    assert_eq!(gpu, model.forward(&x, None).unwrap());
+    let gpu = model.to_gpu(ctx).unwrap().forward(&Input::new(&x)).unwrap();
+    assert_eq!(gpu, model.forward(&Input::new(&x)).unwrap());
 }
 
 /// Loads `recurrent -> last step` for `config` and checks both paths against the output of the
@@ -256,10 +258,7 @@ fn check_last_step(config: RnnConfig, b: usize, t: usize, lengths: Option<&[usiz
         .last_step()
         .from_file(&f)
         .unwrap();
-    let options = LoadOptions {
-        batch_first: true,
-        ..Default::default()
-    };
+    let options = LoadOptions::default().batch_first(true);
     let rnn = Rnn::from_file(&f, &options).unwrap();
     let x = tensor(&[b, t, config.input_size], 0.5, 1.0);
     let mut input = Input::new(&x);
@@ -285,12 +284,16 @@ fn check_last_step(config: RnnConfig, b: usize, t: usize, lengths: Option<&[usiz
         }
     }
     let what = format!("{config:?}, lengths {lengths:?}");
-    let cpu = model.forward(&x, lengths).unwrap();
+    let cpu = model.forward(&common::input(&x, lengths)).unwrap();
     assert_eq!(cpu.shape(), &[b, w]);
     assert_eq!(cpu.data(), want.as_slice(), "{what}: cpu vs output");
     assert_eq!(cpu.data(), from_h_n.as_slice(), "{what}: cpu vs h_n");
     let Some(ctx) = common::gpu() else { return };
-    let gpu = model.to_gpu(ctx).unwrap().forward(&x, lengths).unwrap();
+    let gpu = model
+        .to_gpu(ctx)
+        .unwrap()
+        .forward(&common::input(&x, lengths))
+        .unwrap();
     common::assert_close(&what, gpu.data(), cpu.data(), TOLERANCE, 0.0);
 }
 
@@ -328,7 +331,7 @@ fn sequences_without_a_last_step_and_unbatched_inputs_keep_their_layout() {
     let tm = describe(false).from_file(&f).unwrap();
     let x = tensor(&[3, 7, 5], 0.9, 1.0); // (B, T, F)
     let lengths = [7, 2, 5];
-    let out = bf.forward(&x, Some(&lengths)).unwrap();
+    let out = bf.forward(&Input::new(&x).lengths(&lengths)).unwrap();
     assert_eq!(out.shape(), &[3, 7, 2]);
     // The same sequences time-major give the same values, transposed.
     let mut xt = vec![0.0; x.data().len()];
@@ -339,22 +342,22 @@ fn sequences_without_a_last_step_and_unbatched_inputs_keep_their_layout() {
         }
     }
     let xt = Tensor::new([7, 3, 5], xt).unwrap();
-    let out_tm = tm.forward(&xt, Some(&lengths)).unwrap();
+    let out_tm = tm.forward(&Input::new(&xt).lengths(&lengths)).unwrap();
     assert_eq!(out_tm.shape(), &[7, 3, 2]);
     assert_eq!(out.data()[(2 * 7 + 4) * 2], out_tm.data()[(4 * 3 + 2) * 2]);
     // One unbatched sequence: (T, F) in, (T, out) out; with a last step, (out,).
     let single = tensor(&[6, 5], 0.4, 1.0);
-    assert_eq!(bf.forward(&single, None).unwrap().shape(), &[6, 2]);
+    assert_eq!(bf.forward(&Input::new(&single)).unwrap().shape(), &[6, 2]);
 
     let Some(ctx) = common::gpu() else { return };
     for (model, x) in [(&bf, &x), (&tm, &xt)] {
         let gpu = model.to_gpu(ctx).unwrap();
-        let cpu = model.forward(x, Some(&lengths)).unwrap();
-        let got = gpu.forward(x, Some(&lengths)).unwrap();
+        let cpu = model.forward(&Input::new(x).lengths(&lengths)).unwrap();
+        let got = gpu.forward(&Input::new(x).lengths(&lengths)).unwrap();
         assert_eq!(got.shape(), cpu.shape());
         common::assert_close("sequence output", got.data(), cpu.data(), TOLERANCE, 0.0);
-        let cpu = model.forward(&single, None).unwrap();
-        let got = gpu.forward(&single, None).unwrap();
+        let cpu = model.forward(&Input::new(&single)).unwrap();
+        let got = gpu.forward(&Input::new(&single)).unwrap();
         common::assert_close("unbatched", got.data(), cpu.data(), TOLERANCE, 0.0);
     }
     let stepped = Sequential::new()
@@ -364,9 +367,13 @@ fn sequences_without_a_last_step_and_unbatched_inputs_keep_their_layout() {
         .from_file(&f)
         .unwrap();
     let one = tensor(&[6, 4], 0.6, 1.0);
-    let cpu = stepped.forward(&one, None).unwrap();
+    let cpu = stepped.forward(&Input::new(&one)).unwrap();
     assert_eq!(cpu.shape(), &[6]);
-    let gpu = stepped.to_gpu(ctx).unwrap().forward(&one, None).unwrap();
+    let gpu = stepped
+        .to_gpu(ctx)
+        .unwrap()
+        .forward(&Input::new(&one))
+        .unwrap();
     common::assert_close(
         "unbatched last step",
         gpu.data(),
@@ -388,14 +395,14 @@ fn empty_batches_give_empty_outputs_on_both_paths() {
         .from_file(&file(&tensors))
         .unwrap();
     let x = Tensor::zeros([0, 5, 3]).unwrap();
-    assert_eq!(model.forward(&x, None).unwrap().shape(), &[0, 2]);
+    assert_eq!(model.forward(&Input::new(&x)).unwrap().shape(), &[0, 2]);
     let err = model
-        .forward(&Tensor::zeros([2, 0, 3]).unwrap(), None)
+        .forward(&Input::new(&Tensor::zeros([2, 0, 3]).unwrap()))
         .unwrap_err();
     assert!(matches!(err, Error::Unsupported { .. }), "{err:?}");
     let Some(ctx) = common::gpu() else { return };
     let gpu = model.to_gpu(ctx).unwrap();
-    assert_eq!(gpu.forward(&x, None).unwrap().shape(), &[0, 2]);
+    assert_eq!(gpu.forward(&Input::new(&x)).unwrap().shape(), &[0, 2]);
 }
 
 /// The classifier's tensors, with `rnn` of the given input size.
@@ -524,7 +531,7 @@ fn loading_errors_name_the_tensor_the_stage_and_both_sizes() {
 fn input_errors_are_found_before_any_work() {
     let model = classifier().from_file(&classifier_file(20)).unwrap();
     let err = model
-        .forward(&Tensor::zeros([4, 10, 25]).unwrap(), None)
+        .forward(&Input::new(&Tensor::zeros([4, 10, 25]).unwrap()))
         .unwrap_err();
     assert!(
         matches!(
@@ -543,9 +550,11 @@ fn input_errors_are_found_before_any_work() {
             .contains("`input` of shape (4, 10, 25) has 25 features"),
         "{err}"
     );
-    let err = model.check(&[2, 4, 10, 30], None).unwrap_err();
+    let err = model.check(&InputShapes::new(&[2, 4, 10, 30])).unwrap_err();
     assert!(matches!(err, Error::InputRank { .. }), "{err:?}");
-    let err = model.check(&[4, 10, 30], Some(&[10, 3])).unwrap_err();
+    let err = model
+        .check(&InputShapes::new(&[4, 10, 30]).lengths(&[10, 3]))
+        .unwrap_err();
     assert!(
         matches!(
             err,
@@ -557,7 +566,7 @@ fn input_errors_are_found_before_any_work() {
         "{err:?}"
     );
     let err = model
-        .check(&[4, 10, 30], Some(&[10, 3, 11, 1]))
+        .check(&InputShapes::new(&[4, 10, 30]).lengths(&[10, 3, 11, 1]))
         .unwrap_err();
     assert!(
         matches!(
@@ -571,13 +580,15 @@ fn input_errors_are_found_before_any_work() {
         "{err:?}"
     );
     assert_eq!(
-        model.check(&[4, 10, 30], Some(&[10, 3, 9, 1])).unwrap(),
+        model
+            .check(&InputShapes::new(&[4, 10, 30]).lengths(&[10, 3, 9, 1]))
+            .unwrap(),
         vec![4, 2]
     );
     let Some(ctx) = common::gpu() else { return };
     let gpu = model.to_gpu(ctx).unwrap();
     let err = gpu
-        .forward(&Tensor::zeros([4, 10, 29]).unwrap(), None)
+        .forward(&Input::new(&Tensor::zeros([4, 10, 29]).unwrap()))
         .unwrap_err();
     assert!(
         matches!(err, Error::FeatureWidth { got: 29, .. }),
@@ -625,8 +636,8 @@ fn repeated_calls_reuse_buffers_and_still_match_the_cpu() {
     ];
     for round in 0..2 {
         for (what, x, lengths) in calls {
-            let want = model.forward(x, lengths).unwrap();
-            let got = gpu.forward(x, lengths).unwrap();
+            let want = model.forward(&common::input(x, lengths)).unwrap();
+            let got = gpu.forward(&common::input(x, lengths)).unwrap();
             assert_eq!(got.shape(), want.shape(), "{what}");
             let what = format!("round {round}, {what}");
             common::assert_close(&what, got.data(), want.data(), 1e-4, 1e-4);

@@ -44,12 +44,11 @@ fn dry(
     c0: Option<&[usize]>,
     lengths: Option<&[usize]>,
 ) -> Result<OutputShapes, Error> {
-    config.check(&InputShapes {
-        input,
-        h0,
-        c0,
-        lengths,
-    })
+    let mut shapes = InputShapes::new(input);
+    shapes.h0 = h0;
+    shapes.c0 = c0;
+    shapes.lengths = lengths;
+    config.check(&shapes)
 }
 
 #[track_caller]
@@ -1232,10 +1231,7 @@ fn file_with_two_recurrent_modules_needs_a_prefix() {
     );
     // Naming one works, with or without the trailing dot.
     for prefix in ["decoder.rnn", "decoder.rnn."] {
-        let options = LoadOptions {
-            prefix: Some(prefix.into()),
-            ..Default::default()
-        };
+        let options = LoadOptions::default().prefix(prefix);
         assert_eq!(file.load(&options).unwrap().config(), &gru(3, 4));
     }
 }
@@ -1243,10 +1239,7 @@ fn file_with_two_recurrent_modules_needs_a_prefix() {
 #[test]
 fn file_with_wrong_prefix() {
     let file = file_of("wrong_prefix", &gru_state_dict("rnn."));
-    let options = LoadOptions {
-        prefix: Some("lstm".into()),
-        ..Default::default()
-    };
+    let options = LoadOptions::default().prefix("lstm");
     let err = file.load(&options).unwrap_err();
     assert!(matches!(err, Error::InferConfig { .. }), "{err:?}");
     assert_mentions(
@@ -1324,10 +1317,7 @@ fn file_with_non_finite_weight_says_where() {
 #[test]
 fn file_kind_that_contradicts_the_weights() {
     let file = file_of("kind", &gru_state_dict(""));
-    let options = LoadOptions {
-        kind: Some(Kind::Lstm),
-        ..Default::default()
-    };
+    let options = LoadOptions::default().kind(Kind::Lstm);
     let err = file.load(&options).unwrap_err();
     assert!(matches!(err, Error::InferConfig { .. }), "{err:?}");
     assert_mentions(&err.to_string(), &["3*hidden_size", "gru", "lstm"]);

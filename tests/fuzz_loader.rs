@@ -537,16 +537,14 @@ fn build_case(
         entries.push(Entry::new("decoder.weight", "F16", &[2, 2], vec![0x3c; 8]));
     }
     let kind = config.kind;
-    let options = LoadOptions {
-        prefix: match how_prefix {
-            0 => None,
-            1 => Some(prefix.to_string()),
-            _ => Some(prefix.trim_end_matches('.').to_string()),
-        },
-        // RNN weights look the same for tanh and relu: relu must be asked for.
-        kind: (kind == Kind::RnnRelu || seed & 1 == 0).then_some(kind),
-        batch_first,
+    let mut options = LoadOptions::default().batch_first(batch_first);
+    options.prefix = match how_prefix {
+        0 => None,
+        1 => Some(prefix.to_string()),
+        _ => Some(prefix.trim_end_matches('.').to_string()),
     };
+    // RNN weights look the same for tanh and relu: relu must be asked for.
+    options.kind = (kind == Kind::RnnRelu || seed & 1 == 0).then_some(kind);
     let expected = || {
         let config = config.clone().batch_first(batch_first);
         Rnn::from_tensors(

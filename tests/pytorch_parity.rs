@@ -41,11 +41,10 @@ fn fixture(name: &str) -> Fixture {
     let weights = TensorFile::open(path(name, "weights")).unwrap();
     let meta = weights.metadata();
     let kind: Kind = meta["kind"].parse().unwrap();
-    let options = LoadOptions {
-        prefix: None, // found automatically: every fixture holds one recurrent module
-        kind: Some(kind),
-        batch_first: meta["batch_first"] == "true",
-    };
+    // The prefix is found automatically: every fixture holds one recurrent module.
+    let options = LoadOptions::default()
+        .kind(kind)
+        .batch_first(meta["batch_first"] == "true");
     let rnn = Rnn::from_file(&weights, &options).unwrap();
     // The inferred configuration must match what the script built.
     let c = rnn.config();

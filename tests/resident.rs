@@ -117,7 +117,7 @@ fn two_stacks_chain_on_the_gpu_and_match_the_cpu() {
         usage: BufferUsages::COPY_DST | BufferUsages::COPY_SRC,
         mapped_at_creation: false,
     });
-    g1.forward_into(
+    g1.forward_gpu_into(
         &GpuInput {
             buffer: &buffer,
             shape: &shape,
@@ -127,7 +127,7 @@ fn two_stacks_chain_on_the_gpu_and_match_the_cpu() {
     )
     .unwrap();
     common::assert_close(
-        "forward_into",
+        "forward_gpu_into",
         &read(ctx, &target, t * b * 10),
         cpu_mid.output.data(),
         TOLERANCE,
@@ -220,7 +220,7 @@ fn unusable_buffers_and_layouts_are_typed_errors() {
 
     let no_copy = upload(ctx, &data, BufferUsages::STORAGE);
     let err = gru
-        .forward_into(
+        .forward_gpu_into(
             &GpuInput {
                 buffer: &small,
                 shape: &[2, 3, 2],

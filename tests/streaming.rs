@@ -279,3 +279,57 @@ fn async_forms_are_send_and_give_the_same_results() {
     assert_eq!(h, want_h);
     assert!(c.is_none());
 }
+
+/// What an application keeps: a model and the streams it serves, in one struct that can move
+/// to another thread, with the model dropped before its streams at the end.
+struct Recognizer {
+    streams: Vec<wgpu_rnn::GpuStream>,
+    model: wgpu_rnn::GpuRnn,
+}
+
+#[test]
+fn an_application_keeps_a_model_and_its_streams_in_one_struct() {
+    let Some(ctx) = common::gpu() else { return };
+    let (t, i) = (5, 3);
+    let host = rnn(RnnConfig::new(Kind::Lstm, i, 6).proj_size(4));
+    let model = host.to_gpu(ctx).unwrap();
+    let mut app = Recognizer {
+        streams: vec![model.stream(1).unwrap(), model.stream(2).unwrap()],
+        model,
+    };
+    // Both streams see their whole sequence in chunks, on another thread.
+    let (first, second) = (sequence(t, 1, i, 1.0), sequence(t, 2, i, 2.0));
+    let (a, b) = (first.clone(), second.clone());
+    let app = std::thread::spawn(move || {
+        let (first, second) = (a, b);
+        let mut outputs = (Vec::new(), Vec::new());
+        for s in 0..t {
+            let x = Tensor::new([1, 1, i], steps(&first, 1, i, s, s + 1)).unwrap();
+            outputs
+                .0
+                .extend(app.streams[0].push(&x).unwrap().into_data());
+            let x = Tensor::new([1, 2, i], steps(&second, 2, i, s, s + 1)).unwrap();
+            outputs
+                .1
+                .extend(app.streams[1].push(&x).unwrap().into_data());
+        }
+        (app, outputs)
+    });
+    let (app, (got_first, got_second)) = app.join().unwrap();
+    for (b, data, got) in [(1, first, got_first), (2, second, got_second)] {
+        let x = Tensor::new([t, b, i], data).unwrap();
+        let want = app.model.forward(&Input::new(&x)).unwrap();
+        common::assert_close(
+            "stream in a struct",
+            &got,
+            want.output.data(),
+            TOLERANCE,
+            0.0,
+        );
+    }
+    // The streams own what they need: they outlive the model.
+    let Recognizer { mut streams, model } = app;
+    drop(model);
+    let x = Tensor::new([1, 2, i], vec![0.5; 2 * i]).unwrap();
+    assert_eq!(streams[1].push(&x).unwrap().shape(), &[1, 2, 4]);
+}

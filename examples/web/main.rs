@@ -48,11 +48,8 @@ async fn report(
     } else {
         None
     };
-    let options = LoadOptions {
-        prefix: None,
-        kind,
-        batch_first: batch_first && !demo,
-    };
+    let mut options = LoadOptions::default().batch_first(batch_first && !demo);
+    options.kind = kind;
     let rnn = Rnn::from_file(&weights, &options)?;
     let x = io
         .f32("input")?

@@ -10,7 +10,7 @@ use super::Activation;
 use crate::error::{Error, Result};
 use crate::gpu::kernels::{DENSE_ROWS, DENSE_WORKGROUP};
 use crate::gpu::{read_back, GpuContext, Scopes, Wait, MAX_KEPT_BYTES};
-use crate::shape::Tensor;
+use crate::shape::{Input, Tensor, TensorView};
 
 /// A [`SequentialModel`] whose weights live on a GPU. Create it with
 /// [`SequentialModel::to_gpu`].
@@ -118,25 +118,22 @@ impl GpuSequential {
     /// [`Error::DeviceLimit`] when the work does not fit the device; [`Error::Gpu`] or
     /// [`Error::DeviceLost`] when the device fails.
     #[cfg(not(target_arch = "wasm32"))]
-    pub fn forward(&self, input: &Tensor, lengths: Option<&[usize]>) -> Result<Tensor> {
-        pollster::block_on(self.forward_with(input, lengths, Wait::Block))
+    pub fn forward(&self, input: &Input<'_>) -> Result<Tensor> {
+        pollster::block_on(self.forward_with(input, Wait::Block))
     }
 
     /// As [`GpuSequential::forward`], without blocking the executor while the GPU works.
     ///
     /// # Errors
     /// As [`GpuSequential::forward`].
-    pub async fn forward_async(&self, input: &Tensor, lengths: Option<&[usize]>) -> Result<Tensor> {
-        self.forward_with(input, lengths, Wait::Yield).await
+    pub async fn forward_async(&self, input: &Input<'_>) -> Result<Tensor> {
+        self.forward_with(input, Wait::Yield).await
     }
 
-    async fn forward_with(
-        &self,
-        input: &Tensor,
-        lengths: Option<&[usize]>,
-        wait: Wait,
-    ) -> Result<Tensor> {
-        let flow = self.layout.resolve(input.shape(), lengths)?;
+    async fn forward_with(&self, input: &Input<'_>, wait: Wait) -> Result<Tensor> {
+        let flow = self.layout.resolve_input(&input.shapes())?;
+        input.check_finite()?;
+        let input = input.x;
         if flow.is_empty() {
             return Tensor::zeros(flow.out_shape);
         }
@@ -147,7 +144,7 @@ impl GpuSequential {
             .await
     }
 
-    async fn run(&self, input: &Tensor, flow: &Flow, wait: Wait) -> Result<Tensor> {
+    async fn run(&self, input: TensorView<'_>, flow: &Flow, wait: Wait) -> Result<Tensor> {
         let ctx = &self.ctx;
         let (device, queue) = (&ctx.inner.device, &ctx.inner.queue);
         let kernels = DenseKernels::of(ctx)?;

@@ -5,7 +5,7 @@
 use super::Activation;
 use crate::error::{Error, Result};
 use crate::error_hints::Shape;
-use crate::shape::{swap_batch_time, Tensor};
+use crate::shape::{swap_batch_time, InputShapes, Tensor};
 
 /// What the shape checks need of a model: shared by the CPU and GPU paths.
 #[derive(Clone, Debug, PartialEq)]
@@ -82,6 +82,18 @@ impl Layout {
             data
         };
         Tensor::from_parts(flow.out_shape.clone(), data)
+    }
+
+    /// The flow of a forward pass's arguments. Every recurrent stage starts from zero state,
+    /// as in a PyTorch module that calls its RNN without one: `h0`/`c0` are refused.
+    pub(crate) fn resolve_input(&self, shapes: &InputShapes<'_>) -> Result<Flow> {
+        if shapes.h0.is_some() || shapes.c0.is_some() {
+            return Err(Error::Unsupported {
+                what: "h0/c0 for a Sequential model".into(),
+                reason: "its recurrent stages start from zero state; run a stack alone (Rnn, GpuRnn) to give it an initial state".into(),
+            });
+        }
+        self.resolve(shapes.input, shapes.lengths)
     }
 
     pub(crate) fn resolve(&self, shape: &[usize], lengths: Option<&[usize]>) -> Result<Flow> {

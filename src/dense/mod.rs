@@ -13,7 +13,7 @@
 //!
 //! ```no_run
 //! use wgpu_rnn::dense::Sequential;
-//! use wgpu_rnn::{GpuContext, Tensor};
+//! use wgpu_rnn::{GpuContext, Input, Tensor};
 //!
 //! // class Classifier(nn.Module):  linear = nn.Linear(30, 20); rnn = nn.LSTM(20, 20,
 //! //     batch_first=True); fc = nn.Linear(20, 2); forward: fc(rnn(linear(x))[0][:, -1, :])
@@ -25,7 +25,7 @@
 //!     .linear("fc", 20, 2)
 //!     .load("weights.safetensors")?;
 //! let x = Tensor::zeros([32, 10, 30])?;
-//! let logits = model.to_gpu(&GpuContext::new()?)?.forward(&x, None)?;
+//! let logits = model.to_gpu(&GpuContext::new()?)?.forward(&Input::new(&x))?;
 //! assert_eq!(logits.shape(), &[32, 2]);
 //! # Ok::<(), wgpu_rnn::Error>(())
 //! ```

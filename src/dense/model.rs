@@ -7,7 +7,7 @@ use super::{cpu, Activation, GpuSequential, Linear};
 use crate::error::Result;
 use crate::gpu::GpuContext;
 use crate::model::Rnn;
-use crate::shape::{swap_batch_time, Input, Tensor};
+use crate::shape::{swap_batch_time, Input, InputShapes, Tensor};
 
 /// A [`Sequential`](super::Sequential) description with its weights loaded: run it on the CPU with
 /// [`SequentialModel::forward`], or upload it with [`SequentialModel::to_gpu`].
@@ -51,13 +51,13 @@ impl SequentialModel {
         self.layout.batch_first
     }
 
-    /// Dry run: the output shape for this input shape and lengths, or the error a forward pass
+    /// Dry run: the output shape for these argument shapes, or the error a forward pass
     /// would give.
     ///
     /// # Errors
     /// As [`SequentialModel::forward`].
-    pub fn check(&self, input: &[usize], lengths: Option<&[usize]>) -> Result<Vec<usize>> {
-        self.layout.resolve(input, lengths).map(|f| f.out_shape)
+    pub fn check(&self, shapes: &InputShapes<'_>) -> Result<Vec<usize>> {
+        self.layout.resolve_input(shapes).map(|f| f.out_shape)
     }
 
     /// Runs every stage on the CPU reference path.
@@ -65,9 +65,13 @@ impl SequentialModel {
     /// # Errors
     /// [`Error::InputRank`](crate::Error::InputRank) for an input that is not a 2-D or 3-D sequence (models with
     /// recurrent or last-step stages), [`Error::FeatureWidth`](crate::Error::FeatureWidth) for the wrong number of
-    /// features, the length errors of [`Input::lengths`], [`Error::TooLarge`](crate::Error::TooLarge).
-    pub fn forward(&self, input: &Tensor, lengths: Option<&[usize]>) -> Result<Tensor> {
-        let flow = self.layout.resolve(input.shape(), lengths)?;
+    /// features, the length errors of [`Input::lengths`], [`Error::TooLarge`](crate::Error::TooLarge);
+    /// [`Error::Unsupported`](crate::Error::Unsupported) for `h0`/`c0` (every recurrent stage
+    /// starts from zero state).
+    pub fn forward(&self, input: &Input<'_>) -> Result<Tensor> {
+        let flow = self.layout.resolve_input(&input.shapes())?;
+        input.check_finite()?;
+        let input = input.x;
         if flow.is_empty() {
             return Tensor::zeros(flow.out_shape);
         }

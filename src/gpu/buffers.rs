@@ -170,6 +170,17 @@ pub(crate) async fn read_back(
     staging: &wgpu::Buffer,
     wait: Wait,
 ) -> Result<Vec<f32>> {
+    read_back_with(device, staging, wait, <[f32]>::to_vec).await
+}
+
+/// Maps `staging`, hands its values to `read` while mapped (no copy of ours in between) and
+/// unmaps it.
+pub(crate) async fn read_back_with<R>(
+    device: &wgpu::Device,
+    staging: &wgpu::Buffer,
+    wait: Wait,
+    read: impl FnOnce(&[f32]) -> R,
+) -> Result<R> {
     let (tx, rx) = futures::channel::oneshot::channel();
     staging.slice(..).map_async(wgpu::MapMode::Read, move |r| {
         let _ = tx.send(r);
@@ -209,9 +220,17 @@ pub(crate) async fn read_back(
                 operation: "reading results back",
                 message: e.to_string(),
             })?;
-        view.chunks_exact(4)
-            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect()
+        // Mapped ranges are aligned (wgpu::MAP_ALIGNMENT); the values are little-endian
+        // f32 on every platform wgpu runs on.
+        match bytemuck::try_cast_slice::<u8, f32>(&view) {
+            Ok(floats) => read(floats),
+            Err(_) => read(
+                &view
+                    .chunks_exact(4)
+                    .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                    .collect::<Vec<_>>(),
+            ),
+        }
     };
     staging.unmap();
     Ok(values)

@@ -40,6 +40,7 @@ impl std::fmt::Debug for GpuContext {
 
 /// Which adapter [`GpuContext::with_adapter`] picks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum AdapterChoice {
     /// The high-performance adapter wgpu prefers (a discrete GPU when present).
     #[default]

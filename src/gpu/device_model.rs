@@ -22,7 +22,8 @@ pub(crate) struct DeviceModel {
     pub config: RnnConfig,
     pub layers: Vec<LayerBuffers>,
     pub steps: StepTable,
-    strategy: Strategy,
+    /// Behind a lock: streams share the model and plan with its strategy of the moment.
+    strategy: Mutex<Strategy>,
     /// Every layer's recurrent weights in one buffer, for [`Strategy::Wavefront`]; gathered
     /// on its first use.
     wave: Mutex<Option<Arc<WaveWeights>>>,
@@ -35,13 +36,13 @@ impl DeviceModel {
             config: config.clone(),
             layers,
             steps: StepTable::default(),
-            strategy: Strategy::Auto,
+            strategy: Mutex::new(Strategy::Auto),
             wave: Mutex::new(None),
         }
     }
 
     /// See [`GpuRnn::set_strategy`](super::GpuRnn::set_strategy).
-    pub(crate) fn set_strategy(&mut self, strategy: Strategy) -> Result<()> {
+    pub(crate) fn set_strategy(&self, strategy: Strategy) -> Result<()> {
         if strategy == Strategy::Sequence
             && choice::sequence_cut(&self.config, 1, self.ctx.profile()).is_none()
         {
@@ -52,17 +53,17 @@ impl DeviceModel {
                 return Err(err);
             }
         }
-        self.strategy = strategy;
+        *self.strategy.lock().unwrap_or_else(|e| e.into_inner()) = strategy;
         Ok(())
     }
 
     pub(crate) fn strategy(&self) -> Strategy {
-        self.strategy
+        *self.strategy.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The strategy a pass over `batch` sequences uses, with `Auto` resolved.
     pub(crate) fn strategy_for(&self, batch: usize) -> Strategy {
-        choice::resolve(&self.config, batch, self.strategy, self.ctx.profile())
+        choice::resolve(&self.config, batch, self.strategy(), self.ctx.profile())
     }
 
     /// Sizes and strategy of one pass, checked against the device.

@@ -23,6 +23,8 @@ pub(crate) struct HostPass {
     pub staging: wgpu::Buffer,
     /// `h0`/`c0` in, `h_n`/`c_n` out; `None` where the caller keeps its own (a stream).
     pub state: Option<StateBuffers>,
+    /// Host memory for making a batch-first input time-major, kept for the next call.
+    pub time_major: Vec<f32>,
 }
 
 impl HostPass {
@@ -57,6 +59,7 @@ impl HostPass {
             work,
             staging: ctx.staging("read back", staging_bytes),
             state: state.then(|| StateBuffers::upload(ctx, &host.h0, &host.c0)),
+            time_major: Vec::new(),
         })
     }
 

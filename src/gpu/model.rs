@@ -1,8 +1,8 @@
 //! A model uploaded to the GPU, and its forward pass: validate, upload, encode, read back.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
-use super::buffers::{read_back, Wait};
+use super::buffers::{read_back_with, Wait};
 use super::context::GpuContext;
 use super::device_model::DeviceModel;
 use super::host_pass::HostPass;
@@ -24,7 +24,8 @@ use crate::weights::DirectionWeights;
 /// results back; its activation buffers and bind groups stay with the model for the next call
 /// of the same shape, which only rewrites the input, lengths and initial state.
 pub struct GpuRnn {
-    model: DeviceModel,
+    /// Shared with the model's open streams, which outlive no borrow of it.
+    model: Arc<DeviceModel>,
     /// The last host forward's buffers, for the next one of the same shape; a forward takes
     /// them while it runs, so concurrent forwards make their own.
     host_pass: Mutex<Option<Box<HostPass>>>,
@@ -47,7 +48,7 @@ impl GpuRnn {
     ) -> Result<Self> {
         let buffers = layers::upload(ctx, config, weights)?;
         Ok(GpuRnn {
-            model: DeviceModel::new(ctx, config, buffers),
+            model: Arc::new(DeviceModel::new(ctx, config, buffers)),
             host_pass: Mutex::new(None),
         })
     }
@@ -84,12 +85,15 @@ impl GpuRnn {
     }
 
     /// Opens a streaming session for `batch` concurrent sequences, starting from zero state.
+    /// The stream shares the model's weights and borrows nothing: keep it next to the model,
+    /// move it to another thread, or drop the model first. It runs with the strategy the
+    /// model has when each chunk is pushed.
     ///
     /// # Errors
     /// [`Error::Unsupported`] for a bidirectional model (its reverse direction needs the whole
     /// sequence) or a batch of 0; [`Error::DeviceLimit`] when the state does not fit.
-    pub fn stream(&self, batch: usize) -> Result<GpuStream<'_>> {
-        GpuStream::open(&self.model, batch)
+    pub fn stream(&self, batch: usize) -> Result<GpuStream> {
+        GpuStream::open(self.model.clone(), batch)
     }
 
     /// Runs the stack on `input` and leaves the results on the GPU. Only submits: work the
@@ -108,7 +112,7 @@ impl GpuRnn {
     ///
     /// # Errors
     /// As [`GpuRnn::forward_gpu`]; [`Error::GpuBuffer`] for an unusable `output`.
-    pub fn forward_into(&self, input: &GpuInput<'_>, output: &wgpu::Buffer) -> Result<()> {
+    pub fn forward_gpu_into(&self, input: &GpuInput<'_>, output: &wgpu::Buffer) -> Result<()> {
         ResidentPass::forward_into(&self.model, input, output)
     }
 
@@ -136,7 +140,19 @@ impl GpuRnn {
     /// [`Error::Gpu`](crate::Error::Gpu) when the device fails (lost, out of memory).
     #[cfg(not(target_arch = "wasm32"))]
     pub fn forward(&self, input: &Input<'_>) -> Result<Output> {
-        pollster::block_on(self.run(input, Wait::Block))
+        let mut out = Output::default();
+        pollster::block_on(self.run(input, Wait::Block, &mut out))?;
+        Ok(out)
+    }
+
+    /// As [`GpuRnn::forward`], writing the results into `out` (its tensors take the result's
+    /// shapes): a loop that passes the same `out` again allocates no memory for the results.
+    ///
+    /// # Errors
+    /// As [`GpuRnn::forward`]; `out` is unspecified after an error.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn forward_into(&self, input: &Input<'_>, out: &mut Output) -> Result<()> {
+        pollster::block_on(self.run(input, Wait::Block, out))
     }
 
     /// As [`GpuRnn::forward`], without blocking the executor while the GPU works.
@@ -144,28 +160,43 @@ impl GpuRnn {
     /// # Errors
     /// As [`GpuRnn::forward`].
     pub async fn forward_async(&self, input: &Input<'_>) -> Result<Output> {
-        self.run(input, Wait::Yield).await
+        let mut out = Output::default();
+        self.run(input, Wait::Yield, &mut out).await?;
+        Ok(out)
     }
 
-    async fn run(&self, input: &Input<'_>, wait: Wait) -> Result<Output> {
+    /// As [`GpuRnn::forward_into`], without blocking the executor while the GPU works.
+    ///
+    /// # Errors
+    /// As [`GpuRnn::forward`].
+    pub async fn forward_into_async(&self, input: &Input<'_>, out: &mut Output) -> Result<()> {
+        self.run(input, Wait::Yield, out).await
+    }
+
+    async fn run(&self, input: &Input<'_>, wait: Wait, out: &mut Output) -> Result<()> {
         let resolved = crate::resolve::resolve(&self.model.config, &input.shapes())?;
         input.check_finite()?;
         if resolved.t == 0 || resolved.b == 0 {
-            return crate::model::empty_output(input, &resolved);
+            *out = crate::model::empty_output(input, &resolved)?;
+            return Ok(());
         }
         self.model
             .ctx
             .inner
             .health
-            .guard(self.execute(input, &resolved, wait))
+            .guard(self.execute(input, &resolved, wait, out))
             .await
     }
 
-    async fn execute(&self, input: &Input<'_>, resolved: &Resolved, wait: Wait) -> Result<Output> {
-        let resolved = resolved.clone();
+    async fn execute(
+        &self,
+        input: &Input<'_>,
+        resolved: &Resolved,
+        wait: Wait,
+        out: &mut Output,
+    ) -> Result<()> {
         let model = &self.model;
-        let host = crate::model::HostSequences::new(&model.config, input, &resolved);
-        let plan = model.plan(&resolved)?;
+        let plan = model.plan(resolved)?;
         let ctx = &model.ctx;
         let (device, queue) = (&ctx.inner.device, &ctx.inner.queue);
         let (out_bytes, h_bytes, c_bytes) = (
@@ -174,21 +205,32 @@ impl GpuRnn {
             (plan.cell_floats * 4) as u64,
         );
         let scopes = Scopes::push(device);
-        let cached = self
+        let mut cached = self
             .host_pass
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .take()
             .map(|pass| *pass);
-        let pass = HostPass::new(
+        let mut time_major = cached
+            .as_mut()
+            .map(|pass| std::mem::take(&mut pass.time_major))
+            .unwrap_or_default();
+        let host = crate::model::HostSequences::with_scratch(
+            &model.config,
+            input,
+            resolved,
+            Some(&mut time_major),
+        );
+        let mut pass = HostPass::new(
             model,
             cached,
             &plan,
-            &resolved,
+            resolved,
             &host,
             out_bytes + h_bytes + c_bytes,
             true,
         )?;
+        pass.time_major = time_major;
         let state = pass.state.as_ref().ok_or(Error::Gpu {
             operation: "running the forward pass",
             message: "the pass has no state buffers".into(),
@@ -202,21 +244,18 @@ impl GpuRnn {
         }
         queue.submit([encoder.finish()]);
         scopes.pop("running the forward pass").await?;
-        let values = read_back(device, staging, wait).await?;
+        let (out_len, hn_len) = (plan.output_floats, plan.state_floats);
+        read_back_with(device, staging, wait, |values| {
+            let (output, rest) = values.split_at(out_len);
+            let (h_n, rest) = rest.split_at(hn_len);
+            let c_n = &rest[..plan.cell_floats];
+            crate::model::write_output(&model.config, resolved, [output, h_n, c_n], out);
+        })
+        .await?;
         // The GPU is done with the pass: the next forward of this shape reuses it.
         if pass.worth_keeping() {
             *self.host_pass.lock().unwrap_or_else(|e| e.into_inner()) = Some(Box::new(pass));
         }
-        let (out_len, hn_len) = (plan.output_floats, plan.state_floats);
-        let output = values[..out_len].to_vec();
-        let h_n = values[out_len..out_len + hn_len].to_vec();
-        let c_n = values[out_len + hn_len..out_len + hn_len + plan.cell_floats].to_vec();
-        Ok(crate::model::finish_output(
-            &model.config,
-            &resolved,
-            output,
-            h_n,
-            c_n,
-        ))
+        Ok(())
     }
 }

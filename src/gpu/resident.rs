@@ -31,6 +31,7 @@ pub struct GpuInput<'a> {
 /// A forward pass's results, left on the GPU. Each buffer has usage
 /// `STORAGE | COPY_SRC | COPY_DST` and holds tightly packed little-endian `f32`.
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct GpuOutput {
     /// `(T, B, D*H_out)`, time-major whatever `batch_first` says.
     pub output: wgpu::Buffer,
@@ -114,7 +115,7 @@ impl ResidentPass {
     }
 
     /// As [`ResidentPass::forward_gpu`], copying the output into `output`
-    /// ([`GpuRnn::forward_into`](super::GpuRnn::forward_into)).
+    /// ([`GpuRnn::forward_gpu_into`](super::GpuRnn::forward_gpu_into)).
     pub(crate) fn forward_into(
         model: &DeviceModel,
         input: &GpuInput<'_>,

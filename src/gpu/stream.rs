@@ -1,12 +1,15 @@
 //! Streaming: a stateful session that takes a batch's timesteps as they arrive.
 
-use super::buffers::{read_back, Wait};
+use std::sync::Arc;
+
+use super::buffers::{read_back, read_back_with, Wait};
 use super::device_model::DeviceModel;
 use super::host_pass::HostPass;
 use super::scopes::Scopes;
 use super::workspace::StateBuffers;
 use crate::error::{Error, Result};
-use crate::shape::{InputShapes, Tensor};
+use crate::model::HostSequences;
+use crate::shape::{swap_batch_time_into, InputShapes, Tensor, TensorView};
 
 /// A session over one batch of streams: feed chunks of any number of timesteps, the state
 /// stays on the GPU between them, and the outputs equal one call over the concatenation.
@@ -26,15 +29,20 @@ use crate::shape::{InputShapes, Tensor};
 /// }
 /// # Ok::<(), wgpu_rnn::Error>(())
 /// ```
-pub struct GpuStream<'m> {
-    model: &'m DeviceModel,
+pub struct GpuStream {
+    /// Shared with the [`GpuRnn`](super::GpuRnn) that opened it.
+    model: Arc<DeviceModel>,
     batch: usize,
     state: StateBuffers,
     /// The last chunk's buffers, for the next chunk of as many steps.
     pass: Option<HostPass>,
+    /// Kept between chunks so that a steady loop allocates nothing for its data: the lengths
+    /// (all full) and a batch-first chunk made time-major.
+    lengths: Vec<usize>,
+    time_major: Vec<f32>,
 }
 
-impl std::fmt::Debug for GpuStream<'_> {
+impl std::fmt::Debug for GpuStream {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("GpuStream")
             .field("batch", &self.batch)
@@ -42,10 +50,10 @@ impl std::fmt::Debug for GpuStream<'_> {
     }
 }
 
-impl<'m> GpuStream<'m> {
+impl GpuStream {
     /// Opens a session of `model` for `batch` concurrent sequences, starting from zero
     /// state ([`GpuRnn::stream`](super::GpuRnn::stream)).
-    pub(crate) fn open(model: &'m DeviceModel, batch: usize) -> Result<Self> {
+    pub(crate) fn open(model: Arc<DeviceModel>, batch: usize) -> Result<Self> {
         if model.config.bidirectional {
             return Err(Error::Unsupported {
                 what: "streaming a bidirectional model".into(),
@@ -59,7 +67,7 @@ impl<'m> GpuStream<'m> {
                     .into(),
             });
         }
-        let (h, c) = zero_state(model, batch);
+        let (h, c) = zero_state(&model, batch);
         let hint = "use a smaller batch";
         model
             .ctx
@@ -75,11 +83,13 @@ impl<'m> GpuStream<'m> {
             batch,
             state,
             pass: None,
+            lengths: Vec::new(),
+            time_major: Vec::new(),
         })
     }
 }
 
-impl GpuStream<'_> {
+impl GpuStream {
     /// The number of concurrent sequences (batch slots).
     pub fn batch(&self) -> usize {
         self.batch
@@ -92,20 +102,63 @@ impl GpuStream<'_> {
     /// The shape errors of a forward pass; [`Error::StreamBatch`] when the chunk's batch is not
     /// the stream's; GPU errors as in [`GpuRnn::forward`](super::GpuRnn::forward).
     #[cfg(not(target_arch = "wasm32"))]
-    pub fn push(&mut self, chunk: &Tensor) -> Result<Tensor> {
-        pollster::block_on(self.run(chunk, Wait::Block))
+    pub fn push<'a>(&mut self, chunk: impl Into<TensorView<'a>>) -> Result<Tensor> {
+        let mut out = Tensor::default();
+        pollster::block_on(self.run(chunk.into(), Wait::Block, &mut out))?;
+        Ok(out)
+    }
+
+    /// As [`GpuStream::push`], writing the output into `out` (which takes its shape): a loop
+    /// that passes the same `out` for chunks of one shape allocates no memory for its data.
+    ///
+    /// ```no_run
+    /// use wgpu_rnn::{GpuContext, Kind, Rnn, RnnConfig, Tensor, TensorView};
+    /// let rnn = Rnn::from_fn(RnnConfig::new(Kind::Lstm, 40, 128), |_, s| vec![0.01; s.iter().product()])?;
+    /// let mut stream = rnn.to_gpu(&GpuContext::new()?)?.stream(1)?;
+    /// let (mut frame, mut out) = ([0.0f32; 40], Tensor::default());
+    /// for _ in 0..1000 {
+    ///     // ... fill `frame` from the microphone ...
+    ///     stream.push_into(TensorView::new(&[1, 1, 40], &frame)?, &mut out)?; // (1, 1, 128)
+    ///     # frame[0] += 1.0;
+    /// }
+    /// # Ok::<(), wgpu_rnn::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`GpuStream::push`]; `out` is unspecified after an error.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn push_into<'a>(
+        &mut self,
+        chunk: impl Into<TensorView<'a>>,
+        out: &mut Tensor,
+    ) -> Result<()> {
+        pollster::block_on(self.run(chunk.into(), Wait::Block, out))
     }
 
     /// As [`GpuStream::push`], without blocking the executor while the GPU works.
     ///
     /// # Errors
     /// As [`GpuStream::push`].
-    pub async fn push_async(&mut self, chunk: &Tensor) -> Result<Tensor> {
-        self.run(chunk, Wait::Yield).await
+    pub async fn push_async<'a>(&mut self, chunk: impl Into<TensorView<'a>>) -> Result<Tensor> {
+        let mut out = Tensor::default();
+        self.run(chunk.into(), Wait::Yield, &mut out).await?;
+        Ok(out)
     }
 
-    async fn run(&mut self, chunk: &Tensor, wait: Wait) -> Result<Tensor> {
-        let model = self.model;
+    /// As [`GpuStream::push_into`], without blocking the executor while the GPU works.
+    ///
+    /// # Errors
+    /// As [`GpuStream::push`].
+    pub async fn push_into_async<'a>(
+        &mut self,
+        chunk: impl Into<TensorView<'a>>,
+        out: &mut Tensor,
+    ) -> Result<()> {
+        self.run(chunk.into(), Wait::Yield, out).await
+    }
+
+    async fn run(&mut self, chunk: TensorView<'_>, wait: Wait, out: &mut Tensor) -> Result<()> {
+        let model = &*self.model;
         let shapes = InputShapes {
             input: chunk.shape(),
             ..Default::default()
@@ -117,33 +170,57 @@ impl GpuStream<'_> {
                 got: resolved.b,
             });
         }
-        let input = crate::Input::new(chunk);
         if resolved.t == 0 {
-            return crate::model::empty_output(&input, &resolved).map(|o| o.output);
+            let input = crate::Input::new(chunk);
+            *out = crate::model::empty_output(&input, &resolved)?.output;
+            return Ok(());
         }
-        let host = crate::model::HostSequences::new(&model.config, &input, &resolved);
+        // The arguments in the time-major layout the kernels read, in buffers kept across
+        // chunks; the state is the stream's own, so no h0/c0.
+        let (t, b) = (resolved.t, resolved.b);
+        self.lengths.clear();
+        self.lengths.resize(b, t);
+        let x = if resolved.batched && model.config.batch_first {
+            self.time_major.resize(chunk.data().len(), 0.0);
+            swap_batch_time_into(
+                chunk.data(),
+                b,
+                t,
+                model.config.input_size,
+                &mut self.time_major,
+            );
+            &self.time_major[..]
+        } else {
+            chunk.data()
+        };
+        let host = HostSequences {
+            x: x.into(),
+            lengths: self.lengths[..].into(),
+            h0: (&[][..]).into(),
+            c0: (&[][..]).into(),
+        };
         let plan = model.plan(&resolved)?;
         let cached = self.pass.take();
+        let state = &self.state;
         let work = async {
             let (device, queue) = (&model.ctx.inner.device, &model.ctx.inner.queue);
             let scopes = Scopes::push(device);
             let bytes = (plan.output_floats * 4) as u64;
             let pass = HostPass::new(model, cached, &plan, &resolved, &host, bytes, false)?;
-            let mut encoder = pass.work.record(model, &self.state)?;
+            let mut encoder = pass.work.record(model, state)?;
             encoder.copy_buffer_to_buffer(pass.work.output(), 0, &pass.staging, 0, bytes);
             queue.submit([encoder.finish()]);
             scopes.pop("running a stream chunk").await?;
-            let values = read_back(device, &pass.staging, wait).await?;
-            Ok((values, pass))
+            read_back_with(device, &pass.staging, wait, |output| {
+                crate::model::write_sequence(&model.config, &resolved, output, out);
+            })
+            .await?;
+            Ok(pass)
         };
-        let (output, pass) = model.ctx.inner.health.guard(work).await?;
+        let pass = model.ctx.inner.health.guard(work).await?;
         // The next chunk of as many steps reuses the buffers.
         self.pass = pass.worth_keeping().then_some(pass);
-        Ok(crate::model::finish_sequence(
-            &model.config,
-            &resolved,
-            output,
-        ))
+        Ok(())
     }
 
     /// Sets every slot back to zero state.
@@ -169,7 +246,7 @@ impl GpuStream<'_> {
     }
 
     fn clear(&mut self, slot: Option<usize>) -> Result<()> {
-        let model = self.model;
+        let model = &*self.model;
         let c = &model.config;
         let stacked = c.num_layers * c.num_directions();
         let device = &model.ctx.inner.device;
@@ -218,7 +295,7 @@ impl GpuStream<'_> {
     }
 
     async fn read_state(&self, wait: Wait) -> Result<(Tensor, Option<Tensor>)> {
-        let model = self.model;
+        let model = &*self.model;
         let cfg = &model.config;
         let (h, c) = zero_state(model, self.batch);
         let (h_bytes, c_bytes) = ((h.len() * 4) as u64, (c.len() * 4) as u64);
@@ -257,7 +334,7 @@ impl GpuStream<'_> {
     /// # Errors
     /// [`Error::StateShape`] for wrong shapes, [`Error::UnexpectedState`] for `c` on a GRU/RNN.
     pub fn set_state(&mut self, h: &Tensor, c: Option<&Tensor>) -> Result<()> {
-        let model = self.model;
+        let model = &*self.model;
         let cfg = &model.config;
         let stacked = cfg.num_layers * cfg.num_directions();
         crate::resolve::check_states(

@@ -19,6 +19,7 @@ pub(crate) enum Role {
 
 /// One tensor a configuration needs: its PyTorch name, shape and place.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct TensorSpec {
     /// The `state_dict` name without any prefix, e.g. `weight_hh_l1_reverse`.
     pub name: String,

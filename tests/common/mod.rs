@@ -129,3 +129,12 @@ pub fn safetensors_file<'a>(
     }
     bytes
 }
+
+/// The arguments of a whole-model forward pass: `x` with optional lengths.
+pub fn input<'a>(x: &'a wgpu_rnn::Tensor, lengths: Option<&'a [usize]>) -> wgpu_rnn::Input<'a> {
+    let input = wgpu_rnn::Input::new(x);
+    match lengths {
+        Some(lengths) => input.lengths(lengths),
+        None => input,
+    }
+}
