@@ -50,7 +50,11 @@
 //!   (natively a helper thread waits in `device.poll`; in a browser the page runs the
 //!   callback). On `wasm32` (WebGPU) only the async forms exist.
 //! - [`GpuRnn::stream`] opens a [`GpuStream`]: feed timesteps as they arrive, the state stays
-//!   on the GPU, and the outputs equal one call over the whole sequence.
+//!   on the GPU, and the outputs equal one call over the whole sequence. A stream shares the
+//!   model's weights and borrows nothing, so an application keeps both in one struct.
+//! - Inputs are borrowed: a `&Tensor`, or a [`TensorView`] of any `&[f32]` with a shape.
+//!   [`GpuStream::push_into`] and [`GpuRnn::forward_into`] write into the caller's output and
+//!   reuse their buffers, so a steady real-time loop allocates nothing for its data.
 //! - [`GpuRnn::forward_gpu`] takes a [`GpuInput`] buffer you own and leaves a [`GpuOutput`] on
 //!   the GPU, so stacks and your own passes chain without a read back.
 //! - Every shape, length and weight is checked on the host first; device limits are checked
