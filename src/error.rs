@@ -169,6 +169,12 @@ pub enum Error {
         /// The shape it must have.
         expected: Vec<usize>,
     },
+    /// A file of forward-pass arguments ([`crate::weights::SavedInput`]) without `input`.
+    #[error("the file has no tensor named `input` (it holds: {}); save the input sequence(s) as `input`, and `h0`, `c0`, `lengths` where used", if held.is_empty() { "no tensors".to_string() } else { held.join(", ") })]
+    MissingInput {
+        /// The names the file holds.
+        held: Vec<String>,
+    },
     /// A tensor under the model's prefix that the configuration does not use.
     #[error("weight `{name}` is not part of a {kind} with {num_layers} layer(s){}; check num_layers/bidirectional/bias/proj_size, or the prefix", if *bidirectional { ", bidirectional" } else { "" })]
     UnexpectedWeight {

@@ -8,6 +8,7 @@
 #![cfg(target_arch = "wasm32")]
 
 use wasm_bindgen_test::{console_log, wasm_bindgen_test, wasm_bindgen_test_configure};
+use wgpu_rnn::weights::SavedInput;
 use wgpu_rnn::{AdapterChoice, GpuContext, Input, Kind, LoadOptions, Rnn, Tensor, TensorFile};
 
 wasm_bindgen_test_configure!(run_in_browser);
@@ -82,20 +83,8 @@ async fn every_fixture_matches_pytorch_and_the_cpu_on_webgpu() {
     for (name, weights, io) in FIXTURES {
         let rnn = load(weights);
         let io = TensorFile::from_bytes(io.to_vec()).unwrap();
-        let x = io.f32("input").unwrap().unwrap();
-        let h0 = io.f32("h0").unwrap();
-        let c0 = io.f32("c0").unwrap();
-        let lengths = io.lengths("lengths").unwrap();
-        let mut input = Input::new(&x);
-        if let Some(h0) = &h0 {
-            input = input.h0(h0);
-        }
-        if let Some(c0) = &c0 {
-            input = input.c0(c0);
-        }
-        if let Some(lengths) = &lengths {
-            input = input.lengths(lengths);
-        }
+        let saved = SavedInput::from_file(&io).unwrap();
+        let input = saved.input();
         let got = rnn
             .to_gpu(&ctx)
             .unwrap()

@@ -6,6 +6,7 @@ mod common;
 
 use std::path::PathBuf;
 
+use wgpu_rnn::weights::SavedInput;
 use wgpu_rnn::{Input, Kind, LoadOptions, Rnn, TensorFile};
 
 const FIXTURES: &[&str] = &[
@@ -65,20 +66,8 @@ fn fixture(name: &str) -> Fixture {
 fn check_all(path_name: &str, run: impl Fn(&Rnn, &Input<'_>) -> wgpu_rnn::Output) {
     for name in FIXTURES {
         let Fixture { rnn, io } = fixture(name);
-        let x = io.f32("input").unwrap().unwrap();
-        let h0 = io.f32("h0").unwrap();
-        let c0 = io.f32("c0").unwrap();
-        let lengths = io.lengths("lengths").unwrap();
-        let mut input = Input::new(&x);
-        if let Some(h0) = &h0 {
-            input = input.h0(h0);
-        }
-        if let Some(c0) = &c0 {
-            input = input.c0(c0);
-        }
-        if let Some(lengths) = &lengths {
-            input = input.lengths(lengths);
-        }
+        let saved = SavedInput::from_file(&io).unwrap();
+        let input = saved.input();
         let out = run(&rnn, &input);
         let mut worst = 0.0f32;
         for (key, got) in [

@@ -5,6 +5,7 @@
 #![cfg(target_arch = "wasm32")]
 
 use wasm_bindgen::prelude::wasm_bindgen;
+use wgpu_rnn::weights::SavedInput;
 use wgpu_rnn::{AdapterChoice, GpuContext, Input, Kind, LoadOptions, Rnn, TensorFile};
 
 /// The built-in demo: a PyTorch `nn.LSTM` and its input, from the test fixtures.
@@ -51,25 +52,8 @@ async fn report(
     let mut options = LoadOptions::default().batch_first(batch_first && !demo);
     options.kind = kind;
     let rnn = Rnn::from_file(&weights, &options)?;
-    let x = io
-        .f32("input")?
-        .ok_or_else(|| wgpu_rnn::Error::Unsupported {
-            what: "an input file without a tensor named `input`".into(),
-            reason: "save the input as `input` (and `h0`, `c0`, `lengths` where used), as the \
-                 `infer` example reads it"
-                .into(),
-        })?;
-    let (h0, c0, lengths) = (io.f32("h0")?, io.f32("c0")?, io.lengths("lengths")?);
-    let mut args = Input::new(&x);
-    if let Some(h0) = &h0 {
-        args = args.h0(h0);
-    }
-    if let Some(c0) = &c0 {
-        args = args.c0(c0);
-    }
-    if let Some(lengths) = &lengths {
-        args = args.lengths(lengths);
-    }
+    let saved = SavedInput::from_file(&io)?;
+    let args = saved.input();
     rnn.check(&args)?; // a shape error before any GPU work
 
     let t0 = now();
@@ -124,7 +108,7 @@ async fn report(
             Some(i) => format!("adapter: {} ({:?}, {:?})", i.name, i.backend, i.device_type),
             None => format!("adapter: {}", ctx.adapter_name()),
         },
-        format!("input shape: {:?}", x.shape()),
+        format!("input shape: {:?}", saved.x.shape()),
         format!("output shape: {:?}", first.output.shape()),
         format!("h_n shape: {:?}", first.h_n.shape()),
         format!("first values: {}", values.join(", ")),

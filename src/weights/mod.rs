@@ -1,8 +1,10 @@
 //! Host-side weights in PyTorch layout, checked against the configuration.
 
 mod safetensors_file;
+mod saved_input;
 
 pub use safetensors_file::{save_safetensors, LoadOptions, TensorFile};
+pub use saved_input::SavedInput;
 
 use crate::config::{Kind, RnnConfig};
 use crate::error::{Error, Result};
