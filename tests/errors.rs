@@ -1706,3 +1706,16 @@ fn empty_work_still_checks_shapes() {
         "{err:?}"
     );
 }
+
+#[test]
+fn saved_arguments_without_input_name_what_the_file_holds() {
+    let entry = r#""h0":{"dtype":"F32","shape":[1,2],"data_offsets":[0,8]}"#.to_string();
+    let bytes = common::safetensors_file(&[entry], [&[0u8; 8][..]]);
+    let file = TensorFile::from_bytes(bytes).unwrap();
+    let err = wgpu_rnn::weights::SavedInput::from_file(&file).unwrap_err();
+    assert!(matches!(&err, Error::MissingInput { held } if held == &["h0"]));
+    assert_mentions(
+        &err.to_string(),
+        &["`input`", "it holds: h0", "save the input"],
+    );
+}

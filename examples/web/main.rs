@@ -6,7 +6,7 @@
 
 use wasm_bindgen::prelude::wasm_bindgen;
 use wgpu_rnn::weights::SavedInput;
-use wgpu_rnn::{AdapterChoice, GpuContext, Input, Kind, LoadOptions, Rnn, TensorFile};
+use wgpu_rnn::{AdapterChoice, GpuContext, Kind, LoadOptions, Rnn, TensorFile};
 
 /// The built-in demo: a PyTorch `nn.LSTM` and its input, from the test fixtures.
 const DEMO_WEIGHTS: &[u8] = include_bytes!("../../tests/fixtures/lstm_basic.weights.safetensors");
