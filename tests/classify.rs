@@ -143,31 +143,9 @@ fn bidirectional_model_with_activations_matches_pytorch_on_both_paths() {
     common::assert_close("gpu, full", got.data(), full.data(), TOLERANCE, 0.0);
 }
 
-/// Builds the example (a no-op after `cargo test` built it) and returns its path.
+/// The classify example's binary.
 fn example() -> PathBuf {
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let build = Command::new(env!("CARGO"))
-        .args([
-            "build",
-            "--example",
-            "classify",
-            "--quiet",
-            "--manifest-path",
-        ])
-        .arg(manifest.join("Cargo.toml"))
-        .output()
-        .expect("cannot run cargo to build the classify example");
-    assert!(
-        build.status.success(),
-        "building the classify example failed:\n{}",
-        String::from_utf8_lossy(&build.stderr)
-    );
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(|dir| manifest.join(dir))
-        .unwrap_or_else(|| manifest.join("target"));
-    target
-        .join("debug/examples")
-        .join(format!("classify{}", std::env::consts::EXE_SUFFIX))
+    common::example("classify")
 }
 
 #[test]

@@ -13,31 +13,10 @@ use wgpu_rnn::TensorFile;
 /// differs between PyTorch's BLAS and our loops/kernels, giving errors around 1e-6 here.
 const TOLERANCE: f32 = 1e-4;
 
-/// Builds the example once per test binary (dev profile) and returns its path.
+/// The infer example's binary, built (or found fresh) once per test binary.
 fn infer_bin() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let build = Command::new(env!("CARGO"))
-            .args(["build", "--example", "infer", "--quiet", "--manifest-path"])
-            .arg(manifest.join("Cargo.toml"))
-            .output()
-            .expect("cannot run cargo to build the infer example");
-        assert!(
-            build.status.success(),
-            "building the infer example failed:\n{}",
-            String::from_utf8_lossy(&build.stderr)
-        );
-        // A relative CARGO_TARGET_DIR is relative to where cargo runs: the package root here.
-        let target = std::env::var_os("CARGO_TARGET_DIR")
-            .map(|dir| manifest.join(dir))
-            .unwrap_or_else(|| manifest.join("target"));
-        let bin = target
-            .join("debug/examples")
-            .join(format!("infer{}", std::env::consts::EXE_SUFFIX));
-        assert!(bin.exists(), "{} was not built", bin.display());
-        bin
-    })
+    BIN.get_or_init(|| common::example("infer"))
 }
 
 fn infer(args: &[&str]) -> Output {

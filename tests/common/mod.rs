@@ -138,3 +138,36 @@ pub fn input<'a>(x: &'a wgpu_rnn::Tensor, lengths: Option<&'a [usize]>) -> wgpu_
         None => input,
     }
 }
+
+/// The path of example `name`, built as `cargo test` built it: the same profile and features,
+/// so a full `cargo test` has already built it and this only checks that it is fresh (a
+/// different feature set would compile the whole crate a second time).
+pub fn example(name: &str) -> std::path::PathBuf {
+    use std::path::Path;
+    use std::process::Command;
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut build = Command::new(env!("CARGO"));
+    build
+        .args(["build", "--example", name, "--quiet", "--manifest-path"])
+        .arg(manifest.join("Cargo.toml"));
+    if cfg!(feature = "ndarray") {
+        build.args(["--features", "ndarray"]);
+    }
+    let built = build
+        .output()
+        .expect("cannot run cargo to build an example");
+    assert!(
+        built.status.success(),
+        "building the {name} example failed:\n{}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+    // A relative CARGO_TARGET_DIR is relative to where cargo runs: the package root here.
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(|dir| manifest.join(dir))
+        .unwrap_or_else(|| manifest.join("target"));
+    let bin = target
+        .join("debug/examples")
+        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    assert!(bin.exists(), "{} was not built", bin.display());
+    bin
+}
