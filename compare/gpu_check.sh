@@ -126,11 +126,12 @@ done
 
 [ "$stacks" = none ] && exit 0
 echo
-echo "Stacks, each strategy in turns in one process (\`strategies KIND B H T I ROUNDS LAYERS\`):"
+echo "Stacks, each strategy in turns in one process (\`strategies --kind KIND --batch B --hidden H --seq T --input I --rounds R --layers L\`):"
 echo
 echo '```'
 for s in $stacks; do
-    # shellcheck disable=SC2086
-    "$bin_dir/strategies" ${s//:/ } 2>&1 | grep -v XDG_RUNTIME_DIR | tee /dev/stderr
+    IFS=: read -r kind b h t i rounds layers <<<"$s"
+    "$bin_dir/strategies" --kind "$kind" --batch "$b" --hidden "$h" --seq "$t" --input "$i" \
+        --rounds "$rounds" --layers "$layers" 2>&1 | grep -v XDG_RUNTIME_DIR | tee /dev/stderr
 done
 echo '```'

@@ -1,94 +1,83 @@
 //! Times one forward pass (upload + compute + read back) and sets it against the adapter's
 //! measured dependent-dispatch floor.
 //!
-//! `cargo run --release --example bench -- --kind lstm|gru|rnn-tanh|rnn-relu --batch B --seq T
-//!  --input I --hidden H [--layers L] [--bidirectional] [--device gpu|cpu] [--runs N]
-//!  [--strategy auto|per-step|sequence|wavefront] [--plan gpu|current]`
+//! ```text
+//! cargo run --release --example bench -- [--kind lstm|gru|rnn-tanh|rnn-relu] [--batch B]
+//!     [--seq T] [--input I] [--hidden H] [--layers L] [--bidirectional] [--device gpu|cpu]
+//!     [--runs N] [--strategy auto|per-step|sequence|wavefront] [--plan gpu|current]
+//! ```
 //!
-//! The last line is `ms_per_forward=<median>`, for scripts. With `--plan`, nothing runs: it
-//! prints the plan of the pass (kernel, dispatches, workgroups and weight bytes per step, one
-//! line per layer and direction) for a generic GPU (`gpu`, on any machine) or for the
-//! default adapter (`current`).
+//! Defaults: an LSTM, B=8, T=64, I=64, H=128, one layer, on the GPU, 20 runs, `auto`
+//! (`--help` lists them). The last line is `ms_per_forward=<median>`, for scripts. With
+//! `--plan`, nothing runs: it prints the plan of the pass (kernel, dispatches, workgroups and
+//! weight bytes per step, one line per layer and direction) for a generic GPU (`gpu`, on any
+//! machine) or for the default adapter (`current`). A bad argument exits with status 2, as
+//! any other error.
+
+mod cli;
 
 use std::time::Instant;
 
+use clap::Parser;
+use cli::Device;
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use wgpu_rnn::gpu::{plan_lines, DeviceProfile};
 use wgpu_rnn::{GpuContext, Input, Kind, Rnn, RnnConfig, Strategy, Tensor};
 
+/// Times one forward pass of a random model and sets it against the adapter's dependent-dispatch
+/// floor; the last line is `ms_per_forward=<median>`.
+#[derive(Parser)]
+#[command(name = "bench")]
 struct Args {
+    /// The cell: lstm, gru, rnn-tanh or rnn-relu
+    #[arg(long, value_name = "KIND", default_value = "lstm")]
     kind: Kind,
+    /// Sequences per forward (B)
+    #[arg(long, value_name = "B", default_value_t = 8)]
     batch: usize,
+    /// Timesteps per sequence (T)
+    #[arg(long, value_name = "T", default_value_t = 64)]
     seq: usize,
+    /// Input features (input_size)
+    #[arg(long, value_name = "I", default_value_t = 64)]
     input: usize,
+    /// Hidden units (hidden_size)
+    #[arg(long, value_name = "H", default_value_t = 128)]
     hidden: usize,
+    /// Stacked layers (num_layers)
+    #[arg(long, value_name = "L", default_value_t = 1)]
     layers: usize,
+    /// Both directions (bidirectional=True)
+    #[arg(long)]
     bidirectional: bool,
-    gpu: bool,
+    /// gpu (the default adapter) or cpu (the reference path)
+    #[arg(long, value_name = "gpu|cpu", value_parser = cli::device, default_value = "gpu")]
+    device: Device,
+    /// Timed forwards after one warm-up
+    #[arg(long, value_name = "N", value_parser = cli::at_least(1), default_value = "20")]
     runs: usize,
+    /// The GPU strategy: auto, per-step, sequence or wavefront
+    #[arg(long, value_name = "S", value_parser = cli::strategy, default_value = "auto")]
     strategy: Strategy,
-    /// `--plan`: print the plan for this profile (`None` for the current adapter's).
-    plan: Option<Option<DeviceProfile>>,
+    /// Print the plan of the pass instead of running it, for a generic GPU (`gpu`) or for the
+    /// default adapter (`current`)
+    #[arg(long, value_name = "gpu|current", value_parser = plan)]
+    plan: Option<Plan>,
 }
 
-fn parse() -> Result<Args, String> {
-    let mut a = Args {
-        kind: Kind::Lstm,
-        batch: 8,
-        seq: 64,
-        input: 64,
-        hidden: 128,
-        layers: 1,
-        bidirectional: false,
-        gpu: true,
-        runs: 20,
-        strategy: Strategy::Auto,
-        plan: None,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let mut value = || it.next().ok_or(format!("{flag} needs a value"));
-        let number = |v: String| v.parse::<usize>().map_err(|e| format!("{flag}: {e}"));
-        match flag.as_str() {
-            "--kind" => a.kind = value()?.parse().map_err(|e| format!("{e}"))?,
-            "--batch" => a.batch = number(value()?)?,
-            "--seq" => a.seq = number(value()?)?,
-            "--input" => a.input = number(value()?)?,
-            "--hidden" => a.hidden = number(value()?)?,
-            "--layers" => a.layers = number(value()?)?,
-            "--runs" => a.runs = number(value()?)?.max(1),
-            "--bidirectional" => a.bidirectional = true,
-            "--strategy" => {
-                a.strategy = match value()?.as_str() {
-                    "auto" => Strategy::Auto,
-                    "per-step" => Strategy::PerStep,
-                    "sequence" => Strategy::Sequence,
-                    "wavefront" => Strategy::Wavefront,
-                    s => {
-                        return Err(format!(
-                            "--strategy {s}: expected auto, per-step, sequence or wavefront"
-                        ))
-                    }
-                }
-            }
-            "--device" => {
-                a.gpu = match value()?.as_str() {
-                    "gpu" => true,
-                    "cpu" => false,
-                    d => return Err(format!("--device {d}: expected gpu or cpu")),
-                }
-            }
-            "--plan" => {
-                a.plan = match value()?.as_str() {
-                    "gpu" => Some(Some(DeviceProfile::GENERIC_GPU)),
-                    "current" => Some(None),
-                    p => return Err(format!("--plan {p}: expected gpu or current")),
-                }
-            }
-            other => return Err(format!("unknown argument {other}")),
-        }
+/// `--plan`: whose device profile the plan is for.
+#[derive(Clone, Copy)]
+enum Plan {
+    GenericGpu,
+    Current,
+}
+
+fn plan(s: &str) -> Result<Plan, String> {
+    match s {
+        "gpu" => Ok(Plan::GenericGpu),
+        "current" => Ok(Plan::Current),
+        other => Err(format!("unknown plan `{other}`; expected gpu or current")),
     }
-    Ok(a)
 }
 
 fn random_rnn(config: RnnConfig, seed: u64) -> Result<Rnn, wgpu_rnn::Error> {
@@ -133,14 +122,7 @@ fn dispatch_floor_us(ctx: &GpuContext) -> Result<f64, wgpu_rnn::Error> {
 }
 
 fn main() {
-    let args = match parse() {
-        Ok(a) => a,
-        Err(e) => {
-            eprintln!("error: {e}");
-            std::process::exit(2);
-        }
-    };
-    if let Err(e) = run(args) {
+    if let Err(e) = run(Args::parse()) {
         eprintln!("error: {e}");
         std::process::exit(2);
     }
@@ -150,10 +132,10 @@ fn run(a: Args) -> Result<(), wgpu_rnn::Error> {
     let config = RnnConfig::new(a.kind, a.input, a.hidden)
         .num_layers(a.layers)
         .bidirectional(a.bidirectional);
-    if let Some(profile) = a.plan {
-        let profile = match profile {
-            Some(profile) => profile,
-            None => {
+    if let Some(plan) = a.plan {
+        let profile = match plan {
+            Plan::GenericGpu => DeviceProfile::GENERIC_GPU,
+            Plan::Current => {
                 let ctx = GpuContext::new()?;
                 println!("adapter: {}", ctx.adapter_name());
                 ctx.profile()
@@ -190,7 +172,7 @@ fn run(a: Args) -> Result<(), wgpu_rnn::Error> {
         .map(|l| a.seq * a.batch * g * a.hidden * (config.layer_input_size(l) + a.hidden))
         .sum::<usize>()
         * config.num_directions();
-    let (median, min, max) = if a.gpu {
+    let (median, min, max) = if a.device == Device::Gpu {
         let ctx = GpuContext::new()?;
         println!("adapter: {}", ctx.adapter_name());
         println!("subgroups: {}", ctx.uses_subgroups());

@@ -28,49 +28,56 @@
 //!   `out[torch.arange(B), lengths - 1]`; default examples/classify/input.safetensors.
 //! - `Y.safetensors` receives `logits` (B, 2).
 //!
-//! The logits go to stdout, the summary to stderr. Any error prints `error: ...` and exits
-//! with status 2.
+//! `--help` describes every option. The logits go to stdout, the summary to stderr. Any
+//! error prints `error: ...` and exits with status 2.
+
+mod cli;
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use clap::Parser;
+use cli::Device;
 use wgpu_rnn::weights::save_safetensors;
 use wgpu_rnn::{GpuContext, Input, Sequential, TensorFile};
 
-const USAGE: &str = "\
-usage: classify [--weights W.safetensors] [--input X.safetensors] [--output Y.safetensors]
-                [--device gpu|cpu]
-
-  --weights P   state_dict of the classifier (linear.*, rnn.*, fc.*)
-                (default: examples/classify/weights.safetensors)
-  --input P     tensor `input` (B, T, 30) and optionally `lengths` (B,)
-                (default: examples/classify/input.safetensors)
-  --output P    file to write `logits` (B, 2) to
-  --device D    gpu (default) or cpu
-  --help        print this help";
-
 type BoxError = Box<dyn std::error::Error>;
 
+/// Runs a PyTorch sequence classifier, Linear(30 -> 20) -> LSTM(20, 20) -> last step ->
+/// Linear(20 -> 2), loaded from its state_dict, and prints the logits.
+#[derive(Parser)]
+#[command(name = "classify")]
 struct Args {
+    /// State_dict of the classifier (linear.*, rnn.*, fc.*)
+    #[arg(long, value_name = "W.safetensors", default_value_os_t = data("weights.safetensors"))]
     weights: PathBuf,
+    /// Tensor `input` (B, T, 30) and optionally `lengths` (B,)
+    #[arg(long, value_name = "X.safetensors", default_value_os_t = data("input.safetensors"))]
     input: PathBuf,
+    /// File to write `logits` (B, 2) to
+    #[arg(long, value_name = "Y.safetensors")]
     output: Option<PathBuf>,
-    gpu: bool,
+    /// gpu or cpu (the reference path)
+    #[arg(long, value_name = "gpu|cpu", value_parser = cli::device, default_value = "gpu")]
+    device: Device,
+}
+
+/// A file of examples/classify, found from any working directory.
+fn data(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("examples/classify")
+        .join(name)
 }
 
 fn main() {
-    if let Err(e) = run() {
+    if let Err(e) = run(Args::parse()) {
         eprintln!("error: {e}");
         std::process::exit(2);
     }
 }
 
-fn run() -> Result<(), BoxError> {
-    let Some(args) = parse_args(std::env::args().skip(1))? else {
-        println!("{USAGE}");
-        return Ok(());
-    };
+fn run(args: Args) -> Result<(), BoxError> {
     // Exactly the PyTorch module: attribute names are the state_dict prefixes.
     let model = Sequential::new()
         .batch_first(true)
@@ -105,7 +112,7 @@ fn run() -> Result<(), BoxError> {
         }
     );
 
-    let logits = if args.gpu {
+    let logits = if args.device == Device::Gpu {
         let ctx = GpuContext::new().map_err(|e| match e {
             wgpu_rnn::Error::NoAdapter { .. } | wgpu_rnn::Error::RequestDevice { .. } => {
                 format!("{e}. To run without a GPU, pass `--device cpu`").into()
@@ -142,8 +149,7 @@ fn run() -> Result<(), BoxError> {
         println!("{b:>3}: [{}]  class {best}", values.join(", "));
     }
     if let Some(output) = &args.output {
-        let device = if args.gpu { "gpu" } else { "cpu" };
-        let metadata = HashMap::from([("device".to_string(), device.to_string())]);
+        let metadata = HashMap::from([("device".to_string(), args.device.name().to_string())]);
         save_safetensors(output, &[("logits", &logits)], Some(metadata))?;
         eprintln!(
             "output:  logits {:?} -> {}",
@@ -152,50 +158,6 @@ fn run() -> Result<(), BoxError> {
         );
     }
     Ok(())
-}
-
-/// Parses the arguments after the program name; `Ok(None)` means `--help`.
-fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Args>, BoxError> {
-    let data = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/classify");
-    let mut parsed = Args {
-        weights: data.join("weights.safetensors"),
-        input: data.join("input.safetensors"),
-        output: None,
-        gpu: true,
-    };
-    let mut args = args.into_iter();
-    while let Some(arg) = args.next() {
-        // Accept both `--flag value` and `--flag=value`.
-        let (flag, inline) = match arg.split_once('=') {
-            Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
-            _ => (arg.clone(), None),
-        };
-        if flag == "--help" || flag == "-h" {
-            return Ok(None);
-        }
-        let value = match inline {
-            Some(v) => v,
-            None => args
-                .next()
-                .ok_or_else(|| format!("`{flag}` needs a value (see --help)"))?,
-        };
-        match flag.as_str() {
-            "--weights" => parsed.weights = value.into(),
-            "--input" => parsed.input = value.into(),
-            "--output" => parsed.output = Some(value.into()),
-            "--device" => {
-                parsed.gpu = match value.as_str() {
-                    "gpu" => true,
-                    "cpu" => false,
-                    other => {
-                        return Err(format!("unknown device `{other}`; expected gpu or cpu").into())
-                    }
-                }
-            }
-            _ => return Err(format!("unknown argument `{arg}` (see --help)").into()),
-        }
-    }
-    Ok(Some(parsed))
 }
 
 fn ms(start: Instant) -> f64 {

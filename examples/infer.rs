@@ -14,66 +14,88 @@
 //! - `Y.safetensors` receives `output`, `h_n` and, for an LSTM, `c_n` (float32), shaped as
 //!   PyTorch returns them.
 //!
-//! The summary goes to stderr. Any error prints `error: ...` and exits with status 2.
+//! `--help` describes every option. The summary goes to stderr. Any error, a bad argument
+//! included, prints one `error: ...` line and exits with status 2.
+
+mod cli;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use wgpu_rnn::weights::save_safetensors;
-use wgpu_rnn::{GpuContext, Input, Kind, LoadOptions, Output, Rnn, RnnConfig, TensorFile};
-
-const USAGE: &str = "\
-usage: infer --weights W.safetensors --input X.safetensors --output Y.safetensors
-             [--kind gru|lstm|rnn-tanh|rnn-relu] [--batch-first] [--device gpu|cpu] [--prefix P]
-
-  --weights P      PyTorch state_dict of an nn.GRU/nn.LSTM/nn.RNN (safetensors)
-  --input P        tensors `input` and optionally `h0`, `c0`, `lengths`
-  --output P       file to write `output`, `h_n` (and `c_n` for LSTM) to
-  --kind K         gru, lstm, rnn-tanh or rnn-relu; inferred from the weights when omitted
-                   (plain RNN weights default to rnn-tanh)
-  --batch-first    input and output are (batch, T, features), as batch_first=True
-  --device D       gpu (default) or cpu
-  --prefix P       name prefix of the recurrent module in the weights (e.g. `encoder.lstm.`);
-                   found automatically when the file holds one module
-  --help           print this help";
+use clap::Parser;
+use cli::Device;
+use wgpu_rnn::weights::{save_safetensors, SavedInput};
+use wgpu_rnn::{GpuContext, Kind, LoadOptions, Output, Rnn, RnnConfig, TensorFile};
 
 type BoxError = Box<dyn std::error::Error>;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Device {
-    Gpu,
-    Cpu,
-}
-
-#[derive(Debug)]
+/// Runs a PyTorch nn.GRU / nn.LSTM / nn.RNN checkpoint on the tensors of one file and writes
+/// what PyTorch's forward pass returns.
+#[derive(Parser, Debug)]
+#[command(name = "infer")]
 struct Args {
+    /// PyTorch state_dict of an nn.GRU/nn.LSTM/nn.RNN (safetensors)
+    #[arg(long, value_name = "W.safetensors")]
     weights: PathBuf,
+    /// Tensors `input` and optionally `h0`, `c0`, `lengths`
+    #[arg(long, value_name = "X.safetensors")]
     input: PathBuf,
+    /// File to write `output`, `h_n` (and `c_n` for LSTM) to
+    #[arg(long, value_name = "Y.safetensors")]
     output: PathBuf,
+    /// gru, lstm, rnn-tanh or rnn-relu; inferred from the weights when omitted (plain RNN
+    /// weights default to rnn-tanh)
+    #[arg(long, value_name = "gru|lstm|rnn-tanh|rnn-relu")]
     kind: Option<Kind>,
+    /// Input and output are (batch, T, features), as batch_first=True
+    #[arg(long)]
     batch_first: bool,
+    /// gpu or cpu (the reference path)
+    #[arg(long, value_name = "gpu|cpu", value_parser = cli::device, default_value = "gpu")]
     device: Device,
+    /// Name prefix of the recurrent module in the weights (e.g. `encoder.lstm.`); found
+    /// automatically when the file holds one module
+    #[arg(long, value_name = "P")]
     prefix: Option<String>,
 }
 
 fn main() {
-    if let Err(e) = run() {
+    if let Err(e) = run(parse_args()) {
         eprintln!("error: {e}");
         std::process::exit(2);
     }
 }
 
-fn run() -> Result<(), BoxError> {
-    let argv = std::env::args_os().skip(1).map(|a| {
-        a.into_string()
-            .map_err(|a| format!("argument {a:?} is not valid UTF-8"))
-    });
-    let Some(args) = parse_args(argv.collect::<Result<Vec<_>, _>>()?)? else {
-        println!("{USAGE}");
-        return Ok(());
-    };
+/// The command line; `--help` prints clap's help and exits with status 0. A bad argument
+/// prints clap's message as one `error: ...` line, the form every other error of this program
+/// takes (tests/infer_cli.rs reads the last line), without the usage `--help` shows, and exits
+/// with status 2.
+fn parse_args() -> Args {
+    Args::try_parse().unwrap_or_else(|e| {
+        if !e.use_stderr() {
+            e.exit();
+        }
+        let rendered = e.render().to_string();
+        let mut message = String::new();
+        let lines = rendered
+            .lines()
+            .map(str::trim)
+            .take_while(|l| !l.starts_with("Usage:") && !l.starts_with("For more information"))
+            .filter(|l| !l.is_empty());
+        for line in lines {
+            // `...not provided:` goes on with its list; a `tip:` or value list is a clause.
+            if !message.is_empty() {
+                message.push_str(if message.ends_with(':') { " " } else { "; " });
+            }
+            message.push_str(line.strip_prefix("error: ").unwrap_or(line));
+        }
+        eprintln!("error: {message} (see --help)");
+        std::process::exit(2);
+    })
+}
 
+fn run(args: Args) -> Result<(), BoxError> {
     let mut options = LoadOptions::default().batch_first(args.batch_first);
     options.prefix = args.prefix.clone();
     options.kind = args.kind;
@@ -85,44 +107,26 @@ fn run() -> Result<(), BoxError> {
     );
 
     let file = TensorFile::open(&args.input)?;
-    let Some(x) = file.f32("input")? else {
-        let names = file.names();
-        let held = if names.is_empty() {
-            "no tensors".to_string()
-        } else {
-            names.join(", ")
-        };
-        return Err(format!(
-            "{} has no tensor named `input` (it holds: {held}); save the input sequence(s) as `input`",
-            args.input.display()
-        )
-        .into());
-    };
-    let h0 = file.f32("h0")?;
-    let c0 = file.f32("c0")?;
-    let lengths = file.lengths("lengths")?;
-    let mut input = Input::new(&x);
-    if let Some(h0) = &h0 {
-        input = input.h0(h0);
-    }
-    if let Some(c0) = &c0 {
-        input = input.c0(c0);
-    }
-    if let Some(lengths) = &lengths {
-        input = input.lengths(lengths);
-    }
+    let saved =
+        SavedInput::from_file(&file).map_err(|e| format!("{}: {e}", args.input.display()))?;
+    let input = saved.input();
     // Dry run first: shape errors surface before any GPU is touched.
     rnn.check(&input)?;
     eprintln!(
         "input:   input {:?}{}{}{}",
-        x.shape(),
-        h0.as_ref()
+        saved.x.shape(),
+        saved
+            .h0
+            .as_ref()
             .map(|t| format!(", h0 {:?}", t.shape()))
             .unwrap_or_default(),
-        c0.as_ref()
+        saved
+            .c0
+            .as_ref()
             .map(|t| format!(", c0 {:?}", t.shape()))
             .unwrap_or_default(),
-        lengths
+        saved
+            .lengths
             .as_ref()
             .map(|l| format!(", lengths {l:?}"))
             .unwrap_or_default(),
@@ -171,74 +175,13 @@ fn run() -> Result<(), BoxError> {
     Ok(())
 }
 
-/// Parses the arguments after the program name; `Ok(None)` means `--help`.
-fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Args>, BoxError> {
-    let (mut weights, mut input, mut output, mut kind, mut device, mut prefix) =
-        (None, None, None, None, None, None);
-    let mut batch_first = false;
-    let mut args = args.into_iter();
-    while let Some(arg) = args.next() {
-        // Accept both `--flag value` and `--flag=value`.
-        let (flag, inline) = match arg.split_once('=') {
-            Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
-            _ => (arg.clone(), None),
-        };
-        let mut value = |slot: &mut Option<String>| -> Result<(), BoxError> {
-            if slot.is_some() {
-                return Err(format!("`{flag}` was given twice").into());
-            }
-            let v = match inline.clone() {
-                Some(v) => v,
-                None => args
-                    .next()
-                    .ok_or_else(|| format!("`{flag}` needs a value (see --help)"))?,
-            };
-            *slot = Some(v);
-            Ok(())
-        };
-        match flag.as_str() {
-            "--help" | "-h" => return Ok(None),
-            "--weights" => value(&mut weights)?,
-            "--input" => value(&mut input)?,
-            "--output" => value(&mut output)?,
-            "--kind" => value(&mut kind)?,
-            "--device" => value(&mut device)?,
-            "--prefix" => value(&mut prefix)?,
-            "--batch-first" if inline.is_none() => batch_first = true,
-            _ => return Err(format!("unknown argument `{arg}` (see --help)").into()),
-        }
-    }
-    let required = |slot: Option<String>, flag: &str| {
-        slot.map(PathBuf::from)
-            .ok_or_else(|| format!("missing required flag `{flag}` (see --help)"))
-    };
-    let device = match device.as_deref() {
-        None | Some("gpu") => Device::Gpu,
-        Some("cpu") => Device::Cpu,
-        Some(other) => return Err(format!("unknown device `{other}`; expected gpu or cpu").into()),
-    };
-    Ok(Some(Args {
-        weights: required(weights, "--weights")?,
-        input: required(input, "--input")?,
-        output: required(output, "--output")?,
-        kind: kind.map(|k| k.parse()).transpose()?,
-        batch_first,
-        device,
-        prefix,
-    }))
-}
-
 fn write_output(args: &Args, out: &Output) -> Result<(), BoxError> {
     let mut tensors = vec![("output", &out.output), ("h_n", &out.h_n)];
     if let Some(c_n) = &out.c_n {
         tensors.push(("c_n", c_n));
     }
-    let device = match args.device {
-        Device::Gpu => "gpu",
-        Device::Cpu => "cpu",
-    };
     let metadata = HashMap::from([
-        ("device".to_string(), device.to_string()),
+        ("device".to_string(), args.device.name().to_string()),
         ("batch_first".to_string(), args.batch_first.to_string()),
     ]);
     save_safetensors(&args.output, &tensors, Some(metadata))?;

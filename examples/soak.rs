@@ -1,12 +1,15 @@
 //! Runs a small GPU forward pass many times and checks that process memory stays flat.
 //!
 //! ```text
-//! cargo run --release --example soak -- [--runs 10000] [--max-growth-kib 8192]
+//! cargo run --release --example soak -- [--runs N] [--max-growth-kib K]
+//!     [--leak-one-buffer-per-run]
 //! ```
 //!
 //! Reads the resident set size (`VmRSS` in `/proc/self/status`, Linux) after run 100 and after
-//! the last run, prints both, the difference and the growth per run, and exits with status 1
-//! when the difference exceeds `--max-growth-kib` (default 8 MiB; see below), 2 on any error.
+//! the last run (`--runs`, default 10 000, at least 200), prints both, the difference and the
+//! growth per run, and exits with status 1 when the difference exceeds `--max-growth-kib`
+//! (default 8 MiB; see below), 2 on any error, a bad argument included.
+//! `--leak-one-buffer-per-run` leaks a buffer on purpose, to show the check failing.
 //!
 //! Each run creates and drops every per-call GPU object of the crate (input, state, scratch,
 //! parameter and read-back buffers, bind groups, command buffers) and reads the results back,
@@ -21,15 +24,31 @@
 //! Also runs the same loop through a stream (`GpuStream::push`) and `forward_async` in turn,
 //! so every public per-call path is measured.
 
+mod cli;
+
 use std::time::Instant;
 
+use clap::Parser;
 use wgpu_rnn::{GpuContext, Input, Kind, Rnn, RnnConfig, Tensor};
 
-const USAGE: &str =
-    "usage: soak [--runs N (default 10000, at least 200)] [--max-growth-kib K (default 8192)]";
+/// Runs a small GPU forward pass many times and checks that process memory (VmRSS) stays
+/// flat: exit status 1 when it grows by more than --max-growth-kib, 2 on any error.
+#[derive(Parser)]
+#[command(name = "soak")]
+struct Args {
+    /// Forward passes (RSS is compared between run 100 and the last)
+    #[arg(long, value_name = "N", value_parser = cli::at_least(200), default_value = "10000")]
+    runs: usize,
+    /// Growth of VmRSS, in KiB, above which the check fails
+    #[arg(long, value_name = "K", default_value_t = 8_192)]
+    max_growth_kib: u64,
+    /// Leak one 16-byte buffer per run, to show the check failing
+    #[arg(long)]
+    leak_one_buffer_per_run: bool,
+}
 
 fn main() {
-    match run() {
+    match run(Args::parse()) {
         Ok(true) => {}
         Ok(false) => std::process::exit(1),
         Err(e) => {
@@ -37,46 +56,6 @@ fn main() {
             std::process::exit(2);
         }
     }
-}
-
-struct Args {
-    runs: usize,
-    max_growth_kib: u64,
-    leak: bool,
-}
-
-fn parse() -> Result<Args, String> {
-    let (mut runs, mut max_growth_kib, mut leak) = (10_000usize, 8_192u64, false);
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        let mut value = |name: &str| {
-            args.next()
-                .ok_or_else(|| format!("`{name}` needs a value\n{USAGE}"))
-        };
-        match arg.as_str() {
-            "--runs" => {
-                runs = value("--runs")?
-                    .parse()
-                    .map_err(|e| format!("--runs: {e}"))?
-            }
-            "--max-growth-kib" => {
-                max_growth_kib = value("--max-growth-kib")?
-                    .parse()
-                    .map_err(|e| format!("--max-growth-kib: {e}"))?
-            }
-            "--leak-one-buffer-per-run" => leak = true,
-            "--help" | "-h" => return Err(USAGE.into()),
-            other => return Err(format!("unknown argument `{other}`\n{USAGE}")),
-        }
-    }
-    if runs < 200 {
-        return Err(format!("--runs must be at least 200\n{USAGE}"));
-    }
-    Ok(Args {
-        runs,
-        max_growth_kib,
-        leak,
-    })
 }
 
 /// `VmRSS` in KiB.
@@ -90,12 +69,12 @@ fn rss_kib() -> Result<u64, String> {
         .ok_or_else(|| "no VmRSS line in /proc/self/status".to_string())
 }
 
-fn run() -> Result<bool, Box<dyn std::error::Error>> {
+fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
     let Args {
         runs,
         max_growth_kib,
-        leak,
-    } = parse()?;
+        leak_one_buffer_per_run: leak,
+    } = args;
     let ctx = GpuContext::new().or_else(|_| GpuContext::software())?;
     eprintln!("device: {}", ctx.adapter_name());
     let rnn = Rnn::from_fn(RnnConfig::new(Kind::Lstm, 8, 32).num_layers(2), |_, s| {

@@ -3,42 +3,67 @@
 //! within one process (so all see the same machine load) and prints what `Strategy::Auto`
 //! picks.
 //!
-//! `cargo run --release --example strategies -- KIND BATCH HIDDEN [SEQ] [INPUT] [ROUNDS] [LAYERS]`
-//! (KIND is lstm, gru, rnn-tanh or rnn-relu; SEQ and INPUT default to 64, ROUNDS to 6, LAYERS
-//! to 1).
+//! ```text
+//! cargo run --release --example strategies -- --kind lstm|gru|rnn-tanh|rnn-relu --batch B
+//!     --hidden H [--seq T] [--input I] [--rounds R] [--layers L]
+//! ```
 //!
-//! Each round runs every strategy, in turns whose order reverses every round, for about the
-//! same time; each ratio printed is the median over rounds of that strategy / per-step.
+//! T and I default to 64, R to 6, L to 1. Each round runs every strategy, in turns whose
+//! order reverses every round, for about the same time; each ratio printed is the median over
+//! rounds of that strategy / per-step. A bad argument exits with status 2, as any other error.
+
+mod cli;
 
 use std::time::Instant;
 
+use clap::Parser;
 use wgpu_rnn::{GpuContext, GpuRnn, Input, Kind, Rnn, RnnConfig, Strategy, Tensor};
 
+/// Times every strategy that can run one shape, in turns within one process, and prints what
+/// `Strategy::Auto` picks.
+#[derive(Parser)]
+#[command(name = "strategies")]
+struct Args {
+    /// The cell: lstm, gru, rnn-tanh or rnn-relu
+    #[arg(long, value_name = "KIND")]
+    kind: Kind,
+    /// Sequences per forward (B)
+    #[arg(long, value_name = "B")]
+    batch: usize,
+    /// Hidden units (hidden_size)
+    #[arg(long, value_name = "H")]
+    hidden: usize,
+    /// Timesteps per sequence (T)
+    #[arg(long, value_name = "T", default_value_t = 64)]
+    seq: usize,
+    /// Input features (input_size)
+    #[arg(long, value_name = "I", default_value_t = 64)]
+    input: usize,
+    /// Rounds, each running every strategy once
+    #[arg(long, value_name = "R", value_parser = cli::at_least(1), default_value = "6")]
+    rounds: usize,
+    /// Stacked layers (num_layers); from 2 the wavefront runs too
+    #[arg(long, value_name = "L", value_parser = cli::at_least(1), default_value = "1")]
+    layers: usize,
+}
+
 fn main() {
-    if let Err(e) = run() {
+    if let Err(e) = run(Args::parse()) {
         eprintln!("error: {e}");
-        eprintln!("usage: strategies KIND BATCH HIDDEN [SEQ] [INPUT] [ROUNDS] [LAYERS]");
         std::process::exit(2);
     }
 }
 
-fn run() -> Result<(), Box<dyn std::error::Error>> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let kind: Kind = args.first().ok_or("KIND is missing")?.parse()?;
-    let number = |i: usize, default: Option<usize>| -> Result<usize, Box<dyn std::error::Error>> {
-        match (args.get(i), default) {
-            (Some(v), _) => Ok(v.parse()?),
-            (None, Some(d)) => Ok(d),
-            (None, None) => Err("BATCH and HIDDEN are needed".into()),
-        }
-    };
-    let (batch, hidden) = (number(1, None)?, number(2, None)?);
-    let (seq, input, rounds, layers) = (
-        number(3, Some(64))?,
-        number(4, Some(64))?,
-        number(5, Some(6))?.max(1),
-        number(6, Some(1))?.max(1),
-    );
+fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
+    let Args {
+        kind,
+        batch,
+        hidden,
+        seq,
+        input,
+        rounds,
+        layers,
+    } = args;
 
     // Deterministic weights and input in PyTorch's init range; their values do not matter here.
     let k = 1.0 / (hidden as f32).sqrt();

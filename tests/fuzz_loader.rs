@@ -1059,37 +1059,11 @@ fn special_files_are_refused() {
 // ---------------------------------------------------------------------------------------------
 // The `infer` example on hostile command lines.
 
-/// Builds the example once per test binary, in the profile of this test binary (dev for
-/// `cargo test`, release for `cargo test --release`), and returns its path.
+/// The infer example's binary, built (or found fresh) once per test binary, in the profile
+/// of this test binary.
 fn infer_bin() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let release = !cfg!(debug_assertions);
-        let mut build = Command::new(env!("CARGO"));
-        build.args(["build", "--example", "infer", "--quiet", "--manifest-path"]);
-        build.arg(manifest.join("Cargo.toml"));
-        if release {
-            build.arg("--release");
-        }
-        let build = build
-            .output()
-            .expect("cannot run cargo to build the infer example");
-        assert!(
-            build.status.success(),
-            "building the infer example failed:\n{}",
-            String::from_utf8_lossy(&build.stderr)
-        );
-        let target = std::env::var_os("CARGO_TARGET_DIR")
-            .map(|dir| manifest.join(dir))
-            .unwrap_or_else(|| manifest.join("target"));
-        let bin = target
-            .join(if release { "release" } else { "debug" })
-            .join("examples")
-            .join(format!("infer{}", std::env::consts::EXE_SUFFIX));
-        assert!(bin.exists(), "{} was not built", bin.display());
-        bin
-    })
+    BIN.get_or_init(|| common::example("infer"))
 }
 
 fn fixture(name: &str) -> String {
@@ -1424,7 +1398,8 @@ fn fuzz_command_lines(cases: u64, seed: u64) {
             a.to_str()
                 .is_some_and(|a| a == out || a == format!("--output={out}"))
         });
-        if run.code == Some(0) && wrote && !run.stdout.contains("usage:") {
+        // `--help` exits 0 without writing; clap's help has a `Usage:` line.
+        if run.code == Some(0) && wrote && !run.stdout.contains("Usage:") {
             let written = TensorFile::open(&out)
                 .unwrap_or_else(|e| panic!("case {n}: infer exited 0 but wrote no file: {e}"));
             assert!(written.names().contains(&"output".to_string()), "case {n}");

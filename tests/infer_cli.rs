@@ -451,5 +451,6 @@ fn unknown_device_and_kind() {
 #[test]
 fn flag_given_twice() {
     let message = expect_error(&["--weights=w", "--input", "x", "--weights", "w2"]);
-    assert_mentions(&message, &["--weights", "twice"]);
+    // clap's wording.
+    assert_mentions(&message, &["--weights", "multiple times"]);
 }

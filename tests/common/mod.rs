@@ -139,9 +139,10 @@ pub fn input<'a>(x: &'a wgpu_rnn::Tensor, lengths: Option<&'a [usize]>) -> wgpu_
     }
 }
 
-/// The path of example `name`, built as `cargo test` built it: the same profile and features,
-/// so a full `cargo test` has already built it and this only checks that it is fresh (a
-/// different feature set would compile the whole crate a second time).
+/// The path of example `name`, built as `cargo test` built it: the same profile (dev, or
+/// release for `cargo test --release`) and features, so a full `cargo test` has already built
+/// it and this only checks that it is fresh (a different feature set would compile the whole
+/// crate a second time).
 pub fn example(name: &str) -> std::path::PathBuf {
     use std::path::Path;
     use std::process::Command;
@@ -152,6 +153,10 @@ pub fn example(name: &str) -> std::path::PathBuf {
         .arg(manifest.join("Cargo.toml"));
     if cfg!(feature = "ndarray") {
         build.args(["--features", "ndarray"]);
+    }
+    let release = !cfg!(debug_assertions);
+    if release {
+        build.arg("--release");
     }
     let built = build
         .output()
@@ -166,7 +171,8 @@ pub fn example(name: &str) -> std::path::PathBuf {
         .map(|dir| manifest.join(dir))
         .unwrap_or_else(|| manifest.join("target"));
     let bin = target
-        .join("debug/examples")
+        .join(if release { "release" } else { "debug" })
+        .join("examples")
         .join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
     assert!(bin.exists(), "{} was not built", bin.display());
     bin
