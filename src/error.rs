@@ -241,6 +241,17 @@ pub enum Error {
         /// The parser's explanation.
         reason: String,
     },
+    /// Tensors that cannot be written as one `.safetensors` file
+    /// ([`save_safetensors`](crate::weights::save_safetensors)); nothing was written.
+    #[error("cannot save {} as .safetensors{}: {reason}; nothing was written", path.display(), tensor.as_ref().map(|t| format!(" (tensor `{t}`)")).unwrap_or_default())]
+    Serialize {
+        /// The file that was to be written.
+        path: PathBuf,
+        /// The tensor at fault, when one is.
+        tensor: Option<String>,
+        /// What is wrong, and what to do about it.
+        reason: String,
+    },
     /// A file could not be read or written.
     #[error("cannot access {}: {source}", path.display())]
     Io {

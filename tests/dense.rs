@@ -234,6 +234,33 @@ fn activations_are_exact_at_plus_minus_100_on_both_paths() {
 }
 
 #[test]
+fn relu_keeps_nan_and_minus_zero_on_both_paths() {
+    // torch.relu(nan) is nan; `max(x, 0)` gives 0, and a driver may fold a comparison into
+    // `max` (Mesa's GLSL compiler did): the GPU's relu decides on the bits (shaders/common.wesl).
+    let x = Tensor::new([5], vec![f32::NAN, f32::NEG_INFINITY, -2.0, -0.0, 1.5]).unwrap();
+    let model = Sequential::new()
+        .activation(Activation::Relu)
+        .from_file(&file(&[]))
+        .unwrap();
+    let check = |path: &str, out: &[f32]| {
+        assert!(out[0].is_nan(), "{path}: {out:?}");
+        let bits: Vec<u32> = out[1..].iter().map(|v| v.to_bits()).collect();
+        let expected: Vec<u32> = [0.0f32, 0.0, -0.0, 1.5]
+            .iter()
+            .map(|v| v.to_bits())
+            .collect();
+        assert_eq!(bits, expected, "{path}: {out:?}");
+    };
+    check("cpu", model.forward(&x, None).unwrap().data());
+    if let Some(ctx) = common::gpu() {
+        check(
+            "gpu",
+            model.to_gpu(ctx).unwrap().forward(&x, None).unwrap().data(),
+        );
+    }
+}
+
+#[test]
 fn activations_cover_more_than_65535_workgroups() {
     let Some(ctx) = common::gpu() else { return };
     // 64 * 65535 = 4_194_240 invocations fit one dispatch row; this needs a second one.

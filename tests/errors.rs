@@ -6,6 +6,7 @@
 
 mod common;
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 
 use wgpu_rnn::weights::save_safetensors;
@@ -1354,6 +1355,65 @@ fn unreadable_and_invalid_files() {
         &err.to_string(),
         &["the data is not a valid .safetensors file"],
     );
+}
+
+#[test]
+fn tensors_that_cannot_form_one_file_are_refused_before_writing() {
+    let file = TempFile::new("unsaveable");
+    let path = file.0.display().to_string();
+    let (a, b) = (tensor(&[2, 3]), tensor(&[4]));
+
+    // A repeated name (the safetensors library panics on it).
+    let err = save_safetensors(&file.0, &[("h", &a), ("x", &b), ("h", &b)], None).unwrap_err();
+    assert!(
+        matches!(&err, Error::Serialize { path, tensor: Some(t), .. } if path == &file.0 && t == "h"),
+        "{err:?}"
+    );
+    assert_mentions(
+        &err.to_string(),
+        &[
+            &path,
+            "`h`",
+            "tensors 0 and 2",
+            "give each tensor its own name",
+            "nothing was written",
+        ],
+    );
+    assert!(!file.0.exists());
+
+    // The metadata's key as a tensor name: the file would not load.
+    let err = save_safetensors(&file.0, &[("x", &b), ("__metadata__", &a)], None).unwrap_err();
+    assert!(
+        matches!(&err, Error::Serialize { tensor: Some(t), .. } if t == "__metadata__"),
+        "{err:?}"
+    );
+    assert_mentions(&err.to_string(), &[&path, "tensor 1", "rename that tensor"]);
+    assert!(!file.0.exists());
+
+    // A header over the format's limit: the library's own refusal.
+    let metadata = HashMap::from([("notes".to_string(), "n".repeat(100_000_000))]);
+    let err = save_safetensors(&file.0, &[("h", &a)], Some(metadata)).unwrap_err();
+    assert!(
+        matches!(&err, Error::Serialize { tensor: None, .. }),
+        "{err:?}"
+    );
+    assert_mentions(
+        &err.to_string(),
+        &[&path, "100000000 bytes", "shorten the metadata"],
+    );
+    assert!(!file.0.exists());
+
+    // Failing to write stays `Error::Io`, naming the file.
+    let nowhere = file.0.with_extension("no_such_dir").join("out.safetensors");
+    let err = save_safetensors(&nowhere, &[("h", &a)], None).unwrap_err();
+    assert!(
+        matches!(&err, Error::Io { path, .. } if path == &nowhere),
+        "{err:?}"
+    );
+    // And what can be written reads back.
+    save_safetensors(&file.0, &[("h", &a), ("x", &b)], None).unwrap();
+    let back = TensorFile::open(&file.0).unwrap();
+    assert_eq!(back.f32("h").unwrap().unwrap(), a);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -944,13 +944,13 @@ fn fuzz_files_for_a_while() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Known bugs, found by this fuzzing: each test passes once the library is fixed (see
-// RELIABILITY.md, "Known issues"). Remove the `#[ignore]` then.
+// Bugs this fuzzing found, now fixed: each test guards its fix and runs by default (see
+// RELIABILITY.md, "Found and fixed", 1 to 3).
 
 /// A state_dict whose `weight_ih_l0` declares many gate rows (with real data behind them)
-/// next to thousands of zero-sized `weight_ih_l{n}` entries: `weights::collect` allocates
-/// zero biases of `gate_rows` floats for every (layer, direction) the names claim before it
-/// checks any other tensor of those layers.
+/// next to thousands of zero-sized `weight_ih_l{n}` entries: `weights::collect` used to
+/// allocate zero biases of `gate_rows` floats for every (layer, direction) the names claim
+/// before it checked any other tensor of those layers. It must fail within a small budget.
 #[test]
 fn claimed_layers_do_not_drive_allocation() {
     let (hidden, proj, fake_layers) = (4096usize, 1usize, 2_000usize);
@@ -990,9 +990,9 @@ fn claimed_layers_do_not_drive_allocation() {
 }
 
 /// An input of 0 timesteps and 2^40 sequences: 0 elements, a 100-byte file. The forward pass
-/// returns `h_n` zeros of `(D*L, 2^40, H)`: `Tensor::zeros` asks for terabytes and the
-/// process aborts ("memory allocation of ... bytes failed"). In-process this would kill the
-/// test binary, so the `infer` example shows it; an error (exit status 2) is expected.
+/// used to return `h_n` zeros of `(D*L, 2^40, H)`: `Tensor::zeros` asked for terabytes and the
+/// process aborted ("memory allocation of ... bytes failed"). In-process that would kill the
+/// test binary, so the test runs the `infer` example; an error (exit status 2) is expected.
 #[test]
 fn empty_sequence_with_a_huge_batch_is_an_error() {
     let dir = TempDir::new("empty_huge_batch");
@@ -1020,8 +1020,8 @@ fn empty_sequence_with_a_huge_batch_is_an_error() {
     assert_eq!(out.code, Some(2), "{}", out.stderr);
 }
 
-/// `--weights /dev/zero` reads until memory runs out, and a FIFO blocks forever:
-/// `TensorFile::open` reads any path to its end. A path that is not a regular file should be
+/// `--weights /dev/zero` read until memory ran out, and a FIFO blocked forever, while
+/// `TensorFile::open` read any path to its end. A path that is not a regular file must be
 /// an error before anything is read.
 #[cfg(unix)]
 #[test]

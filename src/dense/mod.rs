@@ -48,15 +48,16 @@ use crate::shape::Tensor;
 /// An elementwise nonlinearity, as the PyTorch module of the same name.
 ///
 /// Sigmoid and Tanh never overflow (their `exp` only sees non-positive arguments), so both
-/// paths give exactly 0, 1 or ±1 at ±100 instead of NaN (gpuweb#4458). NaN inputs propagate on
-/// the CPU path as in PyTorch; GPU drivers may treat NaN in ReLU either way.
+/// paths give exactly 0, 1 or ±1 at ±100 instead of NaN (gpuweb#4458). NaN inputs propagate
+/// on both paths as in PyTorch, ReLU included: the GPU's ReLU decides on the float's bits, so
+/// no driver can fold it into a `max` that turns NaN into 0.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Activation {
     /// `nn.Identity()`.
     #[default]
     Identity,
-    /// `nn.ReLU()`: `max(x, 0)`.
+    /// `nn.ReLU()`: 0 below zero, else `x` (NaN and -0.0 stay).
     Relu,
     /// `nn.Tanh()`.
     Tanh,
