@@ -251,11 +251,16 @@ fn relu_keeps_nan_and_minus_zero_on_both_paths() {
             .collect();
         assert_eq!(bits, expected, "{path}: {out:?}");
     };
-    check("cpu", model.forward(&x, None).unwrap().data());
+    check("cpu", model.forward(&Input::new(&x)).unwrap().data());
     if let Some(ctx) = common::gpu() {
         check(
             "gpu",
-            model.to_gpu(ctx).unwrap().forward(&x, None).unwrap().data(),
+            model
+                .to_gpu(ctx)
+                .unwrap()
+                .forward(&Input::new(&x))
+                .unwrap()
+                .data(),
         );
     }
 }
