@@ -523,7 +523,7 @@ fn loading_errors_name_the_tensor_the_stage_and_both_sizes() {
         .from_file(&f)
         .unwrap_err();
     assert!(
-        matches!(&err, Error::UnusedTensors { names } if names == &["fc.bias", "fc.weight", "linear.bias", "linear.weight"]),
+        matches!(&err, Error::UnusedTensors { names, .. } if names == &["fc.bias", "fc.weight", "linear.bias", "linear.weight"]),
         "{err:?}"
     );
     assert!(err.to_string().contains("strict(false)"), "{err}");
@@ -592,7 +592,8 @@ fn input_errors_are_found_before_any_work() {
             err,
             Error::LengthsCount {
                 expected: 4,
-                got: 2
+                got: 2,
+                ..
             }
         ),
         "{err:?}"
@@ -606,7 +607,8 @@ fn input_errors_are_found_before_any_work() {
             Error::LengthOutOfRange {
                 index: 2,
                 length: 11,
-                max: 10
+                max: 10,
+                ..
             }
         ),
         "{err:?}"

@@ -93,9 +93,8 @@ fn error_is_a_std_error_that_crosses_threads() {
     fn assert_bounds<E: std::error::Error + Send + Sync + 'static>() {}
     assert_bounds::<Error>();
     // It converts into the usual boxed error.
-    let boxed: Box<dyn std::error::Error + Send + Sync> = Box::new(Error::ZeroSize {
-        field: "hidden_size",
-    });
+    let err = RnnConfig::new(Kind::Gru, 3, 0).validate().unwrap_err();
+    let boxed: Box<dyn std::error::Error + Send + Sync> = Box::new(err);
     assert_mentions(&boxed.to_string(), &["`hidden_size` is 0", "positive"]);
 }
 
@@ -108,7 +107,7 @@ fn zero_sizes_and_unknown_kind() {
     ] {
         let err = config.validate().unwrap_err();
         assert!(
-            matches!(err, Error::ZeroSize { field: f } if f == field),
+            matches!(err, Error::ZeroSize { field: f, .. } if f == field),
             "{err:?}"
         );
         assert_mentions(&err.to_string(), &[&format!("`{field}` is 0"), "positive"]);
@@ -117,7 +116,7 @@ fn zero_sizes_and_unknown_kind() {
         assert!(matches!(err, Error::ZeroSize { .. }), "{err:?}");
     }
     let err = "transformer".parse::<Kind>().unwrap_err();
-    assert!(matches!(&err, Error::UnknownKind { given } if given == "transformer"));
+    assert!(matches!(&err, Error::UnknownKind { given, .. } if given == "transformer"));
     assert_mentions(
         &err.to_string(),
         &["transformer", "gru", "lstm", "rnn-tanh", "rnn-relu"],
@@ -137,6 +136,7 @@ fn feature_width_mismatch_names_both_numbers_and_the_fixes() {
             expected,
             got,
             shape,
+            ..
         } => {
             assert_eq!((*expected, *got), (50, 3));
             assert_eq!(shape, &[4, 10, 3]);
@@ -243,6 +243,7 @@ fn flattened_batch_revealed_by_h0() {
             arg,
             batch,
             batch_first,
+            ..
         } => {
             assert_eq!(shape, &[1600, 3]);
             assert_eq!((*arg, *batch, *batch_first), ("h0", 32, true));
@@ -334,6 +335,7 @@ fn wrong_rank_explains_both_layouts() {
             shape,
             input_size,
             batch_first,
+            ..
         } => {
             assert_eq!(shape, &[4800]);
             assert_eq!((*input_size, *batch_first), (3, true));
@@ -384,6 +386,7 @@ fn batch_and_time_swapped() {
             arg,
             batch,
             batch_first,
+            ..
         } => {
             assert_eq!(shape, &[32, 50, 3]);
             assert_eq!((*arg, *batch, *batch_first), ("h0", 32, false));
@@ -450,6 +453,7 @@ fn short_last_batch_h0() {
             expected,
             got,
             width_name,
+            ..
         } => {
             assert_eq!(*arg, "h0");
             assert_eq!(expected, &[4, 8, 20]);
@@ -522,7 +526,7 @@ fn c0_given_to_gru_or_rnn() {
         let config = RnnConfig::new(kind, 3, 20);
         let err = dry_err(&config, &[50, 8, 3], None, Some(&[1, 8, 20]), None);
         assert!(
-            matches!(err, Error::UnexpectedState { arg: "c0", kind: k } if k == kind),
+            matches!(err, Error::UnexpectedState { arg: "c0", kind: k, .. } if k == kind),
             "{err:?}"
         );
         assert_mentions(
@@ -624,7 +628,8 @@ fn lengths_count() {
             err,
             Error::LengthsCount {
                 expected: 4,
-                got: 3
+                got: 3,
+                ..
             }
         ),
         "{err:?}"
@@ -649,7 +654,8 @@ fn length_zero_and_length_beyond_t() {
             Error::LengthOutOfRange {
                 index: 1,
                 length: 0,
-                max: 10
+                max: 10,
+                ..
             }
         ),
         "{err:?}"
@@ -669,7 +675,8 @@ fn length_zero_and_length_beyond_t() {
             Error::LengthOutOfRange {
                 index: 2,
                 length: 11,
-                max: 10
+                max: 10,
+                ..
             }
         ),
         "{err:?}"
@@ -790,6 +797,7 @@ fn from_tensors_missing_tensor() {
             name,
             kind,
             expected,
+            ..
         } => {
             assert_eq!(name, "bias_hh_l0");
             assert_eq!(*kind, Kind::Gru);
@@ -810,7 +818,7 @@ fn from_tensors_unexpected_tensor() {
     tensors.push(("weight_hr_l0".into(), vec![2, 4], vec![0.0; 8]));
     let err = from_owned(config.clone(), &tensors).unwrap_err();
     assert!(
-        matches!(&err, Error::UnexpectedWeight { name, kind: Kind::Gru, num_layers: 1, bidirectional: false } if name == "weight_hr_l0"),
+        matches!(&err, Error::UnexpectedWeight { name, kind: Kind::Gru, num_layers: 1, bidirectional: false, .. } if name == "weight_hr_l0"),
         "{err:?}"
     );
     assert_mentions(
@@ -840,6 +848,7 @@ fn from_tensors_wrong_shape() {
             expected,
             got,
             meaning,
+            ..
         } => {
             assert_eq!(name, "weight_ih_l0");
             assert_eq!(expected, &[12, 3]);
@@ -922,6 +931,7 @@ fn from_tensors_non_finite_weights_say_where() {
             row,
             col,
             value,
+            ..
         } => {
             assert_eq!(name, "weight_hh_l1");
             assert_eq!((*index, *row, *col), (9, 2, 1));
@@ -985,7 +995,7 @@ fn proj_size_rules() {
             .validate()
             .unwrap_err();
         assert!(
-            matches!(err, Error::ProjSize { kind: Kind::Lstm, proj_size: p, hidden_size: 4 } if p == proj),
+            matches!(err, Error::ProjSize { kind: Kind::Lstm, proj_size: p, hidden_size: 4, .. } if p == proj),
             "{err:?}"
         );
         assert_mentions(
@@ -1167,7 +1177,8 @@ fn file_with_weight_hr_on_a_gru() {
             Error::ProjSize {
                 kind: Kind::Gru,
                 proj_size: 2,
-                hidden_size: 4
+                hidden_size: 4,
+                ..
             }
         ),
         "{err:?}"
@@ -1195,7 +1206,8 @@ fn file_with_lstm_proj_size_not_below_hidden_size() {
             Error::ProjSize {
                 kind: Kind::Lstm,
                 proj_size: 6,
-                hidden_size: 4
+                hidden_size: 4,
+                ..
             }
         ),
         "{err:?}"
@@ -1213,7 +1225,7 @@ fn file_with_two_recurrent_modules_needs_a_prefix() {
     let file = file_of("two_modules", &tensors);
     let err = file.load(&default_load()).unwrap_err();
     match &err {
-        Error::InferConfig { reason } => {
+        Error::InferConfig { reason, .. } => {
             assert_mentions(
                 reason,
                 &[
@@ -1773,7 +1785,7 @@ fn saved_arguments_without_input_name_what_the_file_holds() {
     let bytes = common::safetensors_file(&[entry], [&[0u8; 8][..]]);
     let file = TensorFile::from_bytes(bytes).unwrap();
     let err = wgpu_rnn::weights::SavedInput::from_file(&file).unwrap_err();
-    assert!(matches!(&err, Error::MissingInput { held } if held == &["h0"]));
+    assert!(matches!(&err, Error::MissingInput { held, .. } if held == &["h0"]));
     assert_mentions(
         &err.to_string(),
         &["`input`", "it holds: h0", "save the input"],

@@ -95,7 +95,9 @@ fn non_finite_inputs_propagate_or_are_rejected_on_request() {
         .forward(&Input::new(&x).reject_non_finite())
         .unwrap_err();
     match &err {
-        Error::NonFiniteInput { arg, index, value } => {
+        Error::NonFiniteInput {
+            arg, index, value, ..
+        } => {
             assert_eq!((*arg, index.as_slice()), ("input", &[2, 0, 1][..]));
             assert!(value.is_nan());
         }

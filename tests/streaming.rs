@@ -224,7 +224,8 @@ fn misuse_is_a_typed_error() {
             err,
             Error::StreamBatch {
                 expected: 2,
-                got: 3
+                got: 3,
+                ..
             }
         ),
         "{err:?}"
@@ -236,7 +237,11 @@ fn misuse_is_a_typed_error() {
     ));
     assert!(matches!(
         stream.reset_slot(2),
-        Err(Error::SlotOutOfRange { slot: 2, batch: 2 })
+        Err(Error::SlotOutOfRange {
+            slot: 2,
+            batch: 2,
+            ..
+        })
     ));
     let c = Tensor::zeros([1, 2, 4]).unwrap();
     assert!(matches!(
