@@ -51,8 +51,9 @@
 //!   callback). On `wasm32` (WebGPU) only the async forms exist.
 //! - [`GpuRnn::stream`] opens a [`GpuStream`]: feed timesteps as they arrive, the state stays
 //!   on the GPU, and the outputs equal one call over the whole sequence.
-//! - [`GpuRnn::forward_gpu`] takes a [`GpuInput`] buffer you own and leaves a [`GpuOutput`] on
-//!   the GPU, so stacks and your own passes chain without a read back.
+//! - [`GpuRnn::forward_gpu`] takes a [`GpuInput`] (buffers you own: the input, optionally
+//!   `h0`/`c0`) and leaves a [`GpuOutput`] on the GPU, so stacks and your own passes chain
+//!   without a read back.
 //! - Every shape, length and weight is checked on the host first; device limits are checked
 //!   before any buffer is created; wgpu errors, device loss and out-of-memory come back as
 //!   [`Error`] values, never panics.
@@ -113,7 +114,9 @@ pub mod weights;
 pub use config::{Kind, RnnConfig};
 pub use dense::{Activation, GpuSequential, Linear, Sequential, SequentialModel};
 pub use error::{Error, Result};
-pub use gpu::{AdapterChoice, GpuContext, GpuInput, GpuOutput, GpuRnn, GpuStream, Strategy};
+pub use gpu::{
+    AdapterChoice, GpuContext, GpuInput, GpuOutput, GpuRnn, GpuState, GpuStream, Strategy,
+};
 pub use model::Rnn;
 pub use shape::{Input, InputShapes, Output, OutputShapes, Tensor};
 pub use weights::{LoadOptions, TensorFile};
