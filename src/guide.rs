@@ -61,8 +61,9 @@
 //!   `batch_first` says. A batch must be 3-D.
 //! - Data already on the GPU takes the same shapes: [`GpuInput::new`]`(&buffer, &shape)` with
 //!   `.lengths(..)`, `.h0(&buffer, &shape)` and `.c0(&buffer, &shape)` for
-//!   [`GpuRnn::forward_gpu`], whose [`GpuOutput`] holds `output` (time-major), `h_n` and
-//!   `c_n`, and says their shapes in `shapes`. Shape errors are the same as for host tensors.
+//!   [`GpuRnn::forward_gpu`], whose [`GpuOutput`] holds `output`, `h_n` and `c_n` in the
+//!   layouts above (`batch_first` included) and says their shapes in `shapes`. Shape errors
+//!   are the same as for host tensors.
 //!
 //! ## Weights
 //!

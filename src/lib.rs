@@ -52,8 +52,9 @@
 //! - [`GpuRnn::stream`] opens a [`GpuStream`]: feed timesteps as they arrive, the state stays
 //!   on the GPU, and the outputs equal one call over the whole sequence.
 //! - [`GpuRnn::forward_gpu`] takes a [`GpuInput`] (buffers you own: the input, optionally
-//!   `h0`/`c0`) and leaves a [`GpuOutput`] on the GPU, so stacks and your own passes chain
-//!   without a read back.
+//!   `h0`/`c0`) and leaves a [`GpuOutput`] on the GPU, in the same shapes and layouts as a
+//!   host forward (`batch_first` included), so stacks and your own passes chain without a
+//!   read back.
 //! - Every shape, length and weight is checked on the host first; device limits are checked
 //!   before any buffer is created; wgpu errors, device loss and out-of-memory come back as
 //!   [`Error`] values, never panics.

@@ -2,7 +2,9 @@
 //! without a read back in between.
 
 mod common;
-// Initial states from device buffers (`h0`, `c0`).
+// Initial states from device buffers (`h0`, `c0`), and `batch_first` models.
+#[path = "resident/batch_first.rs"]
+mod batch_first;
 #[path = "resident/state.rs"]
 mod state;
 
@@ -244,12 +246,4 @@ fn unusable_buffers_and_layouts_are_typed_errors() {
         matches!(err, Error::GpuBuffer { arg: "output", .. }),
         "{err:?}"
     );
-
-    let bf = rnn(RnnConfig::new(Kind::Gru, 2, 3).batch_first(true), 0.3)
-        .to_gpu(ctx)
-        .unwrap();
-    let err = bf
-        .forward_gpu(&GpuInput::new(&small, &[2, 3, 2]))
-        .unwrap_err();
-    assert!(matches!(err, Error::Unsupported { .. }), "{err:?}");
 }

@@ -13,8 +13,8 @@
 //!   how it plans a pass); `pass` (the sizes of one pass).
 //! - One module per strategy with its pipelines and dispatches: `per_step`, `sequence`,
 //!   `wavefront`; `workspace` builds a pass's buffers and records it through them.
-//! - The public types: `model` ([`GpuRnn`]), `host_pass`, `resident` (with `resident_pass`),
-//!   `stream`.
+//! - The public types: `model` ([`GpuRnn`]), `host_pass`, `resident` (with `resident_pass`,
+//!   and `swap` for `batch_first` data), `stream`.
 
 mod buffers;
 mod choice;
@@ -40,6 +40,7 @@ mod shader_tests;
 mod shaders;
 mod slots;
 mod stream;
+mod swap;
 #[cfg(test)]
 mod translate;
 mod wavefront;

@@ -94,13 +94,13 @@ impl GpuRnn {
     }
 
     /// Runs the stack on `input` and leaves the results on the GPU: the same pass as
-    /// [`GpuRnn::forward`], with input, `h0`/`c0` and results in device buffers. Only
-    /// submits: work the caller submits afterwards on the same queue sees the results.
+    /// [`GpuRnn::forward`], with input, `h0`/`c0` and results in device buffers, in the same
+    /// layouts (a `batch_first` model takes `(B, T, I)` and gives `(B, T, D*H_out)`; the
+    /// states are never batch-first). Only submits: work the caller submits afterwards on
+    /// the same queue sees the results.
     ///
     /// # Errors
-    /// [`Error::Unsupported`] for a `batch_first` model (GPU-resident data is time-major; use
-    /// [`crate::Rnn::set_batch_first`] before uploading); the shape, state and length errors
-    /// of [`GpuRnn::forward`], found before any GPU work;
+    /// The shape, state and length errors of [`GpuRnn::forward`], found before any GPU work;
     /// [`Error::GpuBuffer`] for an input buffer without `STORAGE` usage, an `h0`/`c0` buffer
     /// without `COPY_SRC` usage, or a buffer smaller than its shape;
     /// [`Error::Unsupported`] for an empty input (`T` or `B` of 0).
@@ -108,8 +108,9 @@ impl GpuRnn {
         resident_pass::forward_gpu(&self.model, input)
     }
 
-    /// As [`GpuRnn::forward_gpu`], copying the output `(T, B, D*H_out)` into `output`, a buffer
-    /// the caller owns (usage `COPY_DST`, at least `4 * T * B * D*H_out` bytes).
+    /// As [`GpuRnn::forward_gpu`], copying the output (`(T, B, D*H_out)`, `(B, T, D*H_out)`
+    /// for a `batch_first` model) into `output`, a buffer the caller owns (usage `COPY_DST`,
+    /// at least `4 * T * B * D*H_out` bytes).
     ///
     /// # Errors
     /// As [`GpuRnn::forward_gpu`]; [`Error::GpuBuffer`] for an unusable `output`.

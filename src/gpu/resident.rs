@@ -17,15 +17,15 @@ use crate::shape::OutputShapes;
 /// ```
 ///
 /// Layout: little-endian `f32`, row-major, tightly packed from offset 0 of each buffer.
-/// `buffer` is **time-major** `(T, B, input_size)` (or `(T, input_size)` unbatched) — the
-/// layout of [`GpuOutput::output`], so stacks chain without leaving the GPU. It needs
-/// `BufferUsages::STORAGE` and at least `4 * T * B * input_size` bytes. Every buffer must
-/// belong to the model's device.
+/// `buffer` is `(T, B, input_size)`, `(B, T, input_size)` for a `batch_first` model, or `(T,
+/// input_size)` unbatched — the layout of [`GpuOutput::output`], so stacks chain without
+/// leaving the GPU. It needs `BufferUsages::STORAGE` and at least `4 * T * B * input_size`
+/// bytes. Every buffer must belong to the model's device.
 #[derive(Clone, Copy, Debug)]
 pub struct GpuInput<'a> {
     /// The data.
     pub buffer: &'a wgpu::Buffer,
-    /// Its shape, time-major.
+    /// Its shape, in the model's layout (as [`crate::Input::new`]'s tensor).
     pub shape: &'a [usize],
     /// Per-sequence lengths, as in [`crate::Input::lengths`].
     pub lengths: Option<&'a [usize]>,
@@ -51,8 +51,8 @@ pub struct GpuState<'a> {
 }
 
 impl<'a> GpuInput<'a> {
-    /// The sequences in `buffer`, of shape `shape`: time-major `(T, B, input_size)`, or
-    /// unbatched `(T, input_size)`.
+    /// The sequences in `buffer`, of shape `shape`: `(T, B, input_size)`, `(B, T,
+    /// input_size)` for a `batch_first` model, or unbatched `(T, input_size)`.
     pub fn new(buffer: &'a wgpu::Buffer, shape: &'a [usize]) -> Self {
         GpuInput {
             buffer,
@@ -88,9 +88,10 @@ impl<'a> GpuInput<'a> {
 /// `STORAGE | COPY_SRC | COPY_DST` and holds tightly packed little-endian `f32`.
 #[derive(Debug)]
 pub struct GpuOutput {
-    /// `(T, B, D*H_out)` (or `(T, D*H_out)` unbatched), time-major.
+    /// `(T, B, D*H_out)`, `(B, T, D*H_out)` for a `batch_first` model, or `(T, D*H_out)`
+    /// unbatched: as [`crate::Output::output`].
     pub output: wgpu::Buffer,
-    /// `(D*L, B, H_out)` (or `(D*L, H_out)`).
+    /// `(D*L, B, H_out)` (or `(D*L, H_out)`), whatever `batch_first` says.
     pub h_n: wgpu::Buffer,
     /// `(D*L, B, H)` (or `(D*L, H)`) for LSTM.
     pub c_n: Option<wgpu::Buffer>,

@@ -1,6 +1,6 @@
 //! A forward pass over GPU-resident input (`GpuRnn::forward_gpu`): the caller's `h0`/`c0`
-//! copied into its state on the device, and the pass kept by a caller that runs the same
-//! shape again.
+//! copied into its state on the device, a `batch_first` input made time-major and its output
+//! given back batch-first, and the pass kept by a caller that runs the same shape again.
 
 use wgpu::BufferUsages;
 
@@ -8,6 +8,7 @@ use super::device_model::DeviceModel;
 use super::pass::{PassKey, Plan};
 use super::resident::{GpuInput, GpuOutput, GpuState};
 use super::scopes::Scopes;
+use super::swap::SwapRun;
 use super::workspace::{StateBuffers, Workspace};
 use crate::error::{Error, Result};
 use crate::resolve::Resolved;
@@ -16,7 +17,7 @@ use crate::shape::InputShapes;
 /// How a resident pass reads its input and lays out its output.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Layout {
-    /// As the model's `batch_first` says (the public entry points), which must be false.
+    /// As the model's `batch_first` says (the public entry points).
     Model,
     /// Time-major whatever `batch_first` says: `GpuSequential` chains its stages so.
     TimeMajor,
@@ -35,11 +36,23 @@ pub(crate) struct ResidentPass {
     /// The caller's `h0` and `c0` with their sizes in bytes, copied into `state` when the
     /// pass starts; where `None`, zeros were written there instead.
     start: [Option<(wgpu::Buffer, u64)>; 2],
+    /// A `batch_first` input's time-major copy and the output in the caller's layout.
+    swapped: Option<Swapped>,
+}
+
+/// The buffers and dispatches of a pass whose caller's layout is `(B, T, ..)`.
+struct Swapped {
+    /// The input, time-major `(T, B, I)`: what the workspace reads.
+    x: wgpu::Buffer,
+    to_time_major: SwapRun,
+    /// The output, `(B, T, D*H_out)`.
+    output: wgpu::Buffer,
+    to_batch_first: SwapRun,
 }
 
 impl ResidentPass {
     /// The buffers and bind groups of a pass of `model` over `input` in `layout`: `cached`
-    /// where it was built for the same shape, plan and input buffer, with the lengths
+    /// where it was built for the same shape, plan, layout and input buffer, with the lengths
     /// and the state rewritten, or else a new one. The state is zeros where `input` gives no
     /// `h0`/`c0`, and their copies where it does (made by [`ResidentPass::record`]). Queue
     /// writes only: the caller encodes with [`ResidentPass::record`] and submits.
@@ -64,8 +77,11 @@ impl ResidentPass {
             given(input.h0, plan.state_floats),
             given(input.c0, plan.cell_floats),
         ];
+        let swap = swaps(model, &resolved, layout);
         let key = plan.key(&resolved);
-        if let Some(pass) = cached.filter(|p| p.key == key && &p.input == input.buffer) {
+        if let Some(pass) = cached
+            .filter(|p| p.key == key && &p.input == input.buffer && p.swapped.is_some() == swap)
+        {
             pass.work.write_lengths(ctx, &lengths);
             if start[0].is_none() {
                 ctx.write_storage(&pass.state.h, &h0);
@@ -79,29 +95,48 @@ impl ResidentPass {
                 ..pass
             });
         }
+        let config = &model.config;
+        let (t, b) = (resolved.t, resolved.b);
+        let x = swap.then(|| ctx.scratch("input (time-major)", t * b * config.input_size));
+        let work = Workspace::new(
+            model,
+            &plan,
+            &resolved,
+            x.as_ref().unwrap_or(input.buffer),
+            &lengths,
+        )?;
+        let swapped = match x {
+            Some(x) => Some(Swapped::new(model, &resolved, input.buffer, x, &work)?),
+            None => None,
+        };
         Ok(ResidentPass {
             key,
             input: input.buffer.clone(),
-            work: Workspace::new(model, &plan, &resolved, input.buffer, &lengths)?,
+            work,
             state: StateBuffers::upload(ctx, &h0, &c0),
             resolved,
             start,
+            swapped,
         })
     }
 
     /// Encodes the pass; the final chunk's encoder is returned unsubmitted, and the output is
-    /// [`ResidentPass::output`]. The copies of `h0`/`c0` are submitted first, in a command
-    /// buffer of their own (the workspace submits its first steps early, so they cannot share
-    /// its first encoder).
+    /// [`ResidentPass::output`]. The copies of `h0`/`c0` and the input's swap to time-major
+    /// are submitted first, in a command buffer of their own (the workspace submits its first
+    /// steps early, so they cannot share its first encoder).
     pub(crate) fn record(&self, model: &DeviceModel) -> Result<wgpu::CommandEncoder> {
         let (device, queue) = (&model.ctx.inner.device, &model.ctx.inner.queue);
-        if self.start.iter().any(Option::is_some) {
+        if self.start.iter().any(Option::is_some) || self.swapped.is_some() {
             queue.submit([self.record_start(device).finish()]);
         }
-        self.work.record(model, &self.state)
+        let mut encoder = self.work.record(model, &self.state)?;
+        if let Some(swapped) = &self.swapped {
+            swapped.to_batch_first.encode(&mut encoder);
+        }
+        Ok(encoder)
     }
 
-    /// The copies of `h0`/`c0` into the state.
+    /// The copies of `h0`/`c0` into the state and the input's swap to time-major.
     fn record_start(&self, device: &wgpu::Device) -> wgpu::CommandEncoder {
         let mut first = device.create_command_encoder(&Default::default());
         let targets = [&self.state.h, &self.state.c];
@@ -110,12 +145,18 @@ impl ResidentPass {
                 first.copy_buffer_to_buffer(buffer, 0, target, 0, *bytes);
             }
         }
+        if let Some(swapped) = &self.swapped {
+            swapped.to_time_major.encode(&mut first);
+        }
         first
     }
 
-    /// `(T, B, D*H_out)`, time-major.
+    /// The output in the pass's layout: `(T, B, D*H_out)`, or `(B, T, D*H_out)` for a
+    /// `batch_first` model in [`Layout::Model`].
     pub(crate) fn output(&self) -> &wgpu::Buffer {
-        self.work.output()
+        self.swapped
+            .as_ref()
+            .map_or(self.work.output(), |s| &s.output)
     }
 
     /// Its state: `h0`/`c0` when it starts, `h_n`/`c_n` once it ran.
@@ -125,7 +166,10 @@ impl ResidentPass {
 
     /// Device memory it holds.
     pub(crate) fn bytes(&self) -> u64 {
-        self.work.bytes() + self.state.h.size() + self.state.c.size()
+        let swapped = self.swapped.as_ref().map_or(0, |s| {
+            s.x.size() + s.output.size() + s.to_time_major.bytes() + s.to_batch_first.bytes()
+        });
+        self.work.bytes() + self.state.h.size() + self.state.c.size() + swapped
     }
 }
 
@@ -172,6 +216,34 @@ pub(super) fn forward_into(
     scopes.settle("copying the output into the caller's buffer")
 }
 
+impl Swapped {
+    /// The swaps of a pass over `resolved` between the caller's `(B, T, I)` `input` and `x`,
+    /// which `work` reads, and from `work`'s output to one in the caller's layout.
+    fn new(
+        model: &DeviceModel,
+        r: &Resolved,
+        input: &wgpu::Buffer,
+        x: wgpu::Buffer,
+        work: &Workspace,
+    ) -> Result<Swapped> {
+        let (ctx, config) = (&model.ctx, &model.config);
+        let width = config.output_width();
+        let output = ctx.scratch("output (batch-first)", r.t * r.b * width);
+        Ok(Swapped {
+            to_time_major: SwapRun::new(ctx, input, &x, [r.b, r.t, config.input_size])?,
+            to_batch_first: SwapRun::new(ctx, work.output(), &output, [r.t, r.b, width])?,
+            x,
+            output,
+        })
+    }
+}
+
+/// Whether a pass over `r` in `layout` swaps its input and output: for a batched input of a
+/// `batch_first` model, unless one of the two axes is 1 (the layouts are then the same bytes).
+fn swaps(model: &DeviceModel, r: &Resolved, layout: Layout) -> bool {
+    layout == Layout::Model && model.config.batch_first && r.batched && r.b > 1 && r.t > 1
+}
+
 /// The shape and plan of a pass of `model` over `input` in `layout`, with every shape and
 /// buffer checked: shapes as [`crate::resolve`] checks a host pass's, then the buffers'
 /// usages and sizes.
@@ -187,12 +259,6 @@ pub(super) fn resident_plan(
         lengths: input.lengths,
     };
     let resolved = match layout {
-        Layout::Model if model.config.batch_first => {
-            return Err(Error::Unsupported {
-                what: "GPU-resident input for a batch_first model".into(),
-                reason: "data on the GPU is time-major (T, B, input_size); call Rnn::set_batch_first(false) before to_gpu and lay the buffer out time-major".into(),
-            })
-        }
         Layout::Model => crate::resolve::resolve(&model.config, &shapes)?,
         Layout::TimeMajor => {
             crate::resolve::resolve(&model.config.clone().batch_first(false), &shapes)?
