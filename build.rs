@@ -43,6 +43,7 @@ const MODULES: &[(&str, &str, &[&str])] = &[
         &["wavefront", "subgroups"],
     ),
     ("dense", "dense", &[]),
+    ("swap", "swap", &[]),
 ];
 
 /// Every feature a module may test: each is set, to true or false, for every module.

@@ -59,6 +59,11 @@
 //!   as with a packed sequence. Without `lengths`, every sequence runs all `T` steps.
 //! - A 2-D input is always one unbatched sequence `(T, I)`, as in PyTorch, whatever
 //!   `batch_first` says. A batch must be 3-D.
+//! - Data already on the GPU takes the same shapes: [`GpuInput::new`]`(&buffer, &shape)` with
+//!   `.lengths(..)`, `.h0(&buffer, &shape)` and `.c0(&buffer, &shape)` for
+//!   [`GpuRnn::forward_gpu`], whose [`GpuOutput`] holds `output`, `h_n` and `c_n` in the
+//!   layouts above (`batch_first` included) and says their shapes in `shapes`. Shape errors
+//!   are the same as for host tensors.
 //!
 //! ## Weights
 //!
@@ -189,5 +194,6 @@
 
 #[allow(unused_imports)] // for the links above
 use crate::{
-    Error, GpuContext, Input, InputShapes, LoadOptions, OutputShapes, Rnn, RnnConfig, Strategy,
+    Error, GpuContext, GpuInput, GpuOutput, GpuRnn, Input, InputShapes, LoadOptions, OutputShapes,
+    Rnn, RnnConfig, Strategy,
 };

@@ -55,8 +55,10 @@
 //! - Inputs are borrowed: a `&Tensor`, or a [`TensorView`] of any `&[f32]` with a shape.
 //!   [`GpuStream::push_into`] and [`GpuRnn::forward_into`] write into the caller's output and
 //!   reuse their buffers, so a steady real-time loop allocates nothing for its data.
-//! - [`GpuRnn::forward_gpu`] takes a [`GpuInput`] buffer you own and leaves a [`GpuOutput`] on
-//!   the GPU, so stacks and your own passes chain without a read back.
+//! - [`GpuRnn::forward_gpu`] takes a [`GpuInput`] (buffers you own: the input, optionally
+//!   `h0`/`c0`) and leaves a [`GpuOutput`] on the GPU, in the same shapes and layouts as a
+//!   host forward (`batch_first` included), so stacks and your own passes chain without a
+//!   read back.
 //! - Every shape, length and weight is checked on the host first; device limits are checked
 //!   before any buffer is created; wgpu errors, device loss and out-of-memory come back as
 //!   [`Error`] values, never panics.
@@ -117,7 +119,9 @@ pub mod weights;
 pub use config::{Kind, RnnConfig};
 pub use dense::{Activation, GpuSequential, Linear, Sequential, SequentialModel};
 pub use error::{Error, Result};
-pub use gpu::{AdapterChoice, GpuContext, GpuInput, GpuOutput, GpuRnn, GpuStream, Strategy};
+pub use gpu::{
+    AdapterChoice, GpuContext, GpuInput, GpuOutput, GpuRnn, GpuState, GpuStream, Strategy,
+};
 pub use model::Rnn;
 pub use shape::{Input, InputShapes, Output, OutputShapes, Tensor, TensorView};
 pub use weights::{LoadOptions, TensorFile};

@@ -2,9 +2,17 @@
 //! without a read back in between.
 
 mod common;
+// Initial states from device buffers (`h0`, `c0`), and `batch_first` models.
+#[path = "resident/batch_first.rs"]
+mod batch_first;
+#[path = "resident/state.rs"]
+mod state;
 
 use wgpu::BufferUsages;
-use wgpu_rnn::{Error, GpuContext, GpuInput, Input, Kind, Rnn, RnnConfig, Strategy, Tensor};
+use wgpu_rnn::{
+    Error, GpuContext, GpuInput, GpuOutput, GpuRnn, Input, Kind, Output, Rnn, RnnConfig, Strategy,
+    Tensor,
+};
 
 fn rnn(config: RnnConfig, salt: f32) -> Rnn {
     let k = 1.0 / (config.hidden_size as f32).sqrt();
@@ -14,6 +22,11 @@ fn rnn(config: RnnConfig, salt: f32) -> Rnn {
             .collect()
     })
     .unwrap()
+}
+
+/// Deterministic values in [-1, 1] (`salt` tells tensors apart).
+fn values(n: usize, salt: f32) -> Vec<f32> {
+    (0..n).map(|i| (i as f32 * 0.37 + salt).sin()).collect()
 }
 
 fn upload(ctx: &GpuContext, data: &[f32], usage: BufferUsages) -> wgpu::Buffer {
@@ -53,6 +66,58 @@ fn read(ctx: &GpuContext, buffer: &wgpu::Buffer, floats: usize) -> Vec<f32> {
 // The GPU path against the CPU path on short sequences: float32 summation order only.
 const TOLERANCE: f32 = 1e-5;
 
+/// `forward_gpu_into` a caller-owned buffer against the host forward's `want`.
+#[track_caller]
+fn assert_forward_gpu_into(
+    ctx: &GpuContext,
+    what: &str,
+    gpu: &GpuRnn,
+    input: &GpuInput<'_>,
+    want: &[f32],
+) {
+    let target = ctx.device().create_buffer(&wgpu::BufferDescriptor {
+        label: Some("caller output"),
+        size: (want.len() * 4) as u64,
+        usage: BufferUsages::COPY_DST | BufferUsages::COPY_SRC,
+        mapped_at_creation: false,
+    });
+    gpu.forward_gpu_into(input, &target).unwrap();
+    let got = read(ctx, &target, want.len());
+    common::assert_close(
+        &format!("{what}: forward_gpu_into"),
+        &got,
+        want,
+        TOLERANCE,
+        TOLERANCE,
+    );
+}
+
+/// A resident pass's results against the host forward's: the same shapes, and every value
+/// within [`TOLERANCE`].
+#[track_caller]
+fn assert_matches(ctx: &GpuContext, what: &str, gpu: &GpuOutput, host: &Output) {
+    assert_eq!(
+        gpu.shapes.output,
+        host.output.shape(),
+        "{what}: output shape"
+    );
+    assert_eq!(gpu.shapes.h_n, host.h_n.shape(), "{what}: h_n shape");
+    let c_n = host.c_n.as_ref().map(Tensor::data);
+    assert_eq!(gpu.c_n.is_some(), c_n.is_some(), "{what}: c_n");
+    let pairs = [
+        ("output", Some(&gpu.output), Some(host.output.data())),
+        ("h_n", Some(&gpu.h_n), Some(host.h_n.data())),
+        ("c_n", gpu.c_n.as_ref(), c_n),
+    ];
+    for (name, buffer, want) in pairs {
+        let (Some(buffer), Some(want)) = (buffer, want) else {
+            continue;
+        };
+        let got = read(ctx, buffer, want.len());
+        common::assert_close(&format!("{what}: {name}"), &got, want, TOLERANCE, TOLERANCE);
+    }
+}
+
 #[test]
 fn two_stacks_chain_on_the_gpu_and_match_the_cpu() {
     let Some(ctx) = common::gpu() else { return };
@@ -67,19 +132,11 @@ fn two_stacks_chain_on_the_gpu_and_match_the_cpu() {
     let g2 = second.to_gpu(ctx).unwrap();
     let shape = [t, b, i];
     let mid = g1
-        .forward_gpu(&GpuInput {
-            buffer: &buffer,
-            shape: &shape,
-            lengths: Some(&lengths),
-        })
+        .forward_gpu(&GpuInput::new(&buffer, &shape).lengths(&lengths))
         .unwrap();
     assert_eq!(mid.shapes.output, vec![t, b, 10]);
     let out = g2
-        .forward_gpu(&GpuInput {
-            buffer: &mid.output,
-            shape: &mid.shapes.output,
-            lengths: Some(&lengths),
-        })
+        .forward_gpu(&GpuInput::new(&mid.output, &mid.shapes.output).lengths(&lengths))
         .unwrap();
 
     let xt = Tensor::new(shape, x).unwrap();
@@ -110,29 +167,8 @@ fn two_stacks_chain_on_the_gpu_and_match_the_cpu() {
         TOLERANCE,
     );
 
-    // Into a caller-owned output buffer.
-    let target = ctx.device().create_buffer(&wgpu::BufferDescriptor {
-        label: Some("caller output"),
-        size: (t * b * 10 * 4) as u64,
-        usage: BufferUsages::COPY_DST | BufferUsages::COPY_SRC,
-        mapped_at_creation: false,
-    });
-    g1.forward_gpu_into(
-        &GpuInput {
-            buffer: &buffer,
-            shape: &shape,
-            lengths: Some(&lengths),
-        },
-        &target,
-    )
-    .unwrap();
-    common::assert_close(
-        "forward_gpu_into",
-        &read(ctx, &target, t * b * 10),
-        cpu_mid.output.data(),
-        TOLERANCE,
-        TOLERANCE,
-    );
+    let input = GpuInput::new(&buffer, &shape).lengths(&lengths);
+    assert_forward_gpu_into(ctx, "first stack", &g1, &input, cpu_mid.output.data());
 }
 
 /// A stack run as a wavefront from and into device buffers: every layer's `h_n` and `c_n`
@@ -148,11 +184,7 @@ fn a_wavefront_stack_on_device_buffers_matches_the_cpu() {
     let mut gpu = model.to_gpu(ctx).unwrap();
     gpu.set_strategy(Strategy::Wavefront).unwrap();
     let out = gpu
-        .forward_gpu(&GpuInput {
-            buffer: &buffer,
-            shape: &[t, b, i],
-            lengths: Some(&lengths),
-        })
+        .forward_gpu(&GpuInput::new(&buffer, &[t, b, i]).lengths(&lengths))
         .unwrap();
     let cpu = model
         .forward(&Input::new(&Tensor::new([t, b, i], x).unwrap()).lengths(&lengths))
@@ -183,11 +215,7 @@ fn unusable_buffers_and_layouts_are_typed_errors() {
     let data = vec![0.5; 2 * 3 * 2];
     let no_storage = upload(ctx, &data, BufferUsages::COPY_SRC);
     let err = gru
-        .forward_gpu(&GpuInput {
-            buffer: &no_storage,
-            shape: &[2, 3, 2],
-            lengths: None,
-        })
+        .forward_gpu(&GpuInput::new(&no_storage, &[2, 3, 2]))
         .unwrap_err();
     assert!(
         matches!(err, Error::GpuBuffer { arg: "input", .. }),
@@ -197,11 +225,7 @@ fn unusable_buffers_and_layouts_are_typed_errors() {
 
     let small = upload(ctx, &data, BufferUsages::STORAGE);
     let err = gru
-        .forward_gpu(&GpuInput {
-            buffer: &small,
-            shape: &[4, 3, 2],
-            lengths: None,
-        })
+        .forward_gpu(&GpuInput::new(&small, &[4, 3, 2]))
         .unwrap_err();
     assert!(matches!(err, Error::GpuBuffer { .. }), "{err:?}");
     assert!(
@@ -210,39 +234,16 @@ fn unusable_buffers_and_layouts_are_typed_errors() {
     );
 
     let err = gru
-        .forward_gpu(&GpuInput {
-            buffer: &small,
-            shape: &[2, 3, 5],
-            lengths: None,
-        })
+        .forward_gpu(&GpuInput::new(&small, &[2, 3, 5]))
         .unwrap_err();
     assert!(matches!(err, Error::InputSize { .. }), "{err:?}");
 
     let no_copy = upload(ctx, &data, BufferUsages::STORAGE);
     let err = gru
-        .forward_gpu_into(
-            &GpuInput {
-                buffer: &small,
-                shape: &[2, 3, 2],
-                lengths: None,
-            },
-            &no_copy,
-        )
+        .forward_gpu_into(&GpuInput::new(&small, &[2, 3, 2]), &no_copy)
         .unwrap_err();
     assert!(
         matches!(err, Error::GpuBuffer { arg: "output", .. }),
         "{err:?}"
     );
-
-    let bf = rnn(RnnConfig::new(Kind::Gru, 2, 3).batch_first(true), 0.3)
-        .to_gpu(ctx)
-        .unwrap();
-    let err = bf
-        .forward_gpu(&GpuInput {
-            buffer: &small,
-            shape: &[2, 3, 2],
-            lengths: None,
-        })
-        .unwrap_err();
-    assert!(matches!(err, Error::Unsupported { .. }), "{err:?}");
 }

@@ -248,26 +248,9 @@ impl GpuSequential {
         Ok(self.layout.finish(flow, values))
     }
 
-    /// The workgroup grid covering `invocations`: as wide as the device allows, then rows.
+    /// The workgroup grid covering `invocations` ([`GpuContext::flat_grid`]).
     fn workgroups(&self, invocations: usize) -> Result<(u32, u32)> {
-        let max = self
-            .ctx
-            .inner
-            .device
-            .limits()
-            .max_compute_workgroups_per_dimension as usize;
-        let needed = invocations.div_ceil(DENSE_WORKGROUP as usize);
-        let x = needed.clamp(1, max.max(1));
-        let y = needed.div_ceil(x);
-        if y > max {
-            return Err(Error::DeviceLimit {
-                what: format!("a dense stage of {invocations} invocations"),
-                limit_name: "max_compute_workgroups_per_dimension",
-                limit: max as u64,
-                needed: y as u64,
-                hint: "split the batch into smaller calls".into(),
-            });
-        }
-        Ok((x as u32, y as u32))
+        self.ctx
+            .flat_grid("a dense stage", invocations, DENSE_WORKGROUP)
     }
 }

@@ -127,14 +127,7 @@ impl SequentialPass {
                 }
                 GpuLayer::Recurrent(rnn) => {
                     let shape = [flow.t, flow.b, width];
-                    let pass = rnn.resident_pass(
-                        None,
-                        &GpuInput {
-                            buffer: &current,
-                            shape: &shape,
-                            lengths: flow.lengths.as_deref(),
-                        },
-                    )?;
+                    let pass = rnn.resident_pass(None, &stage_input(&current, &shape, flow))?;
                     bytes += pass.bytes();
                     let input = std::mem::replace(&mut current, pass.output().clone());
                     stages.push(StagePass::Recurrent {
@@ -228,14 +221,8 @@ impl SequentialPass {
                 (GpuLayer::Recurrent(rnn), StagePass::Recurrent { input, pass: kept }) => {
                     let output = kept.output().clone();
                     let shape = [flow.t, flow.b, flow.widths[i]];
-                    let kept = rnn.resident_pass(
-                        Some(*kept),
-                        &GpuInput {
-                            buffer: &input,
-                            shape: &shape,
-                            lengths: flow.lengths.as_deref(),
-                        },
-                    )?;
+                    let kept =
+                        rnn.resident_pass(Some(*kept), &stage_input(&input, &shape, flow))?;
                     if kept.output() != &output {
                         return Ok(None);
                     }
@@ -249,5 +236,14 @@ impl SequentialPass {
         }
         self.stages = stages;
         Ok(Some(self))
+    }
+}
+
+/// A recurrent stage's input: time-major `shape`, with `flow`'s lengths, from zero state.
+fn stage_input<'a>(buffer: &'a wgpu::Buffer, shape: &'a [usize], flow: &'a Flow) -> GpuInput<'a> {
+    let input = GpuInput::new(buffer, shape);
+    match flow.lengths.as_deref() {
+        Some(lengths) => input.lengths(lengths),
+        None => input,
     }
 }

@@ -122,6 +122,35 @@ impl GpuContext {
         })
     }
 
+    /// The workgroup grid covering `invocations` of a kernel `workgroup` wide that flattens
+    /// its grid with `num_workgroups` (dense.wesl, swap.wesl): as wide as the device allows,
+    /// then rows. `what` names the work for the error.
+    pub(crate) fn flat_grid(
+        &self,
+        what: &str,
+        invocations: usize,
+        workgroup: u32,
+    ) -> Result<(u32, u32)> {
+        let max = self
+            .inner
+            .device
+            .limits()
+            .max_compute_workgroups_per_dimension as usize;
+        let needed = invocations.div_ceil(workgroup as usize);
+        let x = needed.clamp(1, max.max(1));
+        let y = needed.div_ceil(x);
+        if y > max {
+            return Err(Error::DeviceLimit {
+                what: format!("{what} of {invocations} invocations"),
+                limit_name: "max_compute_workgroups_per_dimension",
+                limit: max as u64,
+                needed: y as u64,
+                hint: "split the batch into smaller calls".into(),
+            });
+        }
+        Ok((x as u32, y as u32))
+    }
+
     pub(crate) fn scratch(&self, label: &str, floats: usize) -> wgpu::Buffer {
         self.inner.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some(label),

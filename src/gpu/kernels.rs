@@ -34,6 +34,8 @@ pub(crate) fn bindings(file: ShaderFile, uniform_weights: bool) -> Vec<(u32, Bin
         ],
         // params, src, weight, bias, lengths, dst
         ShaderFile::Dense => &[Uniform, ReadOnly, ReadOnly, ReadOnly, ReadOnly, ReadWrite],
+        // params, src, dst
+        ShaderFile::Swap => &[Uniform, ReadOnly, ReadWrite],
     };
     let mut out: Vec<_> = kinds
         .iter()
@@ -107,6 +109,8 @@ pub(crate) enum Overrides {
     /// The dense kernels' width and `linear`'s rows per invocation (`DENSE_WORKGROUP`,
     /// `DENSE_ROWS`).
     Dense,
+    /// The swap kernel's width (`SWAP_WORKGROUP`).
+    Swap,
     /// The per-step kernel's cut and the layer's gate count (`UNITS`, `ROWS`, `WORKGROUP`,
     /// `GATES` in recurrent.wesl; `lstm_project` reads `ROWS`).
     Step { shape: StepShape, gates: u32 },
@@ -148,6 +152,7 @@ impl Overrides {
                 ("DENSE_WORKGROUP", f64::from(DENSE_WORKGROUP)),
                 ("DENSE_ROWS", f64::from(DENSE_ROWS)),
             ],
+            Overrides::Swap => vec![("SWAP_WORKGROUP", f64::from(SWAP_WORKGROUP))],
             Overrides::Step { shape, gates } => vec![
                 ("UNITS", f64::from(shape.units)),
                 ("ROWS", f64::from(shape.rows)),
@@ -230,12 +235,21 @@ impl Variant {
             overrides: Some(Overrides::Dense),
         }
     }
+
+    /// The swap kernel (shaders/swap.wesl).
+    pub(crate) fn swap() -> Self {
+        Variant {
+            kernel: Kernel::SwapBatchTime,
+            uniform_weights: false,
+            overrides: Some(Overrides::Swap),
+        }
+    }
 }
 
 /// Layouts, modules and pipelines of one device, each created once.
 pub(crate) struct Kernels {
     dot: DotLoop,
-    /// Group 1 of every kernel but the dense ones: the `Step` slot, chosen with a dynamic
+    /// Group 1 of the kernels that index timesteps ([`ShaderFile::indexes_steps`]): the `Step` slot, chosen with a dynamic
     /// offset.
     pub step_layout: BindGroupLayout,
     layouts: Mutex<HashMap<(ShaderFile, bool), BindGroupLayout>>,
@@ -315,10 +329,10 @@ impl Kernels {
             .or_insert_with(|| module(device, file, file.source(self.dot, uniform_weights)))
             .clone();
         let group0 = self.layout(device, file, uniform_weights);
-        let groups = match file {
-            // The dense kernels index no timestep.
-            ShaderFile::Dense => vec![Some(&group0)],
-            _ => vec![Some(&group0), Some(&self.step_layout)],
+        let groups = if file.indexes_steps() {
+            vec![Some(&group0), Some(&self.step_layout)]
+        } else {
+            vec![Some(&group0)]
         };
         let layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
             label: Some(v.kernel.entry_point()),

@@ -13,7 +13,8 @@
 //!   how it plans a pass); `pass` (the sizes of one pass).
 //! - One module per strategy with its pipelines and dispatches: `per_step`, `sequence`,
 //!   `wavefront`; `workspace` builds a pass's buffers and records it through them.
-//! - The public types: `model` ([`GpuRnn`]), `host_pass`, `resident`, `stream`.
+//! - The public types: `model` ([`GpuRnn`]), `host_pass`, `resident` (with `resident_pass`,
+//!   and `swap` for `batch_first` data), `stream`.
 
 mod buffers;
 mod choice;
@@ -29,6 +30,9 @@ mod pass;
 mod per_step;
 mod plan;
 mod resident;
+mod resident_pass;
+#[cfg(test)]
+mod resident_tests;
 mod scopes;
 mod sequence;
 #[cfg(test)]
@@ -36,6 +40,7 @@ mod shader_tests;
 mod shaders;
 mod slots;
 mod stream;
+mod swap;
 #[cfg(test)]
 mod translate;
 mod wavefront;
@@ -47,7 +52,7 @@ pub use context::{AdapterChoice, GpuContext};
 pub(crate) use host_pass::MAX_KEPT_BYTES;
 pub use model::{GpuRnn, Strategy};
 pub use plan::DeviceProfile;
-pub(crate) use resident::ResidentPass;
-pub use resident::{GpuInput, GpuOutput};
+pub use resident::{GpuInput, GpuOutput, GpuState};
+pub(crate) use resident_pass::ResidentPass;
 pub(crate) use scopes::Scopes;
 pub use stream::GpuStream;

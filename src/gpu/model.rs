@@ -8,7 +8,8 @@ use super::device_model::DeviceModel;
 use super::host_pass::HostPass;
 use super::layers;
 pub use super::plan::Strategy;
-use super::resident::{GpuInput, GpuOutput, ResidentPass};
+use super::resident::{GpuInput, GpuOutput};
+use super::resident_pass::{self, Layout, ResidentPass};
 use super::scopes::Scopes;
 use super::stream::GpuStream;
 use crate::config::RnnConfig;
@@ -96,34 +97,39 @@ impl GpuRnn {
         GpuStream::open(self.model.clone(), batch)
     }
 
-    /// Runs the stack on `input` and leaves the results on the GPU. Only submits: work the
-    /// caller submits afterwards on the same queue sees the results.
+    /// Runs the stack on `input` and leaves the results on the GPU: the same pass as
+    /// [`GpuRnn::forward`], with input, `h0`/`c0` and results in device buffers, in the same
+    /// layouts (a `batch_first` model takes `(B, T, I)` and gives `(B, T, D*H_out)`; the
+    /// states are never batch-first). Only submits: work the caller submits afterwards on
+    /// the same queue sees the results.
     ///
     /// # Errors
-    /// [`Error::Unsupported`] for a `batch_first` model (GPU-resident data is time-major; use
-    /// [`crate::Rnn::set_batch_first`] before uploading); [`Error::GpuBuffer`] for a buffer
-    /// without `STORAGE` usage or too small; the shape errors of [`GpuRnn::forward`].
+    /// The shape, state and length errors of [`GpuRnn::forward`], found before any GPU work;
+    /// [`Error::GpuBuffer`] for an input buffer without `STORAGE` usage, an `h0`/`c0` buffer
+    /// without `COPY_SRC` usage, or a buffer smaller than its shape;
+    /// [`Error::Unsupported`] for an empty input (`T` or `B` of 0).
     pub fn forward_gpu(&self, input: &GpuInput<'_>) -> Result<GpuOutput> {
-        ResidentPass::forward_gpu(&self.model, input)
+        resident_pass::forward_gpu(&self.model, input)
     }
 
-    /// As [`GpuRnn::forward_gpu`], copying the output `(T, B, D*H_out)` into `output`, a buffer
-    /// the caller owns (usage `COPY_DST`, at least `4 * T * B * D*H_out` bytes).
+    /// As [`GpuRnn::forward_gpu`], copying the output (`(T, B, D*H_out)`, `(B, T, D*H_out)`
+    /// for a `batch_first` model) into `output`, a buffer the caller owns (usage `COPY_DST`,
+    /// at least `4 * T * B * D*H_out` bytes).
     ///
     /// # Errors
     /// As [`GpuRnn::forward_gpu`]; [`Error::GpuBuffer`] for an unusable `output`.
     pub fn forward_gpu_into(&self, input: &GpuInput<'_>, output: &wgpu::Buffer) -> Result<()> {
-        ResidentPass::forward_into(&self.model, input, output)
+        resident_pass::forward_into(&self.model, input, output)
     }
 
-    /// A resident pass over `input` from zero state, `cached` reused where it fits
-    /// ([`ResidentPass::new`]).
+    /// A resident pass over time-major `input` whatever `batch_first` says (`GpuSequential`
+    /// chains its stages so), `cached` reused where it fits ([`ResidentPass::new`]).
     pub(crate) fn resident_pass(
         &self,
         cached: Option<ResidentPass>,
         input: &GpuInput<'_>,
     ) -> Result<ResidentPass> {
-        ResidentPass::new(&self.model, cached, input)
+        ResidentPass::new(&self.model, cached, input, Layout::TimeMajor)
     }
 
     /// Encodes `pass`, left unsubmitted ([`ResidentPass::record`]).

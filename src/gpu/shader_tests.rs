@@ -148,7 +148,7 @@ fn every_layout_fits_the_default_limits() {
             .iter()
             .filter(|(_, b)| *b != Binding::Uniform)
             .count() as u32;
-        let uniform = entries.len() as u32 - storage + u32::from(file != ShaderFile::Dense);
+        let uniform = entries.len() as u32 - storage + u32::from(file.indexes_steps());
         assert!(
             storage <= limits.max_storage_buffers_per_shader_stage,
             "{file:?}: {storage} storage buffers"
@@ -236,8 +236,8 @@ fn bindings_match_the_bind_group_layouts() {
             expected.len(),
             "{file:?}: group 0 binding count"
         );
-        // The dense kernels index no timestep: they have no group 1.
-        assert_eq!(step_uniform, file != ShaderFile::Dense, "{file:?}: group 1");
+        // The dense and swap kernels index no timestep: they have no group 1.
+        assert_eq!(step_uniform, file.indexes_steps(), "{file:?}: group 1");
     }
 }
 
@@ -287,14 +287,15 @@ fn wgsl_constants_match_rust() {
     assert_eq!(value_u32(&dense, "DENSE_WORKGROUP"), DENSE_WORKGROUP);
     assert_eq!(value_u32(&dense, "DENSE_ROWS"), DENSE_ROWS);
     assert!(DENSE_ROWS <= value_u32(&dense, "MAX_DENSE_ROWS"));
+    assert_eq!(
+        value_u32(&parse(ShaderFile::Swap), "SWAP_WORKGROUP"),
+        SWAP_WORKGROUP
+    );
 }
 
 #[test]
 fn host_structs_match_wgsl_layouts() {
-    for file in ShaderFile::ALL
-        .into_iter()
-        .filter(|&f| f != ShaderFile::Dense)
-    {
+    for file in ShaderFile::ALL.into_iter().filter(|f| f.indexes_steps()) {
         let module = parse(file);
         assert_eq!(
             std::mem::size_of::<LayerParams>() as u32,
@@ -311,6 +312,11 @@ fn host_structs_match_wgsl_layouts() {
         std::mem::size_of::<DenseParams>() as u32,
         struct_size(&parse(ShaderFile::Dense), "Dense"),
         "DenseParams vs struct Dense"
+    );
+    assert_eq!(
+        std::mem::size_of::<SwapParams>() as u32,
+        struct_size(&parse(ShaderFile::Swap), "Swap"),
+        "SwapParams vs struct Swap"
     );
     assert_eq!(
         std::mem::size_of::<super::wavefront::WaveParams>() as u32,

@@ -55,17 +55,21 @@ pub(crate) enum ShaderFile {
     /// `shaders/dense.wesl`: `nn.Linear`, activations and the last-step selection around the
     /// recurrence.
     Dense,
+    /// `shaders/swap.wesl`: batch and time axes swapped, for a `batch_first` model's
+    /// GPU-resident input and output.
+    Swap,
 }
 
 impl ShaderFile {
     #[cfg(test)]
-    pub(crate) const ALL: [ShaderFile; 6] = [
+    pub(crate) const ALL: [ShaderFile; 7] = [
         ShaderFile::Gemm,
         ShaderFile::Recurrent,
         ShaderFile::Sequence,
         ShaderFile::SequenceRegisters,
         ShaderFile::Wavefront,
         ShaderFile::Dense,
+        ShaderFile::Swap,
     ];
 
     /// The root file's name under `shaders/`.
@@ -77,7 +81,14 @@ impl ShaderFile {
             ShaderFile::SequenceRegisters => "sequence_registers.wesl",
             ShaderFile::Wavefront => "wavefront.wesl",
             ShaderFile::Dense => "dense.wesl",
+            ShaderFile::Swap => "swap.wesl",
         }
+    }
+
+    /// Whether the family's kernels read a timestep index (group 1, the `Step` slot): all but
+    /// the dense and swap kernels, which work on whole arrays.
+    pub(crate) fn indexes_steps(self) -> bool {
+        !matches!(self, ShaderFile::Dense | ShaderFile::Swap)
     }
 
     /// Whether the family reads W_hh through columns.wesl, which takes it from four uniform
@@ -117,6 +128,7 @@ impl ShaderFile {
             (ShaderFile::Wavefront, DotLoop::Plain, _) => module!("wavefront_plain"),
             (ShaderFile::Wavefront, DotLoop::Subgroup, _) => module!("wavefront_subgroups"),
             (ShaderFile::Dense, _, _) => module!("dense"),
+            (ShaderFile::Swap, _, _) => module!("swap"),
         }
     }
 }
@@ -140,11 +152,13 @@ pub(crate) enum Kernel {
     Linear,
     LastStep,
     Activate,
+    /// The first two axes of an array swapped (shaders/swap.wesl).
+    SwapBatchTime,
 }
 
 impl Kernel {
     #[cfg(test)]
-    pub(crate) const ALL: [Kernel; 10] = [
+    pub(crate) const ALL: [Kernel; 11] = [
         Kernel::InputProjection,
         Kernel::InputProjectionTiled,
         Kernel::Step,
@@ -155,6 +169,7 @@ impl Kernel {
         Kernel::Linear,
         Kernel::LastStep,
         Kernel::Activate,
+        Kernel::SwapBatchTime,
     ];
 
     pub(crate) fn file(self) -> ShaderFile {
@@ -165,6 +180,7 @@ impl Kernel {
             Kernel::SequenceRegisters => ShaderFile::SequenceRegisters,
             Kernel::WaveStep => ShaderFile::Wavefront,
             Kernel::Linear | Kernel::LastStep | Kernel::Activate => ShaderFile::Dense,
+            Kernel::SwapBatchTime => ShaderFile::Swap,
         }
     }
 
@@ -180,6 +196,7 @@ impl Kernel {
             Kernel::Linear => "linear",
             Kernel::LastStep => "last_step",
             Kernel::Activate => "activate",
+            Kernel::SwapBatchTime => "swap_batch_time",
         }
     }
 }
@@ -205,6 +222,9 @@ pub(crate) const DENSE_WORKGROUP: u32 = 64;
 /// Rows each `linear` invocation computes (the `DENSE_ROWS` override, at most
 /// `MAX_DENSE_ROWS` in dense.wesl).
 pub(crate) const DENSE_ROWS: u32 = 8;
+
+/// Invocations per workgroup of the swap kernel (the `SWAP_WORKGROUP` override).
+pub(crate) const SWAP_WORKGROUP: u32 = 64;
 
 /// Floats of workgroup memory that hold a sequence-kernel block's h (`H_VEC4S` x 4 in
 /// sequence.wesl): h_{t-1} and h_t of every sequence of the block.
@@ -250,4 +270,14 @@ pub(crate) struct DenseParams {
     pub seq_len: u32,
     pub batch: u32,
     pub split: u32,
+}
+
+/// Mirrors `struct Swap` in shaders/swap.wesl: `src` is `(d0, d1, width)`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, bytemuck::Pod, bytemuck::Zeroable)]
+pub(crate) struct SwapParams {
+    pub d0: u32,
+    pub d1: u32,
+    pub width: u32,
+    pub _pad: u32,
 }
