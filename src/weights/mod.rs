@@ -1,9 +1,11 @@
 //! Host-side weights in PyTorch layout, checked against the configuration.
 
+mod load_options;
 mod safetensors_file;
 mod saved_input;
 
-pub use safetensors_file::{save_safetensors, LoadOptions, TensorFile};
+pub use load_options::LoadOptions;
+pub use safetensors_file::{save_safetensors, TensorFile};
 pub use saved_input::SavedInput;
 
 use crate::config::{Kind, RnnConfig};
