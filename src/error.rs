@@ -425,6 +425,10 @@ pub enum Error {
         /// Why not, and what to use instead.
         reason: String,
     },
+    /// An ONNX file that cannot be read or run, or inputs that do not fit its graph.
+    #[cfg(feature = "onnx")]
+    #[error(transparent)]
+    Onnx(#[from] crate::onnx::OnnxError),
     /// wgpu reported an error (device lost, out of memory, validation) during GPU work.
     #[error("GPU error during {operation}: {message}")]
     #[non_exhaustive]

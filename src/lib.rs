@@ -78,6 +78,8 @@
 //! running anything, which kernels a pass runs on a device profile and what each step reads.
 //!
 //! ## Features
+//! - `onnx` (default): load ONNX files with LSTM, GRU and RNN nodes and the glue exporters
+//!   put around them ([`onnx::OnnxModel`]).
 //! - `ndarray`: build inputs from `ndarray` views and take outputs as arrays
 //!   (`ndarray_interop`).
 //!
@@ -112,6 +114,8 @@ mod kind;
 mod model;
 #[cfg(feature = "ndarray")]
 pub mod ndarray_interop;
+#[cfg(feature = "onnx")]
+pub mod onnx;
 mod resolve;
 mod shape;
 pub mod weights;

@@ -116,6 +116,36 @@ impl TensorFile {
         Ok(Some(Tensor::from_parts(view.shape().to_vec(), data)))
     }
 
+    /// An integer tensor as `i64` (`I64`, `I32`, `I16`, `I8`, `U32`, `U16`, `U8` or `BOOL`),
+    /// with its shape.
+    ///
+    /// # Errors
+    /// [`Error::Dtype`] for a floating-point or other dtype.
+    pub fn i64(&self, name: &str) -> Result<Option<(Vec<usize>, Vec<i64>)>> {
+        let st = self.parse()?;
+        let Ok(view) = st.tensor(name) else {
+            return Ok(None);
+        };
+        let bytes = view.data();
+        let values: Vec<i128> = match view.dtype() {
+            Dtype::I64 => little_endian(bytes, i64::from_le_bytes),
+            Dtype::I32 => little_endian(bytes, i32::from_le_bytes),
+            Dtype::I16 => little_endian(bytes, i16::from_le_bytes),
+            Dtype::I8 => little_endian(bytes, i8::from_le_bytes),
+            Dtype::U32 => little_endian(bytes, u32::from_le_bytes),
+            Dtype::U16 => little_endian(bytes, u16::from_le_bytes),
+            Dtype::U8 | Dtype::BOOL => little_endian(bytes, u8::from_le_bytes),
+            other => {
+                return Err(Error::Dtype {
+                    name: name.to_string(),
+                    dtype: format!("{other:?}"),
+                    expected: "an integer type (I64, I32, I16, I8, U32, U16, U8 or BOOL)",
+                })
+            }
+        };
+        Ok(Some((view.shape().to_vec(), values.into_iter().map(|v| v as i64).collect())))
+    }
+
     /// A 1-D integer tensor of sequence lengths (`I64`, `I32` or unsigned), checked non-negative.
     ///
     /// # Errors
@@ -344,16 +374,31 @@ pub fn save_safetensors(
             ));
         }
     }
-    let views: Vec<(&str, TensorView<'_>)> = tensors
+    let views: Vec<(&str, Dtype, &[usize], &[u8])> = tensors
         .iter()
-        .map(|(name, t)| {
-            let view = TensorView::new(
-                Dtype::F32,
-                t.shape().to_vec(),
-                bytemuck::cast_slice(t.data()),
-            )
-            .expect("a Tensor's data always matches its shape");
-            (*name, view)
+        .map(|(name, t)| (*name, Dtype::F32, t.shape(), bytemuck::cast_slice(t.data())))
+        .collect();
+    save_views(path, views, metadata)
+}
+
+/// Writes tensors given as raw little-endian bytes: the checks and the write of
+/// [`save_safetensors`], for any dtype (the ONNX outputs include integer tensors).
+pub(crate) fn save_views(
+    path: &Path,
+    tensors: Vec<(&str, Dtype, &[usize], &[u8])>,
+    metadata: Option<HashMap<String, String>>,
+) -> Result<()> {
+    let refuse = |tensor: Option<&str>, reason: String| Error::Serialize {
+        path: path.to_path_buf(),
+        tensor: tensor.map(str::to_string),
+        reason,
+    };
+    let views: Vec<(&str, TensorView<'_>)> = tensors
+        .into_iter()
+        .map(|(name, dtype, shape, bytes)| {
+            let view = TensorView::new(dtype, shape.to_vec(), bytes)
+                .expect("the caller's bytes match the shape");
+            (name, view)
         })
         .collect();
     // Serialize in memory and write the file ourselves: the library's file writer goes

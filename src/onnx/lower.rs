@@ -1,0 +1,239 @@
+//! ONNX recurrent nodes as the crate's PyTorch-semantics stacks, so that they run on the
+//! GPU kernels: the gate blocks reordered, the biases split, the layouts converted.
+//!
+//! A node maps exactly when its cell is PyTorch's: default activations (LSTM sigmoid/tanh/
+//! tanh, GRU sigmoid/tanh, RNN tanh or relu), no `clip`, no `input_forget`, peepholes absent
+//! or zero, and for GRU `linear_before_reset = 1`. `direction = reverse` runs forward over
+//! each sequence's valid part reversed; a length of 0 runs one step whose results are
+//! replaced by zeros, as onnxruntime reports for an empty sequence.
+
+use crate::config::{Kind, RnnConfig};
+use crate::onnx::array::{Array, Val};
+use crate::onnx::decode::{Graph, Node};
+use crate::onnx::ops::{Activation, Cell, Direction, Recurrent};
+use crate::shape::{Input, Output, Tensor};
+use crate::Rnn;
+
+/// A recurrent node as a PyTorch-semantics stack of one layer.
+#[derive(Clone, Debug)]
+pub(crate) struct Lowered {
+    pub rnn: Rnn,
+    /// `direction = reverse`: run forward on each sequence reversed within its length.
+    pub reverse_only: bool,
+    pub batch_major: bool,
+    pub cell: Cell,
+}
+
+/// ONNX gate block `k` for each PyTorch gate position: LSTM `iofc` to `ifgo`, GRU `zrh` to `rzn`.
+fn gate_order(cell: Cell) -> &'static [usize] {
+    match cell {
+        Cell::Lstm => &[0, 2, 3, 1],
+        Cell::Gru => &[1, 0, 2],
+        Cell::Rnn => &[0],
+    }
+}
+
+/// Why `rec` cannot run as PyTorch's cell, if it cannot.
+fn obstacle(rec: &Recurrent, node: &Node, graph: &Graph) -> Option<String> {
+    let defaults: &[Activation] = match rec.cell {
+        Cell::Lstm => &[Activation::Sigmoid, Activation::Tanh, Activation::Tanh],
+        Cell::Gru => &[Activation::Sigmoid, Activation::Tanh],
+        Cell::Rnn => &[Activation::Tanh],
+    };
+    let acts_ok = match rec.cell {
+        Cell::Rnn => {
+            let first = rec.activations[0];
+            matches!(first, Activation::Tanh | Activation::Relu) && rec.activations.iter().all(|&a| a == first)
+        }
+        _ => rec.activations.chunks(defaults.len()).all(|c| c == defaults),
+    };
+    if !acts_ok {
+        return Some(format!("activations {:?} (the GPU kernels run PyTorch's cell: {defaults:?}{})", rec.activations, if rec.cell == Cell::Rnn { " or Relu" } else { "" }));
+    }
+    if let Some(c) = rec.clip {
+        return Some(format!("clip = {c}"));
+    }
+    if rec.input_forget {
+        return Some("input_forget = 1".to_string());
+    }
+    if rec.cell == Cell::Gru && !rec.linear_before_reset {
+        return Some("linear_before_reset = 0 (the GPU kernels apply the reset gate after the recurrent product, as PyTorch and linear_before_reset = 1)".to_string());
+    }
+    for (i, name) in [(1, "W"), (2, "R"), (3, "B"), (7, "P")] {
+        let Some(input) = node.inputs.get(i).filter(|n| !n.is_empty()) else { continue };
+        match graph.initializers.get(input) {
+            None => return Some(format!("{name} is computed in the graph rather than stored as an initializer")),
+            Some(Val::F(p)) if i == 7 && p.data.iter().any(|&v| v != 0.0) => return Some("peepholes (P)".to_string()),
+            Some(Val::F(a)) if a.data.iter().any(|v| !v.is_finite()) => return Some(format!("{name} holds NaN or infinite values")),
+            _ => {}
+        }
+    }
+    None
+}
+
+/// Builds the stack for node `rec`, or says why it cannot run on the GPU.
+pub(crate) fn lower(rec: &Recurrent, node: &Node, graph: &Graph) -> Result<Lowered, String> {
+    if let Some(reason) = obstacle(rec, node, graph) {
+        return Err(reason);
+    }
+    let get = |i: usize| node.inputs.get(i).filter(|n| !n.is_empty()).and_then(|n| graph.initializers.get(n));
+    let (Some(Val::F(w)), Some(Val::F(r))) = (get(1), get(2)) else {
+        return Err("W and R must be float initializers".to_string());
+    };
+    let b = match get(3) {
+        Some(Val::F(b)) => Some(b),
+        _ => None,
+    };
+    let shapes: Vec<Option<&[usize]>> = vec![None, Some(&w.shape), Some(&r.shape), b.map(|b| b.shape.as_slice())];
+    // X is not known here; its input size is W's.
+    let x_shape = [1, 1, w.shape.get(2).copied().unwrap_or(0)];
+    let mut all = shapes.clone();
+    all[0] = Some(&x_shape);
+    let dims = rec.dims(&all, &node.label).map_err(|e| e.to_string())?;
+    let (h, i) = (dims.h, dims.i);
+    let g = rec.cell.gates();
+    let kind = match (rec.cell, rec.activations[0]) {
+        (Cell::Lstm, _) => Kind::Lstm,
+        (Cell::Gru, _) => Kind::Gru,
+        (Cell::Rnn, Activation::Relu) => Kind::RnnRelu,
+        (Cell::Rnn, _) => Kind::RnnTanh,
+    };
+    let config = RnnConfig::new(kind, i, h)
+        .bidirectional(rec.direction == Direction::Bidirectional)
+        .batch_first(rec.batch_major);
+    let order = gate_order(rec.cell);
+    let reorder = |m: &[f32], cols: usize| -> Vec<f32> {
+        order.iter().flat_map(|&k| m[k * h * cols..(k + 1) * h * cols].iter().copied()).collect()
+    };
+    let mut tensors: Vec<(String, Vec<usize>, Vec<f32>)> = Vec::new();
+    for d in 0..dims.d {
+        let suffix = if d == 1 { "_l0_reverse" } else { "_l0" };
+        let rows = g * h;
+        tensors.push((format!("weight_ih{suffix}"), vec![rows, i], reorder(&w.data[d * rows * i..(d + 1) * rows * i], i)));
+        tensors.push((format!("weight_hh{suffix}"), vec![rows, h], reorder(&r.data[d * rows * h..(d + 1) * rows * h], h)));
+        let bias = b.map_or(vec![0.0; 2 * rows], |b| b.data[d * 2 * rows..(d + 1) * 2 * rows].to_vec());
+        tensors.push((format!("bias_ih{suffix}"), vec![rows], reorder(&bias[..rows], 1)));
+        tensors.push((format!("bias_hh{suffix}"), vec![rows], reorder(&bias[rows..], 1)));
+    }
+    let rnn = Rnn::from_tensors(config, tensors.iter().map(|(n, s, d)| (n.as_str(), s.as_slice(), d.as_slice())))
+        .map_err(|e| e.to_string())?;
+    Ok(Lowered {
+        rnn,
+        reverse_only: rec.direction == Direction::Reverse,
+        batch_major: rec.batch_major,
+        cell: rec.cell,
+    })
+}
+
+impl Lowered {
+    /// Runs the node through `forward` (the GPU's, or the CPU reference's for tests), from
+    /// ONNX inputs to ONNX outputs.
+    pub fn run(
+        &self,
+        inputs: &[Option<&Val>],
+        forward: impl FnOnce(&Input<'_>) -> crate::Result<Output>,
+    ) -> crate::Result<Vec<Val>> {
+        let float = |i: usize| match inputs.get(i).copied().flatten() {
+            Some(Val::F(a)) => Some(a),
+            _ => None,
+        };
+        let x = float(0).expect("the dry run checked X");
+        let (t, b, i) = if self.batch_major { (x.shape[1], x.shape[0], x.shape[2]) } else { (x.shape[0], x.shape[1], x.shape[2]) };
+        let config = self.rnn.config();
+        let (d, h) = (config.num_directions(), config.hidden_size);
+        let lens: Vec<usize> = match inputs.get(4).copied().flatten() {
+            Some(Val::I(l)) => l.data.iter().map(|&v| v as usize).collect(),
+            _ => vec![t; b],
+        };
+        // A zero length runs one step (PyTorch needs at least one), zeroed afterwards.
+        let run_lens: Vec<usize> = lens.iter().map(|&l| l.max(1).min(t)).collect();
+        let mut xs = x.data.clone();
+        if self.reverse_only {
+            flip(&mut xs, &run_lens, t, b, i, self.batch_major);
+        }
+        // States: ONNX [D, B, H] or [B, D, H] (layout 1); PyTorch [D, B, H] always.
+        let state = |k: usize| float(k).map(|s| if self.batch_major { swap01(&s.data, b, d, h) } else { s.data.clone() });
+        let (h0, c0) = (state(5), state(6));
+        let x_t = Tensor::new(x.shape.clone(), xs)?;
+        let state_shape = [d, b, h];
+        let h0_t = h0.map(|v| Tensor::new(state_shape, v)).transpose()?;
+        let c0_t = c0.map(|v| Tensor::new(state_shape, v)).transpose()?;
+        let mut input = Input::new(&x_t);
+        if t > 0 && inputs.get(4).copied().flatten().is_some() {
+            input = input.lengths(&run_lens);
+        }
+        if let Some(h0) = &h0_t {
+            input = input.h0(h0);
+        }
+        if let Some(c0) = &c0_t {
+            input = input.c0(c0);
+        }
+        let out = forward(&input)?;
+        // Output: [T, B, D*H] or [B, T, D*H] (batch_first).
+        let mut y = out.output.into_data();
+        if self.reverse_only {
+            flip(&mut y, &run_lens, t, b, h, self.batch_major);
+        }
+        let mut h_n = out.h_n.into_data();
+        let mut c_n = out.c_n.map(Tensor::into_data).unwrap_or_default();
+        for (row, _) in lens.iter().enumerate().filter(|(_, &l)| l == 0) {
+            for step in 0..t {
+                let at = if self.batch_major { (row * t + step) * d * h } else { (step * b + row) * d * h };
+                y[at..at + d * h].fill(0.0);
+            }
+            for dir in 0..d {
+                let at = (dir * b + row) * h;
+                h_n[at..at + h].fill(0.0);
+                if !c_n.is_empty() {
+                    c_n[at..at + h].fill(0.0);
+                }
+            }
+        }
+        let (y, states) = if self.batch_major {
+            // [B, T, D*H] is already [B, T, D, H]; states go [D, B, H] -> [B, D, H].
+            (Array::new(vec![b, t, d, h], y), [b, d, h])
+        } else {
+            // [T, B, D, H] -> [T, D, B, H].
+            (Array::new(vec![t, d, b, h], swap12(&y, t, b, d, h)), [d, b, h])
+        };
+        let state_out = |s: Vec<f32>| if self.batch_major { swap01(&s, d, b, h) } else { s };
+        let mut outs = vec![Val::F(y), Val::F(Array::new(states.to_vec(), state_out(h_n)))];
+        if self.cell == Cell::Lstm {
+            outs.push(Val::F(Array::new(states.to_vec(), state_out(c_n))));
+        }
+        Ok(outs)
+    }
+}
+
+/// Reverses each sequence's first `lens[b]` steps in place; rows of `width` floats.
+fn flip(data: &mut [f32], lens: &[usize], t: usize, b: usize, width: usize, batch_major: bool) {
+    let at = |row: usize, step: usize| if batch_major { (row * t + step) * width } else { (step * b + row) * width };
+    for (row, &len) in lens.iter().enumerate() {
+        for s in 0..len / 2 {
+            let (p, q) = (at(row, s), at(row, len - 1 - s));
+            for k in 0..width {
+                data.swap(p + k, q + k);
+            }
+        }
+    }
+}
+
+/// `[n0, n1, w]` to `[n1, n0, w]`.
+fn swap01(data: &[f32], n0: usize, n1: usize, w: usize) -> Vec<f32> {
+    let mut out = Vec::with_capacity(data.len());
+    for j in 0..n1 {
+        for i in 0..n0 {
+            out.extend_from_slice(&data[(i * n1 + j) * w..(i * n1 + j + 1) * w]);
+        }
+    }
+    out
+}
+
+/// `[t, b, d, h]` to `[t, d, b, h]`.
+fn swap12(data: &[f32], t: usize, b: usize, d: usize, h: usize) -> Vec<f32> {
+    let mut out = Vec::with_capacity(data.len());
+    for step in 0..t {
+        out.extend(swap01(&data[step * b * d * h..(step + 1) * b * d * h], b, d, h));
+    }
+    out
+}
