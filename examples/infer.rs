@@ -14,6 +14,18 @@
 //! - `Y.safetensors` receives `output`, `h_n` and, for an LSTM, `c_n` (float32), shaped as
 //!   PyTorch returns them.
 //!
+//! An ONNX model runs instead with `--onnx`:
+//!
+//! ```text
+//! cargo run --release --example infer -- --onnx MODEL.onnx --input X.safetensors \
+//!     --output Y.safetensors [--device gpu|cpu]
+//! ```
+//!
+//! - `X.safetensors` holds every runtime input of the graph under its graph-input name
+//!   (float inputs as any float dtype, `sequence_lens` as I32 or I64).
+//! - `Y.safetensors` receives every graph output under its ONNX name (float as F32, integer
+//!   as I64).
+//!
 //! `--help` describes every option. The summary goes to stderr. Any error, a bad argument
 //! included, prints one `error: ...` line and exits with status 2.
 
@@ -25,6 +37,7 @@ use std::time::Instant;
 
 use clap::Parser;
 use cli::Device;
+use wgpu_rnn::onnx::{OnnxModel, Values};
 use wgpu_rnn::weights::{save_safetensors, SavedInput};
 use wgpu_rnn::{GpuContext, Kind, LoadOptions, Output, Rnn, RnnConfig, TensorFile};
 
@@ -36,9 +49,13 @@ type BoxError = Box<dyn std::error::Error>;
 #[command(name = "infer")]
 struct Args {
     /// PyTorch state_dict of an nn.GRU/nn.LSTM/nn.RNN (safetensors)
-    #[arg(long, value_name = "W.safetensors")]
-    weights: PathBuf,
-    /// Tensors `input` and optionally `h0`, `c0`, `lengths`
+    #[arg(long, value_name = "W.safetensors", required_unless_present = "onnx", conflicts_with = "onnx")]
+    weights: Option<PathBuf>,
+    /// An ONNX model to run instead of a state_dict; --input then holds the graph's inputs
+    /// by name and --output receives its outputs by name
+    #[arg(long, value_name = "MODEL.onnx", conflicts_with_all = ["kind", "batch_first", "prefix"])]
+    onnx: Option<PathBuf>,
+    /// Tensors `input` and optionally `h0`, `c0`, `lengths` (with --onnx: the graph's inputs)
     #[arg(long, value_name = "X.safetensors")]
     input: PathBuf,
     /// File to write `output`, `h_n` (and `c_n` for LSTM) to
@@ -95,15 +112,27 @@ fn parse_args() -> Args {
     })
 }
 
+fn gpu_context() -> Result<GpuContext, BoxError> {
+    GpuContext::new().map_err(|e| match e {
+        wgpu_rnn::Error::NoAdapter { .. } | wgpu_rnn::Error::RequestDevice { .. } => {
+            format!("{e}. To run without a GPU, pass `--device cpu`").into()
+        }
+        other => BoxError::from(other),
+    })
+}
+
 fn run(args: Args) -> Result<(), BoxError> {
+    let Some(weights) = args.weights.clone() else {
+        return run_onnx(&args);
+    };
     let mut options = LoadOptions::default().batch_first(args.batch_first);
     options.prefix = args.prefix.clone();
     options.kind = args.kind;
-    let rnn = Rnn::load(&args.weights, &options)?;
+    let rnn = Rnn::load(&weights, &options)?;
     eprintln!(
         "model:   {} from {}",
         describe(rnn.config()),
-        args.weights.display()
+        weights.display()
     );
 
     let file = TensorFile::open(&args.input)?;
@@ -141,12 +170,7 @@ fn run(args: Args) -> Result<(), BoxError> {
             out
         }
         Device::Gpu => {
-            let ctx = GpuContext::new().map_err(|e| match e {
-                wgpu_rnn::Error::NoAdapter { .. } | wgpu_rnn::Error::RequestDevice { .. } => {
-                    format!("{e}. To run without a GPU, pass `--device cpu`").into()
-                }
-                other => BoxError::from(other),
-            })?;
+            let ctx = gpu_context()?;
             eprintln!("device:  {}", ctx.adapter_name());
             let start = Instant::now();
             let gpu = rnn.to_gpu(&ctx)?;
@@ -172,6 +196,49 @@ fn run(args: Args) -> Result<(), BoxError> {
             .unwrap_or_default(),
         args.output.display()
     );
+    Ok(())
+}
+
+/// `--onnx`: the graph's inputs from the file by name, its outputs to the file by name.
+fn run_onnx(args: &Args) -> Result<(), BoxError> {
+    let path = args.onnx.as_ref().expect("clap requires --weights or --onnx");
+    let start = Instant::now();
+    let model = OnnxModel::load(path)?;
+    eprintln!("model:   {} ({:.2} ms to load)", path.display(), ms(start));
+    let file = TensorFile::open(&args.input)?;
+    let inputs = model.read_inputs(&file).map_err(|e| format!("{}: {e}", args.input.display()))?;
+    let shapes: Vec<(&str, &[usize])> = inputs.iter().map(|(n, v)| (n, v.shape())).collect();
+    // Dry run first: shape errors surface before any GPU is touched.
+    model.check(&shapes)?;
+    let list = |values: &Values| {
+        values.iter().map(|(n, v)| format!("{n} {:?}", v.shape())).collect::<Vec<_>>().join(", ")
+    };
+    eprintln!("input:   {}", list(&inputs));
+    let outputs = match args.device {
+        Device::Cpu => {
+            eprintln!("device:  cpu");
+            let start = Instant::now();
+            let out = model.forward(&inputs)?;
+            eprintln!("forward: {:.2} ms", ms(start));
+            out
+        }
+        Device::Gpu => {
+            let ctx = gpu_context()?;
+            eprintln!("device:  {}", ctx.adapter_name());
+            let start = Instant::now();
+            let gpu = model.to_gpu(&ctx).map_err(|e| match e {
+                wgpu_rnn::Error::Unsupported { .. } => format!("{e} (here: pass `--device cpu`)").into(),
+                other => BoxError::from(other),
+            })?;
+            eprintln!("upload:  {:.2} ms", ms(start));
+            let start = Instant::now();
+            let out = gpu.forward(&inputs)?;
+            eprintln!("forward: {:.2} ms (first run, includes pipeline warm-up)", ms(start));
+            out
+        }
+    };
+    outputs.save_safetensors(&args.output)?;
+    eprintln!("output:  {} -> {}", list(&outputs), args.output.display());
     Ok(())
 }
 

@@ -51,8 +51,6 @@ pub(crate) struct Graph {
     pub outputs: Vec<Declared>,
     pub initializers: HashMap<String, Val>,
     pub nodes: Vec<Node>,
-    /// The default domain's opset version.
-    pub opset: i64,
 }
 
 fn invalid(reason: impl Into<String>) -> OnnxError {
@@ -134,7 +132,6 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Graph, OnnxError> {
         outputs,
         initializers,
         nodes,
-        opset,
     })
 }
 
