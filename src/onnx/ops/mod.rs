@@ -195,20 +195,35 @@ impl Op {
     /// The outputs' types and shapes from the inputs' (the dry run). When every input's data
     /// is known, the node is run, so that shapes computed in the graph stay known.
     pub fn infer(&self, inputs: &[Option<&Meta>], label: &str) -> Result<Vec<Meta>, OnnxError> {
+        let metas = match self {
+            Op::Constant { value } => return Ok(vec![Meta::known(value.clone())]),
+            Op::Recurrent(r) => r.infer(inputs, label)?,
+            Op::Identity => vec![meta(inputs, 0, label)?.clone()],
+            Op::Gemm { .. } | Op::MatMul | Op::Binary(_) | Op::Unary(_) | Op::Softmax { .. } => {
+                vec![math::infer(self, inputs, label)?]
+            }
+            _ => vec![layout::infer(self, inputs, label)?],
+        };
+        // Shapes come from the file: bound them before anything of that size is allocated.
+        for m in &metas {
+            if crate::onnx::array::count(&m.shape).is_none_or(|n| n > MAX_ELEMENTS) {
+                return Err(node_error(
+                    label,
+                    format!("its output would have shape {:?}, more than the {MAX_ELEMENTS} elements this crate allows in one value", m.shape),
+                ));
+            }
+        }
         if inputs.iter().flatten().all(|m| m.value.is_some()) && !matches!(self, Op::Recurrent(_)) {
             let values: Vec<Option<&Val>> = inputs.iter().map(|m| m.and_then(|m| m.value.as_ref())).collect();
             return Ok(self.run(&values, label)?.into_iter().map(Meta::known).collect());
         }
-        match self {
-            Op::Recurrent(r) => r.infer(inputs, label),
-            Op::Identity => Ok(vec![meta(inputs, 0, label)?.clone()]),
-            Op::Gemm { .. } | Op::MatMul | Op::Binary(_) | Op::Unary(_) | Op::Softmax { .. } => {
-                math::infer(self, inputs, label).map(|m| vec![m])
-            }
-            _ => layout::infer(self, inputs, label).map(|m| vec![m]),
-        }
+        Ok(metas)
     }
 }
+
+/// The most elements one value may have (1 GiB of `f32`): a shape computed from a hostile
+/// file is refused in the dry run rather than allocated.
+pub(crate) const MAX_ELEMENTS: usize = 1 << 28;
 
 /// `Constant`'s one value attribute.
 fn constant(a: &Attrs) -> Result<Val, OnnxError> {
