@@ -86,9 +86,10 @@ fn every_fixture_runs_on_the_gpu_or_is_refused_with_a_reason() {
     let (mut ran, mut refused) = (Vec::new(), Vec::new());
     for path in fixtures() {
         let c = case(&path);
-        match c.model.to_gpu(ctx) {
-            Ok(gpu) => {
-                let got = gpu.forward(&c.inputs).unwrap_or_else(|e| panic!("{}: {e}", c.name));
+        // Weights stored in the graph are checked at upload; weights that are graph inputs
+        // (the ONNX backend tests) at the forward that receives them.
+        match c.model.to_gpu(ctx).and_then(|gpu| gpu.forward(&c.inputs)) {
+            Ok(got) => {
                 compare(&c, &got, "GPU");
                 ran.push(c.name);
             }
@@ -107,5 +108,6 @@ fn every_fixture_runs_on_the_gpu_or_is_refused_with_a_reason() {
             assert!(ran.contains(name), "{name} should run on the GPU");
         }
     }
-    assert!(ran.len() >= 40, "only {} fixtures ran on the GPU", ran.len());
+    // Pinned: a change in what the GPU runs must be deliberate.
+    assert_eq!((ran.len(), refused.len()), (56, 40), "fixtures run on the GPU and refused");
 }

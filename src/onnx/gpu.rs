@@ -4,7 +4,8 @@ use std::collections::HashMap;
 
 use crate::error::{Error, Result};
 use crate::gpu::{GpuContext, GpuRnn};
-use crate::onnx::lower::{lower, Lowered};
+use crate::onnx::array::Val;
+use crate::onnx::lower::{cell_obstacle, lower, stored_weights, Lowered};
 use crate::onnx::model::{collect, OnnxModel};
 use crate::onnx::ops::Op;
 use crate::onnx::run;
@@ -12,33 +13,48 @@ use crate::onnx::value::Values;
 
 /// An [`OnnxModel`] with the weights of its recurrent nodes on the GPU.
 ///
-/// Recurrent nodes run with the crate's fused kernels (one upload at creation); the
-/// operators around them (layout changes, shape arithmetic, dense heads) run on the host.
+/// Recurrent nodes run with the crate's fused kernels; their weights are uploaded once when
+/// they are initializers, or at each forward when the graph takes them as inputs (as the
+/// ONNX backend tests do). The operators around them (layout changes, shape arithmetic,
+/// dense heads) run on the host.
 pub struct GpuOnnxModel {
     model: OnnxModel,
-    /// Node index to its uploaded stack.
-    nodes: HashMap<usize, (Lowered, GpuRnn)>,
+    ctx: GpuContext,
+    /// Node index to its uploaded stack; recurrent nodes absent here upload at each forward.
+    uploaded: HashMap<usize, (Lowered, GpuRnn)>,
+}
+
+fn unsupported(label: &str, reason: String) -> Error {
+    Error::Unsupported {
+        what: format!("{label} on the GPU"),
+        reason: format!("{reason}; run the model on the CPU with OnnxModel::forward, which supports every attribute"),
+    }
 }
 
 impl GpuOnnxModel {
     pub(crate) fn new(model: OnnxModel, ctx: &GpuContext) -> Result<Self> {
-        // Every node is lowered before anything is uploaded: an unsupported one fails first.
+        // Every node is checked before anything is uploaded: an unsupported one fails first.
         let mut lowered = Vec::new();
         for (index, node) in model.graph.nodes.iter().enumerate() {
-            if let Op::Recurrent(rec) = &node.op {
-                let l = lower(rec, node, &model.graph).map_err(|reason| Error::Unsupported {
-                    what: format!("{} on the GPU", node.label),
-                    reason: format!("{reason}; run the model on the CPU with OnnxModel::forward, which supports every attribute"),
-                })?;
+            let Op::Recurrent(rec) = &node.op else { continue };
+            if let Some(reason) = cell_obstacle(rec) {
+                return Err(unsupported(&node.label, reason));
+            }
+            if let Some(weights) = stored_weights(node, &model.graph) {
+                let l = lower(rec, &node.label, &weights).map_err(|reason| unsupported(&node.label, reason))?;
                 lowered.push((index, l));
             }
         }
-        let mut nodes = HashMap::new();
+        let mut uploaded = HashMap::new();
         for (index, l) in lowered {
             let gpu = l.rnn.to_gpu(ctx)?;
-            nodes.insert(index, (l, gpu));
+            uploaded.insert(index, (l, gpu));
         }
-        Ok(GpuOnnxModel { model, nodes })
+        Ok(GpuOnnxModel {
+            model,
+            ctx: ctx.clone(),
+            uploaded,
+        })
     }
 
     /// The model on the host.
@@ -49,12 +65,25 @@ impl GpuOnnxModel {
     /// Runs the graph: inputs and outputs by the graph's names, as [`OnnxModel::forward`].
     ///
     /// # Errors
-    /// As [`OnnxModel::forward`] (all shape errors before any GPU work), and GPU errors.
+    /// As [`OnnxModel::forward`] (all shape errors before any GPU work); for weights that
+    /// are graph inputs, [`Error::Unsupported`] when they hold non-zero peepholes or NaN;
+    /// GPU errors.
     pub fn forward(&self, inputs: &Values) -> Result<Values> {
         let given = self.model.prepare(inputs)?;
-        let outputs = run::run(&self.model.graph, given, |index, _, inputs| {
-            self.nodes.get(&index).map(|(l, gpu)| l.run(inputs, |input| gpu.forward(input)))
+        let outputs = run::run(&self.model.graph, given, |index, node, inputs| {
+            if let Some((l, gpu)) = self.uploaded.get(&index) {
+                return Some(l.run(inputs, |input| gpu.forward(input)));
+            }
+            let Op::Recurrent(rec) = &node.op else { return None };
+            Some(self.per_call(rec, &node.label, inputs))
         })?;
         Ok(collect(outputs))
+    }
+
+    /// A recurrent node whose weights are graph inputs: lowered and uploaded for this call.
+    fn per_call(&self, rec: &crate::onnx::ops::Recurrent, label: &str, inputs: &[Option<&Val>]) -> Result<Vec<Val>> {
+        let l = lower(rec, label, inputs).map_err(|reason| unsupported(label, reason))?;
+        let gpu = l.rnn.to_gpu(&self.ctx)?;
+        l.run(inputs, |input| gpu.forward(input))
     }
 }

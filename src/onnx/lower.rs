@@ -33,8 +33,8 @@ fn gate_order(cell: Cell) -> &'static [usize] {
     }
 }
 
-/// Why `rec` cannot run as PyTorch's cell, if it cannot.
-fn obstacle(rec: &Recurrent, node: &Node, graph: &Graph) -> Option<String> {
+/// Why `rec`'s cell is not PyTorch's, if it is not (its attributes alone decide).
+pub(crate) fn cell_obstacle(rec: &Recurrent) -> Option<String> {
     let defaults: &[Activation] = match rec.cell {
         Cell::Lstm => &[Activation::Sigmoid, Activation::Tanh, Activation::Tanh],
         Cell::Gru => &[Activation::Sigmoid, Activation::Tanh],
@@ -59,24 +59,35 @@ fn obstacle(rec: &Recurrent, node: &Node, graph: &Graph) -> Option<String> {
     if rec.cell == Cell::Gru && !rec.linear_before_reset {
         return Some("linear_before_reset = 0 (the GPU kernels apply the reset gate after the recurrent product, as PyTorch and linear_before_reset = 1)".to_string());
     }
-    for (i, name) in [(1, "W"), (2, "R"), (3, "B"), (7, "P")] {
-        let Some(input) = node.inputs.get(i).filter(|n| !n.is_empty()) else { continue };
-        match graph.initializers.get(input) {
-            None => return Some(format!("{name} is computed in the graph rather than stored as an initializer")),
-            Some(Val::F(p)) if i == 7 && p.data.iter().any(|&v| v != 0.0) => return Some("peepholes (P)".to_string()),
-            Some(Val::F(a)) if a.data.iter().any(|v| !v.is_finite()) => return Some(format!("{name} holds NaN or infinite values")),
-            _ => {}
-        }
-    }
     None
 }
 
-/// Builds the stack for node `rec`, or says why it cannot run on the GPU.
-pub(crate) fn lower(rec: &Recurrent, node: &Node, graph: &Graph) -> Result<Lowered, String> {
-    if let Some(reason) = obstacle(rec, node, graph) {
+/// The stored weights of a node (`W`, `R`, `B`, `P` by input index), when all are
+/// initializers: then they are uploaded once; otherwise at each forward.
+pub(crate) fn stored_weights<'g>(node: &Node, graph: &'g Graph) -> Option<Vec<Option<&'g Val>>> {
+    let mut out = vec![None; 8];
+    for i in [1, 2, 3, 7] {
+        if let Some(name) = node.inputs.get(i).filter(|n| !n.is_empty()) {
+            out[i] = Some(graph.initializers.get(name)?);
+        }
+    }
+    Some(out)
+}
+
+/// Builds the stack for node `rec` from its weights (`inputs` indexed as the operator's
+/// inputs; only `W`, `R`, `B` and `P` are read), or says why it cannot run on the GPU.
+pub(crate) fn lower(rec: &Recurrent, label: &str, inputs: &[Option<&Val>]) -> Result<Lowered, String> {
+    if let Some(reason) = cell_obstacle(rec) {
         return Err(reason);
     }
-    let get = |i: usize| node.inputs.get(i).filter(|n| !n.is_empty()).and_then(|n| graph.initializers.get(n));
+    let get = |i: usize| inputs.get(i).copied().flatten();
+    for (i, name) in [(1, "W"), (2, "R"), (3, "B"), (7, "P")] {
+        match get(i) {
+            Some(Val::F(p)) if i == 7 && p.data.iter().any(|&v| v != 0.0) => return Err("peepholes (P)".to_string()),
+            Some(Val::F(a)) if a.data.iter().any(|v| !v.is_finite()) => return Err(format!("{name} holds NaN or infinite values")),
+            _ => {}
+        }
+    }
     let (Some(Val::F(w)), Some(Val::F(r))) = (get(1), get(2)) else {
         return Err("W and R must be float initializers".to_string());
     };
@@ -89,7 +100,7 @@ pub(crate) fn lower(rec: &Recurrent, node: &Node, graph: &Graph) -> Result<Lower
     let x_shape = [1, 1, w.shape.get(2).copied().unwrap_or(0)];
     let mut all = shapes.clone();
     all[0] = Some(&x_shape);
-    let dims = rec.dims(&all, &node.label).map_err(|e| e.to_string())?;
+    let dims = rec.dims(&all, label).map_err(|e| e.to_string())?;
     let (h, i) = (dims.h, dims.i);
     let g = rec.cell.gates();
     let kind = match (rec.cell, rec.activations[0]) {

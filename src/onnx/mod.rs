@@ -53,3 +53,6 @@ pub use error::OnnxError;
 pub use gpu::GpuOnnxModel;
 pub use model::{OnnxModel, TensorInfo};
 pub use value::{IntTensor, Value, Values};
+
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod fuzz_tests;

@@ -175,6 +175,9 @@ impl Recurrent {
             (None, Some(&h)) => h,
             (None, None) => return Err(node_error(label, format!("R must be 3-D, got {r:?}"))),
         };
+        if h > super::MAX_ELEMENTS || i > super::MAX_ELEMENTS {
+            return Err(node_error(label, format!("hidden_size {h} or input_size {i} is beyond any model this crate can hold")));
+        }
         let expect = |name: &str, got: &[usize], want: Vec<usize>| {
             if got == want.as_slice() {
                 Ok(())
