@@ -5,7 +5,8 @@ use std::collections::HashMap;
 use crate::error::{Error, Result};
 use crate::gpu::{GpuContext, GpuRnn};
 use crate::onnx::array::Val;
-use crate::onnx::lower::{cell_obstacle, lower, stored_weights, Lowered};
+use crate::onnx::decode::Node;
+use crate::onnx::lower::{cell_obstacle, lower, stored_weights, Lowered, Prepared};
 use crate::onnx::model::{collect, OnnxModel};
 use crate::onnx::ops::Op;
 use crate::onnx::run;
@@ -63,27 +64,54 @@ impl GpuOnnxModel {
     }
 
     /// Runs the graph: inputs and outputs by the graph's names, as [`OnnxModel::forward`].
+    /// Blocks until the GPU is done (native only; in a browser use
+    /// [`GpuOnnxModel::forward_async`]).
     ///
     /// # Errors
     /// As [`OnnxModel::forward`] (all shape errors before any GPU work); for weights that
     /// are graph inputs, [`Error::Unsupported`] when they hold non-zero peepholes or NaN;
     /// GPU errors.
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn forward(&self, inputs: &Values) -> Result<Values> {
-        let given = self.model.prepare(inputs)?;
-        let outputs = run::run(&self.model.graph, given, |index, node, inputs| {
-            if let Some((l, gpu)) = self.uploaded.get(&index) {
-                return Some(l.run(inputs, |input| gpu.forward(input)));
-            }
-            let Op::Recurrent(rec) = &node.op else { return None };
-            Some(self.per_call(rec, &node.label, inputs))
-        })?;
-        Ok(collect(outputs))
+        futures::executor::block_on(self.forward_async(inputs))
     }
 
-    /// A recurrent node whose weights are graph inputs: lowered and uploaded for this call.
-    fn per_call(&self, rec: &crate::onnx::ops::Recurrent, label: &str, inputs: &[Option<&Val>]) -> Result<Vec<Val>> {
-        let l = lower(rec, label, inputs).map_err(|reason| unsupported(label, reason))?;
-        let gpu = l.rnn.to_gpu(&self.ctx)?;
-        l.run(inputs, |input| gpu.forward(input))
+    /// As [`GpuOnnxModel::forward`], awaiting the GPU instead of blocking.
+    ///
+    /// # Errors
+    /// As [`GpuOnnxModel::forward`].
+    pub async fn forward_async(&self, inputs: &Values) -> Result<Values> {
+        let given = self.model.prepare(inputs)?;
+        let take = |index: usize, node: &Node, inputs: &[Option<&Val>]| -> Option<Result<Pending>> {
+            let Op::Recurrent(rec) = &node.op else { return None };
+            Some((|| {
+                if let Some((l, _)) = self.uploaded.get(&index) {
+                    return Ok(Pending::Uploaded(index, l.prepare(inputs)?));
+                }
+                // Weights that are graph inputs: lowered and uploaded for this call.
+                let l = lower(rec, &node.label, inputs).map_err(|reason| unsupported(&node.label, reason))?;
+                let gpu = l.rnn.to_gpu(&self.ctx)?;
+                let p = l.prepare(inputs)?;
+                Ok(Pending::PerCall(Box::new((l, gpu)), p))
+            })())
+        };
+        let complete = |pending: Pending| async move {
+            let (stack, p) = match &pending {
+                Pending::Uploaded(index, p) => (&self.uploaded[index], p),
+                Pending::PerCall(stack, p) => (&**stack, p),
+            };
+            let out = stack.1.forward_async(&p.input()).await?;
+            Ok(stack.0.finish(p, out))
+        };
+        let outputs = run::run(&self.model.graph, given, take, complete).await?;
+        Ok(collect(outputs))
     }
+}
+
+/// A recurrent node claimed for the GPU, its inputs converted.
+enum Pending {
+    /// Its stack was uploaded at creation (node index).
+    Uploaded(usize, Prepared),
+    /// Its weights are graph inputs: lowered and uploaded for this call.
+    PerCall(Box<(Lowered, GpuRnn)>, Prepared),
 }

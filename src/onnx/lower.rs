@@ -136,14 +136,40 @@ pub(crate) fn lower(rec: &Recurrent, label: &str, inputs: &[Option<&Val>]) -> Re
     })
 }
 
+/// A node's inputs converted for the stack: the tensors an [`Input`] borrows, and what
+/// converting the outputs back needs.
+pub(crate) struct Prepared {
+    x: Tensor,
+    h0: Option<Tensor>,
+    c0: Option<Tensor>,
+    /// Lengths for the stack (0 raised to 1), when the node has `sequence_lens`.
+    run_lens: Option<Vec<usize>>,
+    /// The node's own lengths.
+    lens: Vec<usize>,
+    t: usize,
+    b: usize,
+}
+
+impl Prepared {
+    /// The stack's input.
+    pub fn input(&self) -> Input<'_> {
+        let mut input = Input::new(&self.x);
+        if let Some(l) = &self.run_lens {
+            input = input.lengths(l);
+        }
+        if let Some(h0) = &self.h0 {
+            input = input.h0(h0);
+        }
+        if let Some(c0) = &self.c0 {
+            input = input.c0(c0);
+        }
+        input
+    }
+}
+
 impl Lowered {
-    /// Runs the node through `forward` (the GPU's, or the CPU reference's for tests), from
-    /// ONNX inputs to ONNX outputs.
-    pub fn run(
-        &self,
-        inputs: &[Option<&Val>],
-        forward: impl FnOnce(&Input<'_>) -> crate::Result<Output>,
-    ) -> crate::Result<Vec<Val>> {
+    /// Converts the node's inputs (ONNX layouts and gate-independent data) for the stack.
+    pub fn prepare(&self, inputs: &[Option<&Val>]) -> crate::Result<Prepared> {
         let float = |i: usize| match inputs.get(i).copied().flatten() {
             Some(Val::F(a)) => Some(a),
             _ => None,
@@ -152,10 +178,11 @@ impl Lowered {
         let (t, b, i) = if self.batch_major { (x.shape[1], x.shape[0], x.shape[2]) } else { (x.shape[0], x.shape[1], x.shape[2]) };
         let config = self.rnn.config();
         let (d, h) = (config.num_directions(), config.hidden_size);
-        let lens: Vec<usize> = match inputs.get(4).copied().flatten() {
-            Some(Val::I(l)) => l.data.iter().map(|&v| v as usize).collect(),
-            _ => vec![t; b],
+        let given_lens = match inputs.get(4).copied().flatten() {
+            Some(Val::I(l)) => Some(l.data.iter().map(|&v| v as usize).collect::<Vec<_>>()),
+            _ => None,
         };
+        let lens = given_lens.clone().unwrap_or_else(|| vec![t; b]);
         // A zero length runs one step (PyTorch needs at least one), zeroed afterwards.
         let run_lens: Vec<usize> = lens.iter().map(|&l| l.max(1).min(t)).collect();
         let mut xs = x.data.clone();
@@ -163,31 +190,35 @@ impl Lowered {
             flip(&mut xs, &run_lens, t, b, i, self.batch_major);
         }
         // States: ONNX [D, B, H] or [B, D, H] (layout 1); PyTorch [D, B, H] always.
-        let state = |k: usize| float(k).map(|s| if self.batch_major { swap01(&s.data, b, d, h) } else { s.data.clone() });
-        let (h0, c0) = (state(5), state(6));
-        let x_t = Tensor::new(x.shape.clone(), xs)?;
-        let state_shape = [d, b, h];
-        let h0_t = h0.map(|v| Tensor::new(state_shape, v)).transpose()?;
-        let c0_t = c0.map(|v| Tensor::new(state_shape, v)).transpose()?;
-        let mut input = Input::new(&x_t);
-        if t > 0 && inputs.get(4).copied().flatten().is_some() {
-            input = input.lengths(&run_lens);
-        }
-        if let Some(h0) = &h0_t {
-            input = input.h0(h0);
-        }
-        if let Some(c0) = &c0_t {
-            input = input.c0(c0);
-        }
-        let out = forward(&input)?;
+        let state = |k: usize| {
+            float(k)
+                .map(|s| Tensor::new([d, b, h], if self.batch_major { swap01(&s.data, b, d, h) } else { s.data.clone() }))
+                .transpose()
+        };
+        Ok(Prepared {
+            x: Tensor::new(x.shape.clone(), xs)?,
+            h0: state(5)?,
+            c0: state(6)?,
+            run_lens: given_lens.filter(|_| t > 0).map(|_| run_lens),
+            lens,
+            t,
+            b,
+        })
+    }
+
+    /// The stack's output as the node's `Y`, `Y_h` (and `Y_c`).
+    pub fn finish(&self, p: &Prepared, out: Output) -> Vec<Val> {
+        let config = self.rnn.config();
+        let (d, h, t, b) = (config.num_directions(), config.hidden_size, p.t, p.b);
         // Output: [T, B, D*H] or [B, T, D*H] (batch_first).
         let mut y = out.output.into_data();
         if self.reverse_only {
+            let run_lens: Vec<usize> = p.lens.iter().map(|&l| l.max(1).min(t)).collect();
             flip(&mut y, &run_lens, t, b, h, self.batch_major);
         }
         let mut h_n = out.h_n.into_data();
         let mut c_n = out.c_n.map(Tensor::into_data).unwrap_or_default();
-        for (row, _) in lens.iter().enumerate().filter(|(_, &l)| l == 0) {
+        for (row, _) in p.lens.iter().enumerate().filter(|(_, &l)| l == 0) {
             for step in 0..t {
                 let at = if self.batch_major { (row * t + step) * d * h } else { (step * b + row) * d * h };
                 y[at..at + d * h].fill(0.0);
@@ -212,7 +243,7 @@ impl Lowered {
         if self.cell == Cell::Lstm {
             outs.push(Val::F(Array::new(states.to_vec(), state_out(c_n))));
         }
-        Ok(outs)
+        outs
     }
 }
 

@@ -114,7 +114,7 @@ impl OnnxModel {
     /// of range).
     pub fn forward(&self, inputs: &Values) -> Result<Values> {
         let given = self.prepare(inputs)?;
-        let outputs = run::run(&self.graph, given, |_, _, _| None)?;
+        let outputs = run::run_cpu(&self.graph, given)?;
         Ok(collect(outputs))
     }
 
