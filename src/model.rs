@@ -190,7 +190,17 @@ impl Rnn {
     /// its shaders can loop over (about 209 000 features: llvmpipe ends longer loops);
     /// [`Error::Gpu`](crate::Error::Gpu) when the upload fails.
     pub fn to_gpu(&self, ctx: &GpuContext) -> Result<GpuRnn> {
-        GpuRnn::upload(ctx, &self.config, &self.layers)
+        GpuRnn::upload(ctx, &self.config, &self.layers, None)
+    }
+
+    /// Uploads with another cell than PyTorch's (ONNX's activations, clip, peepholes).
+    #[cfg(feature = "onnx")]
+    pub(crate) fn to_gpu_with_cell(
+        &self,
+        ctx: &GpuContext,
+        cell: crate::gpu::cell::CellVariant,
+    ) -> Result<GpuRnn> {
+        GpuRnn::upload(ctx, &self.config, &self.layers, Some(cell))
     }
 }
 

@@ -5,6 +5,7 @@
 
 use std::sync::{Arc, Mutex};
 
+use super::cell::CellVariant;
 use super::choice;
 use super::context::GpuContext;
 use super::layers::LayerBuffers;
@@ -22,6 +23,8 @@ pub(crate) struct DeviceModel {
     pub config: RnnConfig,
     pub layers: Vec<LayerBuffers>,
     pub steps: StepTable,
+    /// Another cell than PyTorch's (ONNX), for every layer.
+    pub cell: Option<CellVariant>,
     /// Behind a lock: streams share the model and plan with its strategy of the moment.
     strategy: Mutex<Strategy>,
     /// Every layer's recurrent weights in one buffer, for [`Strategy::Wavefront`]; gathered
@@ -30,12 +33,18 @@ pub(crate) struct DeviceModel {
 }
 
 impl DeviceModel {
-    pub(crate) fn new(ctx: &GpuContext, config: &RnnConfig, layers: Vec<LayerBuffers>) -> Self {
+    pub(crate) fn new(
+        ctx: &GpuContext,
+        config: &RnnConfig,
+        layers: Vec<LayerBuffers>,
+        cell: Option<CellVariant>,
+    ) -> Self {
         DeviceModel {
             ctx: ctx.clone(),
             config: config.clone(),
             layers,
             steps: StepTable::default(),
+            cell,
             strategy: Mutex::new(Strategy::Auto),
             wave: Mutex::new(None),
         }

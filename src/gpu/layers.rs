@@ -45,6 +45,8 @@ pub(crate) struct LayerBuffers {
 }
 
 /// Uploads every layer of `config` (`layers[l]`: its directions' weights in PyTorch's layout).
+/// LSTM `peepholes` (`[D][3][H]`, ONNX's `i, o, f`; one layer only) follow every
+/// direction's `b_hh`, where cells.wesl reads them.
 ///
 /// # Errors
 /// [`crate::Error::DeviceLimit`] when a matrix exceeds a binding or (on software adapters) the
@@ -53,6 +55,7 @@ pub(crate) fn upload(
     ctx: &GpuContext,
     config: &RnnConfig,
     layers: &[Vec<DirectionWeights>],
+    peepholes: Option<&[f32]>,
 ) -> Result<Vec<LayerBuffers>> {
     let hint = "reduce hidden_size or input_size";
     let (d, h, h_out) = (
@@ -86,7 +89,7 @@ pub(crate) fn upload(
     let buffers = layers
         .iter()
         .enumerate()
-        .map(|(l, dirs)| layer_buffers(ctx, config, l, dirs))
+        .map(|(l, dirs)| layer_buffers(ctx, config, l, dirs, peepholes))
         .collect();
     scopes.settle("uploading the weights")?;
     Ok(buffers)
@@ -98,6 +101,7 @@ fn layer_buffers(
     config: &RnnConfig,
     l: usize,
     dirs: &[DirectionWeights],
+    peepholes: Option<&[f32]>,
 ) -> LayerBuffers {
     // Packed once for both of its copies (storage, and the software profile's uniform parts).
     let w_hh = pack_recurrent(config, dirs);
@@ -130,7 +134,11 @@ fn layer_buffers(
             &format!("weight_hh_l{l} rows"),
             &pack_recurrent_rows(config, dirs),
         ),
-        b_hh: ctx.storage(&format!("bias_hh_l{l}"), &cat(&|w| &w.b_hh)),
+        b_hh: ctx.storage(&format!("bias_hh_l{l}"), &{
+            let mut b_hh = cat(&|w| &w.b_hh);
+            b_hh.extend_from_slice(peepholes.unwrap_or_default());
+            b_hh
+        }),
         w_hr: ctx.storage(
             &format!("weight_hr_l{l} transposed"),
             &pack_projection(config, dirs),

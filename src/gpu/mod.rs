@@ -17,6 +17,7 @@
 //!   and `swap` for `batch_first` data), `stream`.
 
 mod buffers;
+pub(crate) mod cell;
 mod choice;
 mod context;
 mod device_model;

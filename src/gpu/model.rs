@@ -3,6 +3,7 @@
 use std::sync::{Arc, Mutex};
 
 use super::buffers::{read_back_with, Wait};
+use super::cell::CellVariant;
 use super::context::GpuContext;
 use super::device_model::DeviceModel;
 use super::host_pass::HostPass;
@@ -46,10 +47,12 @@ impl GpuRnn {
         ctx: &GpuContext,
         config: &RnnConfig,
         weights: &[Vec<DirectionWeights>],
+        cell: Option<CellVariant>,
     ) -> Result<Self> {
-        let buffers = layers::upload(ctx, config, weights)?;
+        let peepholes = cell.as_ref().and_then(|c| c.peepholes.as_deref());
+        let buffers = layers::upload(ctx, config, weights, peepholes)?;
         Ok(GpuRnn {
-            model: Arc::new(DeviceModel::new(ctx, config, buffers)),
+            model: Arc::new(DeviceModel::new(ctx, config, buffers, cell)),
             host_pass: Mutex::new(None),
         })
     }

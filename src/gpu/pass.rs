@@ -56,6 +56,7 @@ impl Plan {
             relu: (config.kind == Kind::RnnRelu) as u32,
             project: (config.proj_size > 0) as u32,
             gate_count: config.kind.gate_count() as u32,
+            cell: Default::default(),
         }
     }
 

@@ -242,7 +242,7 @@ pub(crate) const SEQUENCE_MAX_WORKGROUP: u32 = 256;
 
 /// Mirrors `struct Layer` in shaders/common.wesl.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, bytemuck::Pod, bytemuck::Zeroable)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
 pub(crate) struct LayerParams {
     pub seq_len: u32,
     pub batch: u32,
@@ -256,6 +256,8 @@ pub(crate) struct LayerParams {
     pub project: u32,
     pub gate_stride: u32,
     pub gate_count: u32,
+    /// PyTorch's cell (all zero) or another (`gpu::cell`).
+    pub cell: super::cell::CellParams,
 }
 
 /// Mirrors `struct Dense` in shaders/dense.wesl.

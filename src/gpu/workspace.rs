@@ -143,7 +143,10 @@ impl Workspace {
         };
         let mut layers = Vec::with_capacity(passes);
         for (l, weights) in model.layers.iter().enumerate().take(passes) {
-            let params = plan.layer_params(config, resolved, l);
+            let mut params = plan.layer_params(config, resolved, l);
+            if let Some(cell) = &model.cell {
+                params.cell = cell.params();
+            }
             let params = ctx.buffer_with(
                 "layer params",
                 bytemuck::bytes_of(&params),

@@ -48,7 +48,7 @@ impl GpuOnnxModel {
         }
         let mut uploaded = HashMap::new();
         for (index, l) in lowered {
-            let gpu = l.rnn.to_gpu(ctx)?;
+            let gpu = l.upload(ctx)?;
             uploaded.insert(index, (l, gpu));
         }
         Ok(GpuOnnxModel {
@@ -90,7 +90,7 @@ impl GpuOnnxModel {
                 }
                 // Weights that are graph inputs: lowered and uploaded for this call.
                 let l = lower(rec, &node.label, inputs).map_err(|reason| unsupported(&node.label, reason))?;
-                let gpu = l.rnn.to_gpu(&self.ctx)?;
+                let gpu = l.upload(&self.ctx)?;
                 let p = l.prepare(inputs)?;
                 Ok(Pending::PerCall(Box::new((l, gpu)), p))
             })())

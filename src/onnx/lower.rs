@@ -8,6 +8,7 @@
 //! replaced by zeros, as onnxruntime reports for an empty sequence.
 
 use crate::config::{Kind, RnnConfig};
+use crate::gpu::cell::{CellActivation, CellVariant};
 use crate::onnx::array::{Array, Val};
 use crate::onnx::decode::{Graph, Node};
 use crate::onnx::ops::{Activation, Cell, Direction, Recurrent};
@@ -18,6 +19,8 @@ use crate::Rnn;
 #[derive(Clone, Debug)]
 pub(crate) struct Lowered {
     pub rnn: Rnn,
+    /// The general cell, for a node whose cell is not PyTorch's.
+    pub general: Option<CellVariant>,
     /// `direction = reverse`: run forward on each sequence reversed within its length.
     pub reverse_only: bool,
     pub batch_major: bool,
@@ -33,33 +36,57 @@ fn gate_order(cell: Cell) -> &'static [usize] {
     }
 }
 
-/// Why `rec`'s cell is not PyTorch's, if it is not (its attributes alone decide).
+/// Why the GPU kernels cannot run `rec`, if they cannot (its attributes alone decide).
 pub(crate) fn cell_obstacle(rec: &Recurrent) -> Option<String> {
+    if rec.cell == Cell::Gru && !rec.linear_before_reset {
+        return Some("linear_before_reset = 0 (the GPU kernels apply the reset gate after the recurrent product, as PyTorch and linear_before_reset = 1 do)".to_string());
+    }
+    None
+}
+
+/// PyTorch's activations for `cell` (an RNN may also use Relu in both directions).
+fn is_pytorch_cell(rec: &Recurrent) -> bool {
     let defaults: &[Activation] = match rec.cell {
         Cell::Lstm => &[Activation::Sigmoid, Activation::Tanh, Activation::Tanh],
         Cell::Gru => &[Activation::Sigmoid, Activation::Tanh],
-        Cell::Rnn => &[Activation::Tanh],
+        Cell::Rnn => &[rec.activations[0]],
     };
-    let acts_ok = match rec.cell {
-        Cell::Rnn => {
-            let first = rec.activations[0];
-            matches!(first, Activation::Tanh | Activation::Relu) && rec.activations.iter().all(|&a| a == first)
+    let activations = rec.activations.chunks(defaults.len()).all(|c| c == defaults)
+        && (rec.cell != Cell::Rnn || matches!(rec.activations[0], Activation::Tanh | Activation::Relu));
+    activations && rec.clip.is_none() && !rec.input_forget
+}
+
+/// The kernels' general cell for `rec`, with the peepholes `p` (`[D][3H]`) when non-zero.
+fn general_cell(rec: &Recurrent, p: Option<&[f32]>) -> CellVariant {
+    let code = |a: Activation| {
+        let (code, alpha, beta) = match a {
+            Activation::Sigmoid => (CellActivation::SIGMOID, 0.0, 0.0),
+            Activation::Tanh => (CellActivation::TANH, 0.0, 0.0),
+            Activation::Relu => (CellActivation::RELU, 0.0, 0.0),
+            Activation::Affine { alpha, beta } => (CellActivation::AFFINE, alpha, beta),
+            Activation::LeakyRelu { alpha } => (CellActivation::LEAKY_RELU, alpha, 0.0),
+            Activation::ThresholdedRelu { alpha } => (CellActivation::THRESHOLDED_RELU, alpha, 0.0),
+            Activation::ScaledTanh { alpha, beta } => (CellActivation::SCALED_TANH, alpha, beta),
+            Activation::HardSigmoid { alpha, beta } => (CellActivation::HARD_SIGMOID, alpha, beta),
+            Activation::Elu { alpha } => (CellActivation::ELU, alpha, 0.0),
+            Activation::Softsign => (CellActivation::SOFTSIGN, 0.0, 0.0),
+            Activation::Softplus => (CellActivation::SOFTPLUS, 0.0, 0.0),
+        };
+        CellActivation { code, alpha, beta }
+    };
+    let per = rec.activations.len() / rec.direction.count();
+    let mut activations = [[code(Activation::Sigmoid); 3]; 2];
+    for (d, acts) in rec.activations.chunks(per).enumerate() {
+        for (k, &a) in acts.iter().enumerate() {
+            activations[d][k] = code(a);
         }
-        _ => rec.activations.chunks(defaults.len()).all(|c| c == defaults),
-    };
-    if !acts_ok {
-        return Some(format!("activations {:?} (the GPU kernels run PyTorch's cell: {defaults:?}{})", rec.activations, if rec.cell == Cell::Rnn { " or Relu" } else { "" }));
     }
-    if let Some(c) = rec.clip {
-        return Some(format!("clip = {c}"));
+    CellVariant {
+        activations,
+        clip: rec.clip.unwrap_or(0.0),
+        input_forget: rec.input_forget,
+        peepholes: p.filter(|p| p.iter().any(|&v| v != 0.0)).map(<[f32]>::to_vec),
     }
-    if rec.input_forget {
-        return Some("input_forget = 1".to_string());
-    }
-    if rec.cell == Cell::Gru && !rec.linear_before_reset {
-        return Some("linear_before_reset = 0 (the GPU kernels apply the reset gate after the recurrent product, as PyTorch and linear_before_reset = 1)".to_string());
-    }
-    None
 }
 
 /// The stored weights of a node (`W`, `R`, `B`, `P` by input index), when all are
@@ -82,12 +109,17 @@ pub(crate) fn lower(rec: &Recurrent, label: &str, inputs: &[Option<&Val>]) -> Re
     }
     let get = |i: usize| inputs.get(i).copied().flatten();
     for (i, name) in [(1, "W"), (2, "R"), (3, "B"), (7, "P")] {
-        match get(i) {
-            Some(Val::F(p)) if i == 7 && p.data.iter().any(|&v| v != 0.0) => return Err("peepholes (P)".to_string()),
-            Some(Val::F(a)) if a.data.iter().any(|v| !v.is_finite()) => return Err(format!("{name} holds NaN or infinite values")),
-            _ => {}
+        if let Some(Val::F(a)) = get(i) {
+            if a.data.iter().any(|v| !v.is_finite()) {
+                return Err(format!("{name} holds NaN or infinite values"));
+            }
         }
     }
+    let peepholes = match get(7) {
+        Some(Val::F(p)) => Some(p.data.as_slice()),
+        _ => None,
+    };
+    let pytorch = is_pytorch_cell(rec) && peepholes.is_none_or(|p| p.iter().all(|&v| v == 0.0));
     let (Some(Val::F(w)), Some(Val::F(r))) = (get(1), get(2)) else {
         return Err("W and R must be float initializers".to_string());
     };
@@ -106,6 +138,7 @@ pub(crate) fn lower(rec: &Recurrent, label: &str, inputs: &[Option<&Val>]) -> Re
     let kind = match (rec.cell, rec.activations[0]) {
         (Cell::Lstm, _) => Kind::Lstm,
         (Cell::Gru, _) => Kind::Gru,
+        // The general cell ignores the kind's activation.
         (Cell::Rnn, Activation::Relu) => Kind::RnnRelu,
         (Cell::Rnn, _) => Kind::RnnTanh,
     };
@@ -130,6 +163,7 @@ pub(crate) fn lower(rec: &Recurrent, label: &str, inputs: &[Option<&Val>]) -> Re
         .map_err(|e| e.to_string())?;
     Ok(Lowered {
         rnn,
+        general: if pytorch { None } else { Some(general_cell(rec, peepholes)) },
         reverse_only: rec.direction == Direction::Reverse,
         batch_major: rec.batch_major,
         cell: rec.cell,
@@ -168,6 +202,14 @@ impl Prepared {
 }
 
 impl Lowered {
+    /// Uploads the stack, with its cell.
+    pub fn upload(&self, ctx: &crate::GpuContext) -> crate::Result<crate::GpuRnn> {
+        match &self.general {
+            None => self.rnn.to_gpu(ctx),
+            Some(cell) => self.rnn.to_gpu_with_cell(ctx, cell.clone()),
+        }
+    }
+
     /// Converts the node's inputs (ONNX layouts and gate-independent data) for the stack.
     pub fn prepare(&self, inputs: &[Option<&Val>]) -> crate::Result<Prepared> {
         let float = |i: usize| match inputs.get(i).copied().flatten() {

@@ -56,3 +56,5 @@ pub use value::{IntTensor, Value, Values};
 
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod fuzz_tests;
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod gpu_tests;

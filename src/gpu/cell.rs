@@ -1,0 +1,74 @@
+//! Cells other than PyTorch's, for ONNX's recurrent operators: other activation functions
+//! (with their alpha and beta) per direction, a clip on every gate's pre-activation, LSTM
+//! peepholes and a coupled input/forget gate. The kernels read them from `struct Layer`
+//! (`variant` = 1) and cells.wesl applies them; PyTorch's cell (`variant` = 0) keeps its own
+//! path and its bits.
+
+/// An activation function of the general cell, as cells.wesl's `activate` numbers them.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct CellActivation {
+    pub code: u32,
+    pub alpha: f32,
+    pub beta: f32,
+}
+
+impl CellActivation {
+    pub const SIGMOID: u32 = 0;
+    pub const TANH: u32 = 1;
+    pub const RELU: u32 = 2;
+    pub const AFFINE: u32 = 3;
+    pub const LEAKY_RELU: u32 = 4;
+    pub const THRESHOLDED_RELU: u32 = 5;
+    pub const SCALED_TANH: u32 = 6;
+    pub const HARD_SIGMOID: u32 = 7;
+    pub const ELU: u32 = 8;
+    pub const SOFTSIGN: u32 = 9;
+    pub const SOFTPLUS: u32 = 10;
+}
+
+/// The general cell of one layer.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct CellVariant {
+    /// Per direction: the gate function `f`, the candidate's `g` and (LSTM) the output's
+    /// `h`, in ONNX's sense.
+    pub activations: [[CellActivation; 3]; 2],
+    /// Clamp every gate pre-activation to `[-clip, clip]`; 0 for none.
+    pub clip: f32,
+    /// LSTM: the forget gate is `1 - i`.
+    pub input_forget: bool,
+    /// LSTM peepholes `[D][3][H]` in ONNX's order `i, o, f`, when present.
+    pub peepholes: Option<Vec<f32>>,
+}
+
+/// The kernels' part of `struct Layer` that describes the cell (common.wesl).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
+pub(crate) struct CellParams {
+    pub variant: u32,
+    pub clip: f32,
+    pub input_forget: u32,
+    pub peepholes: u32,
+    pub activations: [[u32; 4]; 2],
+    pub alphas: [[f32; 4]; 2],
+    pub betas: [[f32; 4]; 2],
+}
+
+impl CellVariant {
+    pub fn params(&self) -> CellParams {
+        let mut p = CellParams {
+            variant: 1,
+            clip: self.clip,
+            input_forget: self.input_forget as u32,
+            peepholes: self.peepholes.is_some() as u32,
+            ..CellParams::default()
+        };
+        for (d, acts) in self.activations.iter().enumerate() {
+            for (k, a) in acts.iter().enumerate() {
+                p.activations[d][k] = a.code;
+                p.alphas[d][k] = a.alpha;
+                p.betas[d][k] = a.beta;
+            }
+        }
+        p
+    }
+}
