@@ -74,7 +74,7 @@ fn infer_onnx_runs_exporter_graphs_on_the_gpu() {
     if common::gpu().is_none() {
         return;
     }
-    for name in ["torch_script_classifier", "torch_dynamo_lstm2_bidi", "lstm_lens_bidi_h0c0"] {
+    for name in ["torch_script_classifier", "torch_dynamo_lstm2_bidi", "lstm_lens_bidi_h0c0", "lstm_clip"] {
         run_fixture(name, "gpu");
     }
 }
@@ -84,13 +84,13 @@ fn a_node_the_gpu_cannot_run_names_the_attribute_and_the_cpu_option() {
     if common::gpu().is_none() {
         return;
     }
-    let out = out_path("clip_gpu");
+    let out = out_path("lbr0_gpu");
     let line = last_error_line(&infer(&[
-        "--onnx", &fixture("lstm_clip", "onnx"),
-        "--input", &fixture("lstm_clip", "io.safetensors"),
+        "--onnx", &fixture("gru_fwd_lbr0_b_h0", "onnx"),
+        "--input", &fixture("gru_fwd_lbr0_b_h0", "io.safetensors"),
         "--output", out.to_str().unwrap(),
     ]));
-    for fact in ["node 0 (LSTM \"lstm\")", "clip = 0.8", "--device cpu"] {
+    for fact in ["node 0 (GRU \"gru\")", "linear_before_reset = 0", "--device cpu"] {
         assert!(line.contains(fact), "{line}");
     }
     assert!(!out.exists(), "nothing is written on an error");
