@@ -61,7 +61,8 @@ fn invalid(reason: impl Into<String>) -> OnnxError {
 
 /// Decodes and checks a model. Every allocation is bounded by the size of `bytes`: protobuf
 /// lengths are checked against the remaining input, and tensor data must be present in full.
-pub(crate) fn decode(bytes: &[u8]) -> Result<Graph, OnnxError> {
+/// Tensor data stays a view of `bytes` until it is converted.
+pub(crate) fn decode(bytes: bytes::Bytes) -> Result<Graph, OnnxError> {
     let model = proto::ModelProto::decode(bytes).map_err(|e| OnnxError::Decode {
         reason: e.to_string(),
     })?;

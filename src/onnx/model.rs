@@ -68,7 +68,9 @@ impl OnnxModel {
             path: path.to_path_buf(),
             source,
         })?;
-        Self::from_bytes(&bytes)
+        // The file's buffer is decoded in place: tensor data is converted from it, not
+        // from a copy.
+        Ok(OnnxModel { graph: decode(bytes.into())? })
     }
 
     /// Reads and checks a model from the bytes of an `.onnx` file.
@@ -76,7 +78,7 @@ impl OnnxModel {
     /// # Errors
     /// As [`OnnxModel::load`], without the I/O.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
-        Ok(OnnxModel { graph: decode(bytes)? })
+        Ok(OnnxModel { graph: decode(bytes::Bytes::copy_from_slice(bytes))? })
     }
 
     /// The inputs the graph needs at run time (initializers excluded), in the graph's order.

@@ -18,6 +18,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let scratch = std::env::temp_dir().join("onnx-proto-gen");
     std::fs::create_dir_all(&scratch)?;
     prost_build::Config::new()
+        // `bytes::Bytes` for every bytes field: decoded from a `Bytes` buffer, tensor data
+        // (`raw_data`) is a view of the file rather than a copy.
+        .bytes(["."])
         .out_dir(&scratch)
         .compile_fds(descriptors)?;
     let generated = std::fs::read_to_string(scratch.join("onnx.rs"))?;
