@@ -49,9 +49,11 @@ fn mutate_tensor(rng: &mut SmallRng, t: &mut TensorProto) {
             t.int64_data[i] = wild(rng);
         }
         _ => {
-            if let Some(raw) = t.raw_data.as_mut().filter(|r| r.len() >= 8) {
+            if let Some(raw) = t.raw_data.as_ref().filter(|r| r.len() >= 8) {
+                let mut raw = raw.to_vec();
                 let i = rng.random_range(0..raw.len() / 8) * 8;
                 raw[i..i + 8].copy_from_slice(&wild(rng).to_le_bytes());
+                t.raw_data = Some(raw.into());
             }
         }
     }
