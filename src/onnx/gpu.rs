@@ -32,8 +32,21 @@ fn unsupported(label: &str, reason: String) -> Error {
     }
 }
 
+impl OnnxModel {
+    /// Uploads the weights of every recurrent node to the GPU. Recurrent nodes then run on
+    /// the GPU with the crate's fused kernels; the operators around them run on the host.
+    ///
+    /// # Errors
+    /// [`crate::Error::Unsupported`] for a recurrent node the GPU kernels cannot run exactly
+    /// (naming the node and the attribute), before any GPU work; GPU errors.
+    pub fn to_gpu(&self, ctx: &GpuContext) -> Result<GpuOnnxModel> {
+        GpuOnnxModel::new(self.clone(), ctx)
+    }
+
+}
+
 impl GpuOnnxModel {
-    pub(crate) fn new(model: OnnxModel, ctx: &GpuContext) -> Result<Self> {
+    fn new(model: OnnxModel, ctx: &GpuContext) -> Result<Self> {
         // Every node is checked before anything is uploaded: an unsupported one fails first.
         let mut lowered = Vec::new();
         for (index, node) in model.graph.nodes.iter().enumerate() {

@@ -5,10 +5,8 @@ use std::path::Path;
 use crate::error::Result;
 use crate::onnx::array::{Elem, Val};
 use crate::onnx::decode::{decode, type_name, Declared, Dim, Graph};
-use crate::onnx::gpu::GpuOnnxModel;
 use crate::onnx::run;
 use crate::onnx::value::{Value, Values};
-use crate::GpuContext;
 
 /// An ONNX model: its graph checked at load (every operator supported, every attribute
 /// valid, every value defined before use), run on the CPU with [`OnnxModel::forward`] or
@@ -118,16 +116,6 @@ impl OnnxModel {
         let given = self.prepare(inputs)?;
         let outputs = run::run_cpu(&self.graph, given)?;
         Ok(collect(outputs))
-    }
-
-    /// Uploads the weights of every recurrent node to the GPU. Recurrent nodes then run on
-    /// the GPU with the crate's fused kernels; the operators around them run on the host.
-    ///
-    /// # Errors
-    /// [`crate::Error::Unsupported`] for a recurrent node the GPU kernels cannot run exactly
-    /// (naming the node and the attribute), before any GPU work; GPU errors.
-    pub fn to_gpu(&self, ctx: &GpuContext) -> Result<GpuOnnxModel> {
-        GpuOnnxModel::new(self.clone(), ctx)
     }
 
     /// Checks `inputs` with the dry run and converts them for the graph runner.

@@ -6,6 +6,7 @@ mod attrs;
 mod layout;
 mod math;
 pub(crate) mod recurrent;
+mod recurrent_run;
 
 use crate::onnx::array::{Elem, Val};
 use crate::onnx::decode::elem_of;
