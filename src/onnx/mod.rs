@@ -58,3 +58,5 @@ pub use value::{IntTensor, Value, Values};
 mod fuzz_tests;
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod gpu_tests;
+#[cfg(test)]
+mod error_tests;
