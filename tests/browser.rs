@@ -3,7 +3,8 @@
 //! `webdriver.json` say how). Every PyTorch fixture (GRU, LSTM with `proj_size`, RNN,
 //! bidirectional, multi-layer, lengths, initial states, unbatched) runs through the async API
 //! and is compared with PyTorch's outputs (1e-4 absolute, as in tests/pytorch_parity.rs) and
-//! with the CPU reference; a stream fed in chunks must equal one call. Without a WebGPU
+//! with the CPU reference; a stream fed in chunks must equal one call; ONNX graphs (PyTorch
+//! exports and the general cell) match onnxruntime. Without a WebGPU
 //! adapter the tests fail: they never pass vacuously.
 #![cfg(target_arch = "wasm32")]
 
@@ -138,4 +139,41 @@ async fn a_stream_fed_in_chunks_equals_one_call() {
     let (h_n, c_n) = stream.state_async().await.unwrap();
     assert_close("h_n", &h_n, &whole.h_n);
     assert_close("c_n", &c_n.unwrap(), whole.c_n.as_ref().unwrap());
+}
+
+macro_rules! onnx_fixture {
+    ($name:literal) => {
+        (
+            $name,
+            include_bytes!(concat!("fixtures/onnx/", $name, ".onnx")).as_slice(),
+            include_bytes!(concat!("fixtures/onnx/", $name, ".io.safetensors")).as_slice(),
+        )
+    };
+}
+
+/// ONNX graphs on WebGPU: PyTorch's exporters (glue on the host, recurrent nodes on the GPU),
+/// and the general cell (peepholes, clip, activations), against onnxruntime's outputs.
+#[wasm_bindgen_test]
+async fn onnx_graphs_match_onnxruntime_on_webgpu() {
+    use wgpu_rnn::onnx::OnnxModel;
+    let ctx = context().await;
+    for (name, model, io) in [
+        onnx_fixture!("torch_script_classifier"),
+        onnx_fixture!("torch_dynamo_lstm2_bidi"),
+        onnx_fixture!("lstm_peepholes_bidi_lens"),
+        onnx_fixture!("gru_clip_lbr1_bidi"),
+        onnx_fixture!("rnn_acts_bidi"),
+    ] {
+        let model = OnnxModel::from_bytes(model).unwrap();
+        let io = TensorFile::from_bytes(io.to_vec()).unwrap();
+        let inputs = model.read_inputs(&io).unwrap();
+        let gpu = model.to_gpu(&ctx).unwrap();
+        let got = gpu.forward_async(&inputs).await.unwrap();
+        for output in model.outputs() {
+            let Some(want) = io.f32(&format!("expected/{}", output.name)).unwrap() else { continue };
+            let value = got.get(&output.name).and_then(|v| v.as_float()).unwrap();
+            assert_close(&format!("{name} `{}`", output.name), value, &want);
+        }
+        console_log!("{name}: matches onnxruntime on WebGPU");
+    }
 }
