@@ -33,7 +33,7 @@ mod plan;
 mod resident;
 mod resident_pass;
 #[cfg(test)]
-mod resident_tests;
+pub(crate) mod resident_tests;
 mod scopes;
 mod sequence;
 #[cfg(test)]

@@ -10,7 +10,7 @@ use super::{GpuContext, GpuInput, GpuRnn, ResidentPass};
 use crate::{Input, Kind, Output, Rnn, RnnConfig, Tensor};
 
 /// The default adapter or a software one; a loud skip without either, a failure on CI.
-fn context() -> Option<GpuContext> {
+pub(crate) fn context() -> Option<GpuContext> {
     match GpuContext::new().or_else(|_| GpuContext::software()) {
         Ok(ctx) => Some(ctx),
         Err(e) if std::env::var_os("CI").is_none() => {

@@ -11,18 +11,7 @@ use crate::onnx::lower::{cell_obstacle, lower};
 use crate::onnx::ops::Op;
 use crate::onnx::OnnxModel;
 use crate::weights::TensorFile;
-use crate::GpuContext;
-
-fn context() -> Option<GpuContext> {
-    match GpuContext::new().or_else(|_| GpuContext::software()) {
-        Ok(ctx) => Some(ctx),
-        Err(e) if std::env::var_os("CI").is_none() => {
-            eprintln!("!!! SKIPPING GPU TEST: no adapter ({e}) !!!");
-            None
-        }
-        Err(e) => panic!("CI is set but no GPU adapter was found ({e})"),
-    }
-}
+use crate::gpu::resident_tests::context;
 
 #[test]
 fn every_single_node_fixture_matches_on_each_kernel_family() {

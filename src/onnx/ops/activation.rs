@@ -93,12 +93,4 @@ impl Activation {
     }
 }
 
-/// The logistic function without overflow for large |x|.
-pub(crate) fn sigmoid(x: f32) -> f32 {
-    if x >= 0.0 {
-        1.0 / (1.0 + (-x).exp())
-    } else {
-        let e = x.exp();
-        e / (1.0 + e)
-    }
-}
+pub(crate) use crate::cpu::sigmoid;
