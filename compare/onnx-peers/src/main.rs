@@ -31,6 +31,7 @@ struct Arr {
     data: Data,
 }
 
+#[allow(dead_code)]
 struct Case {
     name: String,
     onnx: PathBuf,
@@ -252,7 +253,7 @@ mod tract_run {
                 Ok(t) => t,
                 Err(e) => return (Outcome::RunError(first_line(&format!("{e:#}"))), Some(path)),
             };
-            let view = t.to_array_view::<f32>().unwrap();
+            let view = t.to_plain_array_view::<f32>().unwrap();
             got.insert(name.clone(), (view.shape().to_vec(), view.iter().copied().collect()));
         }
         (compare(case, &got), Some(path))

@@ -2,7 +2,7 @@
 //! used by the dry run and by the run itself.
 
 use crate::onnx::array::{axis, broadcast, broadcast_index, count, map_val, strides, Array, Elem, Val};
-use crate::onnx::ops::{input, ints, known_ints, meta, node_error, Meta, Op};
+use crate::onnx::ops::{input, ints, known_ints, meta, node_error, Meta, Op, SliceAttrs};
 use crate::onnx::OnnxError;
 
 pub(super) fn run(op: &Op, inputs: &[Option<&Val>], label: &str) -> Result<Val, OnnxError> {
@@ -205,7 +205,7 @@ fn reshape_rule(op: &Op, shape: &[usize], input1: &Option<Vec<i64>>, label: &str
             }
             let known = count(&out).ok_or_else(|| node_error(label, "the shape has too many elements"))?;
             if let Some(i) = infer_at {
-                if known == 0 || total % known != 0 {
+                if known == 0 || !total.is_multiple_of(known) {
                     return Err(node_error(label, format!("cannot reshape {shape:?} ({total} elements) to {target:?}")));
                 }
                 out[i] = total / known;
@@ -253,7 +253,7 @@ struct AxisSlice {
 
 fn slice_rule(
     shape: &[usize],
-    attrs: &Option<(Vec<i64>, Vec<i64>, Option<Vec<i64>>)>,
+    attrs: &Option<SliceAttrs>,
     starts: &Option<Vec<i64>>,
     ends: &Option<Vec<i64>>,
     axes: &Option<Vec<i64>>,
@@ -261,7 +261,7 @@ fn slice_rule(
     label: &str,
 ) -> Result<Vec<AxisSlice>, OnnxError> {
     let (starts, ends, axes) = match attrs {
-        Some((s, e, a)) => (s.clone(), e.clone(), a.clone()),
+        Some(a) => (a.starts.clone(), a.ends.clone(), a.axes.clone()),
         None => (
             starts.clone().ok_or_else(|| node_error(label, "input 1 (starts) is required"))?,
             ends.clone().ok_or_else(|| node_error(label, "input 2 (ends) is required"))?,

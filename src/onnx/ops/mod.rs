@@ -33,8 +33,8 @@ pub(crate) enum Op {
     Unsqueeze { axes: Option<Vec<i64>> },
     Reshape { allowzero: bool },
     Concat { axis: i64 },
-    /// Before opset 10 the bounds are attributes: (starts, ends, axes).
-    Slice { attrs: Option<(Vec<i64>, Vec<i64>, Option<Vec<i64>>)> },
+    /// Before opset 10 the bounds are attributes.
+    Slice { attrs: Option<SliceAttrs> },
     Gather { axis: i64 },
     Shape { start: i64, end: Option<i64> },
     Expand,
@@ -48,6 +48,14 @@ pub(crate) enum Op {
     Unary(Unary),
     /// `coerce`: before opset 13 the input is flattened to 2-D at `axis`.
     Softmax { axis: i64, coerce: bool },
+}
+
+/// `Slice`'s bounds as attributes (before opset 10).
+#[derive(Clone, Debug)]
+pub(crate) struct SliceAttrs {
+    pub starts: Vec<i64>,
+    pub ends: Vec<i64>,
+    pub axes: Option<Vec<i64>>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -127,7 +135,7 @@ impl Op {
                 attrs: if opset < 10 {
                     let starts = a.ints("starts")?.ok_or_else(|| a.error("attribute `starts` is required"))?;
                     let ends = a.ints("ends")?.ok_or_else(|| a.error("attribute `ends` is required"))?;
-                    Some((starts, ends, a.ints("axes")?))
+                    Some(SliceAttrs { starts, ends, axes: a.ints("axes")? })
                 } else {
                     None
                 },

@@ -76,11 +76,10 @@ impl Recurrent {
         let clip = |v: f32| self.clip.map_or(v, |c| v.clamp(-c, c));
         let mut xw = vec![0.0f32; rows];
         let mut rh = vec![0.0f32; rows];
-        for b in 0..n.b {
+        for (b, &len) in lens.iter().enumerate() {
             let at = self.state_at(n, d, b);
             let mut hs: Vec<f32> = w.h0.map_or(vec![0.0; h], |h0| h0[at..at + h].to_vec());
             let mut cs: Vec<f32> = w.c0.map_or(vec![0.0; h], |c0| c0[at..at + h].to_vec());
-            let len = lens[b];
             for step in 0..len {
                 let t = if self.direction.backwards(d) { len - 1 - step } else { step };
                 let x_at = if self.batch_major { (b * n.t + t) * n.i } else { (t * n.b + b) * n.i };
