@@ -80,17 +80,19 @@ fn infer_onnx_runs_exporter_graphs_on_the_gpu() {
 }
 
 #[test]
-fn a_node_the_gpu_cannot_run_names_the_attribute_and_the_cpu_option() {
+fn a_node_the_gpu_cannot_run_names_the_reason_and_the_cpu_option() {
     if common::gpu().is_none() {
         return;
     }
-    let out = out_path("lbr0_gpu");
+    // An LSTM whose R holds a NaN (tests/fixtures/onnx/invalid): the CPU path runs it as
+    // onnxruntime would, the GPU refuses its weights.
+    let out = out_path("nan_gpu");
     let line = last_error_line(&infer(&[
-        "--onnx", &fixture("gru_fwd_lbr0_b_h0", "onnx"),
-        "--input", &fixture("gru_fwd_lbr0_b_h0", "io.safetensors"),
+        "--onnx", &fixture("invalid/lstm_nan_weight", "onnx"),
+        "--input", &fixture("invalid/lstm_nan_weight", "io.safetensors"),
         "--output", out.to_str().unwrap(),
     ]));
-    for fact in ["node 0 (GRU \"gru\")", "linear_before_reset = 0", "--device cpu"] {
+    for fact in ["node 0 (LSTM \"lstm\")", "R holds NaN", "--device cpu"] {
         assert!(line.contains(fact), "{line}");
     }
     assert!(!out.exists(), "nothing is written on an error");

@@ -38,6 +38,9 @@ pub(crate) struct CellVariant {
     pub input_forget: bool,
     /// LSTM peepholes `[D][3][H]` in ONNX's order `i, o, f`, when present.
     pub peepholes: Option<Vec<f32>>,
+    /// GRU: the reset gate multiplies h before the recurrent product (ONNX's
+    /// `linear_before_reset = 0`); only the per-step kernels run it.
+    pub reset_first: bool,
 }
 
 /// The kernels' part of `struct Layer` that describes the cell (common.wesl).
@@ -48,6 +51,8 @@ pub(crate) struct CellParams {
     pub clip: f32,
     pub input_forget: u32,
     pub peepholes: u32,
+    pub reset_first: u32,
+    pub _pad: [u32; 3],
     pub activations: [[u32; 4]; 2],
     pub alphas: [[f32; 4]; 2],
     pub betas: [[f32; 4]; 2],
@@ -60,6 +65,7 @@ impl CellVariant {
             clip: self.clip,
             input_forget: self.input_forget as u32,
             peepholes: self.peepholes.is_some() as u32,
+            reset_first: self.reset_first as u32,
             ..CellParams::default()
         };
         for (d, acts) in self.activations.iter().enumerate() {

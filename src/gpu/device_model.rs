@@ -52,6 +52,12 @@ impl DeviceModel {
 
     /// See [`GpuRnn::set_strategy`](super::GpuRnn::set_strategy).
     pub(crate) fn set_strategy(&self, strategy: Strategy) -> Result<()> {
+        if self.reset_first() && matches!(strategy, Strategy::Sequence | Strategy::Wavefront) {
+            return Err(crate::Error::Unsupported {
+                what: format!("{strategy:?} for a GRU whose reset gate comes before the recurrent product (ONNX linear_before_reset = 0)"),
+                reason: "only the per-step kernels compute the reset gates first; use Strategy::PerStep or Auto".to_string(),
+            });
+        }
         if strategy == Strategy::Sequence
             && choice::sequence_cut(&self.config, 1, self.ctx.profile()).is_none()
         {
@@ -66,12 +72,20 @@ impl DeviceModel {
         Ok(())
     }
 
+    /// A GRU cell whose reset gate comes first, which only the per-step kernels run.
+    fn reset_first(&self) -> bool {
+        self.cell.as_ref().is_some_and(|c| c.reset_first)
+    }
+
     pub(crate) fn strategy(&self) -> Strategy {
         *self.strategy.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The strategy a pass over `batch` sequences uses, with `Auto` resolved.
     pub(crate) fn strategy_for(&self, batch: usize) -> Strategy {
+        if self.reset_first() {
+            return Strategy::PerStep;
+        }
         choice::resolve(&self.config, batch, self.strategy(), self.ctx.profile())
     }
 

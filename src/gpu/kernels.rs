@@ -112,8 +112,13 @@ pub(crate) enum Overrides {
     /// The swap kernel's width (`SWAP_WORKGROUP`).
     Swap,
     /// The per-step kernel's cut and the layer's gate count (`UNITS`, `ROWS`, `WORKGROUP`,
-    /// `GATES` in recurrent.wesl; `lstm_project` reads `ROWS`).
-    Step { shape: StepShape, gates: u32 },
+    /// `GATES` in recurrent.wesl; `lstm_project` reads `ROWS`), and `RESET_FIRST` for a GRU
+    /// whose reset gate comes before the recurrent product.
+    Step {
+        shape: StepShape,
+        gates: u32,
+        reset_first: bool,
+    },
 }
 
 impl Overrides {
@@ -153,13 +158,23 @@ impl Overrides {
                 ("DENSE_ROWS", f64::from(DENSE_ROWS)),
             ],
             Overrides::Swap => vec![("SWAP_WORKGROUP", f64::from(SWAP_WORKGROUP))],
-            Overrides::Step { shape, gates } => vec![
-                ("UNITS", f64::from(shape.units)),
-                ("ROWS", f64::from(shape.rows)),
-                ("WORKGROUP", f64::from(shape.workgroup)),
-                ("GATES", f64::from(gates)),
-                ("PROJECT_WORKGROUP", f64::from(STEP_WORKGROUP)),
-            ],
+            Overrides::Step {
+                shape,
+                gates,
+                reset_first,
+            } => {
+                let mut constants = vec![
+                    ("UNITS", f64::from(shape.units)),
+                    ("ROWS", f64::from(shape.rows)),
+                    ("WORKGROUP", f64::from(shape.workgroup)),
+                    ("GATES", f64::from(gates)),
+                    ("PROJECT_WORKGROUP", f64::from(STEP_WORKGROUP)),
+                ];
+                if reset_first {
+                    constants.push(("RESET_FIRST", 1.0));
+                }
+                constants
+            }
         }
     }
 }
@@ -186,13 +201,16 @@ impl Variant {
 
     /// The per-step kernel (or `lstm_project`, [`Kernel::LstmProject`]) for layers of
     /// `config`'s kind cut as `shape`.
-    pub(crate) fn step(kernel: Kernel, config: &RnnConfig, shape: StepShape) -> Self {
+    /// `reset_first`: a GRU whose reset gate multiplies h before the recurrent product
+    /// (ONNX's `linear_before_reset = 0`), with [`Kernel::GruReset`] before each step.
+    pub(crate) fn step(kernel: Kernel, config: &RnnConfig, shape: StepShape, reset_first: bool) -> Self {
         Variant {
             kernel,
             uniform_weights: false,
             overrides: Some(Overrides::Step {
                 shape,
                 gates: config.kind.gate_count() as u32,
+                reset_first,
             }),
         }
     }

@@ -12,6 +12,8 @@ use crate::config::RnnConfig;
 use crate::error::Result;
 
 pub(crate) struct PerStepRun {
+    /// `gru_reset`, for a GRU whose reset gate comes first: one invocation per unit.
+    reset: Option<Dispatch>,
     step: Dispatch,
     /// `lstm_project`, for an LSTM with `proj_size`: one invocation per projected unit.
     project: Option<Dispatch>,
@@ -23,8 +25,9 @@ impl PerStepRun {
         config: &RnnConfig,
         shape: StepShape,
         batch: usize,
+        reset_first: bool,
     ) -> Result<Self> {
-        let variant = |kernel| Variant::step(kernel, config, shape);
+        let variant = |kernel| Variant::step(kernel, config, shape, reset_first);
         let grid = shape.grid(config, batch);
         let project_grid = [
             (config.state_width() as u32).div_ceil(STEP_WORKGROUP),
@@ -32,6 +35,10 @@ impl PerStepRun {
             grid[2],
         ];
         Ok(PerStepRun {
+            reset: match reset_first {
+                false => None,
+                true => Some(ctx.dispatch(variant(Kernel::GruReset), project_grid)?),
+            },
             step: ctx.dispatch(variant(Kernel::Step), grid)?,
             project: match config.proj_size {
                 0 => None,
@@ -49,6 +56,12 @@ impl PerStepRun {
     ) {
         for (i, s) in steps.enumerate() {
             pass.set_bind_group(1, &slots.bind_group, &[slots.offset(s)]);
+            if let Some(reset) = &self.reset {
+                // The reset gates of every unit, then the step that reads them.
+                reset.run(pass);
+                self.step.run(pass);
+                continue;
+            }
             match &self.project {
                 // The step and the projection alternate pipelines.
                 Some(project) => {

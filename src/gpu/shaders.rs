@@ -143,6 +143,9 @@ pub(crate) enum Kernel {
     /// The per-step kernel of every kind (its `GATES` override).
     Step,
     LstmProject,
+    /// A GRU's reset gates before its step, where the reset gate multiplies h before the
+    /// recurrent product (ONNX's `linear_before_reset = 0`).
+    GruReset,
     Sequence,
     /// The sequence kernel with h in registers (shaders/sequence_registers.wesl): only on
     /// devices with subgroups.
@@ -158,11 +161,12 @@ pub(crate) enum Kernel {
 
 impl Kernel {
     #[cfg(test)]
-    pub(crate) const ALL: [Kernel; 11] = [
+    pub(crate) const ALL: [Kernel; 12] = [
         Kernel::InputProjection,
         Kernel::InputProjectionTiled,
         Kernel::Step,
         Kernel::LstmProject,
+        Kernel::GruReset,
         Kernel::Sequence,
         Kernel::SequenceRegisters,
         Kernel::WaveStep,
@@ -175,7 +179,7 @@ impl Kernel {
     pub(crate) fn file(self) -> ShaderFile {
         match self {
             Kernel::InputProjection | Kernel::InputProjectionTiled => ShaderFile::Gemm,
-            Kernel::Step | Kernel::LstmProject => ShaderFile::Recurrent,
+            Kernel::Step | Kernel::LstmProject | Kernel::GruReset => ShaderFile::Recurrent,
             Kernel::Sequence => ShaderFile::Sequence,
             Kernel::SequenceRegisters => ShaderFile::SequenceRegisters,
             Kernel::WaveStep => ShaderFile::Wavefront,
@@ -190,6 +194,7 @@ impl Kernel {
             Kernel::InputProjectionTiled => "input_projection_tiled",
             Kernel::Step => "recurrent_step",
             Kernel::LstmProject => "lstm_project",
+            Kernel::GruReset => "gru_reset",
             Kernel::Sequence => "sequence",
             Kernel::SequenceRegisters => "sequence_registers",
             Kernel::WaveStep => "wave_step",

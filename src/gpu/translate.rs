@@ -126,10 +126,22 @@ fn every_step_variant_translates_to_every_backend() {
                 ];
                 translate(source, dot, &constants, "recurrent_step");
             }
+            // A GRU whose reset gate comes first: the step reads the reset gates, which
+            // gru_reset computes before it.
+            let constants = [
+                ("UNITS", f64::from(shape.units)),
+                ("ROWS", f64::from(shape.rows)),
+                ("WORKGROUP", f64::from(shape.workgroup)),
+                ("GATES", 3.0),
+                ("RESET_FIRST", 1.0),
+            ];
+            translate(source, dot, &constants, "recurrent_step");
             // GLSL's writer needs the GATES the project kernel never reads set too.
             let constants = [("ROWS", f64::from(shape.rows)), ("GATES", 4.0)];
             if dot == DotLoop::Plain {
                 translate(source, dot, &constants, "lstm_project");
+                let reset = [("ROWS", f64::from(shape.rows)), ("GATES", 3.0), ("RESET_FIRST", 1.0)];
+                translate(source, dot, &reset, "gru_reset");
             }
         }
     }
@@ -141,7 +153,7 @@ fn every_step_variant_translates_to_every_backend() {
 fn every_other_kernel_translates_to_every_backend() {
     let config = RnnConfig::new(Kind::Lstm, 4, 64);
     for kernel in Kernel::ALL {
-        if matches!(kernel, Kernel::Step | Kernel::LstmProject) {
+        if matches!(kernel, Kernel::Step | Kernel::LstmProject | Kernel::GruReset) {
             continue; // above, for every cut the plan picks
         }
         let file = kernel.file();

@@ -89,12 +89,15 @@ impl Workspace {
         );
         let wave_layers = plan.wave_layers;
         let state = ctx.scratch("h ping-pong", 2 * d * b * h_out * wave_layers.max(1));
+        let reset_first = model.cell.as_ref().is_some_and(|c| c.reset_first);
         let cell_floats = match (config.kind, wave_layers) {
             (Kind::Lstm, 0) => 2 * d * b * h,
             (Kind::Lstm, layers) => layers * b * h,
+            // A GRU whose reset gate comes first keeps r there (recurrent.wesl `gru_reset`).
+            (Kind::Gru, 0) if reset_first => d * b * h,
             _ => 4,
         };
-        let cell = ctx.scratch("c and o*tanh(c)", cell_floats);
+        let cell = ctx.scratch("c and o*tanh(c), or a GRU's reset gates", cell_floats);
         // Bound as `x4` where a layer's input width is not a multiple of 4 (the GEMM then
         // reads `x` one float at a time).
         let unused = (0..config.num_layers)
@@ -215,7 +218,9 @@ impl Workspace {
                         cut.shape.grid(config, b),
                     )?)
                 }
-                (None, None) => Recurrence::PerStep(PerStepRun::new(ctx, config, plan.step, b)?),
+                (None, None) => {
+                    Recurrence::PerStep(PerStepRun::new(ctx, config, plan.step, b, reset_first)?)
+                }
             };
             layers.push(LayerPass {
                 gemm: gemm.clone(),

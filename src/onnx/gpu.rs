@@ -6,7 +6,7 @@ use crate::error::{Error, Result};
 use crate::gpu::{GpuContext, GpuRnn};
 use crate::onnx::array::Val;
 use crate::onnx::decode::Node;
-use crate::onnx::lower::{cell_obstacle, lower, stored_weights, Lowered, Prepared};
+use crate::onnx::lower::{lower, stored_weights, Lowered, Prepared};
 use crate::onnx::model::{collect, OnnxModel};
 use crate::onnx::ops::Op;
 use crate::onnx::run;
@@ -37,8 +37,8 @@ impl OnnxModel {
     /// the GPU with the crate's fused kernels; the operators around them run on the host.
     ///
     /// # Errors
-    /// [`crate::Error::Unsupported`] for a recurrent node the GPU kernels cannot run exactly
-    /// (naming the node and the attribute), before any GPU work; GPU errors.
+    /// [`crate::Error::Unsupported`] for a recurrent node whose stored weights hold NaN or
+    /// infinities (naming the node and the tensor), before any GPU work; GPU errors.
     pub fn to_gpu(&self, ctx: &GpuContext) -> Result<GpuOnnxModel> {
         GpuOnnxModel::new(self.clone(), ctx)
     }
@@ -47,13 +47,10 @@ impl OnnxModel {
 
 impl GpuOnnxModel {
     fn new(model: OnnxModel, ctx: &GpuContext) -> Result<Self> {
-        // Every node is checked before anything is uploaded: an unsupported one fails first.
+        // Every node is lowered before anything is uploaded: one that cannot be fails first.
         let mut lowered = Vec::new();
         for (index, node) in model.graph.nodes.iter().enumerate() {
             let Op::Recurrent(rec) = &node.op else { continue };
-            if let Some(reason) = cell_obstacle(rec) {
-                return Err(unsupported(&node.label, reason));
-            }
             if let Some(weights) = stored_weights(node, &model.graph) {
                 let l = lower(rec, &node.label, &weights).map_err(|reason| unsupported(&node.label, reason))?;
                 lowered.push((index, l));
@@ -82,7 +79,7 @@ impl GpuOnnxModel {
     ///
     /// # Errors
     /// As [`OnnxModel::forward`] (all shape errors before any GPU work); for weights that
-    /// are graph inputs, [`Error::Unsupported`] when they hold non-zero peepholes or NaN;
+    /// are graph inputs, [`Error::Unsupported`] when they hold NaN or infinities;
     /// GPU errors.
     #[cfg(not(target_arch = "wasm32"))]
     pub fn forward(&self, inputs: &Values) -> Result<Values> {

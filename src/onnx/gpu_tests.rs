@@ -7,7 +7,7 @@ use std::path::Path;
 
 use crate::gpu::Strategy;
 use crate::onnx::array::Val;
-use crate::onnx::lower::{cell_obstacle, lower};
+use crate::onnx::lower::lower;
 use crate::onnx::ops::Op;
 use crate::onnx::OnnxModel;
 use crate::weights::TensorFile;
@@ -24,9 +24,6 @@ fn every_single_node_fixture_matches_on_each_kernel_family() {
         let model = OnnxModel::load(&path).unwrap();
         let [node] = model.graph.nodes.as_slice() else { continue };
         let Op::Recurrent(rec) = &node.op else { continue };
-        if cell_obstacle(rec).is_some() {
-            continue;
-        }
         let io = TensorFile::open(path.with_extension("io.safetensors")).unwrap();
         let given: Vec<(String, Val)> = model.read_inputs(&io).unwrap().iter().map(|(n, v)| (n.to_string(), v.to_val())).collect();
         let lookup = |name: &String| given.iter().find(|(n, _)| n == name).map(|(_, v)| v).or_else(|| model.graph.initializers.get(name));

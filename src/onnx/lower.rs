@@ -36,14 +36,6 @@ fn gate_order(cell: Cell) -> &'static [usize] {
     }
 }
 
-/// Why the GPU kernels cannot run `rec`, if they cannot (its attributes alone decide).
-pub(crate) fn cell_obstacle(rec: &Recurrent) -> Option<String> {
-    if rec.cell == Cell::Gru && !rec.linear_before_reset {
-        return Some("linear_before_reset = 0 (the GPU kernels apply the reset gate after the recurrent product, as PyTorch and linear_before_reset = 1 do)".to_string());
-    }
-    None
-}
-
 /// PyTorch's activations for `cell` (an RNN may also use Relu in both directions).
 fn is_pytorch_cell(rec: &Recurrent) -> bool {
     let defaults: &[Activation] = match rec.cell {
@@ -53,7 +45,7 @@ fn is_pytorch_cell(rec: &Recurrent) -> bool {
     };
     let activations = rec.activations.chunks(defaults.len()).all(|c| c == defaults)
         && (rec.cell != Cell::Rnn || matches!(rec.activations[0], Activation::Tanh | Activation::Relu));
-    activations && rec.clip.is_none() && !rec.input_forget
+    activations && rec.clip.is_none() && !rec.input_forget && (rec.cell != Cell::Gru || rec.linear_before_reset)
 }
 
 /// The kernels' general cell for `rec`, with the peepholes `p` (`[D][3H]`) when non-zero.
@@ -86,6 +78,7 @@ fn general_cell(rec: &Recurrent, p: Option<&[f32]>) -> CellVariant {
         clip: rec.clip.unwrap_or(0.0),
         input_forget: rec.input_forget,
         peepholes: p.filter(|p| p.iter().any(|&v| v != 0.0)).map(<[f32]>::to_vec),
+        reset_first: rec.cell == Cell::Gru && !rec.linear_before_reset,
     }
 }
 
@@ -104,9 +97,6 @@ pub(crate) fn stored_weights<'g>(node: &Node, graph: &'g Graph) -> Option<Vec<Op
 /// Builds the stack for node `rec` from its weights (`inputs` indexed as the operator's
 /// inputs; only `W`, `R`, `B` and `P` are read), or says why it cannot run on the GPU.
 pub(crate) fn lower(rec: &Recurrent, label: &str, inputs: &[Option<&Val>]) -> Result<Lowered, String> {
-    if let Some(reason) = cell_obstacle(rec) {
-        return Err(reason);
-    }
     let get = |i: usize| inputs.get(i).copied().flatten();
     for (i, name) in [(1, "W"), (2, "R"), (3, "B"), (7, "P")] {
         if let Some(Val::F(a)) = get(i) {

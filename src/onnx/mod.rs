@@ -21,12 +21,14 @@
 //! and one direction's `activations` list serves both directions of a bidirectional node.
 //!
 //! ## On the GPU
-//! [`OnnxModel::to_gpu`] uploads every recurrent node whose cell is PyTorch's (default
-//! activations or an RNN's Relu, no `clip`, `input_forget` or non-zero peepholes, GRU with
-//! `linear_before_reset = 1`, which is what `torch.onnx.export` and Keras' `reset_after=True`
-//! produce) and runs it with the fused kernels; any other recurrent node is refused with an
-//! error naming the node and the attribute. The operators between recurrent nodes run on
-//! the host.
+//! [`OnnxModel::to_gpu`] uploads every recurrent node's weights and runs it with the fused
+//! kernels, every attribute included. A node whose cell is PyTorch's (default activations
+//! or an RNN's Relu, no `clip`, `input_forget` or non-zero peepholes, GRU with
+//! `linear_before_reset = 1`: what `torch.onnx.export` and Keras' `reset_after=True`
+//! produce) runs PyTorch's cell; any other runs the kernels' general cell, and a GRU with
+//! `linear_before_reset = 0` adds a dispatch per step for its reset gates (per-step kernels
+//! only). Weights holding NaN or infinities are refused, naming the node. The operators
+//! between recurrent nodes run on the host.
 //!
 //! ## Other operators
 //! Transpose, Squeeze, Unsqueeze, Reshape, Concat, Slice, Gather, Shape, Expand,

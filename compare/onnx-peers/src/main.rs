@@ -129,31 +129,36 @@ fn panic_message(p: &Box<dyn std::any::Any + Send>) -> String {
 }
 
 /// Compares produced outputs (name -> (shape, values)) against the expected ones.
+/// A mismatch lists the max abs diff of every output, so one can see which output is off.
 fn compare(case: &Case, got: &HashMap<String, (Vec<usize>, Vec<f32>)>) -> Outcome {
     let mut worst = 0f32;
-    let mut notes = vec![];
+    let mut per_output = vec![];
+    let mut shape_notes = vec![];
     for (name, (eshape, evals)) in &case.expected {
         let Some((gshape, gvals)) = got.get(name) else {
             return Outcome::RunError(first_line(&format!("output {name} not produced")));
         };
         if gshape != eshape {
-            notes.push(format!("{name} shape {gshape:?}, expected {eshape:?}"));
+            shape_notes.push(format!("{name} shape {gshape:?}, expected {eshape:?}"));
             continue;
         }
+        let mut w = 0f32;
         for (a, b) in gvals.iter().zip(evals) {
             let d = (a - b).abs();
-            if d.is_nan() {
-                worst = f32::NAN;
-            } else if !worst.is_nan() && d > worst {
-                worst = d;
+            if d.is_nan() || (!w.is_nan() && d > w) {
+                w = d;
             }
         }
+        per_output.push(format!("{name} {w:.1e}"));
+        if w.is_nan() || (!worst.is_nan() && w > worst) {
+            worst = w;
+        }
     }
-    if !notes.is_empty() {
-        return Outcome::Mismatch(first_line(&notes.join("; ")));
+    if !shape_notes.is_empty() {
+        return Outcome::Mismatch(first_line(&shape_notes.join("; ")));
     }
     if worst.is_nan() || worst > TOL {
-        Outcome::Mismatch(format!("max diff {worst:.3e}"))
+        Outcome::Mismatch(format!("max diff {worst:.3e}; {}", per_output.join(", ")))
     } else {
         Outcome::Match
     }
