@@ -1,6 +1,7 @@
 //! `OnnxModel`: a loaded graph, its dry run, and its CPU forward.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use crate::error::Result;
 use crate::onnx::array::{Elem, Val};
@@ -25,7 +26,8 @@ use crate::onnx::value::{Value, Values};
 /// ```
 #[derive(Clone, Debug)]
 pub struct OnnxModel {
-    pub(crate) graph: Graph,
+    /// Shared: a clone (and the GPU model made from it) does not copy the initializers.
+    pub(crate) graph: Arc<Graph>,
 }
 
 /// A graph input or output: its name, element type and declared dimensions.
@@ -68,7 +70,9 @@ impl OnnxModel {
         })?;
         // The file's buffer is decoded in place: tensor data is converted from it, not
         // from a copy.
-        Ok(OnnxModel { graph: decode(bytes.into())? })
+        Ok(OnnxModel {
+            graph: Arc::new(decode(bytes.into())?),
+        })
     }
 
     /// Reads and checks a model from the bytes of an `.onnx` file.
@@ -76,7 +80,9 @@ impl OnnxModel {
     /// # Errors
     /// As [`OnnxModel::load`], without the I/O.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
-        Ok(OnnxModel { graph: decode(bytes::Bytes::copy_from_slice(bytes))? })
+        Ok(OnnxModel {
+            graph: Arc::new(decode(bytes::Bytes::copy_from_slice(bytes))?),
+        })
     }
 
     /// The inputs the graph needs at run time (initializers excluded), in the graph's order.
