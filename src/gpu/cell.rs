@@ -1,6 +1,7 @@
 //! Cells other than PyTorch's, for ONNX's recurrent operators: other activation functions
 //! (with their alpha and beta) per direction, a clip on every gate's pre-activation, LSTM
-//! peepholes and a coupled input/forget gate. The kernels read them from `struct Layer`
+//! peepholes and a coupled input/forget gate, and a GRU whose reset gate multiplies h before
+//! the recurrent product (recurrent.wesl's `gru_reset`). The kernels read them from `struct Layer`
 //! (`variant` = 1) and cells.wesl applies them; PyTorch's cell (`variant` = 0) keeps its own
 //! path and its bits.
 
