@@ -49,3 +49,25 @@ fn every_single_node_fixture_matches_on_each_kernel_family() {
     eprintln!("{checked} (fixture, strategy) pairs match");
     assert!(checked >= 100, "only {checked} pairs ran");
 }
+
+/// PyTorch's two-layer exports put `Transpose -> Reshape` (and `Shape` for the zero states)
+/// between the layers: the first layer's `Y` must stay on the GPU and feed the second layer
+/// there. What is read back: each layer's `Y_h` and `Y_c`, and the graph output `y`.
+#[test]
+fn stacked_exports_keep_the_first_layers_output_on_the_gpu() {
+    let Some(ctx) = context() else { return };
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/onnx");
+    for name in ["torch_script_lstm2_bidi", "torch_dynamo_lstm2_bidi"] {
+        let path = dir.join(format!("{name}.onnx"));
+        let model = OnnxModel::load(&path).unwrap();
+        let io = TensorFile::open(path.with_extension("io.safetensors")).unwrap();
+        let gpu = model.to_gpu(&ctx).unwrap();
+        let out = gpu.forward(&model.read_inputs(&io).unwrap()).unwrap();
+        let want = io.f32("expected/y").unwrap().unwrap();
+        let got = out.get("y").and_then(|v| v.as_float()).unwrap();
+        let worst = got.data().iter().zip(want.data()).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+        assert!(worst <= 1e-4, "{name}: off by {worst}");
+        let downloads = gpu.downloads.load(std::sync::atomic::Ordering::Relaxed);
+        assert_eq!(downloads, 5, "{name}: read-backs (2 layers x (Y_h, Y_c), then y)");
+    }
+}

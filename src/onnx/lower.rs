@@ -293,7 +293,7 @@ fn flip(data: &mut [f32], lens: &[usize], t: usize, b: usize, width: usize, batc
 }
 
 /// `[n0, n1, w]` to `[n1, n0, w]`.
-fn swap01(data: &[f32], n0: usize, n1: usize, w: usize) -> Vec<f32> {
+pub(crate) fn swap01(data: &[f32], n0: usize, n1: usize, w: usize) -> Vec<f32> {
     let mut out = Vec::with_capacity(data.len());
     for j in 0..n1 {
         for i in 0..n0 {
@@ -304,7 +304,7 @@ fn swap01(data: &[f32], n0: usize, n1: usize, w: usize) -> Vec<f32> {
 }
 
 /// `[t, b, d, h]` to `[t, d, b, h]`.
-fn swap12(data: &[f32], t: usize, b: usize, d: usize, h: usize) -> Vec<f32> {
+pub(crate) fn swap12(data: &[f32], t: usize, b: usize, d: usize, h: usize) -> Vec<f32> {
     let mut out = Vec::with_capacity(data.len());
     for step in 0..t {
         out.extend(swap01(&data[step * b * d * h..(step + 1) * b * d * h], b, d, h));

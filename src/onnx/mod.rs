@@ -27,8 +27,10 @@
 //! `linear_before_reset = 1`: what `torch.onnx.export` and Keras' `reset_after=True`
 //! produce) runs PyTorch's cell; any other runs the kernels' general cell, and a GRU with
 //! `linear_before_reset = 0` adds a dispatch per step for its reset gates (per-step kernels
-//! only). Weights holding NaN or infinities are refused, naming the node. The operators
-//! between recurrent nodes run on the host.
+//! only). Weights holding NaN or infinities are refused, naming the node. A recurrent
+//! node's output stays on the GPU through the layout changes exporters put between stacked
+//! nodes (`Transpose`, `Reshape`, `Squeeze`, `Unsqueeze`, `Shape`) into the next recurrent
+//! node; other operators run on the host.
 //!
 //! ## Other operators
 //! Transpose, Squeeze, Unsqueeze, Reshape, Concat, Slice, Gather, Shape, Expand,
@@ -39,6 +41,7 @@
 
 mod array;
 mod decode;
+mod device;
 mod error;
 mod files;
 mod gpu;

@@ -80,23 +80,12 @@ pub(crate) fn infer(graph: &Graph, given: &[(&str, Elem, &[usize])]) -> Result<V
     Ok(graph.outputs.iter().map(|o| (o.name.clone(), metas[o.name.as_str()].clone())).collect())
 }
 
-/// Runs the graph on values. `take` may claim a node (the GPU's recurrent nodes), turning
-/// its inputs into an owned `P` synchronously; `complete` then produces the node's outputs
-/// from it, awaited. Every other node runs on the CPU. Async so that one walk serves the
-/// blocking forward and the browser's awaited one.
-pub(crate) async fn run<P, F>(
-    graph: &Graph,
-    given: Vec<(String, Val)>,
-    mut take: impl FnMut(usize, &Node, &[Option<&Val>]) -> Option<crate::Result<P>>,
-    mut complete: impl FnMut(P) -> F,
-) -> crate::Result<Vec<(String, Val)>>
-where
-    F: std::future::Future<Output = crate::Result<Vec<Val>>>,
-{
+/// Runs the graph on the CPU. (`GpuOnnxModel` walks it its own way, src/onnx/device.rs.)
+pub(crate) fn run_cpu(graph: &Graph, given: Vec<(String, Val)>) -> crate::Result<Vec<(String, Val)>> {
     let mut values: HashMap<&str, Val> = HashMap::new();
     let given: HashMap<String, Val> = given.into_iter().collect();
-    for (index, node) in graph.nodes.iter().enumerate() {
-        let claimed = {
+    for node in &graph.nodes {
+        let outputs = {
             let inputs: Vec<Option<&Val>> = node
                 .inputs
                 .iter()
@@ -108,14 +97,7 @@ where
                     }
                 })
                 .collect();
-            match take(index, node, &inputs) {
-                Some(pending) => Err(pending?),
-                None => Ok(node.op.run(&inputs, &node.label)?),
-            }
-        };
-        let outputs = match claimed {
-            Ok(outputs) => outputs,
-            Err(pending) => complete(pending).await?,
+            node.op.run(&inputs, &node.label)?
         };
         for (name, value) in node.outputs.iter().zip(outputs) {
             if !name.is_empty() {
@@ -131,12 +113,6 @@ where
             (o.name.clone(), v.cloned().expect("decode checked that every output is defined"))
         })
         .collect())
-}
-
-/// The walk with every node on the CPU.
-pub(crate) fn run_cpu(graph: &Graph, given: Vec<(String, Val)>) -> crate::Result<Vec<(String, Val)>> {
-    let never = |(): ()| futures::future::ready(Ok(Vec::new()));
-    futures::executor::block_on(run(graph, given, |_, _, _| None, never))
 }
 
 fn bind<'g>(node: &'g Node, outputs: Vec<Meta>, metas: &mut HashMap<&'g str, Meta>) -> Result<(), OnnxError> {

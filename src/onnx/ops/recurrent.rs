@@ -4,7 +4,7 @@
 //! Inputs: `X, W, R, B, sequence_lens, initial_h, initial_c, P` (the last two LSTM only);
 //! outputs: `Y, Y_h, Y_c`. Gate orders are ONNX's: LSTM `i o f c`, GRU `z r h`.
 
-use crate::onnx::array::{Elem, Val};
+use crate::onnx::array::{Array, Elem, Val};
 use crate::onnx::ops::activation::{Activation, NAMES};
 use crate::onnx::ops::attrs::Attrs;
 use crate::onnx::ops::{node_error, Meta};
@@ -232,8 +232,26 @@ impl Recurrent {
         let shapes: Vec<Option<&[usize]>> = inputs.iter().map(|m| m.map(|m| m.shape.as_slice())).collect();
         let dims = self.dims(&shapes, label)?;
         if let Some(Some(Meta { value: Some(Val::I(lens)), .. })) = inputs.get(4) {
-            super::recurrent_run::lengths(Some(lens), dims, label)?;
+            lengths(Some(lens), dims, label)?;
         }
         Ok(self.output_shapes(dims).into_iter().map(|s| Meta::unknown(Elem::Float, s)).collect())
+    }
+}
+
+/// Each sequence's length: `sequence_lens` checked against `seq_length`, or all full.
+pub(super) fn lengths(lens: Option<&Array<i64>>, n: Dims, label: &str) -> Result<Vec<usize>, OnnxError> {
+    match lens {
+        None => Ok(vec![n.t; n.b]),
+        Some(l) => l
+            .data
+            .iter()
+            .enumerate()
+            .map(|(b, &len)| {
+                usize::try_from(len)
+                    .ok()
+                    .filter(|&len| len <= n.t)
+                    .ok_or_else(|| node_error(label, format!("sequence_lens[{b}] = {len} is outside 0..={} (the sequence length)", n.t)))
+            })
+            .collect(),
     }
 }

@@ -2,8 +2,8 @@
 //! recurrent.rs): one direction at a time, one sequence at a time, each within its length.
 
 use crate::onnx::array::{Array, Val};
-use crate::onnx::ops::recurrent::{Cell, Dims, Recurrent};
-use crate::onnx::ops::{floats, ints, node_error};
+use crate::onnx::ops::recurrent::{lengths, Cell, Dims, Recurrent};
+use crate::onnx::ops::{floats, ints};
 use crate::onnx::OnnxError;
 
 impl Recurrent {
@@ -159,23 +159,5 @@ fn matvec(m: &[f32], v: &[f32], bias: &[f32], out: &mut [f32]) {
     for (k, o) in out.iter_mut().enumerate() {
         let row = &m[k * cols..(k + 1) * cols];
         *o = bias[k] + row.iter().zip(v).map(|(a, b)| a * b).sum::<f32>();
-    }
-}
-
-/// Each sequence's length: `sequence_lens` checked against `seq_length`, or all full.
-pub(super) fn lengths(lens: Option<&Array<i64>>, n: Dims, label: &str) -> Result<Vec<usize>, OnnxError> {
-    match lens {
-        None => Ok(vec![n.t; n.b]),
-        Some(l) => l
-            .data
-            .iter()
-            .enumerate()
-            .map(|(b, &len)| {
-                usize::try_from(len)
-                    .ok()
-                    .filter(|&len| len <= n.t)
-                    .ok_or_else(|| node_error(label, format!("sequence_lens[{b}] = {len} is outside 0..={} (the sequence length)", n.t)))
-            })
-            .collect(),
     }
 }
