@@ -49,7 +49,12 @@ type BoxError = Box<dyn std::error::Error>;
 #[command(name = "infer")]
 struct Args {
     /// PyTorch state_dict of an nn.GRU/nn.LSTM/nn.RNN (safetensors)
-    #[arg(long, value_name = "W.safetensors", required_unless_present = "onnx", conflicts_with = "onnx")]
+    #[arg(
+        long,
+        value_name = "W.safetensors",
+        required_unless_present = "onnx",
+        conflicts_with = "onnx"
+    )]
     weights: Option<PathBuf>,
     /// An ONNX model to run instead of a state_dict; --input then holds the graph's inputs
     /// by name and --output receives its outputs by name
@@ -201,17 +206,26 @@ fn run(args: Args) -> Result<(), BoxError> {
 
 /// `--onnx`: the graph's inputs from the file by name, its outputs to the file by name.
 fn run_onnx(args: &Args) -> Result<(), BoxError> {
-    let path = args.onnx.as_ref().expect("clap requires --weights or --onnx");
+    let path = args
+        .onnx
+        .as_ref()
+        .expect("clap requires --weights or --onnx");
     let start = Instant::now();
     let model = OnnxModel::load(path)?;
     eprintln!("model:   {} ({:.2} ms to load)", path.display(), ms(start));
     let file = TensorFile::open(&args.input)?;
-    let inputs = model.read_inputs(&file).map_err(|e| format!("{}: {e}", args.input.display()))?;
+    let inputs = model
+        .read_inputs(&file)
+        .map_err(|e| format!("{}: {e}", args.input.display()))?;
     let shapes: Vec<(&str, &[usize])> = inputs.iter().map(|(n, v)| (n, v.shape())).collect();
     // Dry run first: shape errors surface before any GPU is touched.
     model.check(&shapes)?;
     let list = |values: &Values| {
-        values.iter().map(|(n, v)| format!("{n} {:?}", v.shape())).collect::<Vec<_>>().join(", ")
+        values
+            .iter()
+            .map(|(n, v)| format!("{n} {:?}", v.shape()))
+            .collect::<Vec<_>>()
+            .join(", ")
     };
     eprintln!("input:   {}", list(&inputs));
     let outputs = match args.device {
@@ -227,13 +241,18 @@ fn run_onnx(args: &Args) -> Result<(), BoxError> {
             eprintln!("device:  {}", ctx.adapter_name());
             let start = Instant::now();
             let gpu = model.to_gpu(&ctx).map_err(|e| match e {
-                wgpu_rnn::Error::Unsupported { .. } => format!("{e} (here: pass `--device cpu`)").into(),
+                wgpu_rnn::Error::Unsupported { .. } => {
+                    format!("{e} (here: pass `--device cpu`)").into()
+                }
                 other => BoxError::from(other),
             })?;
             eprintln!("upload:  {:.2} ms", ms(start));
             let start = Instant::now();
             let out = gpu.forward(&inputs)?;
-            eprintln!("forward: {:.2} ms (first run, includes pipeline warm-up)", ms(start));
+            eprintln!(
+                "forward: {:.2} ms (first run, includes pipeline warm-up)",
+                ms(start)
+            );
             out
         }
     };

@@ -170,7 +170,9 @@ async fn onnx_graphs_match_onnxruntime_on_webgpu() {
         let gpu = model.to_gpu(&ctx).unwrap();
         let got = gpu.forward_async(&inputs).await.unwrap();
         for output in model.outputs() {
-            let Some(want) = io.f32(&format!("expected/{}", output.name)).unwrap() else { continue };
+            let Some(want) = io.f32(&format!("expected/{}", output.name)).unwrap() else {
+                continue;
+            };
             let value = got.get(&output.name).and_then(|v| v.as_float()).unwrap();
             assert_close(&format!("{name} `{}`", output.name), value, &want);
         }

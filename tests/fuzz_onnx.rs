@@ -81,7 +81,9 @@ fn fixtures() -> Vec<(PathBuf, Vec<u8>, Values)> {
         .map(|p| {
             let bytes = std::fs::read(&p).unwrap();
             let model = OnnxModel::from_bytes(&bytes).unwrap();
-            let inputs = model.read_inputs(&TensorFile::open(p.with_extension("io.safetensors")).unwrap()).unwrap();
+            let inputs = model
+                .read_inputs(&TensorFile::open(p.with_extension("io.safetensors")).unwrap())
+                .unwrap();
             (p, bytes, inputs)
         })
         .collect()
@@ -97,7 +99,11 @@ fn mutate(rng: &mut SmallRng, bytes: &[u8]) -> Vec<u8> {
         match rng.random_range(0..6) {
             0 => b.truncate(at),
             1 => b[at] ^= 1 << rng.random_range(0..8),
-            2 => b[at] = *[0x00, 0x7f, 0x80, 0xff, 0x08, 0x0a, 0x12].get(rng.random_range(0..7)).unwrap(),
+            2 => {
+                b[at] = *[0x00, 0x7f, 0x80, 0xff, 0x08, 0x0a, 0x12]
+                    .get(rng.random_range(0..7))
+                    .unwrap()
+            }
             3 => {
                 let end = (at + rng.random_range(1..64)).min(b.len());
                 let slice = b[at..end].to_vec();
@@ -119,8 +125,14 @@ fn mutate(rng: &mut SmallRng, bytes: &[u8]) -> Vec<u8> {
 
 #[test]
 fn hostile_onnx_files_are_errors_with_bounded_allocation() {
-    let cases: usize = std::env::var("WGPU_RNN_FUZZ_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(600);
-    let seed: u64 = std::env::var("WGPU_RNN_FUZZ_SEED").ok().and_then(|v| v.parse().ok()).unwrap_or(20_261_204);
+    let cases: usize = std::env::var("WGPU_RNN_FUZZ_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(600);
+    let seed: u64 = std::env::var("WGPU_RNN_FUZZ_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20_261_204);
     eprintln!("fuzz_onnx: {cases} cases, WGPU_RNN_FUZZ_SEED={seed}");
     let fixtures = fixtures();
     let mut rng = SmallRng::seed_from_u64(seed);
@@ -131,12 +143,19 @@ fn hostile_onnx_files_are_errors_with_bounded_allocation() {
         let fail = |what: String| -> ! {
             let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/fuzz_onnx_failure.onnx");
             let _ = std::fs::write(&out, &hostile);
-            panic!("case {case} (from {}): {what}; the file is in {}", path.display(), out.display());
+            panic!(
+                "case {case} (from {}): {what}; the file is in {}",
+                path.display(),
+                out.display()
+            );
         };
-        let (result, peak) = peak_during(|| catch_unwind(AssertUnwindSafe(|| OnnxModel::from_bytes(&hostile))));
+        let (result, peak) =
+            peak_during(|| catch_unwind(AssertUnwindSafe(|| OnnxModel::from_bytes(&hostile))));
         let budget = ALLOCATION_FACTOR * hostile.len() as u64 + ALLOCATION_SLACK;
         if peak > budget {
-            fail(format!("loading allocated {peak} bytes, over the budget of {budget}"));
+            fail(format!(
+                "loading allocated {peak} bytes, over the budget of {budget}"
+            ));
         }
         let model = match result {
             Err(_) => fail("loading panicked".to_string()),
@@ -154,7 +173,10 @@ fn hostile_onnx_files_are_errors_with_bounded_allocation() {
         }
     }
     eprintln!("fuzz_onnx: {loaded} of {cases} mutated files still loaded; {ran} ran to outputs");
-    assert!(loaded > 0 && loaded < cases, "the mutations should both break and keep files");
+    assert!(
+        loaded > 0 && loaded < cases,
+        "the mutations should both break and keep files"
+    );
 }
 
 #[test]
@@ -162,6 +184,9 @@ fn a_model_of_random_bytes_is_an_error() {
     let mut rng = SmallRng::seed_from_u64(7);
     for len in [0usize, 1, 2, 7, 100, 4096] {
         let bytes: Vec<u8> = (0..len).map(|_| rng.random()).collect();
-        assert!(OnnxModel::from_bytes(&bytes).is_err(), "{len} random bytes loaded");
+        assert!(
+            OnnxModel::from_bytes(&bytes).is_err(),
+            "{len} random bytes loaded"
+        );
     }
 }

@@ -21,7 +21,10 @@ fn fixture(name: &str, ext: &str) -> String {
 }
 
 fn out_path(test: &str) -> PathBuf {
-    std::env::temp_dir().join(format!("wgpu_rnn_onnx_cli_{}_{test}.safetensors", std::process::id()))
+    std::env::temp_dir().join(format!(
+        "wgpu_rnn_onnx_cli_{}_{test}.safetensors",
+        std::process::id()
+    ))
 }
 
 fn infer(args: &[&str]) -> Output {
@@ -33,7 +36,12 @@ fn infer(args: &[&str]) -> Output {
 }
 
 fn last_error_line(out: &Output) -> String {
-    assert_eq!(out.status.code(), Some(2), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     let line = stderr.lines().last().unwrap_or_default().to_string();
     assert!(line.starts_with("error: "), "{stderr}");
@@ -43,28 +51,54 @@ fn last_error_line(out: &Output) -> String {
 fn run_fixture(name: &str, device: &str) {
     let out = out_path(&format!("{name}_{device}"));
     let result = infer(&[
-        "--onnx", &fixture(name, "onnx"),
-        "--input", &fixture(name, "io.safetensors"),
-        "--output", out.to_str().unwrap(),
-        "--device", device,
+        "--onnx",
+        &fixture(name, "onnx"),
+        "--input",
+        &fixture(name, "io.safetensors"),
+        "--output",
+        out.to_str().unwrap(),
+        "--device",
+        device,
     ]);
-    assert!(result.status.success(), "{name} on {device}: {}", String::from_utf8_lossy(&result.stderr));
+    assert!(
+        result.status.success(),
+        "{name} on {device}: {}",
+        String::from_utf8_lossy(&result.stderr)
+    );
     let written = TensorFile::open(&out).unwrap();
     let io = TensorFile::open(fixture(name, "io.safetensors")).unwrap();
-    let expected: Vec<String> = io.names().into_iter().filter_map(|n| n.strip_prefix("expected/").map(str::to_string)).collect();
+    let expected: Vec<String> = io
+        .names()
+        .into_iter()
+        .filter_map(|n| n.strip_prefix("expected/").map(str::to_string))
+        .collect();
     assert!(!expected.is_empty());
     for n in &expected {
         let want = io.f32(&format!("expected/{n}")).unwrap().unwrap();
-        let got = written.f32(n).unwrap().unwrap_or_else(|| panic!("{name}: `{n}` not written"));
+        let got = written
+            .f32(n)
+            .unwrap()
+            .unwrap_or_else(|| panic!("{name}: `{n}` not written"));
         assert_eq!(got.shape(), want.shape(), "{name}: `{n}`");
-        common::assert_close(&format!("{name} `{n}` ({device})"), got.data(), want.data(), TOLERANCE, 0.0);
+        common::assert_close(
+            &format!("{name} `{n}` ({device})"),
+            got.data(),
+            want.data(),
+            TOLERANCE,
+            0.0,
+        );
     }
     let _ = std::fs::remove_file(out);
 }
 
 #[test]
 fn infer_onnx_writes_every_output_by_its_graph_name_on_the_cpu() {
-    for name in ["torch_script_classifier", "lstm_clip", "gru_layout1_bidi_lens", "keras_like_gru_lbr0"] {
+    for name in [
+        "torch_script_classifier",
+        "lstm_clip",
+        "gru_layout1_bidi_lens",
+        "keras_like_gru_lbr0",
+    ] {
         run_fixture(name, "cpu");
     }
 }
@@ -74,7 +108,12 @@ fn infer_onnx_runs_exporter_graphs_on_the_gpu() {
     if common::gpu().is_none() {
         return;
     }
-    for name in ["torch_script_classifier", "torch_dynamo_lstm2_bidi", "lstm_lens_bidi_h0c0", "lstm_clip"] {
+    for name in [
+        "torch_script_classifier",
+        "torch_dynamo_lstm2_bidi",
+        "lstm_lens_bidi_h0c0",
+        "lstm_clip",
+    ] {
         run_fixture(name, "gpu");
     }
 }
@@ -88,9 +127,12 @@ fn a_node_the_gpu_cannot_run_names_the_reason_and_the_cpu_option() {
     // onnxruntime would, the GPU refuses its weights.
     let out = out_path("nan_gpu");
     let line = last_error_line(&infer(&[
-        "--onnx", &fixture("invalid/lstm_nan_weight", "onnx"),
-        "--input", &fixture("invalid/lstm_nan_weight", "io.safetensors"),
-        "--output", out.to_str().unwrap(),
+        "--onnx",
+        &fixture("invalid/lstm_nan_weight", "onnx"),
+        "--input",
+        &fixture("invalid/lstm_nan_weight", "io.safetensors"),
+        "--output",
+        out.to_str().unwrap(),
     ]));
     for fact in ["node 0 (LSTM \"lstm\")", "R holds NaN", "--device cpu"] {
         assert!(line.contains(fact), "{line}");
@@ -101,23 +143,38 @@ fn a_node_the_gpu_cannot_run_names_the_reason_and_the_cpu_option() {
 #[test]
 fn an_input_file_without_the_graph_inputs_names_them() {
     // A PyTorch fixture's io file holds `input`, not the graph's `X`.
-    let pytorch_io = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/lstm_basic.io.safetensors");
+    let pytorch_io =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/lstm_basic.io.safetensors");
     let line = last_error_line(&infer(&[
-        "--onnx", &fixture("lstm_clip", "onnx"),
-        "--input", pytorch_io.to_str().unwrap(),
-        "--output", out_path("missing").to_str().unwrap(),
-        "--device", "cpu",
+        "--onnx",
+        &fixture("lstm_clip", "onnx"),
+        "--input",
+        pytorch_io.to_str().unwrap(),
+        "--output",
+        out_path("missing").to_str().unwrap(),
+        "--device",
+        "cpu",
     ]));
-    assert!(line.contains("graph input `X` was not given") && line.contains("`initial_h`"), "{line}");
+    assert!(
+        line.contains("graph input `X` was not given") && line.contains("`initial_h`"),
+        "{line}"
+    );
 }
 
 #[test]
 fn onnx_and_weights_together_are_refused_by_the_parser() {
     let line = last_error_line(&infer(&[
-        "--onnx", &fixture("lstm_clip", "onnx"),
-        "--weights", &fixture("lstm_clip", "onnx"),
-        "--input", &fixture("lstm_clip", "io.safetensors"),
-        "--output", out_path("both").to_str().unwrap(),
+        "--onnx",
+        &fixture("lstm_clip", "onnx"),
+        "--weights",
+        &fixture("lstm_clip", "onnx"),
+        "--input",
+        &fixture("lstm_clip", "io.safetensors"),
+        "--output",
+        out_path("both").to_str().unwrap(),
     ]));
-    assert!(line.contains("--weights") && line.contains("--onnx"), "{line}");
+    assert!(
+        line.contains("--weights") && line.contains("--onnx"),
+        "{line}"
+    );
 }

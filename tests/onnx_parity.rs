@@ -22,7 +22,11 @@ fn fixtures() -> Vec<PathBuf> {
         .filter(|p| p.extension().is_some_and(|e| e == "onnx"))
         .collect();
     files.sort();
-    assert!(files.len() >= 90, "expected the committed ONNX fixtures, found {}", files.len());
+    assert!(
+        files.len() >= 90,
+        "expected the committed ONNX fixtures, found {}",
+        files.len()
+    );
     files
 }
 
@@ -37,7 +41,9 @@ fn case(path: &Path) -> Case {
     let name = path.file_stem().unwrap().to_string_lossy().into_owned();
     let model = OnnxModel::load(path).unwrap_or_else(|e| panic!("{name}: {e}"));
     let io = TensorFile::open(path.with_extension("io.safetensors")).unwrap();
-    let inputs = model.read_inputs(&io).unwrap_or_else(|e| panic!("{name}: {e}"));
+    let inputs = model
+        .read_inputs(&io)
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
     let expected: Vec<(String, wgpu_rnn::Tensor)> = io
         .names()
         .into_iter()
@@ -48,15 +54,33 @@ fn case(path: &Path) -> Case {
         })
         .collect();
     assert!(!expected.is_empty(), "{name}: no expected outputs");
-    Case { name, model, inputs, expected }
+    Case {
+        name,
+        model,
+        inputs,
+        expected,
+    }
 }
 
 fn compare(case: &Case, got: &Values, path: &str) {
     for (name, want) in &case.expected {
-        let value = got.get(name).unwrap_or_else(|| panic!("{}: {path} did not produce `{name}`", case.name));
+        let value = got
+            .get(name)
+            .unwrap_or_else(|| panic!("{}: {path} did not produce `{name}`", case.name));
         let t = value.as_float().expect("float output");
-        assert_eq!(t.shape(), want.shape(), "{}: shape of `{name}` on the {path}", case.name);
-        common::assert_close(&format!("{} `{name}` on the {path}", case.name), t.data(), want.data(), TOLERANCE, 0.0);
+        assert_eq!(
+            t.shape(),
+            want.shape(),
+            "{}: shape of `{name}` on the {path}",
+            case.name
+        );
+        common::assert_close(
+            &format!("{} `{name}` on the {path}", case.name),
+            t.data(),
+            want.data(),
+            TOLERANCE,
+            0.0,
+        );
     }
 }
 
@@ -65,13 +89,28 @@ fn every_fixture_matches_the_reference_on_the_cpu() {
     let files = fixtures();
     for path in &files {
         let c = case(path);
-        let got = c.model.forward(&c.inputs).unwrap_or_else(|e| panic!("{}: {e}", c.name));
+        let got = c
+            .model
+            .forward(&c.inputs)
+            .unwrap_or_else(|e| panic!("{}: {e}", c.name));
         compare(&c, &got, "CPU");
         // The dry run agrees with the shapes the run produced.
-        let shapes: Vec<(String, Vec<usize>)> = c.inputs.iter().map(|(n, v)| (n.to_string(), v.shape().to_vec())).collect();
-        let shapes: Vec<(&str, &[usize])> = shapes.iter().map(|(n, s)| (n.as_str(), s.as_slice())).collect();
+        let shapes: Vec<(String, Vec<usize>)> = c
+            .inputs
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.shape().to_vec()))
+            .collect();
+        let shapes: Vec<(&str, &[usize])> = shapes
+            .iter()
+            .map(|(n, s)| (n.as_str(), s.as_slice()))
+            .collect();
         for (name, shape) in c.model.check(&shapes).unwrap() {
-            assert_eq!(got.get(&name).unwrap().shape(), shape.as_slice(), "{}: dry run of `{name}`", c.name);
+            assert_eq!(
+                got.get(&name).unwrap().shape(),
+                shape.as_slice(),
+                "{}: dry run of `{name}`",
+                c.name
+            );
         }
     }
     eprintln!("{} ONNX fixtures match on the CPU", files.len());
@@ -94,20 +133,36 @@ fn every_fixture_runs_on_the_gpu_or_is_refused_with_a_reason() {
                 ran.push(c.name);
             }
             Err(Error::Unsupported { what, reason, .. }) => {
-                assert!(what.contains("node") && what.contains("on the GPU"), "{}: {what}", c.name);
+                assert!(
+                    what.contains("node") && what.contains("on the GPU"),
+                    "{}: {what}",
+                    c.name
+                );
                 assert!(!reason.is_empty());
                 refused.push(format!("{}: {what}: {reason}", c.name));
             }
             Err(e) => panic!("{}: {e}", c.name),
         }
     }
-    eprintln!("GPU: {} fixtures match, {} refused:\n{}", ran.len(), refused.len(), refused.join("\n"));
+    eprintln!(
+        "GPU: {} fixtures match, {} refused:\n{}",
+        ran.len(),
+        refused.len(),
+        refused.join("\n")
+    );
     // Every exporter graph and every PyTorch-compatible node runs on the GPU.
     for name in ran.iter().chain(refused.iter()) {
-        if name.starts_with("torch_") || name.starts_with("keras_like_lstm") || name.starts_with("keras_like_gru_lbr1") {
+        if name.starts_with("torch_")
+            || name.starts_with("keras_like_lstm")
+            || name.starts_with("keras_like_gru_lbr1")
+        {
             assert!(ran.contains(name), "{name} should run on the GPU");
         }
     }
     // Pinned: a change in what the GPU runs must be deliberate.
-    assert_eq!((ran.len(), refused.len()), (96, 0), "fixtures run on the GPU and refused");
+    assert_eq!(
+        (ran.len(), refused.len()),
+        (96, 0),
+        "fixtures run on the GPU and refused"
+    );
 }

@@ -203,7 +203,12 @@ impl Variant {
     /// `config`'s kind cut as `shape`.
     /// `reset_first`: a GRU whose reset gate multiplies h before the recurrent product
     /// (ONNX's `linear_before_reset = 0`), with [`Kernel::GruReset`] before each step.
-    pub(crate) fn step(kernel: Kernel, config: &RnnConfig, shape: StepShape, reset_first: bool) -> Self {
+    pub(crate) fn step(
+        kernel: Kernel,
+        config: &RnnConfig,
+        shape: StepShape,
+        reset_first: bool,
+    ) -> Self {
         Variant {
             kernel,
             uniform_weights: false,

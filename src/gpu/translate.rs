@@ -140,7 +140,11 @@ fn every_step_variant_translates_to_every_backend() {
             let constants = [("ROWS", f64::from(shape.rows)), ("GATES", 4.0)];
             if dot == DotLoop::Plain {
                 translate(source, dot, &constants, "lstm_project");
-                let reset = [("ROWS", f64::from(shape.rows)), ("GATES", 3.0), ("RESET_FIRST", 1.0)];
+                let reset = [
+                    ("ROWS", f64::from(shape.rows)),
+                    ("GATES", 3.0),
+                    ("RESET_FIRST", 1.0),
+                ];
                 translate(source, dot, &reset, "gru_reset");
             }
         }
@@ -153,7 +157,10 @@ fn every_step_variant_translates_to_every_backend() {
 fn every_other_kernel_translates_to_every_backend() {
     let config = RnnConfig::new(Kind::Lstm, 4, 64);
     for kernel in Kernel::ALL {
-        if matches!(kernel, Kernel::Step | Kernel::LstmProject | Kernel::GruReset) {
+        if matches!(
+            kernel,
+            Kernel::Step | Kernel::LstmProject | Kernel::GruReset
+        ) {
             continue; // above, for every cut the plan picks
         }
         let file = kernel.file();

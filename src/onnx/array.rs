@@ -97,10 +97,18 @@ pub(crate) fn axis(axis: i64, rank: usize, node: &str) -> Result<usize, OnnxErro
     if axis < -r || axis >= r {
         return Err(OnnxError::Node {
             node: node.to_string(),
-            reason: format!("axis {axis} is outside a tensor of rank {rank} (allowed {}..={})", -r, r - 1),
+            reason: format!(
+                "axis {axis} is outside a tensor of rank {rank} (allowed {}..={})",
+                -r,
+                r - 1
+            ),
         });
     }
-    Ok(if axis < 0 { (axis + r) as usize } else { axis as usize })
+    Ok(if axis < 0 {
+        (axis + r) as usize
+    } else {
+        axis as usize
+    })
 }
 
 /// The broadcast shape of two shapes (numpy rules, as ONNX's multidirectional broadcasting).
@@ -108,8 +116,16 @@ pub(crate) fn broadcast(a: &[usize], b: &[usize], node: &str) -> Result<Vec<usiz
     let rank = a.len().max(b.len());
     let mut out = vec![0; rank];
     for i in 0..rank {
-        let da = if i + a.len() >= rank { a[i + a.len() - rank] } else { 1 };
-        let db = if i + b.len() >= rank { b[i + b.len() - rank] } else { 1 };
+        let da = if i + a.len() >= rank {
+            a[i + a.len() - rank]
+        } else {
+            1
+        };
+        let db = if i + b.len() >= rank {
+            b[i + b.len() - rank]
+        } else {
+            1
+        };
         out[i] = match (da, db) {
             (x, y) if x == y => x,
             (1, y) => y,
@@ -117,7 +133,9 @@ pub(crate) fn broadcast(a: &[usize], b: &[usize], node: &str) -> Result<Vec<usiz
             _ => {
                 return Err(OnnxError::Node {
                     node: node.to_string(),
-                    reason: format!("shapes {a:?} and {b:?} do not broadcast (dimension {i}: {da} vs {db})"),
+                    reason: format!(
+                        "shapes {a:?} and {b:?} do not broadcast (dimension {i}: {da} vs {db})"
+                    ),
                 })
             }
         };
@@ -151,4 +169,55 @@ pub(crate) fn broadcast_index(shape: &[usize], out_shape: &[usize]) -> Vec<usize
         }
     }
     index
+}
+
+/// Reverses each sequence's first `lens[b]` steps in place; rows of `width` floats.
+pub(crate) fn flip(
+    data: &mut [f32],
+    lens: &[usize],
+    t: usize,
+    b: usize,
+    width: usize,
+    batch_major: bool,
+) {
+    let at = |row: usize, step: usize| {
+        if batch_major {
+            (row * t + step) * width
+        } else {
+            (step * b + row) * width
+        }
+    };
+    for (row, &len) in lens.iter().enumerate() {
+        for s in 0..len / 2 {
+            let (p, q) = (at(row, s), at(row, len - 1 - s));
+            for k in 0..width {
+                data.swap(p + k, q + k);
+            }
+        }
+    }
+}
+
+/// `[n0, n1, w]` to `[n1, n0, w]`.
+pub(crate) fn swap01(data: &[f32], n0: usize, n1: usize, w: usize) -> Vec<f32> {
+    let mut out = Vec::with_capacity(data.len());
+    for j in 0..n1 {
+        for i in 0..n0 {
+            out.extend_from_slice(&data[(i * n1 + j) * w..(i * n1 + j + 1) * w]);
+        }
+    }
+    out
+}
+
+/// `[t, b, d, h]` to `[t, d, b, h]`.
+pub(crate) fn swap12(data: &[f32], t: usize, b: usize, d: usize, h: usize) -> Vec<f32> {
+    let mut out = Vec::with_capacity(data.len());
+    for step in 0..t {
+        out.extend(swap01(
+            &data[step * b * d * h..(step + 1) * b * d * h],
+            b,
+            d,
+            h,
+        ));
+    }
+    out
 }

@@ -81,7 +81,10 @@ pub(crate) fn decode(bytes: bytes::Bytes) -> Result<Graph, OnnxError> {
 
     let mut initializers = HashMap::new();
     for t in &graph.initializer {
-        initializers.insert(t.name().to_string(), tensor(t, &format!("initializer `{}`", t.name()))?);
+        initializers.insert(
+            t.name().to_string(),
+            tensor(t, &format!("initializer `{}`", t.name()))?,
+        );
     }
     if !graph.sparse_initializer.is_empty() {
         return Err(invalid("sparse initializers are not supported"));
@@ -113,7 +116,9 @@ pub(crate) fn decode(bytes: bytes::Bytes) -> Result<Graph, OnnxError> {
         let op = Op::parse(n, opset, &label)?;
         for output in n.output.iter().filter(|o| !o.is_empty()) {
             if !defined.insert(output.as_str()) {
-                return Err(invalid(format!("{label} defines `{output}`, which is already defined")));
+                return Err(invalid(format!(
+                    "{label} defines `{output}`, which is already defined"
+                )));
             }
         }
         nodes.push(Node {
@@ -125,7 +130,10 @@ pub(crate) fn decode(bytes: bytes::Bytes) -> Result<Graph, OnnxError> {
     }
     for output in &outputs {
         if !defined.contains(output.name.as_str()) {
-            return Err(invalid(format!("graph output `{}` is computed by no node", output.name)));
+            return Err(invalid(format!(
+                "graph output `{}` is computed by no node",
+                output.name
+            )));
         }
     }
     Ok(Graph {
@@ -140,7 +148,11 @@ fn declared(v: &proto::ValueInfoProto) -> Result<Declared, OnnxError> {
     let name = v.name().to_string();
     let tensor_type = match v.r#type.as_ref().and_then(|t| t.value.as_ref()) {
         Some(proto::type_proto::Value::TensorType(t)) => t,
-        _ => return Err(invalid(format!("graph input or output `{name}` is not a tensor"))),
+        _ => {
+            return Err(invalid(format!(
+                "graph input or output `{name}` is not a tensor"
+            )))
+        }
     };
     let data_type = tensor_type.elem_type();
     let elem = elem_of(data_type).ok_or_else(|| {
@@ -150,8 +162,12 @@ fn declared(v: &proto::ValueInfoProto) -> Result<Declared, OnnxError> {
         s.dim
             .iter()
             .map(|d| match &d.value {
-                Some(proto::tensor_shape_proto::dimension::Value::DimValue(v)) if *v >= 0 => Dim::Fixed(*v as usize),
-                Some(proto::tensor_shape_proto::dimension::Value::DimParam(p)) => Dim::Named(p.clone()),
+                Some(proto::tensor_shape_proto::dimension::Value::DimValue(v)) if *v >= 0 => {
+                    Dim::Fixed(*v as usize)
+                }
+                Some(proto::tensor_shape_proto::dimension::Value::DimParam(p)) => {
+                    Dim::Named(p.clone())
+                }
                 _ => Dim::Unknown,
             })
             .collect()
@@ -200,22 +216,30 @@ pub(crate) fn type_name(data_type: i32) -> &'static str {
 /// Decodes a tensor's data: `raw_data` (little-endian) or the typed field, which must hold
 /// exactly as many elements as the dimensions say.
 pub(crate) fn tensor(t: &proto::TensorProto, what: &str) -> Result<Val, OnnxError> {
-    if t.data_location() == proto::tensor_proto::DataLocation::External || !t.external_data.is_empty() {
+    if t.data_location() == proto::tensor_proto::DataLocation::External
+        || !t.external_data.is_empty()
+    {
         return Err(invalid(format!(
             "{what} keeps its data in an external file; save the model with all tensors inside (onnx.save_model(model, path, save_as_external_data=False))"
         )));
     }
     if t.segment.is_some() {
-        return Err(invalid(format!("{what} is segmented, which is not supported")));
+        return Err(invalid(format!(
+            "{what} is segmented, which is not supported"
+        )));
     }
     let mut shape = Vec::with_capacity(t.dims.len());
     for &d in &t.dims {
         if d < 0 {
             return Err(invalid(format!("{what} has a negative dimension {d}")));
         }
-        shape.push(usize::try_from(d).map_err(|_| invalid(format!("{what}: dimension {d} is too large")))?);
+        shape.push(
+            usize::try_from(d)
+                .map_err(|_| invalid(format!("{what}: dimension {d} is too large")))?,
+        );
     }
-    let n = count(&shape).ok_or_else(|| invalid(format!("{what}: shape {shape:?} has too many elements")))?;
+    let n = count(&shape)
+        .ok_or_else(|| invalid(format!("{what}: shape {shape:?} has too many elements")))?;
     let data_type = t.data_type();
     let size = match data_type {
         1 | 6 | 12 => 4,
@@ -240,12 +264,34 @@ pub(crate) fn tensor(t: &proto::TensorProto, what: &str) -> Result<Val, OnnxErro
             return Err(mismatch(raw.len() / size));
         }
         let chunks = raw.chunks_exact(size);
-        let ints = |f: fn(&[u8]) -> i64| Val::I(Array::new(shape.clone(), chunks.clone().map(f).collect()));
+        let ints = |f: fn(&[u8]) -> i64| {
+            Val::I(Array::new(shape.clone(), chunks.clone().map(f).collect()))
+        };
         return Ok(match data_type {
-            1 => Val::F(Array::new(shape.clone(), chunks.map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect())),
-            10 => Val::F(Array::new(shape.clone(), chunks.map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32()).collect())),
-            16 => Val::F(Array::new(shape.clone(), chunks.map(|c| half::bf16::from_le_bytes([c[0], c[1]]).to_f32()).collect())),
-            11 => Val::F(Array::new(shape.clone(), chunks.map(|c| f64::from_le_bytes(c.try_into().unwrap()) as f32).collect())),
+            1 => Val::F(Array::new(
+                shape.clone(),
+                chunks
+                    .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+                    .collect(),
+            )),
+            10 => Val::F(Array::new(
+                shape.clone(),
+                chunks
+                    .map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32())
+                    .collect(),
+            )),
+            16 => Val::F(Array::new(
+                shape.clone(),
+                chunks
+                    .map(|c| half::bf16::from_le_bytes([c[0], c[1]]).to_f32())
+                    .collect(),
+            )),
+            11 => Val::F(Array::new(
+                shape.clone(),
+                chunks
+                    .map(|c| f64::from_le_bytes(c.try_into().unwrap()) as f32)
+                    .collect(),
+            )),
             2 | 9 => ints(|c| c[0] as i64),
             3 => ints(|c| c[0] as i8 as i64),
             4 => ints(|c| u16::from_le_bytes([c[0], c[1]]) as i64),
@@ -268,12 +314,36 @@ pub(crate) fn tensor(t: &proto::TensorProto, what: &str) -> Result<Val, OnnxErro
     }
     Ok(match data_type {
         1 => Val::F(Array::new(shape, t.float_data.clone())),
-        11 => Val::F(Array::new(shape, t.double_data.iter().map(|&v| v as f32).collect())),
+        11 => Val::F(Array::new(
+            shape,
+            t.double_data.iter().map(|&v| v as f32).collect(),
+        )),
         // float16 and bfloat16 keep their bits in the low 16 bits of int32_data.
-        10 => Val::F(Array::new(shape, t.int32_data.iter().map(|&v| half::f16::from_bits(v as u16).to_f32()).collect())),
-        16 => Val::F(Array::new(shape, t.int32_data.iter().map(|&v| half::bf16::from_bits(v as u16).to_f32()).collect())),
+        10 => Val::F(Array::new(
+            shape,
+            t.int32_data
+                .iter()
+                .map(|&v| half::f16::from_bits(v as u16).to_f32())
+                .collect(),
+        )),
+        16 => Val::F(Array::new(
+            shape,
+            t.int32_data
+                .iter()
+                .map(|&v| half::bf16::from_bits(v as u16).to_f32())
+                .collect(),
+        )),
         7 => Val::I(Array::new(shape, t.int64_data.clone())),
-        12 | 13 => Val::I(Array::new(shape, t.uint64_data.iter().map(|&v| v.min(i64::MAX as u64) as i64).collect())),
-        _ => Val::I(Array::new(shape, t.int32_data.iter().map(|&v| v as i64).collect())),
+        12 | 13 => Val::I(Array::new(
+            shape,
+            t.uint64_data
+                .iter()
+                .map(|&v| v.min(i64::MAX as u64) as i64)
+                .collect(),
+        )),
+        _ => Val::I(Array::new(
+            shape,
+            t.int32_data.iter().map(|&v| v as i64).collect(),
+        )),
     })
 }

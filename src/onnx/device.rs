@@ -9,8 +9,9 @@ use std::collections::HashMap;
 use crate::error::Result;
 use crate::gpu::{read_back, GpuContext, GpuInput, GpuRnn, Wait};
 use crate::onnx::array::{count, Array, Elem, Val};
+use crate::onnx::array::{swap01, swap12};
 use crate::onnx::decode::{Graph, Node};
-use crate::onnx::lower::{swap01, swap12, Lowered};
+use crate::onnx::lower::Lowered;
 use crate::onnx::ops::{Meta, Op, Recurrent};
 
 /// A float tensor in a device buffer, row-major in `shape`, or (`bi_major`) a bidirectional
@@ -49,7 +50,11 @@ pub(crate) async fn download(ctx: &GpuContext, t: &DeviceTensor) -> Result<Val> 
 }
 
 /// A layout node on a device tensor, when it only relabels the buffer: the new tensor.
-pub(crate) fn relabel(node: &Node, slots: &HashMap<&str, Slot>, graph: &Graph) -> Option<DeviceTensor> {
+pub(crate) fn relabel(
+    node: &Node,
+    slots: &HashMap<&str, Slot>,
+    graph: &Graph,
+) -> Option<DeviceTensor> {
     let Some(Slot::Device(x)) = node.inputs.first().and_then(|n| slots.get(n.as_str())) else {
         return None;
     };
@@ -60,7 +65,9 @@ pub(crate) fn relabel(node: &Node, slots: &HashMap<&str, Slot>, graph: &Graph) -
             shape: vec![x.shape[0], x.shape[2], x.shape[1], x.shape[3]],
             bi_major: false,
         }),
-        Op::Reshape { .. } | Op::Squeeze { .. } | Op::Unsqueeze { .. } | Op::Identity if !x.bi_major => {
+        Op::Reshape { .. } | Op::Squeeze { .. } | Op::Unsqueeze { .. } | Op::Identity
+            if !x.bi_major =>
+        {
             // The shape rule on the shape alone, with the host inputs (targets, axes) known.
             let metas: Vec<Option<Meta>> = node
                 .inputs
@@ -85,7 +92,11 @@ pub(crate) fn relabel(node: &Node, slots: &HashMap<&str, Slot>, graph: &Graph) -
 }
 
 /// Input `name` when it is on the host: a host slot or an initializer ("" is none).
-pub(crate) fn host_value<'a>(name: &str, slots: &'a HashMap<&str, Slot>, graph: &'a Graph) -> Option<&'a Val> {
+pub(crate) fn host_value<'a>(
+    name: &str,
+    slots: &'a HashMap<&str, Slot>,
+    graph: &'a Graph,
+) -> Option<&'a Val> {
     match slots.get(name) {
         _ if name.is_empty() => None,
         Some(Slot::Host(v)) => Some(v),
@@ -103,7 +114,12 @@ pub(crate) fn shape_only(node: &Node, slots: &HashMap<&str, Slot>) -> Option<Val
         return None;
     }
     let meta = Meta::unknown(Elem::Float, x.shape.clone());
-    node.op.infer(&[Some(&meta)], &node.label).ok()?.into_iter().next()?.value
+    node.op
+        .infer(&[Some(&meta)], &node.label)
+        .ok()?
+        .into_iter()
+        .next()?
+        .value
 }
 
 /// A recurrent node with its input on the GPU (or uploaded), its `Y` left there. `None`
@@ -118,14 +134,30 @@ pub(crate) fn recurrent_on_device(
     slots: &HashMap<&str, Slot>,
     graph: &Graph,
 ) -> Option<Result<(DeviceTensor, DeviceTensor, Option<DeviceTensor>)>> {
-    let slot = |i: usize| node.inputs.get(i).filter(|n| !n.is_empty()).and_then(|n| slots.get(n.as_str()));
+    let slot = |i: usize| {
+        node.inputs
+            .get(i)
+            .filter(|n| !n.is_empty())
+            .and_then(|n| slots.get(n.as_str()))
+    };
     let host = |i: usize| node.inputs.get(i).and_then(|n| host_value(n, slots, graph));
     let (x_shape, uploaded) = match slot(0)? {
         Slot::Device(x) if !x.bi_major => (x.shape.clone(), None),
-        Slot::Host(Val::F(x)) => (x.shape.clone(), Some(ctx.buffer_with("ONNX recurrent input", bytemuck::cast_slice(&x.data), wgpu::BufferUsages::STORAGE))),
+        Slot::Host(Val::F(x)) => (
+            x.shape.clone(),
+            Some(ctx.buffer_with(
+                "ONNX recurrent input",
+                bytemuck::cast_slice(&x.data),
+                wgpu::BufferUsages::STORAGE,
+            )),
+        ),
         _ => return None,
     };
-    let (t, b) = if rec.batch_major { (x_shape[1], x_shape[0]) } else { (x_shape[0], x_shape[1]) };
+    let (t, b) = if rec.batch_major {
+        (x_shape[1], x_shape[0])
+    } else {
+        (x_shape[0], x_shape[1])
+    };
     let lens: Option<Vec<usize>> = match host(4) {
         Some(Val::I(a)) => Some(a.data.iter().map(|&v| v as usize).collect()),
         _ => None,
@@ -138,8 +170,16 @@ pub(crate) fn recurrent_on_device(
     let (d, h) = (config.num_directions(), config.hidden_size);
     let state = |i: usize| match host(i) {
         Some(Val::F(s)) => {
-            let data = if rec.batch_major { swap01(&s.data, b, d, h) } else { s.data.clone() };
-            Some(ctx.buffer_with("ONNX initial state", bytemuck::cast_slice(&data), wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC))
+            let data = if rec.batch_major {
+                swap01(&s.data, b, d, h)
+            } else {
+                s.data.clone()
+            };
+            Some(ctx.buffer_with(
+                "ONNX initial state",
+                bytemuck::cast_slice(&data),
+                wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
+            ))
         }
         _ => None,
     };
@@ -165,11 +205,19 @@ pub(crate) fn recurrent_on_device(
         // [B, T, D, H] as it is; [T, D, B, H] as it is for one direction, a view for two.
         let y = DeviceTensor {
             buffer: out.output,
-            shape: if rec.batch_major { vec![b, t, d, h] } else { vec![t, d, b, h] },
+            shape: if rec.batch_major {
+                vec![b, t, d, h]
+            } else {
+                vec![t, d, b, h]
+            },
             bi_major: !rec.batch_major && d == 2,
         };
         // The states are [D, B, H] whatever the layout; `states_to_onnx` converts them.
-        let state = |buffer| DeviceTensor { buffer, shape: vec![d, b, h], bi_major: false };
+        let state = |buffer| DeviceTensor {
+            buffer,
+            shape: vec![d, b, h],
+            bi_major: false,
+        };
         (y, state(out.h_n), out.c_n.map(state))
     }))
 }

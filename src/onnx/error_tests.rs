@@ -11,7 +11,13 @@ use crate::onnx::proto::{
 use crate::onnx::{IntTensor, OnnxError, OnnxModel, Values};
 use crate::{Error, Tensor};
 
-fn node(op: &str, name: &str, inputs: &[&str], outputs: &[&str], attrs: Vec<AttributeProto>) -> NodeProto {
+fn node(
+    op: &str,
+    name: &str,
+    inputs: &[&str],
+    outputs: &[&str],
+    attrs: Vec<AttributeProto>,
+) -> NodeProto {
     NodeProto {
         op_type: Some(op.into()),
         name: Some(name.into()),
@@ -23,7 +29,12 @@ fn node(op: &str, name: &str, inputs: &[&str], outputs: &[&str], attrs: Vec<Attr
 }
 
 fn int_attr(name: &str, v: i64) -> AttributeProto {
-    AttributeProto { name: Some(name.into()), r#type: Some(AttributeType::Int as i32), i: Some(v), ..Default::default() }
+    AttributeProto {
+        name: Some(name.into()),
+        r#type: Some(AttributeType::Int as i32),
+        i: Some(v),
+        ..Default::default()
+    }
 }
 
 fn str_attr(name: &str, v: &str) -> AttributeProto {
@@ -36,7 +47,13 @@ fn str_attr(name: &str, v: &str) -> AttributeProto {
 }
 
 fn tensor(name: &str, dims: &[i64], data: Vec<f32>) -> TensorProto {
-    TensorProto { name: Some(name.into()), dims: dims.to_vec(), data_type: Some(1), float_data: data, ..Default::default() }
+    TensorProto {
+        name: Some(name.into()),
+        dims: dims.to_vec(),
+        data_type: Some(1),
+        float_data: data,
+        ..Default::default()
+    }
 }
 
 fn value(name: &str, elem: i32, dims: &[Option<i64>]) -> ValueInfoProto {
@@ -67,16 +84,27 @@ fn value(name: &str, elem: i32, dims: &[Option<i64>]) -> ValueInfoProto {
 fn float_of_any_shape(name: &str) -> ValueInfoProto {
     let mut v = value(name, 1, &[]);
     v.r#type = Some(TypeProto {
-        value: Some(type_proto::Value::TensorType(type_proto::Tensor { elem_type: Some(1), shape: None })),
+        value: Some(type_proto::Value::TensorType(type_proto::Tensor {
+            elem_type: Some(1),
+            shape: None,
+        })),
         ..Default::default()
     });
     v
 }
 
-fn bytes(nodes: Vec<NodeProto>, inputs: Vec<ValueInfoProto>, outputs: &[&str], inits: Vec<TensorProto>) -> Vec<u8> {
+fn bytes(
+    nodes: Vec<NodeProto>,
+    inputs: Vec<ValueInfoProto>,
+    outputs: &[&str],
+    inits: Vec<TensorProto>,
+) -> Vec<u8> {
     ModelProto {
         ir_version: Some(8),
-        opset_import: vec![OperatorSetIdProto { domain: Some(String::new()), version: Some(14) }],
+        opset_import: vec![OperatorSetIdProto {
+            domain: Some(String::new()),
+            version: Some(14),
+        }],
         graph: Some(GraphProto {
             node: nodes,
             input: inputs,
@@ -94,10 +122,22 @@ fn lstm(extra: Vec<AttributeProto>) -> Vec<u8> {
     let mut attrs = vec![int_attr("hidden_size", 4)];
     attrs.extend(extra);
     bytes(
-        vec![node("LSTM", "lstm_1", &["X", "W", "R", "", "lens"], &["Y"], attrs)],
-        vec![value("X", 1, &[Some(3), None, Some(2)]), value("lens", 6, &[None])],
+        vec![node(
+            "LSTM",
+            "lstm_1",
+            &["X", "W", "R", "", "lens"],
+            &["Y"],
+            attrs,
+        )],
+        vec![
+            value("X", 1, &[Some(3), None, Some(2)]),
+            value("lens", 6, &[None]),
+        ],
         &["Y"],
-        vec![tensor("W", &[1, 16, 2], vec![0.1; 32]), tensor("R", &[1, 16, 4], vec![0.1; 64])],
+        vec![
+            tensor("W", &[1, 16, 2], vec![0.1; 32]),
+            tensor("R", &[1, 16, 4], vec![0.1; 64]),
+        ],
     )
 }
 
@@ -139,40 +179,71 @@ fn an_operator_of_another_domain_names_the_domain() {
     n.domain = Some("com.microsoft".into());
     let file = bytes(vec![n], vec![value("X", 1, &[Some(1)])], &["Y"], vec![]);
     let (_, message) = onnx_error(OnnxModel::from_bytes(&file));
-    assert!(message.contains("node 0 (Attention)") && message.contains("`com.microsoft`"), "{message}");
+    assert!(
+        message.contains("node 0 (Attention)") && message.contains("`com.microsoft`"),
+        "{message}"
+    );
 }
 
 #[test]
 fn a_value_read_before_it_is_defined_is_refused() {
     let file = bytes(
-        vec![node("Relu", "a", &["T"], &["Y"], vec![]), node("Relu", "b", &["X"], &["T"], vec![])],
+        vec![
+            node("Relu", "a", &["T"], &["Y"], vec![]),
+            node("Relu", "b", &["X"], &["T"], vec![]),
+        ],
         vec![value("X", 1, &[Some(2)])],
         &["Y"],
         vec![],
     );
     let (e, message) = onnx_error(OnnxModel::from_bytes(&file));
     assert!(matches!(e, OnnxError::Invalid { .. }));
-    assert!(message.contains("node 0 (Relu \"a\") reads `T`") && message.contains("topological"), "{message}");
+    assert!(
+        message.contains("node 0 (Relu \"a\") reads `T`") && message.contains("topological"),
+        "{message}"
+    );
 }
 
 #[test]
 fn external_and_short_tensor_data_are_refused_with_the_fix() {
     let mut external = tensor("W", &[1, 16, 2], vec![]);
     external.data_location = Some(1);
-    let file = bytes(vec![node("Identity", "", &["W"], &["Y"], vec![])], vec![], &["Y"], vec![external]);
+    let file = bytes(
+        vec![node("Identity", "", &["W"], &["Y"], vec![])],
+        vec![],
+        &["Y"],
+        vec![external],
+    );
     let (_, message) = onnx_error(OnnxModel::from_bytes(&file));
-    assert!(message.contains("initializer `W`") && message.contains("save_as_external_data=False"), "{message}");
+    assert!(
+        message.contains("initializer `W`") && message.contains("save_as_external_data=False"),
+        "{message}"
+    );
 
     let short = tensor("W", &[1, 16, 2], vec![0.0; 31]);
-    let file = bytes(vec![node("Identity", "", &["W"], &["Y"], vec![])], vec![], &["Y"], vec![short]);
+    let file = bytes(
+        vec![node("Identity", "", &["W"], &["Y"], vec![])],
+        vec![],
+        &["Y"],
+        vec![short],
+    );
     let (_, message) = onnx_error(OnnxModel::from_bytes(&file));
-    assert!(message.contains("shape [1, 16, 2] (32 elements of float) but holds 31"), "{message}");
+    assert!(
+        message.contains("shape [1, 16, 2] (32 elements of float) but holds 31"),
+        "{message}"
+    );
 }
 
 #[test]
 fn recurrent_attributes_are_checked_at_load() {
-    let (_, message) = onnx_error(OnnxModel::from_bytes(&lstm(vec![str_attr("direction", "sideways")])));
-    assert!(message.contains("node 0 (LSTM \"lstm_1\")") && message.contains("`sideways`"), "{message}");
+    let (_, message) = onnx_error(OnnxModel::from_bytes(&lstm(vec![str_attr(
+        "direction",
+        "sideways",
+    )])));
+    assert!(
+        message.contains("node 0 (LSTM \"lstm_1\")") && message.contains("`sideways`"),
+        "{message}"
+    );
     let acts = AttributeProto {
         name: Some("activations".into()),
         r#type: Some(AttributeType::Strings as i32),
@@ -180,25 +251,41 @@ fn recurrent_attributes_are_checked_at_load() {
         ..Default::default()
     };
     let (_, message) = onnx_error(OnnxModel::from_bytes(&lstm(vec![acts])));
-    assert!(message.contains("lists 2 functions") && message.contains("needs 3"), "{message}");
+    assert!(
+        message.contains("lists 2 functions") && message.contains("needs 3"),
+        "{message}"
+    );
 }
 
 #[test]
 fn inputs_are_checked_by_name_type_and_declared_shape_before_running() {
     let model = OnnxModel::from_bytes(&lstm(vec![])).unwrap();
-    let (e, message) = onnx_error(model.forward(&Values::new().with("X", Tensor::zeros([3, 1, 2]).unwrap())));
-    assert!(matches!(e, OnnxError::MissingInput { .. }) && message.contains("`lens`"), "{message}");
+    let (e, message) =
+        onnx_error(model.forward(&Values::new().with("X", Tensor::zeros([3, 1, 2]).unwrap())));
+    assert!(
+        matches!(e, OnnxError::MissingInput { .. }) && message.contains("`lens`"),
+        "{message}"
+    );
 
     let extra = inputs([3, 1, 2], vec![3]).with("x", Tensor::zeros([1]).unwrap());
     let (e, message) = onnx_error(model.forward(&extra));
-    assert!(matches!(e, OnnxError::UnknownInput { .. }) && message.contains("`x` is not an input"), "{message}");
+    assert!(
+        matches!(e, OnnxError::UnknownInput { .. }) && message.contains("`x` is not an input"),
+        "{message}"
+    );
 
     let wrong_type = inputs([3, 1, 2], vec![3]).with("lens", Tensor::new([1], vec![3.0]).unwrap());
     let (_, message) = onnx_error(model.forward(&wrong_type));
-    assert!(message.contains("`lens`") && message.contains("int32"), "{message}");
+    assert!(
+        message.contains("`lens`") && message.contains("int32"),
+        "{message}"
+    );
 
     let (_, message) = onnx_error(model.forward(&inputs([3, 1, 5], vec![3])));
-    assert!(message.contains("dimension 2 must be 2") && message.contains("[3, batch, 2]"), "{message}");
+    assert!(
+        message.contains("dimension 2 must be 2") && message.contains("[3, batch, 2]"),
+        "{message}"
+    );
 
     // The named dimension is free: any batch runs.
     let out = model.forward(&inputs([3, 2, 2], vec![3, 1])).unwrap();
@@ -209,7 +296,10 @@ fn inputs_are_checked_by_name_type_and_declared_shape_before_running() {
 fn a_length_past_the_sequence_is_an_error_in_the_dry_run() {
     let model = OnnxModel::from_bytes(&lstm(vec![])).unwrap();
     let (_, message) = onnx_error(model.forward(&inputs([3, 2, 2], vec![3, 4])));
-    assert!(message.contains("sequence_lens[1] = 4") && message.contains("0..=3"), "{message}");
+    assert!(
+        message.contains("sequence_lens[1] = 4") && message.contains("0..=3"),
+        "{message}"
+    );
 }
 
 #[test]
@@ -218,7 +308,10 @@ fn the_dry_run_reports_every_output_shape_and_each_nodes_mistake() {
     let shapes = model.check(&[("X", &[3, 5, 2]), ("lens", &[5])]).unwrap();
     assert_eq!(shapes, vec![("Y".to_string(), vec![3, 1, 5, 4])]);
     let (_, message) = onnx_error(model.check(&[("X", &[3, 5, 2]), ("lens", &[4])]));
-    assert!(message.contains("sequence_lens has shape [4]") && message.contains("[5]"), "{message}");
+    assert!(
+        message.contains("sequence_lens has shape [4]") && message.contains("[5]"),
+        "{message}"
+    );
 }
 
 #[test]
@@ -233,7 +326,13 @@ fn a_shape_computed_from_input_data_is_refused() {
         vec![],
     );
     let model = OnnxModel::from_bytes(&file).unwrap();
-    let values = Values::new().with("X", Tensor::zeros([4]).unwrap()).with("S", Tensor::new([2], vec![2.0, 2.0]).unwrap());
+    let values = Values::new()
+        .with("X", Tensor::zeros([4]).unwrap())
+        .with("S", Tensor::new([2], vec![2.0, 2.0]).unwrap());
     let (_, message) = onnx_error(model.forward(&values));
-    assert!(message.contains("node 1 (Reshape \"reshape\")") && message.contains("depends on the data of a graph input"), "{message}");
+    assert!(
+        message.contains("node 1 (Reshape \"reshape\")")
+            && message.contains("depends on the data of a graph input"),
+        "{message}"
+    );
 }

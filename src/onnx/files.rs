@@ -49,8 +49,18 @@ impl Values {
         let views = self
             .iter()
             .map(|(name, v)| match v {
-                Value::Float(t) => (name, Dtype::F32, t.shape(), bytemuck::cast_slice::<f32, u8>(t.data())),
-                Value::Int(t) => (name, Dtype::I64, t.shape(), bytemuck::cast_slice::<i64, u8>(t.data())),
+                Value::Float(t) => (
+                    name,
+                    Dtype::F32,
+                    t.shape(),
+                    bytemuck::cast_slice::<f32, u8>(t.data()),
+                ),
+                Value::Int(t) => (
+                    name,
+                    Dtype::I64,
+                    t.shape(),
+                    bytemuck::cast_slice::<i64, u8>(t.data()),
+                ),
             })
             .collect();
         crate::weights::save_views(path.as_ref(), views, None)

@@ -77,7 +77,8 @@ fn mutate(rng: &mut SmallRng, m: &mut ModelProto) {
                 } else if attr.i.is_some() {
                     attr.i = Some(wild(rng));
                 } else if attr.f.is_some() {
-                    attr.f = Some([f32::NAN, -1.0, 0.0, 1e30, f32::INFINITY][rng.random_range(0..5)]);
+                    attr.f =
+                        Some([f32::NAN, -1.0, 0.0, 1e30, f32::INFINITY][rng.random_range(0..5)]);
                 } else if let Some(t) = attr.t.as_mut() {
                     mutate_tensor(rng, t);
                 } else if !attr.strings.is_empty() {
@@ -90,7 +91,8 @@ fn mutate(rng: &mut SmallRng, m: &mut ModelProto) {
             }
             3 if !g.node.is_empty() => {
                 let n = rng.random_range(0..g.node.len());
-                g.node[n].op_type = Some(SUPPORTED[rng.random_range(0..SUPPORTED.len())].to_string());
+                g.node[n].op_type =
+                    Some(SUPPORTED[rng.random_range(0..SUPPORTED.len())].to_string());
             }
             4 if g.node.len() > 1 => {
                 // Rewire an input to another defined value (or drop it).
@@ -100,7 +102,11 @@ fn mutate(rng: &mut SmallRng, m: &mut ModelProto) {
                 let node = &mut g.node[n];
                 if !node.input.is_empty() {
                     let i = rng.random_range(0..node.input.len());
-                    node.input[i] = if rng.random_bool(0.3) { String::new() } else { source };
+                    node.input[i] = if rng.random_bool(0.3) {
+                        String::new()
+                    } else {
+                        source
+                    };
                 }
             }
             5 if !g.node.is_empty() => {
@@ -122,8 +128,14 @@ fn mutate(rng: &mut SmallRng, m: &mut ModelProto) {
 
 #[test]
 fn structurally_mutated_models_are_values_or_errors_never_panics() {
-    let cases: usize = std::env::var("WGPU_RNN_FUZZ_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(1500);
-    let seed: u64 = std::env::var("WGPU_RNN_FUZZ_SEED").ok().and_then(|v| v.parse().ok()).unwrap_or(20);
+    let cases: usize = std::env::var("WGPU_RNN_FUZZ_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1500);
+    let seed: u64 = std::env::var("WGPU_RNN_FUZZ_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20);
     let mut rng = SmallRng::seed_from_u64(seed);
     let files: Vec<(PathBuf, ModelProto, crate::onnx::Values)> = fixtures()
         .into_iter()
@@ -131,7 +143,10 @@ fn structurally_mutated_models_are_values_or_errors_never_panics() {
             let bytes = std::fs::read(&p).unwrap();
             let proto = ModelProto::decode(bytes.as_slice()).unwrap();
             let io = TensorFile::open(p.with_extension("io.safetensors")).unwrap();
-            let inputs = OnnxModel::from_bytes(&bytes).unwrap().read_inputs(&io).unwrap();
+            let inputs = OnnxModel::from_bytes(&bytes)
+                .unwrap()
+                .read_inputs(&io)
+                .unwrap();
             (p, proto, inputs)
         })
         .collect();
@@ -147,9 +162,14 @@ fn structurally_mutated_models_are_values_or_errors_never_panics() {
             model.forward(inputs).map(|_| ran += 1)
         }));
         if outcome.is_err() {
-            let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/fuzz_onnx_structure_failure.onnx");
+            let out = Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("target/fuzz_onnx_structure_failure.onnx");
             let _ = std::fs::write(&out, &bytes);
-            panic!("case {case} (seed {seed}, from {}) panicked; the model is in {}", path.display(), out.display());
+            panic!(
+                "case {case} (seed {seed}, from {}) panicked; the model is in {}",
+                path.display(),
+                out.display()
+            );
         }
     }
     eprintln!("structure fuzz: {loaded} of {cases} loaded, {ran} ran to outputs");

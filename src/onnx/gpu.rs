@@ -1,18 +1,17 @@
 //! `GpuOnnxModel`: a graph whose recurrent nodes run on the GPU kernels.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::error::{Error, Result};
 use crate::gpu::{GpuContext, GpuRnn};
-use std::sync::atomic::{AtomicUsize, Ordering};
-
 use crate::onnx::array::Val;
 use crate::onnx::decode::Node;
 use crate::onnx::device::{self, DeviceTensor, Slot};
 use crate::onnx::lower::{lower, stored_weights, Lowered};
-use crate::onnx::ops::Recurrent;
 use crate::onnx::model::{collect, OnnxModel};
 use crate::onnx::ops::Op;
+use crate::onnx::ops::Recurrent;
 use crate::onnx::value::Values;
 
 /// An [`OnnxModel`] with the weights of its recurrent nodes on the GPU.
@@ -51,7 +50,6 @@ impl OnnxModel {
     pub fn to_gpu(&self, ctx: &GpuContext) -> Result<GpuOnnxModel> {
         GpuOnnxModel::new(self.clone(), ctx)
     }
-
 }
 
 impl GpuOnnxModel {
@@ -59,9 +57,12 @@ impl GpuOnnxModel {
         // Every node is lowered before anything is uploaded: one that cannot be fails first.
         let mut lowered = Vec::new();
         for (index, node) in model.graph.nodes.iter().enumerate() {
-            let Op::Recurrent(rec) = &node.op else { continue };
+            let Op::Recurrent(rec) = &node.op else {
+                continue;
+            };
             if let Some(weights) = stored_weights(node, &model.graph) {
-                let l = lower(rec, &node.label, &weights).map_err(|reason| unsupported(&node.label, reason))?;
+                let l = lower(rec, &node.label, &weights)
+                    .map_err(|reason| unsupported(&node.label, reason))?;
                 lowered.push((index, l));
             }
         }
@@ -105,7 +106,9 @@ impl GpuOnnxModel {
         let graph = &self.model.graph;
         let mut slots: HashMap<&str, Slot> = HashMap::new();
         for (name, value) in given {
-            let Some(declared) = graph.inputs.iter().find(|d| d.name == name) else { continue };
+            let Some(declared) = graph.inputs.iter().find(|d| d.name == name) else {
+                continue;
+            };
             slots.insert(declared.name.as_str(), Slot::Host(value));
         }
         for (index, node) in graph.nodes.iter().enumerate() {
@@ -118,7 +121,11 @@ impl GpuOnnxModel {
             } else {
                 self.on_host(node, &mut slots, 0..node.inputs.len()).await?;
                 let inputs = host_inputs(node, &slots, graph);
-                node.op.run(&inputs, &node.label)?.into_iter().map(Slot::Host).collect()
+                node.op
+                    .run(&inputs, &node.label)?
+                    .into_iter()
+                    .map(Slot::Host)
+                    .collect()
             };
             for (name, value) in node.outputs.iter().zip(outputs) {
                 if !name.is_empty() {
@@ -131,7 +138,11 @@ impl GpuOnnxModel {
             let value = match slots.get(o.name.as_str()) {
                 Some(Slot::Device(t)) => self.download(t).await?,
                 Some(Slot::Host(v)) => v.clone(),
-                None => graph.initializers.get(&o.name).cloned().expect("decode checked that every output is defined"),
+                None => graph
+                    .initializers
+                    .get(&o.name)
+                    .cloned()
+                    .expect("decode checked that every output is defined"),
             };
             outputs.push((o.name.clone(), value));
         }
@@ -146,7 +157,12 @@ impl GpuOnnxModel {
 
     /// Brings the node's inputs `which` that are on the GPU to the host, in place, so that
     /// later consumers reuse the copy.
-    async fn on_host(&self, node: &Node, slots: &mut HashMap<&str, Slot>, which: std::ops::Range<usize>) -> Result<()> {
+    async fn on_host(
+        &self,
+        node: &Node,
+        slots: &mut HashMap<&str, Slot>,
+        which: std::ops::Range<usize>,
+    ) -> Result<()> {
         for name in &node.inputs[which] {
             if let Some((key, Slot::Device(t))) = slots.get_key_value(name.as_str()) {
                 let (key, t) = (*key, t.clone());
@@ -158,7 +174,13 @@ impl GpuOnnxModel {
     }
 
     /// A recurrent node: its input read where it is, its `Y` left on the GPU when it can be.
-    async fn recurrent(&self, index: usize, rec: &Recurrent, node: &Node, slots: &mut HashMap<&str, Slot>) -> Result<Vec<Slot>> {
+    async fn recurrent(
+        &self,
+        index: usize,
+        rec: &Recurrent,
+        node: &Node,
+        slots: &mut HashMap<&str, Slot>,
+    ) -> Result<Vec<Slot>> {
         // Everything but X on the host (weights and states from earlier nodes are rare).
         self.on_host(node, slots, 1..node.inputs.len()).await?;
         let graph = &self.model.graph;
@@ -168,20 +190,29 @@ impl GpuOnnxModel {
             None => {
                 // Weights that are graph inputs: lowered and uploaded for this call.
                 let inputs = host_inputs(node, slots, graph);
-                let l = lower(rec, &node.label, &inputs).map_err(|reason| unsupported(&node.label, reason))?;
+                let l = lower(rec, &node.label, &inputs)
+                    .map_err(|reason| unsupported(&node.label, reason))?;
                 let gpu = l.upload(&self.ctx)?;
                 per_call = (l, gpu);
                 (&per_call.0, &per_call.1)
             }
         };
-        if let Some(result) = device::recurrent_on_device(&self.ctx, l, gpu, rec, node, slots, graph) {
+        if let Some(result) =
+            device::recurrent_on_device(&self.ctx, l, gpu, rec, node, slots, graph)
+        {
             let (y, h_n, c_n) = result?;
             let mut outputs = vec![
                 Slot::Device(y),
-                Slot::Host(device::states_to_onnx(self.download(&h_n).await?, rec.batch_major)),
+                Slot::Host(device::states_to_onnx(
+                    self.download(&h_n).await?,
+                    rec.batch_major,
+                )),
             ];
             if let Some(c_n) = c_n {
-                outputs.push(Slot::Host(device::states_to_onnx(self.download(&c_n).await?, rec.batch_major)));
+                outputs.push(Slot::Host(device::states_to_onnx(
+                    self.download(&c_n).await?,
+                    rec.batch_major,
+                )));
             }
             return Ok(outputs);
         }
@@ -194,6 +225,13 @@ impl GpuOnnxModel {
 }
 
 /// A node's inputs from the host slots and the initializers (`None` for an omitted one).
-fn host_inputs<'s>(node: &Node, slots: &'s HashMap<&str, Slot>, graph: &'s crate::onnx::decode::Graph) -> Vec<Option<&'s Val>> {
-    node.inputs.iter().map(|n| device::host_value(n, slots, graph)).collect()
+fn host_inputs<'s>(
+    node: &Node,
+    slots: &'s HashMap<&str, Slot>,
+    graph: &'s crate::onnx::decode::Graph,
+) -> Vec<Option<&'s Val>> {
+    node.inputs
+        .iter()
+        .map(|n| device::host_value(n, slots, graph))
+        .collect()
 }

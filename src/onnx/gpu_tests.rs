@@ -5,29 +5,52 @@
 
 use std::path::Path;
 
+use crate::gpu::resident_tests::context;
 use crate::gpu::Strategy;
 use crate::onnx::array::Val;
 use crate::onnx::lower::lower;
 use crate::onnx::ops::Op;
 use crate::onnx::OnnxModel;
 use crate::weights::TensorFile;
-use crate::gpu::resident_tests::context;
 
 #[test]
 fn every_single_node_fixture_matches_on_each_kernel_family() {
     let Some(ctx) = context() else { return };
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/onnx");
-    let mut paths: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|e| e == "onnx")).collect();
+    let mut paths: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "onnx"))
+        .collect();
     paths.sort();
     let mut checked = 0;
     for path in paths {
         let model = OnnxModel::load(&path).unwrap();
-        let [node] = model.graph.nodes.as_slice() else { continue };
-        let Op::Recurrent(rec) = &node.op else { continue };
+        let [node] = model.graph.nodes.as_slice() else {
+            continue;
+        };
+        let Op::Recurrent(rec) = &node.op else {
+            continue;
+        };
         let io = TensorFile::open(path.with_extension("io.safetensors")).unwrap();
-        let given: Vec<(String, Val)> = model.read_inputs(&io).unwrap().iter().map(|(n, v)| (n.to_string(), v.to_val())).collect();
-        let lookup = |name: &String| given.iter().find(|(n, _)| n == name).map(|(_, v)| v).or_else(|| model.graph.initializers.get(name));
-        let inputs: Vec<Option<&Val>> = node.inputs.iter().map(|n| if n.is_empty() { None } else { lookup(n) }).collect();
+        let given: Vec<(String, Val)> = model
+            .read_inputs(&io)
+            .unwrap()
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.to_val()))
+            .collect();
+        let lookup = |name: &String| {
+            given
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v)
+                .or_else(|| model.graph.initializers.get(name))
+        };
+        let inputs: Vec<Option<&Val>> = node
+            .inputs
+            .iter()
+            .map(|n| if n.is_empty() { None } else { lookup(n) })
+            .collect();
         let lowered = lower(rec, &node.label, &inputs).unwrap();
         let mut gpu = lowered.upload(&ctx).unwrap();
         for strategy in [Strategy::PerStep, Strategy::Sequence] {
@@ -37,11 +60,24 @@ fn every_single_node_fixture_matches_on_each_kernel_family() {
             let p = lowered.prepare(&inputs).unwrap();
             let outputs = lowered.finish(&p, gpu.forward(&p.input()).unwrap());
             for (name, got) in node.outputs.iter().zip(&outputs) {
-                let Some(want) = io.f32(&format!("expected/{name}")).unwrap() else { continue };
-                let Val::F(got) = got else { panic!("float output") };
+                let Some(want) = io.f32(&format!("expected/{name}")).unwrap() else {
+                    continue;
+                };
+                let Val::F(got) = got else {
+                    panic!("float output")
+                };
                 assert_eq!(got.shape, want.shape(), "{}: {name}", path.display());
-                let worst = got.data.iter().zip(want.data()).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
-                assert!(worst <= 1e-4, "{} `{name}` with {strategy:?}: off by {worst}", path.display());
+                let worst = got
+                    .data
+                    .iter()
+                    .zip(want.data())
+                    .map(|(a, b)| (a - b).abs())
+                    .fold(0.0f32, f32::max);
+                assert!(
+                    worst <= 1e-4,
+                    "{} `{name}` with {strategy:?}: off by {worst}",
+                    path.display()
+                );
             }
             checked += 1;
         }
@@ -65,9 +101,17 @@ fn stacked_exports_keep_the_first_layers_output_on_the_gpu() {
         let out = gpu.forward(&model.read_inputs(&io).unwrap()).unwrap();
         let want = io.f32("expected/y").unwrap().unwrap();
         let got = out.get("y").and_then(|v| v.as_float()).unwrap();
-        let worst = got.data().iter().zip(want.data()).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+        let worst = got
+            .data()
+            .iter()
+            .zip(want.data())
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max);
         assert!(worst <= 1e-4, "{name}: off by {worst}");
         let downloads = gpu.downloads.load(std::sync::atomic::Ordering::Relaxed);
-        assert_eq!(downloads, 5, "{name}: read-backs (2 layers x (Y_h, Y_c), then y)");
+        assert_eq!(
+            downloads, 5,
+            "{name}: read-backs (2 layers x (Y_h, Y_c), then y)"
+        );
     }
 }

@@ -9,7 +9,7 @@
 
 use crate::config::{Kind, RnnConfig};
 use crate::gpu::cell::{CellActivation, CellVariant};
-use crate::onnx::array::{Array, Val};
+use crate::onnx::array::{flip, swap01, swap12, Array, Val};
 use crate::onnx::decode::{Graph, Node};
 use crate::onnx::ops::{Activation, Cell, Direction, Recurrent};
 use crate::shape::{Input, Output, Tensor};
@@ -43,9 +43,16 @@ fn is_pytorch_cell(rec: &Recurrent) -> bool {
         Cell::Gru => &[Activation::Sigmoid, Activation::Tanh],
         Cell::Rnn => &[rec.activations[0]],
     };
-    let activations = rec.activations.chunks(defaults.len()).all(|c| c == defaults)
-        && (rec.cell != Cell::Rnn || matches!(rec.activations[0], Activation::Tanh | Activation::Relu));
-    activations && rec.clip.is_none() && !rec.input_forget && (rec.cell != Cell::Gru || rec.linear_before_reset)
+    let activations = rec
+        .activations
+        .chunks(defaults.len())
+        .all(|c| c == defaults)
+        && (rec.cell != Cell::Rnn
+            || matches!(rec.activations[0], Activation::Tanh | Activation::Relu));
+    activations
+        && rec.clip.is_none()
+        && !rec.input_forget
+        && (rec.cell != Cell::Gru || rec.linear_before_reset)
 }
 
 /// The kernels' general cell for `rec`, with the peepholes `p` (`[D][3H]`) when non-zero.
@@ -77,7 +84,9 @@ fn general_cell(rec: &Recurrent, p: Option<&[f32]>) -> CellVariant {
         activations,
         clip: rec.clip.unwrap_or(0.0),
         input_forget: rec.input_forget,
-        peepholes: p.filter(|p| p.iter().any(|&v| v != 0.0)).map(<[f32]>::to_vec),
+        peepholes: p
+            .filter(|p| p.iter().any(|&v| v != 0.0))
+            .map(<[f32]>::to_vec),
         reset_first: rec.cell == Cell::Gru && !rec.linear_before_reset,
     }
 }
@@ -96,7 +105,11 @@ pub(crate) fn stored_weights<'g>(node: &Node, graph: &'g Graph) -> Option<Vec<Op
 
 /// Builds the stack for node `rec` from its weights (`inputs` indexed as the operator's
 /// inputs; only `W`, `R`, `B` and `P` are read), or says why it cannot run on the GPU.
-pub(crate) fn lower(rec: &Recurrent, label: &str, inputs: &[Option<&Val>]) -> Result<Lowered, String> {
+pub(crate) fn lower(
+    rec: &Recurrent,
+    label: &str,
+    inputs: &[Option<&Val>],
+) -> Result<Lowered, String> {
     let get = |i: usize| inputs.get(i).copied().flatten();
     for (i, name) in [(1, "W"), (2, "R"), (3, "B"), (7, "P")] {
         if let Some(Val::F(a)) = get(i) {
@@ -117,7 +130,12 @@ pub(crate) fn lower(rec: &Recurrent, label: &str, inputs: &[Option<&Val>]) -> Re
         Some(Val::F(b)) => Some(b),
         _ => None,
     };
-    let shapes: Vec<Option<&[usize]>> = vec![None, Some(&w.shape), Some(&r.shape), b.map(|b| b.shape.as_slice())];
+    let shapes: Vec<Option<&[usize]>> = vec![
+        None,
+        Some(&w.shape),
+        Some(&r.shape),
+        b.map(|b| b.shape.as_slice()),
+    ];
     // X is not known here; its input size is W's.
     let x_shape = [1, 1, w.shape.get(2).copied().unwrap_or(0)];
     let mut all = shapes.clone();
@@ -137,23 +155,53 @@ pub(crate) fn lower(rec: &Recurrent, label: &str, inputs: &[Option<&Val>]) -> Re
         .batch_first(rec.batch_major);
     let order = gate_order(rec.cell);
     let reorder = |m: &[f32], cols: usize| -> Vec<f32> {
-        order.iter().flat_map(|&k| m[k * h * cols..(k + 1) * h * cols].iter().copied()).collect()
+        order
+            .iter()
+            .flat_map(|&k| m[k * h * cols..(k + 1) * h * cols].iter().copied())
+            .collect()
     };
     let mut tensors: Vec<(String, Vec<usize>, Vec<f32>)> = Vec::new();
     for d in 0..dims.d {
         let suffix = if d == 1 { "_l0_reverse" } else { "_l0" };
         let rows = g * h;
-        tensors.push((format!("weight_ih{suffix}"), vec![rows, i], reorder(&w.data[d * rows * i..(d + 1) * rows * i], i)));
-        tensors.push((format!("weight_hh{suffix}"), vec![rows, h], reorder(&r.data[d * rows * h..(d + 1) * rows * h], h)));
-        let bias = b.map_or(vec![0.0; 2 * rows], |b| b.data[d * 2 * rows..(d + 1) * 2 * rows].to_vec());
-        tensors.push((format!("bias_ih{suffix}"), vec![rows], reorder(&bias[..rows], 1)));
-        tensors.push((format!("bias_hh{suffix}"), vec![rows], reorder(&bias[rows..], 1)));
+        tensors.push((
+            format!("weight_ih{suffix}"),
+            vec![rows, i],
+            reorder(&w.data[d * rows * i..(d + 1) * rows * i], i),
+        ));
+        tensors.push((
+            format!("weight_hh{suffix}"),
+            vec![rows, h],
+            reorder(&r.data[d * rows * h..(d + 1) * rows * h], h),
+        ));
+        let bias = b.map_or(vec![0.0; 2 * rows], |b| {
+            b.data[d * 2 * rows..(d + 1) * 2 * rows].to_vec()
+        });
+        tensors.push((
+            format!("bias_ih{suffix}"),
+            vec![rows],
+            reorder(&bias[..rows], 1),
+        ));
+        tensors.push((
+            format!("bias_hh{suffix}"),
+            vec![rows],
+            reorder(&bias[rows..], 1),
+        ));
     }
-    let rnn = Rnn::from_tensors(config, tensors.iter().map(|(n, s, d)| (n.as_str(), s.as_slice(), d.as_slice())))
-        .map_err(|e| e.to_string())?;
+    let rnn = Rnn::from_tensors(
+        config,
+        tensors
+            .iter()
+            .map(|(n, s, d)| (n.as_str(), s.as_slice(), d.as_slice())),
+    )
+    .map_err(|e| e.to_string())?;
     Ok(Lowered {
         rnn,
-        general: if pytorch { None } else { Some(general_cell(rec, peepholes)) },
+        general: if pytorch {
+            None
+        } else {
+            Some(general_cell(rec, peepholes))
+        },
         reverse_only: rec.direction == Direction::Reverse,
         batch_major: rec.batch_major,
         cell: rec.cell,
@@ -207,7 +255,11 @@ impl Lowered {
             _ => None,
         };
         let x = float(0).expect("the dry run checked X");
-        let (t, b, i) = if self.batch_major { (x.shape[1], x.shape[0], x.shape[2]) } else { (x.shape[0], x.shape[1], x.shape[2]) };
+        let (t, b, i) = if self.batch_major {
+            (x.shape[1], x.shape[0], x.shape[2])
+        } else {
+            (x.shape[0], x.shape[1], x.shape[2])
+        };
         let config = self.rnn.config();
         let (d, h) = (config.num_directions(), config.hidden_size);
         let given_lens = match inputs.get(4).copied().flatten() {
@@ -224,7 +276,16 @@ impl Lowered {
         // States: ONNX [D, B, H] or [B, D, H] (layout 1); PyTorch [D, B, H] always.
         let state = |k: usize| {
             float(k)
-                .map(|s| Tensor::new([d, b, h], if self.batch_major { swap01(&s.data, b, d, h) } else { s.data.clone() }))
+                .map(|s| {
+                    Tensor::new(
+                        [d, b, h],
+                        if self.batch_major {
+                            swap01(&s.data, b, d, h)
+                        } else {
+                            s.data.clone()
+                        },
+                    )
+                })
                 .transpose()
         };
         Ok(Prepared {
@@ -252,7 +313,11 @@ impl Lowered {
         let mut c_n = out.c_n.map(Tensor::into_data).unwrap_or_default();
         for (row, _) in p.lens.iter().enumerate().filter(|(_, &l)| l == 0) {
             for step in 0..t {
-                let at = if self.batch_major { (row * t + step) * d * h } else { (step * b + row) * d * h };
+                let at = if self.batch_major {
+                    (row * t + step) * d * h
+                } else {
+                    (step * b + row) * d * h
+                };
                 y[at..at + d * h].fill(0.0);
             }
             for dir in 0..d {
@@ -268,46 +333,25 @@ impl Lowered {
             (Array::new(vec![b, t, d, h], y), [b, d, h])
         } else {
             // [T, B, D, H] -> [T, D, B, H].
-            (Array::new(vec![t, d, b, h], swap12(&y, t, b, d, h)), [d, b, h])
+            (
+                Array::new(vec![t, d, b, h], swap12(&y, t, b, d, h)),
+                [d, b, h],
+            )
         };
-        let state_out = |s: Vec<f32>| if self.batch_major { swap01(&s, d, b, h) } else { s };
-        let mut outs = vec![Val::F(y), Val::F(Array::new(states.to_vec(), state_out(h_n)))];
+        let state_out = |s: Vec<f32>| {
+            if self.batch_major {
+                swap01(&s, d, b, h)
+            } else {
+                s
+            }
+        };
+        let mut outs = vec![
+            Val::F(y),
+            Val::F(Array::new(states.to_vec(), state_out(h_n))),
+        ];
         if self.cell == Cell::Lstm {
             outs.push(Val::F(Array::new(states.to_vec(), state_out(c_n))));
         }
         outs
     }
-}
-
-/// Reverses each sequence's first `lens[b]` steps in place; rows of `width` floats.
-fn flip(data: &mut [f32], lens: &[usize], t: usize, b: usize, width: usize, batch_major: bool) {
-    let at = |row: usize, step: usize| if batch_major { (row * t + step) * width } else { (step * b + row) * width };
-    for (row, &len) in lens.iter().enumerate() {
-        for s in 0..len / 2 {
-            let (p, q) = (at(row, s), at(row, len - 1 - s));
-            for k in 0..width {
-                data.swap(p + k, q + k);
-            }
-        }
-    }
-}
-
-/// `[n0, n1, w]` to `[n1, n0, w]`.
-pub(crate) fn swap01(data: &[f32], n0: usize, n1: usize, w: usize) -> Vec<f32> {
-    let mut out = Vec::with_capacity(data.len());
-    for j in 0..n1 {
-        for i in 0..n0 {
-            out.extend_from_slice(&data[(i * n1 + j) * w..(i * n1 + j + 1) * w]);
-        }
-    }
-    out
-}
-
-/// `[t, b, d, h]` to `[t, d, b, h]`.
-pub(crate) fn swap12(data: &[f32], t: usize, b: usize, d: usize, h: usize) -> Vec<f32> {
-    let mut out = Vec::with_capacity(data.len());
-    for step in 0..t {
-        out.extend(swap01(&data[step * b * d * h..(step + 1) * b * d * h], b, d, h));
-    }
-    out
 }

@@ -59,9 +59,9 @@ pub use gpu::GpuOnnxModel;
 pub use model::{OnnxModel, TensorInfo};
 pub use value::{IntTensor, Value, Values};
 
+#[cfg(test)]
+mod error_tests;
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod fuzz_tests;
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod gpu_tests;
-#[cfg(test)]
-mod error_tests;

@@ -105,11 +105,19 @@ impl OnnxModel {
         let given: Vec<(&str, Elem, &[usize])> = shapes
             .iter()
             .map(|(name, shape)| {
-                let elem = self.graph.inputs.iter().find(|d| d.name == *name).map_or(Elem::Float, |d| d.elem);
+                let elem = self
+                    .graph
+                    .inputs
+                    .iter()
+                    .find(|d| d.name == *name)
+                    .map_or(Elem::Float, |d| d.elem);
                 (*name, elem, *shape)
             })
             .collect();
-        Ok(run::infer(&self.graph, &given)?.into_iter().map(|(n, m)| (n, m.shape)).collect())
+        Ok(run::infer(&self.graph, &given)?
+            .into_iter()
+            .map(|(n, m)| (n, m.shape))
+            .collect())
     }
 
     /// Runs the graph on the CPU: every graph input by name, every graph output by name.
@@ -126,8 +134,14 @@ impl OnnxModel {
 
     /// Checks `inputs` with the dry run and converts them for the graph runner.
     pub(crate) fn prepare(&self, inputs: &Values) -> Result<Vec<(String, Val)>> {
-        let vals: Vec<(String, Val)> = inputs.iter().map(|(n, v)| (n.to_string(), v.to_val())).collect();
-        let given: Vec<(&str, Elem, &[usize])> = vals.iter().map(|(n, v)| (n.as_str(), v.elem(), v.shape())).collect();
+        let vals: Vec<(String, Val)> = inputs
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.to_val()))
+            .collect();
+        let given: Vec<(&str, Elem, &[usize])> = vals
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.elem(), v.shape()))
+            .collect();
         run::infer(&self.graph, &given)?;
         Ok(vals)
     }

@@ -14,24 +14,44 @@ const FOLD_LIMIT: usize = 4096;
 
 /// Checks the given inputs against the graph's declarations: every runtime input present,
 /// no unknown name, element types and fixed dimensions as declared.
-pub(crate) fn check_inputs(graph: &Graph, given: &[(&str, Elem, &[usize])]) -> Result<(), OnnxError> {
+pub(crate) fn check_inputs(
+    graph: &Graph,
+    given: &[(&str, Elem, &[usize])],
+) -> Result<(), OnnxError> {
     let names: Vec<String> = graph.inputs.iter().map(|d| d.name.clone()).collect();
     for (name, _, _) in given {
         if !names.iter().any(|n| n == name) {
-            return Err(OnnxError::UnknownInput { name: name.to_string(), names });
+            return Err(OnnxError::UnknownInput {
+                name: name.to_string(),
+                names,
+            });
         }
     }
     for d in &graph.inputs {
         let Some((_, elem, shape)) = given.iter().find(|(n, _, _)| *n == d.name) else {
-            return Err(OnnxError::MissingInput { name: d.name.clone(), names });
+            return Err(OnnxError::MissingInput {
+                name: d.name.clone(),
+                names,
+            });
         };
-        let mismatch = |reason: String| OnnxError::InputMismatch { name: d.name.clone(), reason };
+        let mismatch = |reason: String| OnnxError::InputMismatch {
+            name: d.name.clone(),
+            reason,
+        };
         if *elem != d.elem {
             return Err(mismatch(format!(
                 "the graph declares {} ({}) data, but {} data was given",
                 crate::onnx::decode::type_name(d.data_type),
-                if d.elem == Elem::Float { "floating point" } else { "integer" },
-                if *elem == Elem::Float { "floating-point" } else { "integer" }
+                if d.elem == Elem::Float {
+                    "floating point"
+                } else {
+                    "integer"
+                },
+                if *elem == Elem::Float {
+                    "floating-point"
+                } else {
+                    "integer"
+                }
             )));
         }
         if let Some(dims) = &d.dims {
@@ -61,7 +81,10 @@ pub(crate) fn check_inputs(graph: &Graph, given: &[(&str, Elem, &[usize])]) -> R
 
 /// The dry run: every node's outputs from its inputs' shapes, before any work. Returns the
 /// graph outputs' metadata in the graph's order.
-pub(crate) fn infer(graph: &Graph, given: &[(&str, Elem, &[usize])]) -> Result<Vec<(String, Meta)>, OnnxError> {
+pub(crate) fn infer(
+    graph: &Graph,
+    given: &[(&str, Elem, &[usize])],
+) -> Result<Vec<(String, Meta)>, OnnxError> {
     check_inputs(graph, given)?;
     let mut metas: HashMap<&str, Meta> = HashMap::new();
     for (name, elem, shape) in given {
@@ -69,19 +92,40 @@ pub(crate) fn infer(graph: &Graph, given: &[(&str, Elem, &[usize])]) -> Result<V
     }
     for (name, v) in &graph.initializers {
         let small = matches!(v, Val::I(_)) || v.shape().iter().product::<usize>() <= FOLD_LIMIT;
-        let meta = if small { Meta::known(v.clone()) } else { Meta::unknown(v.elem(), v.shape().to_vec()) };
+        let meta = if small {
+            Meta::known(v.clone())
+        } else {
+            Meta::unknown(v.elem(), v.shape().to_vec())
+        };
         metas.insert(name, meta);
     }
     for node in &graph.nodes {
-        let inputs: Vec<Option<&Meta>> = node.inputs.iter().map(|n| if n.is_empty() { None } else { metas.get(n.as_str()) }).collect();
+        let inputs: Vec<Option<&Meta>> = node
+            .inputs
+            .iter()
+            .map(|n| {
+                if n.is_empty() {
+                    None
+                } else {
+                    metas.get(n.as_str())
+                }
+            })
+            .collect();
         let outputs = node.op.infer(&inputs, &node.label)?;
         bind(node, outputs, &mut metas)?;
     }
-    Ok(graph.outputs.iter().map(|o| (o.name.clone(), metas[o.name.as_str()].clone())).collect())
+    Ok(graph
+        .outputs
+        .iter()
+        .map(|o| (o.name.clone(), metas[o.name.as_str()].clone()))
+        .collect())
 }
 
 /// Runs the graph on the CPU. (`GpuOnnxModel` walks it its own way, src/onnx/device.rs.)
-pub(crate) fn run_cpu(graph: &Graph, given: Vec<(String, Val)>) -> crate::Result<Vec<(String, Val)>> {
+pub(crate) fn run_cpu(
+    graph: &Graph,
+    given: Vec<(String, Val)>,
+) -> crate::Result<Vec<(String, Val)>> {
     let mut values: HashMap<&str, Val> = HashMap::new();
     let given: HashMap<String, Val> = given.into_iter().collect();
     for node in &graph.nodes {
@@ -93,7 +137,10 @@ pub(crate) fn run_cpu(graph: &Graph, given: Vec<(String, Val)>) -> crate::Result
                     if n.is_empty() {
                         None
                     } else {
-                        values.get(n.as_str()).or_else(|| given.get(n)).or_else(|| graph.initializers.get(n))
+                        values
+                            .get(n.as_str())
+                            .or_else(|| given.get(n))
+                            .or_else(|| graph.initializers.get(n))
                     }
                 })
                 .collect();
@@ -109,17 +156,32 @@ pub(crate) fn run_cpu(graph: &Graph, given: Vec<(String, Val)>) -> crate::Result
         .outputs
         .iter()
         .map(|o| {
-            let v = values.get(o.name.as_str()).or_else(|| given.get(&o.name)).or_else(|| graph.initializers.get(&o.name));
-            (o.name.clone(), v.cloned().expect("decode checked that every output is defined"))
+            let v = values
+                .get(o.name.as_str())
+                .or_else(|| given.get(&o.name))
+                .or_else(|| graph.initializers.get(&o.name));
+            (
+                o.name.clone(),
+                v.cloned()
+                    .expect("decode checked that every output is defined"),
+            )
         })
         .collect())
 }
 
-fn bind<'g>(node: &'g Node, outputs: Vec<Meta>, metas: &mut HashMap<&'g str, Meta>) -> Result<(), OnnxError> {
+fn bind<'g>(
+    node: &'g Node,
+    outputs: Vec<Meta>,
+    metas: &mut HashMap<&'g str, Meta>,
+) -> Result<(), OnnxError> {
     if node.outputs.len() > outputs.len() {
         return Err(OnnxError::Node {
             node: node.label.clone(),
-            reason: format!("the node names {} outputs; the operator has {}", node.outputs.len(), outputs.len()),
+            reason: format!(
+                "the node names {} outputs; the operator has {}",
+                node.outputs.len(),
+                outputs.len()
+            ),
         });
     }
     for (name, meta) in node.outputs.iter().zip(outputs) {

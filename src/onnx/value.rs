@@ -85,8 +85,13 @@ impl Value {
 
     pub(crate) fn from_val(v: Val) -> Value {
         match v {
-            Val::F(a) => Value::Float(Tensor::new(a.shape, a.data).expect("an array's shape matches its data")),
-            Val::I(a) => Value::Int(IntTensor { shape: a.shape, data: a.data }),
+            Val::F(a) => Value::Float(
+                Tensor::new(a.shape, a.data).expect("an array's shape matches its data"),
+            ),
+            Val::I(a) => Value::Int(IntTensor {
+                shape: a.shape,
+                data: a.data,
+            }),
         }
     }
 }

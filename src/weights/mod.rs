@@ -5,9 +5,9 @@ mod safetensors_file;
 mod saved_input;
 
 pub use load_options::LoadOptions;
-pub use safetensors_file::{save_safetensors, TensorFile};
 #[cfg(feature = "onnx")]
 pub(crate) use safetensors_file::save_views;
+pub use safetensors_file::{save_safetensors, TensorFile};
 pub use saved_input::SavedInput;
 
 use crate::config::{Kind, RnnConfig};

@@ -143,7 +143,10 @@ impl TensorFile {
                 })
             }
         };
-        Ok(Some((view.shape().to_vec(), values.into_iter().map(|v| v as i64).collect())))
+        Ok(Some((
+            view.shape().to_vec(),
+            values.into_iter().map(|v| v as i64).collect(),
+        )))
     }
 
     /// A 1-D integer tensor of sequence lengths (`I64`, `I32` or unsigned), checked non-negative.

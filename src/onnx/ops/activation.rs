@@ -29,7 +29,11 @@ impl Activation {
     /// out, onnxruntime's defaults apply: LeakyRelu 0.01, HardSigmoid 0.2 and 0.5, Elu 1.0,
     /// and 0 for the rest (ThresholdedRelu's alpha is then 0, not the 1.0 of the standalone
     /// operator; Affine and ScaledTanh get 0 and 0).
-    pub fn parse_list(names: &[String], alphas: &[f32], betas: &[f32]) -> Result<Vec<Activation>, OnnxError> {
+    pub fn parse_list(
+        names: &[String],
+        alphas: &[f32],
+        betas: &[f32],
+    ) -> Result<Vec<Activation>, OnnxError> {
         let (mut alphas, mut betas) = (alphas.iter().copied(), betas.iter().copied());
         let mut out = Vec::with_capacity(names.len());
         for name in names {
@@ -38,11 +42,20 @@ impl Activation {
                 "sigmoid" => Activation::Sigmoid,
                 "tanh" => Activation::Tanh,
                 "relu" => Activation::Relu,
-                "affine" => Activation::Affine { alpha: alpha(0.0), beta: betas.next().unwrap_or(0.0) },
+                "affine" => Activation::Affine {
+                    alpha: alpha(0.0),
+                    beta: betas.next().unwrap_or(0.0),
+                },
                 "leakyrelu" => Activation::LeakyRelu { alpha: alpha(0.01) },
                 "thresholdedrelu" => Activation::ThresholdedRelu { alpha: alpha(0.0) },
-                "scaledtanh" => Activation::ScaledTanh { alpha: alpha(0.0), beta: betas.next().unwrap_or(0.0) },
-                "hardsigmoid" => Activation::HardSigmoid { alpha: alpha(0.2), beta: betas.next().unwrap_or(0.5) },
+                "scaledtanh" => Activation::ScaledTanh {
+                    alpha: alpha(0.0),
+                    beta: betas.next().unwrap_or(0.0),
+                },
+                "hardsigmoid" => Activation::HardSigmoid {
+                    alpha: alpha(0.2),
+                    beta: betas.next().unwrap_or(0.5),
+                },
                 "elu" => Activation::Elu { alpha: alpha(1.0) },
                 "softsign" => Activation::Softsign,
                 "softplus" => Activation::Softplus,

@@ -22,16 +22,25 @@ impl<'a> Attrs<'a> {
         }
     }
 
-    fn get(&self, name: &str, kind: AttributeType) -> Result<Option<&'a AttributeProto>, OnnxError> {
+    fn get(
+        &self,
+        name: &str,
+        kind: AttributeType,
+    ) -> Result<Option<&'a AttributeProto>, OnnxError> {
         let Some(a) = self.node.attribute.iter().find(|a| a.name() == name) else {
             return Ok(None);
         };
         if !a.ref_attr_name().is_empty() {
-            return Err(self.error(format!("attribute `{name}` refers to a function attribute, which is not supported")));
+            return Err(self.error(format!(
+                "attribute `{name}` refers to a function attribute, which is not supported"
+            )));
         }
         // Files from before IR version 2 leave `type` unset; trust the field that is present.
         if a.r#type.is_some() && a.r#type() != kind {
-            return Err(self.error(format!("attribute `{name}` is {:?}, expected {kind:?}", a.r#type())));
+            return Err(self.error(format!(
+                "attribute `{name}` is {:?}, expected {kind:?}",
+                a.r#type()
+            )));
         }
         Ok(Some(a))
     }
@@ -53,24 +62,36 @@ impl<'a> Attrs<'a> {
     }
 
     pub fn floats(&self, name: &str) -> Result<Option<Vec<f32>>, OnnxError> {
-        Ok(self.get(name, AttributeType::Floats)?.map(|a| a.floats.clone()))
+        Ok(self
+            .get(name, AttributeType::Floats)?
+            .map(|a| a.floats.clone()))
     }
 
     pub fn string(&self, name: &str) -> Result<Option<String>, OnnxError> {
-        Ok(self.get(name, AttributeType::String)?.map(|a| String::from_utf8_lossy(a.s()).into_owned()))
+        Ok(self
+            .get(name, AttributeType::String)?
+            .map(|a| String::from_utf8_lossy(a.s()).into_owned()))
     }
 
     pub fn strings(&self, name: &str) -> Result<Option<Vec<String>>, OnnxError> {
-        Ok(self
-            .get(name, AttributeType::Strings)?
-            .map(|a| a.strings.iter().map(|s| String::from_utf8_lossy(s).into_owned()).collect()))
+        Ok(self.get(name, AttributeType::Strings)?.map(|a| {
+            a.strings
+                .iter()
+                .map(|s| String::from_utf8_lossy(s).into_owned())
+                .collect()
+        }))
     }
 
     pub fn tensor(&self, name: &str) -> Result<Option<Val>, OnnxError> {
         match self.get(name, AttributeType::Tensor)? {
             Some(a) => {
-                let t = a.t.as_ref().ok_or_else(|| self.error(format!("attribute `{name}` holds no tensor")))?;
-                Ok(Some(tensor(t, &format!("{}: attribute `{name}`", self.label))?))
+                let t =
+                    a.t.as_ref()
+                        .ok_or_else(|| self.error(format!("attribute `{name}` holds no tensor")))?;
+                Ok(Some(tensor(
+                    t,
+                    &format!("{}: attribute `{name}`", self.label),
+                )?))
             }
             None => Ok(None),
         }

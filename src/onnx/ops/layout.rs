@@ -1,7 +1,8 @@
 //! The operators that move data without arithmetic (and `Cast`): each has one shape rule,
 //! used by the dry run and by the run itself.
 
-use crate::onnx::array::{axis, broadcast, broadcast_index, count, map_val, strides, Array, Elem, Val};
+use crate::onnx::array::{axis, broadcast, broadcast_index, count, map_val, Array, Elem, Val};
+use crate::onnx::ops::movement::{concat, gather, slice, transpose, AxisSlice};
 use crate::onnx::ops::{input, ints, known_ints, meta, node_error, Meta, Op, SliceAttrs};
 use crate::onnx::OnnxError;
 
@@ -28,12 +29,40 @@ pub(super) fn run(op: &Op, inputs: &[Option<&Val>], label: &str) -> Result<Val, 
             let shapes: Vec<&[usize]> = parts.iter().map(|p| p.shape()).collect();
             let (out, at) = concat_rule(&shapes, *ax, label)?;
             match parts[0] {
-                Val::F(_) => Val::F(concat(parts.iter().map(|p| match p { Val::F(a) => Ok(a), _ => Err(mixed(label)) }).collect::<Result<_, _>>()?, &out, at)),
-                Val::I(_) => Val::I(concat(parts.iter().map(|p| match p { Val::I(a) => Ok(a), _ => Err(mixed(label)) }).collect::<Result<_, _>>()?, &out, at)),
+                Val::F(_) => Val::F(concat(
+                    parts
+                        .iter()
+                        .map(|p| match p {
+                            Val::F(a) => Ok(a),
+                            _ => Err(mixed(label)),
+                        })
+                        .collect::<Result<_, _>>()?,
+                    &out,
+                    at,
+                )),
+                Val::I(_) => Val::I(concat(
+                    parts
+                        .iter()
+                        .map(|p| match p {
+                            Val::I(a) => Ok(a),
+                            _ => Err(mixed(label)),
+                        })
+                        .collect::<Result<_, _>>()?,
+                    &out,
+                    at,
+                )),
             }
         }
         Op::Slice { attrs } => {
-            let plan = slice_rule(&shape, attrs, &values(1)?, &values(2)?, &values(3)?, &values(4)?, label)?;
+            let plan = slice_rule(
+                &shape,
+                attrs,
+                &values(1)?,
+                &values(2)?,
+                &values(3)?,
+                &values(4)?,
+                label,
+            )?;
             map_val!(x, |a| slice(a, &plan))
         }
         Op::Gather { axis: ax } => {
@@ -43,7 +72,10 @@ pub(super) fn run(op: &Op, inputs: &[Option<&Val>], label: &str) -> Result<Val, 
             let mut picked = Vec::with_capacity(indices.data.len());
             for &i in &indices.data {
                 if i < -n || i >= n {
-                    return Err(node_error(label, format!("index {i} is outside axis {at} of size {n}")));
+                    return Err(node_error(
+                        label,
+                        format!("index {i} is outside axis {at} of size {n}"),
+                    ));
                 }
                 picked.push(if i < 0 { (i + n) as usize } else { i as usize });
             }
@@ -54,16 +86,26 @@ pub(super) fn run(op: &Op, inputs: &[Option<&Val>], label: &str) -> Result<Val, 
             let target = shape_values(&values(1)?.unwrap_or_default(), label)?;
             let out = broadcast(&shape, &target, label)?;
             let index = broadcast_index(&shape, &out);
-            map_val!(x, |a| Array::new(out.clone(), index.iter().map(|&i| a.data[i]).collect()))
+            map_val!(x, |a| Array::new(
+                out.clone(),
+                index.iter().map(|&i| a.data[i]).collect()
+            ))
         }
         Op::ConstantOfShape { value } => {
             let out = shape_values(&ints(inputs, 0, label)?.data, label)?;
-            let n = count(&out).ok_or_else(|| node_error(label, "the shape has too many elements"))?;
+            let n =
+                count(&out).ok_or_else(|| node_error(label, "the shape has too many elements"))?;
             map_val!(value, |v| Array::new(out.clone(), vec![v.data[0]; n]))
         }
         Op::Cast { to } => match (x, to) {
-            (Val::F(a), Elem::Int) => Val::I(Array::new(shape, a.data.iter().map(|&v| v as i64).collect())),
-            (Val::I(a), Elem::Float) => Val::F(Array::new(shape, a.data.iter().map(|&v| v as f32).collect())),
+            (Val::F(a), Elem::Int) => Val::I(Array::new(
+                shape,
+                a.data.iter().map(|&v| v as i64).collect(),
+            )),
+            (Val::I(a), Elem::Float) => Val::F(Array::new(
+                shape,
+                a.data.iter().map(|&v| v as f32).collect(),
+            )),
             _ => x.clone(),
         },
         _ => unreachable!("not a layout operator"),
@@ -78,9 +120,10 @@ pub(super) fn infer(op: &Op, inputs: &[Option<&Meta>], label: &str) -> Result<Me
             let perm = permutation(perm.as_deref(), shape.len(), label)?;
             Meta::unknown(x.elem, perm.iter().map(|&p| shape[p]).collect())
         }
-        Op::Squeeze { .. } | Op::Unsqueeze { .. } | Op::Reshape { .. } => {
-            Meta::unknown(x.elem, reshape_rule(op, shape, &known_ints(inputs, 1, label)?, label)?)
-        }
+        Op::Squeeze { .. } | Op::Unsqueeze { .. } | Op::Reshape { .. } => Meta::unknown(
+            x.elem,
+            reshape_rule(op, shape, &known_ints(inputs, 1, label)?, label)?,
+        ),
         Op::Concat { axis: ax } => {
             let parts: Vec<&Meta> = inputs.iter().flatten().copied().collect();
             if parts.iter().any(|p| p.elem != x.elem) {
@@ -123,72 +166,97 @@ fn mixed(label: &str) -> OnnxError {
 fn shape_values(values: &[i64], label: &str) -> Result<Vec<usize>, OnnxError> {
     let shape = values
         .iter()
-        .map(|&d| usize::try_from(d).map_err(|_| node_error(label, format!("shape {values:?} has a negative dimension"))))
+        .map(|&d| {
+            usize::try_from(d).map_err(|_| {
+                node_error(label, format!("shape {values:?} has a negative dimension"))
+            })
+        })
         .collect::<Result<Vec<_>, _>>()?;
-    count(&shape).ok_or_else(|| node_error(label, format!("shape {values:?} has too many elements")))?;
+    count(&shape)
+        .ok_or_else(|| node_error(label, format!("shape {values:?} has too many elements")))?;
     Ok(shape)
 }
 
 fn permutation(perm: Option<&[i64]>, rank: usize, label: &str) -> Result<Vec<usize>, OnnxError> {
     let perm: Vec<usize> = match perm {
         None => (0..rank).rev().collect(),
-        Some(p) => p.iter().map(|&a| axis(a, rank, label)).collect::<Result<_, _>>()?,
+        Some(p) => p
+            .iter()
+            .map(|&a| axis(a, rank, label))
+            .collect::<Result<_, _>>()?,
     };
     let mut seen = vec![false; rank];
     if perm.len() != rank || perm.iter().any(|&p| std::mem::replace(&mut seen[p], true)) {
-        return Err(node_error(label, format!("perm {perm:?} is not a permutation of the {rank} axes")));
+        return Err(node_error(
+            label,
+            format!("perm {perm:?} is not a permutation of the {rank} axes"),
+        ));
     }
     Ok(perm)
 }
 
-fn transpose<T: Copy>(a: &Array<T>, perm: &[usize]) -> Array<T> {
-    let out_shape: Vec<usize> = perm.iter().map(|&p| a.shape[p]).collect();
-    let in_strides = strides(&a.shape);
-    let step: Vec<usize> = perm.iter().map(|&p| in_strides[p]).collect();
-    let mut data = Vec::with_capacity(a.data.len());
-    let mut pos = vec![0usize; out_shape.len()];
-    for _ in 0..a.data.len() {
-        data.push(a.data[pos.iter().zip(&step).map(|(i, s)| i * s).sum::<usize>()]);
-        for i in (0..pos.len()).rev() {
-            pos[i] += 1;
-            if pos[i] < out_shape[i] {
-                break;
-            }
-            pos[i] = 0;
-        }
-    }
-    Array::new(out_shape, data)
-}
-
 /// The output shape of Squeeze, Unsqueeze and Reshape (none of them moves data).
-fn reshape_rule(op: &Op, shape: &[usize], input1: &Option<Vec<i64>>, label: &str) -> Result<Vec<usize>, OnnxError> {
+fn reshape_rule(
+    op: &Op,
+    shape: &[usize],
+    input1: &Option<Vec<i64>>,
+    label: &str,
+) -> Result<Vec<usize>, OnnxError> {
     match op {
         Op::Squeeze { axes } => {
             let axes = axes.clone().or_else(|| input1.clone()).unwrap_or_default();
-            let axes: Vec<usize> = axes.iter().map(|&a| axis(a, shape.len(), label)).collect::<Result<_, _>>()?;
+            let axes: Vec<usize> = axes
+                .iter()
+                .map(|&a| axis(a, shape.len(), label))
+                .collect::<Result<_, _>>()?;
             if let Some(&bad) = axes.iter().find(|&&a| shape[a] != 1) {
-                return Err(node_error(label, format!("cannot squeeze axis {bad} of shape {shape:?}: its size is not 1")));
+                return Err(node_error(
+                    label,
+                    format!("cannot squeeze axis {bad} of shape {shape:?}: its size is not 1"),
+                ));
             }
             Ok(shape
                 .iter()
                 .enumerate()
-                .filter(|&(i, &d)| if axes.is_empty() { d != 1 } else { !axes.contains(&i) })
+                .filter(|&(i, &d)| {
+                    if axes.is_empty() {
+                        d != 1
+                    } else {
+                        !axes.contains(&i)
+                    }
+                })
                 .map(|(_, &d)| d)
                 .collect())
         }
         Op::Unsqueeze { axes } => {
-            let axes = axes.clone().or_else(|| input1.clone()).ok_or_else(|| node_error(label, "input 1 (axes) is required"))?;
+            let axes = axes
+                .clone()
+                .or_else(|| input1.clone())
+                .ok_or_else(|| node_error(label, "input 1 (axes) is required"))?;
             let rank = shape.len() + axes.len();
-            let mut axes: Vec<usize> = axes.iter().map(|&a| axis(a, rank, label)).collect::<Result<_, _>>()?;
+            let mut axes: Vec<usize> = axes
+                .iter()
+                .map(|&a| axis(a, rank, label))
+                .collect::<Result<_, _>>()?;
             axes.sort_unstable();
             if axes.windows(2).any(|w| w[0] == w[1]) {
                 return Err(node_error(label, format!("axes {axes:?} repeat an axis")));
             }
             let mut rest = shape.iter();
-            Ok((0..rank).map(|i| if axes.contains(&i) { 1 } else { *rest.next().unwrap() }).collect())
+            Ok((0..rank)
+                .map(|i| {
+                    if axes.contains(&i) {
+                        1
+                    } else {
+                        *rest.next().unwrap()
+                    }
+                })
+                .collect())
         }
         Op::Reshape { allowzero } => {
-            let target = input1.clone().ok_or_else(|| node_error(label, "input 1 (shape) is required"))?;
+            let target = input1
+                .clone()
+                .ok_or_else(|| node_error(label, "input 1 (shape) is required"))?;
             let total = count(shape).unwrap_or(0);
             let mut out = Vec::with_capacity(target.len());
             let mut infer_at = None;
@@ -203,10 +271,14 @@ fn reshape_rule(op: &Op, shape: &[usize], input1: &Option<Vec<i64>>, label: &str
                     _ => return Err(node_error(label, format!("shape {target:?} is not a valid target shape"))),
                 });
             }
-            let known = count(&out).ok_or_else(|| node_error(label, "the shape has too many elements"))?;
+            let known =
+                count(&out).ok_or_else(|| node_error(label, "the shape has too many elements"))?;
             if let Some(i) = infer_at {
                 if known == 0 || !total.is_multiple_of(known) {
-                    return Err(node_error(label, format!("cannot reshape {shape:?} ({total} elements) to {target:?}")));
+                    return Err(node_error(
+                        label,
+                        format!("cannot reshape {shape:?} ({total} elements) to {target:?}"),
+                    ));
                 }
                 out[i] = total / known;
             } else if known != total {
@@ -218,37 +290,27 @@ fn reshape_rule(op: &Op, shape: &[usize], input1: &Option<Vec<i64>>, label: &str
     }
 }
 
-fn concat_rule(shapes: &[&[usize]], ax: i64, label: &str) -> Result<(Vec<usize>, usize), OnnxError> {
-    let first = shapes.first().ok_or_else(|| node_error(label, "Concat needs at least one input"))?;
+fn concat_rule(
+    shapes: &[&[usize]],
+    ax: i64,
+    label: &str,
+) -> Result<(Vec<usize>, usize), OnnxError> {
+    let first = shapes
+        .first()
+        .ok_or_else(|| node_error(label, "Concat needs at least one input"))?;
     let at = axis(ax, first.len(), label)?;
     let mut out = first.to_vec();
     out[at] = 0;
     for s in shapes {
         if s.len() != first.len() || s.iter().enumerate().any(|(i, &d)| i != at && d != first[i]) {
-            return Err(node_error(label, format!("cannot concatenate shapes {shapes:?} along axis {at}")));
+            return Err(node_error(
+                label,
+                format!("cannot concatenate shapes {shapes:?} along axis {at}"),
+            ));
         }
         out[at] += s[at];
     }
     Ok((out, at))
-}
-
-fn concat<T: Copy>(parts: Vec<&Array<T>>, out: &[usize], at: usize) -> Array<T> {
-    let outer: usize = out[..at].iter().product();
-    let mut data = Vec::with_capacity(count(out).unwrap_or(0));
-    for o in 0..outer {
-        for p in &parts {
-            let block: usize = p.shape[at..].iter().product();
-            data.extend_from_slice(&p.data[o * block..(o + 1) * block]);
-        }
-    }
-    Array::new(out.to_vec(), data)
-}
-
-/// One axis of a slice: the first index, the step and the number of elements taken.
-struct AxisSlice {
-    start: i64,
-    step: i64,
-    len: usize,
 }
 
 fn slice_rule(
@@ -263,17 +325,30 @@ fn slice_rule(
     let (starts, ends, axes) = match attrs {
         Some(a) => (a.starts.clone(), a.ends.clone(), a.axes.clone()),
         None => (
-            starts.clone().ok_or_else(|| node_error(label, "input 1 (starts) is required"))?,
-            ends.clone().ok_or_else(|| node_error(label, "input 2 (ends) is required"))?,
+            starts
+                .clone()
+                .ok_or_else(|| node_error(label, "input 1 (starts) is required"))?,
+            ends.clone()
+                .ok_or_else(|| node_error(label, "input 2 (ends) is required"))?,
             axes.clone(),
         ),
     };
     let axes = axes.unwrap_or_else(|| (0..starts.len() as i64).collect());
     let steps = steps.clone().unwrap_or_else(|| vec![1; starts.len()]);
     if ends.len() != starts.len() || axes.len() != starts.len() || steps.len() != starts.len() {
-        return Err(node_error(label, "starts, ends, axes and steps must have the same length"));
+        return Err(node_error(
+            label,
+            "starts, ends, axes and steps must have the same length",
+        ));
     }
-    let mut plan: Vec<AxisSlice> = shape.iter().map(|&d| AxisSlice { start: 0, step: 1, len: d }).collect();
+    let mut plan: Vec<AxisSlice> = shape
+        .iter()
+        .map(|&d| AxisSlice {
+            start: 0,
+            step: 1,
+            len: d,
+        })
+        .collect();
     for k in 0..starts.len() {
         let at = axis(axes[k], shape.len(), label)?;
         let dim = shape[at] as i64;
@@ -284,55 +359,28 @@ fn slice_rule(
         let clampi = |v: i64, lo: i64, hi: i64| v.clamp(lo, hi);
         let norm = |v: i64| if v < 0 { v.saturating_add(dim) } else { v };
         let (start, end) = if step > 0 {
-            (clampi(norm(starts[k]), 0, dim), clampi(norm(ends[k]), 0, dim))
+            (
+                clampi(norm(starts[k]), 0, dim),
+                clampi(norm(ends[k]), 0, dim),
+            )
         } else {
-            (clampi(norm(starts[k]), 0, dim - 1), clampi(norm(ends[k]), -1, dim - 1))
+            (
+                clampi(norm(starts[k]), 0, dim - 1),
+                clampi(norm(ends[k]), -1, dim - 1),
+            )
         };
         let len = if step > 0 {
             ((end - start).max(0) + step - 1) / step
         } else {
             ((start - end).max(0) + (-step) - 1) / (-step)
         };
-        plan[at] = AxisSlice { start, step, len: len as usize };
+        plan[at] = AxisSlice {
+            start,
+            step,
+            len: len as usize,
+        };
     }
     Ok(plan)
-}
-
-fn slice<T: Copy>(a: &Array<T>, plan: &[AxisSlice]) -> Array<T> {
-    let out: Vec<usize> = plan.iter().map(|s| s.len).collect();
-    let n = count(&out).unwrap_or(0);
-    let st = strides(&a.shape);
-    let mut data = Vec::with_capacity(n);
-    let mut pos = vec![0usize; out.len()];
-    for _ in 0..n {
-        let at: i64 = pos.iter().zip(plan).zip(&st).map(|((&p, s), &stride)| (s.start + p as i64 * s.step) * stride as i64).sum();
-        data.push(a.data[at as usize]);
-        for i in (0..pos.len()).rev() {
-            pos[i] += 1;
-            if pos[i] < out[i] {
-                break;
-            }
-            pos[i] = 0;
-        }
-    }
-    Array::new(out, data)
-}
-
-fn gather<T: Copy>(a: &Array<T>, at: usize, picked: &[usize], indices_shape: &[usize]) -> Array<T> {
-    let outer: usize = a.shape[..at].iter().product();
-    let inner: usize = a.shape[at + 1..].iter().product();
-    let dim = a.shape[at];
-    let mut data = Vec::with_capacity(outer * picked.len() * inner);
-    for o in 0..outer {
-        for &p in picked {
-            let from = (o * dim + p) * inner;
-            data.extend_from_slice(&a.data[from..from + inner]);
-        }
-    }
-    let mut shape = a.shape[..at].to_vec();
-    shape.extend_from_slice(indices_shape);
-    shape.extend_from_slice(&a.shape[at + 1..]);
-    Array::new(shape, data)
 }
 
 fn shape_of(shape: &[usize], start: i64, end: Option<i64>) -> Array<i64> {

@@ -3,8 +3,10 @@
 
 mod activation;
 mod attrs;
+mod inputs;
 mod layout;
 mod math;
+mod movement;
 pub(crate) mod recurrent;
 mod recurrent_run;
 
@@ -14,40 +16,95 @@ use crate::onnx::proto::NodeProto;
 use crate::onnx::OnnxError;
 pub(crate) use activation::Activation;
 use attrs::Attrs;
+pub(crate) use inputs::{floats, input, ints, known_ints, meta, node_error};
 pub(crate) use recurrent::{Cell, Direction, Recurrent};
 
 /// Every op type a graph may contain, for the error that names an unsupported one.
 pub(crate) const SUPPORTED: &[&str] = &[
-    "LSTM", "GRU", "RNN", "Transpose", "Squeeze", "Unsqueeze", "Reshape", "Concat", "Slice",
-    "Gather", "Shape", "Expand", "ConstantOfShape", "Cast", "Identity", "Constant", "Gemm",
-    "MatMul", "Add", "Sub", "Mul", "Div", "Relu", "Tanh", "Sigmoid", "Softmax",
+    "LSTM",
+    "GRU",
+    "RNN",
+    "Transpose",
+    "Squeeze",
+    "Unsqueeze",
+    "Reshape",
+    "Concat",
+    "Slice",
+    "Gather",
+    "Shape",
+    "Expand",
+    "ConstantOfShape",
+    "Cast",
+    "Identity",
+    "Constant",
+    "Gemm",
+    "MatMul",
+    "Add",
+    "Sub",
+    "Mul",
+    "Div",
+    "Relu",
+    "Tanh",
+    "Sigmoid",
+    "Softmax",
 ];
 
 /// A node's operator with its attributes checked.
 #[derive(Clone, Debug)]
 pub(crate) enum Op {
     Recurrent(Box<Recurrent>),
-    Transpose { perm: Option<Vec<i64>> },
+    Transpose {
+        perm: Option<Vec<i64>>,
+    },
     /// `axes` from the attribute (before opset 13) or, when `None`, from input 1.
-    Squeeze { axes: Option<Vec<i64>> },
-    Unsqueeze { axes: Option<Vec<i64>> },
-    Reshape { allowzero: bool },
-    Concat { axis: i64 },
+    Squeeze {
+        axes: Option<Vec<i64>>,
+    },
+    Unsqueeze {
+        axes: Option<Vec<i64>>,
+    },
+    Reshape {
+        allowzero: bool,
+    },
+    Concat {
+        axis: i64,
+    },
     /// Before opset 10 the bounds are attributes.
-    Slice { attrs: Option<SliceAttrs> },
-    Gather { axis: i64 },
-    Shape { start: i64, end: Option<i64> },
+    Slice {
+        attrs: Option<SliceAttrs>,
+    },
+    Gather {
+        axis: i64,
+    },
+    Shape {
+        start: i64,
+        end: Option<i64>,
+    },
     Expand,
-    ConstantOfShape { value: Val },
-    Cast { to: Elem },
+    ConstantOfShape {
+        value: Val,
+    },
+    Cast {
+        to: Elem,
+    },
     Identity,
-    Constant { value: Val },
-    Gemm { alpha: f32, beta: f32, trans_a: bool, trans_b: bool },
+    Constant {
+        value: Val,
+    },
+    Gemm {
+        alpha: f32,
+        beta: f32,
+        trans_a: bool,
+        trans_b: bool,
+    },
     MatMul,
     Binary(Binary),
     Unary(Unary),
     /// `coerce`: before opset 13 the input is flattened to 2-D at `axis`.
-    Softmax { axis: i64, coerce: bool },
+    Softmax {
+        axis: i64,
+        coerce: bool,
+    },
 }
 
 /// `Slice`'s bounds as attributes (before opset 10).
@@ -116,50 +173,88 @@ impl Op {
             "LSTM" => Op::Recurrent(Box::new(Recurrent::parse(Cell::Lstm, &a)?)),
             "GRU" => Op::Recurrent(Box::new(Recurrent::parse(Cell::Gru, &a)?)),
             "RNN" => Op::Recurrent(Box::new(Recurrent::parse(Cell::Rnn, &a)?)),
-            "Transpose" => Op::Transpose { perm: a.ints("perm")? },
+            "Transpose" => Op::Transpose {
+                perm: a.ints("perm")?,
+            },
             "Squeeze" => Op::Squeeze {
-                axes: if opset < 13 { Some(a.ints("axes")?.unwrap_or_default()) } else { None },
+                axes: if opset < 13 {
+                    Some(a.ints("axes")?.unwrap_or_default())
+                } else {
+                    None
+                },
             },
             "Unsqueeze" => Op::Unsqueeze {
                 axes: if opset < 13 {
-                    Some(a.ints("axes")?.ok_or_else(|| a.error("attribute `axes` is required"))?)
+                    Some(
+                        a.ints("axes")?
+                            .ok_or_else(|| a.error("attribute `axes` is required"))?,
+                    )
                 } else {
                     None
                 },
             },
-            "Reshape" => Op::Reshape { allowzero: a.int_or("allowzero", 0)? != 0 },
+            "Reshape" => Op::Reshape {
+                allowzero: a.int_or("allowzero", 0)? != 0,
+            },
             "Concat" => Op::Concat {
-                axis: a.int("axis")?.ok_or_else(|| a.error("attribute `axis` is required"))?,
+                axis: a
+                    .int("axis")?
+                    .ok_or_else(|| a.error("attribute `axis` is required"))?,
             },
             "Slice" => Op::Slice {
                 attrs: if opset < 10 {
-                    let starts = a.ints("starts")?.ok_or_else(|| a.error("attribute `starts` is required"))?;
-                    let ends = a.ints("ends")?.ok_or_else(|| a.error("attribute `ends` is required"))?;
-                    Some(SliceAttrs { starts, ends, axes: a.ints("axes")? })
+                    let starts = a
+                        .ints("starts")?
+                        .ok_or_else(|| a.error("attribute `starts` is required"))?;
+                    let ends = a
+                        .ints("ends")?
+                        .ok_or_else(|| a.error("attribute `ends` is required"))?;
+                    Some(SliceAttrs {
+                        starts,
+                        ends,
+                        axes: a.ints("axes")?,
+                    })
                 } else {
                     None
                 },
             },
-            "Gather" => Op::Gather { axis: a.int_or("axis", 0)? },
-            "Shape" => Op::Shape { start: a.int_or("start", 0)?, end: a.int("end")? },
+            "Gather" => Op::Gather {
+                axis: a.int_or("axis", 0)?,
+            },
+            "Shape" => Op::Shape {
+                start: a.int_or("start", 0)?,
+                end: a.int("end")?,
+            },
             "Expand" => Op::Expand,
             "ConstantOfShape" => {
                 let value = match a.tensor("value")? {
                     Some(v) if v.shape().iter().product::<usize>() == 1 => v,
-                    Some(v) => return Err(a.error(format!("attribute `value` must hold one element, not shape {:?}", v.shape()))),
+                    Some(v) => {
+                        return Err(a.error(format!(
+                            "attribute `value` must hold one element, not shape {:?}",
+                            v.shape()
+                        )))
+                    }
                     None => Val::F(crate::onnx::array::Array::scalar(0.0)),
                 };
                 Op::ConstantOfShape { value }
             }
             "Cast" => {
-                let to = a.int("to")?.ok_or_else(|| a.error("attribute `to` is required"))?;
+                let to = a
+                    .int("to")?
+                    .ok_or_else(|| a.error("attribute `to` is required"))?;
                 let to = elem_of(to as i32).ok_or_else(|| {
-                    a.error(format!("casting to {} is not supported", crate::onnx::decode::type_name(to as i32)))
+                    a.error(format!(
+                        "casting to {} is not supported",
+                        crate::onnx::decode::type_name(to as i32)
+                    ))
                 })?;
                 Op::Cast { to }
             }
             "Identity" => Op::Identity,
-            "Constant" => Op::Constant { value: constant(&a)? },
+            "Constant" => Op::Constant {
+                value: constant(&a)?,
+            },
             "Gemm" => Op::Gemm {
                 alpha: a.float("alpha")?.unwrap_or(1.0),
                 beta: a.float("beta")?.unwrap_or(1.0),
@@ -223,8 +318,15 @@ impl Op {
             }
         }
         if inputs.iter().flatten().all(|m| m.value.is_some()) && !matches!(self, Op::Recurrent(_)) {
-            let values: Vec<Option<&Val>> = inputs.iter().map(|m| m.and_then(|m| m.value.as_ref())).collect();
-            return Ok(self.run(&values, label)?.into_iter().map(Meta::known).collect());
+            let values: Vec<Option<&Val>> = inputs
+                .iter()
+                .map(|m| m.and_then(|m| m.value.as_ref()))
+                .collect();
+            return Ok(self
+                .run(&values, label)?
+                .into_iter()
+                .map(Meta::known)
+                .collect());
         }
         Ok(metas)
     }
@@ -253,68 +355,4 @@ fn constant(a: &Attrs) -> Result<Val, OnnxError> {
         return Ok(Val::I(Array::new(vec![i.len()], i)));
     }
     Err(a.error("a Constant needs one of `value`, `value_float(s)` or `value_int(s)` (sparse and string constants are not supported)"))
-}
-
-pub(crate) fn node_error(label: &str, reason: impl Into<String>) -> OnnxError {
-    OnnxError::Node {
-        node: label.to_string(),
-        reason: reason.into(),
-    }
-}
-
-/// Input `i`, which the operator requires.
-pub(crate) fn input<'v>(inputs: &[Option<&'v Val>], i: usize, label: &str) -> Result<&'v Val, OnnxError> {
-    inputs
-        .get(i)
-        .copied()
-        .flatten()
-        .ok_or_else(|| node_error(label, format!("input {i} is required")))
-}
-
-pub(crate) fn meta<'m>(inputs: &[Option<&'m Meta>], i: usize, label: &str) -> Result<&'m Meta, OnnxError> {
-    inputs
-        .get(i)
-        .copied()
-        .flatten()
-        .ok_or_else(|| node_error(label, format!("input {i} is required")))
-}
-
-/// Input `i` as float data.
-pub(crate) fn floats<'v>(
-    inputs: &[Option<&'v Val>],
-    i: usize,
-    label: &str,
-) -> Result<&'v crate::onnx::array::Array<f32>, OnnxError> {
-    match input(inputs, i, label)? {
-        Val::F(a) => Ok(a),
-        Val::I(_) => Err(node_error(label, format!("input {i} must be floating point, not integer"))),
-    }
-}
-
-/// Input `i` as integer data (shapes, axes, indices, lengths).
-pub(crate) fn ints<'v>(
-    inputs: &[Option<&'v Val>],
-    i: usize,
-    label: &str,
-) -> Result<&'v crate::onnx::array::Array<i64>, OnnxError> {
-    match input(inputs, i, label)? {
-        Val::I(a) => Ok(a),
-        Val::F(_) => Err(node_error(label, format!("input {i} must be integer, not floating point"))),
-    }
-}
-
-/// The data of input `i` in the dry run, which the shape rule needs (a target shape, axes,
-/// slice bounds): it must be computable from constants and input shapes.
-pub(crate) fn known_ints(inputs: &[Option<&Meta>], i: usize, label: &str) -> Result<Option<Vec<i64>>, OnnxError> {
-    let Some(m) = inputs.get(i).copied().flatten() else {
-        return Ok(None);
-    };
-    match &m.value {
-        Some(Val::I(a)) => Ok(Some(a.data.clone())),
-        Some(Val::F(_)) => Err(node_error(label, format!("input {i} must be integer, not floating point"))),
-        None => Err(node_error(
-            label,
-            format!("input {i} (a shape, axes or bounds) depends on the data of a graph input; only shapes computed from constants and input shapes are supported"),
-        )),
-    }
 }

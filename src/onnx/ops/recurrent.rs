@@ -98,7 +98,11 @@ impl Recurrent {
             "forward" => Direction::Forward,
             "reverse" => Direction::Reverse,
             "bidirectional" => Direction::Bidirectional,
-            other => return Err(a.error(format!("direction `{other}` is none of forward, reverse, bidirectional"))),
+            other => {
+                return Err(a.error(format!(
+                    "direction `{other}` is none of forward, reverse, bidirectional"
+                )))
+            }
         };
         let hidden_size = match a.int("hidden_size")? {
             Some(h) if h > 0 => Some(h as usize),
@@ -115,10 +119,11 @@ impl Recurrent {
             Some(names) => {
                 let alphas = a.floats("activation_alpha")?.unwrap_or_default();
                 let betas = a.floats("activation_beta")?.unwrap_or_default();
-                let list = Activation::parse_list(&names, &alphas, &betas).map_err(|e| match e {
-                    OnnxError::Node { reason, .. } => a.error(reason),
-                    other => other,
-                })?;
+                let list =
+                    Activation::parse_list(&names, &alphas, &betas).map_err(|e| match e {
+                        OnnxError::Node { reason, .. } => a.error(reason),
+                        other => other,
+                    })?;
                 if list.len() == per * direction.count() {
                     list
                 } else if list.len() == per && direction == Direction::Bidirectional {
@@ -160,14 +165,34 @@ impl Recurrent {
 
     /// Checks every input's shape (index as in the operator's input list) and returns the sizes.
     pub fn dims(&self, shapes: &[Option<&[usize]>], label: &str) -> Result<Dims, OnnxError> {
-        let need = |i: usize, name: &str| shapes.get(i).copied().flatten().ok_or_else(|| node_error(label, format!("input {name} is required")));
+        let need = |i: usize, name: &str| {
+            shapes
+                .get(i)
+                .copied()
+                .flatten()
+                .ok_or_else(|| node_error(label, format!("input {name} is required")))
+        };
         let x = need(0, "X")?;
         let w = need(1, "W")?;
         let r = need(2, "R")?;
         if x.len() != 3 {
-            return Err(node_error(label, format!("X must be 3-D ({}), got {x:?}", if self.batch_major { "[batch, seq, input]" } else { "[seq, batch, input]" })));
+            return Err(node_error(
+                label,
+                format!(
+                    "X must be 3-D ({}), got {x:?}",
+                    if self.batch_major {
+                        "[batch, seq, input]"
+                    } else {
+                        "[seq, batch, input]"
+                    }
+                ),
+            ));
         }
-        let (t, b, i) = if self.batch_major { (x[1], x[0], x[2]) } else { (x[0], x[1], x[2]) };
+        let (t, b, i) = if self.batch_major {
+            (x[1], x[0], x[2])
+        } else {
+            (x[0], x[1], x[2])
+        };
         let d = self.direction.count();
         let g = self.cell.gates();
         let h = match (self.hidden_size, r.get(2)) {
@@ -176,7 +201,12 @@ impl Recurrent {
             (None, None) => return Err(node_error(label, format!("R must be 3-D, got {r:?}"))),
         };
         if h > super::MAX_ELEMENTS || i > super::MAX_ELEMENTS {
-            return Err(node_error(label, format!("hidden_size {h} or input_size {i} is beyond any model this crate can hold")));
+            return Err(node_error(
+                label,
+                format!(
+                    "hidden_size {h} or input_size {i} is beyond any model this crate can hold"
+                ),
+            ));
         }
         let expect = |name: &str, got: &[usize], want: Vec<usize>| {
             if got == want.as_slice() {
@@ -193,7 +223,11 @@ impl Recurrent {
         if let Some(s) = shapes.get(4).copied().flatten() {
             expect("sequence_lens", s, vec![b])?;
         }
-        let state = if self.batch_major { vec![b, d, h] } else { vec![d, b, h] };
+        let state = if self.batch_major {
+            vec![b, d, h]
+        } else {
+            vec![d, b, h]
+        };
         if let Some(s) = shapes.get(5).copied().flatten() {
             expect("initial_h", s, state.clone())?;
         }
@@ -220,26 +254,55 @@ impl Recurrent {
         out
     }
 
-    pub(super) fn infer(&self, inputs: &[Option<&Meta>], label: &str) -> Result<Vec<Meta>, OnnxError> {
+    pub(super) fn infer(
+        &self,
+        inputs: &[Option<&Meta>],
+        label: &str,
+    ) -> Result<Vec<Meta>, OnnxError> {
         for (i, m) in inputs.iter().enumerate() {
             if let Some(m) = m {
                 let want = if i == 4 { Elem::Int } else { Elem::Float };
                 if m.elem != want {
-                    return Err(node_error(label, format!("input {i} must be {}", if want == Elem::Int { "integer" } else { "floating point" })));
+                    return Err(node_error(
+                        label,
+                        format!(
+                            "input {i} must be {}",
+                            if want == Elem::Int {
+                                "integer"
+                            } else {
+                                "floating point"
+                            }
+                        ),
+                    ));
                 }
             }
         }
-        let shapes: Vec<Option<&[usize]>> = inputs.iter().map(|m| m.map(|m| m.shape.as_slice())).collect();
+        let shapes: Vec<Option<&[usize]>> = inputs
+            .iter()
+            .map(|m| m.map(|m| m.shape.as_slice()))
+            .collect();
         let dims = self.dims(&shapes, label)?;
-        if let Some(Some(Meta { value: Some(Val::I(lens)), .. })) = inputs.get(4) {
+        if let Some(Some(Meta {
+            value: Some(Val::I(lens)),
+            ..
+        })) = inputs.get(4)
+        {
             lengths(Some(lens), dims, label)?;
         }
-        Ok(self.output_shapes(dims).into_iter().map(|s| Meta::unknown(Elem::Float, s)).collect())
+        Ok(self
+            .output_shapes(dims)
+            .into_iter()
+            .map(|s| Meta::unknown(Elem::Float, s))
+            .collect())
     }
 }
 
 /// Each sequence's length: `sequence_lens` checked against `seq_length`, or all full.
-pub(super) fn lengths(lens: Option<&Array<i64>>, n: Dims, label: &str) -> Result<Vec<usize>, OnnxError> {
+pub(super) fn lengths(
+    lens: Option<&Array<i64>>,
+    n: Dims,
+    label: &str,
+) -> Result<Vec<usize>, OnnxError> {
     match lens {
         None => Ok(vec![n.t; n.b]),
         Some(l) => l

@@ -37,7 +37,10 @@ impl Recurrent {
         for d in 0..n.d {
             self.direction_pass(d, n, &lens, &weights, &mut y, &mut y_h, &mut y_c);
         }
-        let mut out = vec![Val::F(Array::new(shapes[0].clone(), y)), Val::F(Array::new(shapes[1].clone(), y_h))];
+        let mut out = vec![
+            Val::F(Array::new(shapes[0].clone(), y)),
+            Val::F(Array::new(shapes[1].clone(), y_h)),
+        ];
         if self.cell == Cell::Lstm {
             out.push(Val::F(Array::new(shapes[2].clone(), y_c)));
         }
@@ -63,13 +66,23 @@ impl Recurrent {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn direction_pass(&self, d: usize, n: Dims, lens: &[usize], w: &Weights, y: &mut [f32], y_h: &mut [f32], y_c: &mut [f32]) {
+    fn direction_pass(
+        &self,
+        d: usize,
+        n: Dims,
+        lens: &[usize],
+        w: &Weights,
+        y: &mut [f32],
+        y_h: &mut [f32],
+        y_c: &mut [f32],
+    ) {
         let (h, g) = (n.h, self.cell.gates());
         let rows = g * h;
         let wd = &w.w[d * rows * n.i..(d + 1) * rows * n.i];
         let rd = &w.r[d * rows * h..(d + 1) * rows * h];
         let zeros = vec![0.0f32; 2 * rows];
-        let bias = w.b.map_or(&zeros[..], |b| &b[d * 2 * rows..(d + 1) * 2 * rows]);
+        let bias =
+            w.b.map_or(&zeros[..], |b| &b[d * 2 * rows..(d + 1) * 2 * rows]);
         let (wb, rb) = bias.split_at(rows);
         let acts = &self.activations[d * self.cell.activation_count()..];
         let peep = w.p.map(|p| &p[d * 3 * h..(d + 1) * 3 * h]);
@@ -81,8 +94,16 @@ impl Recurrent {
             let mut hs: Vec<f32> = w.h0.map_or(vec![0.0; h], |h0| h0[at..at + h].to_vec());
             let mut cs: Vec<f32> = w.c0.map_or(vec![0.0; h], |c0| c0[at..at + h].to_vec());
             for step in 0..len {
-                let t = if self.direction.backwards(d) { len - 1 - step } else { step };
-                let x_at = if self.batch_major { (b * n.t + t) * n.i } else { (t * n.b + b) * n.i };
+                let t = if self.direction.backwards(d) {
+                    len - 1 - step
+                } else {
+                    step
+                };
+                let x_at = if self.batch_major {
+                    (b * n.t + t) * n.i
+                } else {
+                    (t * n.b + b) * n.i
+                };
                 let x = &w.x[x_at..x_at + n.i];
                 matvec(wd, x, wb, &mut xw);
                 match self.cell {
@@ -97,9 +118,14 @@ impl Recurrent {
                         let (f, gg, hh) = (acts[0], acts[1], acts[2]);
                         for j in 0..h {
                             let pre = |k: usize| xw[k * h + j] + rh[k * h + j];
-                            let (pi, po, pf) = peep.map_or((0.0, 0.0, 0.0), |p| (p[j], p[h + j], p[2 * h + j]));
+                            let (pi, po, pf) =
+                                peep.map_or((0.0, 0.0, 0.0), |p| (p[j], p[h + j], p[2 * h + j]));
                             let i_gate = f.apply(clip(pre(0) + pi * cs[j]));
-                            let f_gate = if self.input_forget { 1.0 - i_gate } else { f.apply(clip(pre(2) + pf * cs[j])) };
+                            let f_gate = if self.input_forget {
+                                1.0 - i_gate
+                            } else {
+                                f.apply(clip(pre(2) + pf * cs[j]))
+                            };
                             let c_new = f_gate * cs[j] + i_gate * gg.apply(clip(pre(3)));
                             let o_gate = f.apply(clip(pre(1) + po * c_new));
                             cs[j] = c_new;
@@ -111,7 +137,9 @@ impl Recurrent {
                         // z and r from R_z h and R_r h; the h gate below.
                         matvec(&rd[..2 * h * h], &hs, &rb[..2 * h], &mut rh[..2 * h]);
                         let z: Vec<f32> = (0..h).map(|j| f.apply(clip(xw[j] + rh[j]))).collect();
-                        let r: Vec<f32> = (0..h).map(|j| f.apply(clip(xw[h + j] + rh[h + j]))).collect();
+                        let r: Vec<f32> = (0..h)
+                            .map(|j| f.apply(clip(xw[h + j] + rh[h + j])))
+                            .collect();
                         let rh_h = &mut rh[2 * h..];
                         if self.linear_before_reset {
                             matvec(&rd[2 * h * h..], &hs, &rb[2 * h..], rh_h);
