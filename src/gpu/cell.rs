@@ -79,3 +79,22 @@ impl CellVariant {
         p
     }
 }
+
+/// Floats of a pass's `cell` scratch: an LSTM's c and o*tanh(c) ([2][D][B][H], or every
+/// layer's c for the wavefront), a GRU's reset gates when they come first ([D][B][H],
+/// recurrent.wesl `gru_reset`), else one unused vec4.
+pub(crate) fn cell_scratch_floats(
+    config: &crate::config::RnnConfig,
+    wave_layers: usize,
+    b: usize,
+    reset_first: bool,
+) -> usize {
+    use crate::config::Kind;
+    let (d, h) = (config.num_directions(), config.hidden_size);
+    match (config.kind, wave_layers) {
+        (Kind::Lstm, 0) => 2 * d * b * h,
+        (Kind::Lstm, layers) => layers * b * h,
+        (Kind::Gru, 0) if reset_first => d * b * h,
+        _ => 4,
+    }
+}

@@ -26,6 +26,7 @@ mod host_pass;
 pub(crate) mod kernels;
 mod layers;
 mod model;
+mod overrides;
 mod pack;
 mod pass;
 mod per_step;

@@ -6,6 +6,7 @@
 
 use wgpu::BufferUsages;
 
+use super::cell::cell_scratch_floats;
 use super::context::GpuContext;
 use super::device_model::DeviceModel;
 use super::kernels::{Dispatch, ShaderFile, Variant, GEMM_COLS, GEMM_ROWS, GEMM_WORKGROUP};
@@ -77,11 +78,7 @@ impl Workspace {
         let (ctx, config) = (&model.ctx, &model.config);
         let (device, kernels) = (&ctx.inner.device, &ctx.inner.kernels);
         let b = resolved.b;
-        let (d, h, h_out) = (
-            config.num_directions(),
-            config.hidden_size,
-            config.state_width(),
-        );
+        let (d, h_out) = (config.num_directions(), config.state_width());
         let lengths = ctx.lengths(lengths);
         let gates = ctx.scratch(
             "input projection",
@@ -90,13 +87,7 @@ impl Workspace {
         let wave_layers = plan.wave_layers;
         let state = ctx.scratch("h ping-pong", 2 * d * b * h_out * wave_layers.max(1));
         let reset_first = model.cell.as_ref().is_some_and(|c| c.reset_first);
-        let cell_floats = match (config.kind, wave_layers) {
-            (Kind::Lstm, 0) => 2 * d * b * h,
-            (Kind::Lstm, layers) => layers * b * h,
-            // A GRU whose reset gate comes first keeps r there (recurrent.wesl `gru_reset`).
-            (Kind::Gru, 0) if reset_first => d * b * h,
-            _ => 4,
-        };
+        let cell_floats = cell_scratch_floats(config, wave_layers, b, reset_first);
         let cell = ctx.scratch("c and o*tanh(c), or a GRU's reset gates", cell_floats);
         // Bound as `x4` where a layer's input width is not a multiple of 4 (the GEMM then
         // reads `x` one float at a time).

@@ -2,12 +2,14 @@
 
 mod load_options;
 mod safetensors_file;
+mod save;
 mod saved_input;
 
 pub use load_options::LoadOptions;
+pub use safetensors_file::TensorFile;
+pub use save::save_safetensors;
 #[cfg(feature = "onnx")]
-pub(crate) use safetensors_file::save_views;
-pub use safetensors_file::{save_safetensors, TensorFile};
+pub(crate) use save::save_views;
 pub use saved_input::SavedInput;
 
 use crate::config::{Kind, RnnConfig};
