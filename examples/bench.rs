@@ -4,7 +4,8 @@
 //! ```text
 //! cargo run --release --example bench -- [--kind lstm|gru|rnn-tanh|rnn-relu] [--batch B]
 //!     [--seq T] [--input I] [--hidden H] [--layers L] [--bidirectional] [--device gpu|cpu]
-//!     [--runs N] [--strategy auto|per-step|sequence|wavefront] [--plan gpu|current]
+//!     [--runs N] [--strategy auto|per-step|sequence|wavefront] [--precision f32|f16]
+//!     [--plan gpu|current]
 //! ```
 //!
 //! Defaults: an LSTM, B=8, T=64, I=64, H=128, one layer, on the GPU, 20 runs, `auto`
@@ -22,7 +23,7 @@ use clap::Parser;
 use cli::Device;
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use wgpu_rnn::gpu::{plan_lines, DeviceProfile};
-use wgpu_rnn::{GpuContext, Input, Kind, Rnn, RnnConfig, Strategy, Tensor};
+use wgpu_rnn::{GpuContext, Input, Kind, Precision, Rnn, RnnConfig, Strategy, Tensor};
 
 /// Times one forward pass of a random model and sets it against the adapter's dependent-dispatch
 /// floor; the last line is `ms_per_forward=<median>`.
@@ -59,6 +60,10 @@ struct Args {
     /// The GPU strategy: auto, per-step, sequence or wavefront
     #[arg(long, value_name = "S", value_parser = cli::strategy, default_value = "auto")]
     strategy: Strategy,
+    /// How the weight matrices are stored: f32, or f16 (f32 arithmetic); on the CPU the
+    /// weights are rounded the same way
+    #[arg(long, value_name = "f32|f16", value_parser = cli::precision, default_value = "f32")]
+    precision: Precision,
     /// Print the plan of the pass instead of running it, for a generic GPU (`gpu`) or for the
     /// default adapter (`current`)
     #[arg(long, value_name = "gpu|current", value_parser = plan)]
@@ -151,12 +156,12 @@ fn run(a: Args) -> Result<(), wgpu_rnn::Error> {
             a.layers,
             config.num_directions()
         );
-        for line in plan_lines(&config, a.batch, a.seq, a.strategy, profile) {
+        for line in plan_lines(&config, a.batch, a.seq, a.strategy, profile, a.precision) {
             println!("{line}");
         }
         return Ok(());
     }
-    let rnn = random_rnn(config.clone(), 7)?;
+    let rnn = random_rnn(config.clone(), 7)?.with_precision(a.precision)?;
     let mut rng = StdRng::seed_from_u64(8);
     let x = Tensor::new(
         [a.seq, a.batch, a.input],
@@ -178,8 +183,13 @@ fn run(a: Args) -> Result<(), wgpu_rnn::Error> {
         println!("subgroups: {}", ctx.uses_subgroups());
         let floor = dispatch_floor_us(&ctx)?;
         println!("dependent-dispatch floor: {floor:.1} us");
-        let mut gpu = rnn.to_gpu(&ctx)?;
+        let mut gpu = rnn.to_gpu_with(&ctx, a.precision)?;
         gpu.set_strategy(a.strategy)?;
+        println!(
+            "weights: {} ({} bytes on the device)",
+            gpu.precision(),
+            gpu.weight_bytes()
+        );
         println!("strategy: {:?}", gpu.strategy_for(a.batch));
         let t = time(a.runs, || gpu.forward(&input).map(|_| ()))?;
         println!(
@@ -211,8 +221,8 @@ fn run(a: Args) -> Result<(), wgpu_rnn::Error> {
         time(a.runs, || rnn.forward(&input).map(|_| ()))?
     };
     println!(
-        "{} B={} T={} I={} H={} L={} D={}: median {median:.3} ms, min {min:.3} ms, max {max:.3} ms per forward ({} runs)",
-        a.kind, a.batch, a.seq, a.input, a.hidden, a.layers, config.num_directions(), a.runs
+        "{} B={} T={} I={} H={} L={} D={} {}: median {median:.3} ms, min {min:.3} ms, max {max:.3} ms per forward ({} runs)",
+        a.kind, a.batch, a.seq, a.input, a.hidden, a.layers, config.num_directions(), a.precision, a.runs
     );
     println!("GFLOP/s: {:.2}", 2.0 * macs as f64 / (median * 1e-3) / 1e9);
     println!("ms_per_forward={median:.3}");

@@ -4,7 +4,7 @@
 //! ```text
 //! cargo run --release --example infer -- --weights W.safetensors --input X.safetensors \
 //!     --output Y.safetensors [--kind gru|lstm|rnn-tanh|rnn-relu] [--batch-first] \
-//!     [--device gpu|cpu] [--prefix P]
+//!     [--device gpu|cpu] [--precision f32|f16] [--prefix P]
 //! ```
 //!
 //! - `W.safetensors`: the module's `state_dict()`, saved with `safetensors.torch.save_file`.
@@ -18,13 +18,17 @@
 //!
 //! ```text
 //! cargo run --release --example infer -- --onnx MODEL.onnx --input X.safetensors \
-//!     --output Y.safetensors [--device gpu|cpu]
+//!     --output Y.safetensors [--device gpu|cpu] [--precision f32|f16]
 //! ```
 //!
 //! - `X.safetensors` holds every runtime input of the graph under its graph-input name
 //!   (float inputs as any float dtype, `sequence_lens` as I32 or I64).
 //! - `Y.safetensors` receives every graph output under its ONNX name (float as F32, integer
 //!   as I64).
+//!
+//! `--precision f16` stores the weight matrices as f16 on the GPU (arithmetic stays f32); on
+//! the CPU a state_dict's weights are rounded the same way, so both devices give the numbers
+//! the f16 GPU path computes. (An ONNX model's f16 runs on the GPU only.)
 //!
 //! `--help` describes every option. The summary goes to stderr. Any error, a bad argument
 //! included, prints one `error: ...` line and exits with status 2.
@@ -39,7 +43,7 @@ use clap::Parser;
 use cli::Device;
 use wgpu_rnn::onnx::{OnnxModel, Values};
 use wgpu_rnn::weights::{save_safetensors, SavedInput};
-use wgpu_rnn::{GpuContext, Kind, LoadOptions, Output, Rnn, RnnConfig, TensorFile};
+use wgpu_rnn::{GpuContext, Kind, LoadOptions, Output, Precision, Rnn, RnnConfig, TensorFile};
 
 type BoxError = Box<dyn std::error::Error>;
 
@@ -76,6 +80,10 @@ struct Args {
     /// gpu or cpu (the reference path)
     #[arg(long, value_name = "gpu|cpu", value_parser = cli::device, default_value = "gpu")]
     device: Device,
+    /// How the weight matrices are stored: f32, or f16 (half the memory; arithmetic stays f32).
+    /// On the CPU the weights are rounded as the GPU stores them
+    #[arg(long, value_name = "f32|f16", value_parser = cli::precision, default_value = "f32")]
+    precision: Precision,
     /// Name prefix of the recurrent module in the weights (e.g. `encoder.lstm.`); found
     /// automatically when the file holds one module
     #[arg(long, value_name = "P")]
@@ -135,9 +143,10 @@ fn run(args: Args) -> Result<(), BoxError> {
     options.kind = args.kind;
     let rnn = Rnn::load(&weights, &options)?;
     eprintln!(
-        "model:   {} from {}",
+        "model:   {} from {} ({} weights)",
         describe(rnn.config()),
-        weights.display()
+        weights.display(),
+        args.precision
     );
 
     let file = TensorFile::open(&args.input)?;
@@ -170,7 +179,7 @@ fn run(args: Args) -> Result<(), BoxError> {
         Device::Cpu => {
             eprintln!("device:  cpu (reference path)");
             let start = Instant::now();
-            let out = rnn.forward(&input)?;
+            let out = rnn.with_precision(args.precision)?.forward(&input)?;
             eprintln!("forward: {:.2} ms", ms(start));
             out
         }
@@ -178,8 +187,12 @@ fn run(args: Args) -> Result<(), BoxError> {
             let ctx = gpu_context()?;
             eprintln!("device:  {}", ctx.adapter_name());
             let start = Instant::now();
-            let gpu = rnn.to_gpu(&ctx)?;
-            eprintln!("upload:  {:.2} ms", ms(start));
+            let gpu = rnn.to_gpu_with(&ctx, args.precision)?;
+            eprintln!(
+                "upload:  {:.2} ms ({} bytes of weights on the device)",
+                ms(start),
+                gpu.weight_bytes()
+            );
             let start = Instant::now();
             let out = gpu.forward(&input)?;
             eprintln!(
@@ -229,6 +242,14 @@ fn run_onnx(args: &Args) -> Result<(), BoxError> {
     };
     eprintln!("input:   {}", list(&inputs));
     let outputs = match args.device {
+        Device::Cpu if args.precision != Precision::F32 => {
+            return Err(format!(
+                "--precision {} runs an ONNX model on the GPU only; use --device gpu, or \
+                 --precision f32 on the CPU",
+                args.precision
+            )
+            .into());
+        }
         Device::Cpu => {
             eprintln!("device:  cpu");
             let start = Instant::now();
@@ -240,12 +261,14 @@ fn run_onnx(args: &Args) -> Result<(), BoxError> {
             let ctx = gpu_context()?;
             eprintln!("device:  {}", ctx.adapter_name());
             let start = Instant::now();
-            let gpu = model.to_gpu(&ctx).map_err(|e| match e {
-                wgpu_rnn::Error::Unsupported { .. } => {
-                    format!("{e} (here: pass `--device cpu`)").into()
-                }
-                other => BoxError::from(other),
-            })?;
+            let gpu = model
+                .to_gpu_with(&ctx, args.precision)
+                .map_err(|e| match e {
+                    wgpu_rnn::Error::Unsupported { .. } => {
+                        format!("{e} (here: pass `--device cpu`)").into()
+                    }
+                    other => BoxError::from(other),
+                })?;
             eprintln!("upload:  {:.2} ms", ms(start));
             let start = Instant::now();
             let out = gpu.forward(&inputs)?;
@@ -269,6 +292,7 @@ fn write_output(args: &Args, out: &Output) -> Result<(), BoxError> {
     let metadata = HashMap::from([
         ("device".to_string(), args.device.name().to_string()),
         ("batch_first".to_string(), args.batch_first.to_string()),
+        ("precision".to_string(), args.precision.to_string()),
     ]);
     save_safetensors(&args.output, &tensors, Some(metadata))?;
     Ok(())

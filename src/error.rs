@@ -236,6 +236,20 @@ pub enum Error {
         /// The value.
         value: f32,
     },
+    /// A weight is beyond the range of the precision the model is stored in
+    /// ([`Precision`](crate::Precision)): stored, it would be infinite.
+    #[error("weight `{name}` holds {value} at flat index {index}, beyond {precision}'s range (|w| <= 65504); keep this model in Precision::F32")]
+    #[non_exhaustive]
+    WeightRange {
+        /// Full tensor name.
+        name: String,
+        /// Flat index of the first value out of range.
+        index: usize,
+        /// The value.
+        value: f32,
+        /// The precision asked for.
+        precision: crate::Precision,
+    },
     /// A tensor in a file has a dtype this crate cannot use.
     #[error("tensor `{name}` has dtype {dtype}, expected {expected}")]
     #[non_exhaustive]

@@ -116,6 +116,7 @@ mod model;
 pub mod ndarray_interop;
 #[cfg(feature = "onnx")]
 pub mod onnx;
+mod precision;
 mod resolve;
 mod shape;
 pub mod weights;
@@ -127,5 +128,6 @@ pub use gpu::{
     AdapterChoice, GpuContext, GpuInput, GpuOutput, GpuRnn, GpuState, GpuStream, Strategy,
 };
 pub use model::Rnn;
+pub use precision::Precision;
 pub use shape::{Input, InputShapes, Output, OutputShapes, Tensor, TensorView};
 pub use weights::{LoadOptions, TensorFile};

@@ -13,7 +13,7 @@ use crate::shape::{
     swap_batch_time, swap_batch_time_into, Input, OutputShapes, Tensor, TensorView,
 };
 use crate::weights::{DirectionWeights, LoadOptions, TensorFile};
-use crate::{cpu, Output};
+use crate::{cpu, Output, Precision};
 
 /// A recurrent layer stack with its weights, in PyTorch layout, on the host.
 ///
@@ -190,7 +190,58 @@ impl Rnn {
     /// its shaders can loop over (about 209 000 features: llvmpipe ends longer loops);
     /// [`Error::Gpu`](crate::Error::Gpu) when the upload fails.
     pub fn to_gpu(&self, ctx: &GpuContext) -> Result<GpuRnn> {
-        GpuRnn::upload(ctx, &self.config, &self.layers, None)
+        self.to_gpu_with(ctx, Precision::F32)
+    }
+
+    /// As [`Rnn::to_gpu`], with the weight matrices stored as `precision` on the device:
+    /// [`Precision::F16`] halves their memory and the bytes each step reads (arithmetic and
+    /// state stay f32). The results then equal [`Rnn::with_precision`]'s on the CPU to float
+    /// rounding.
+    ///
+    /// ```no_run
+    /// # use wgpu_rnn::{GpuContext, Precision, Rnn};
+    /// # fn run(rnn: &Rnn, ctx: &GpuContext) -> wgpu_rnn::Result<()> {
+    /// let gpu = rnn.to_gpu_with(ctx, Precision::F16)?;
+    /// let reference = rnn.with_precision(Precision::F16)?; // the same weights, on the CPU
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Rnn::to_gpu`], and [`Error::WeightRange`](crate::Error::WeightRange) when a
+    /// weight is beyond `precision`'s range.
+    pub fn to_gpu_with(&self, ctx: &GpuContext, precision: Precision) -> Result<GpuRnn> {
+        GpuRnn::upload(ctx, &self.config, &self.layers, None, precision)
+    }
+
+    /// The model with its weight matrices (`weight_ih`, `weight_hh`, `weight_hr`) rounded as
+    /// `precision` stores them on the GPU, biases unchanged: its CPU forward is the reference
+    /// for a model uploaded with [`Rnn::to_gpu_with`]. F32 returns a copy.
+    ///
+    /// # Errors
+    /// [`Error::WeightRange`](crate::Error::WeightRange) when a weight is beyond
+    /// `precision`'s range.
+    pub fn with_precision(&self, precision: Precision) -> Result<Rnn> {
+        crate::gpu::check_range(&self.layers, precision)?;
+        let round = |m: &[f32]| m.iter().map(|&x| precision.round(x)).collect();
+        let layers = self
+            .layers
+            .iter()
+            .map(|dirs| {
+                dirs.iter()
+                    .map(|w| DirectionWeights {
+                        w_ih: round(&w.w_ih),
+                        w_hh: round(&w.w_hh),
+                        w_hr: round(&w.w_hr),
+                        b_ih: w.b_ih.clone(),
+                        b_hh: w.b_hh.clone(),
+                    })
+                    .collect()
+            })
+            .collect();
+        Ok(Rnn {
+            config: self.config.clone(),
+            layers,
+        })
     }
 
     /// Uploads with another cell than PyTorch's (ONNX's activations, clip, peepholes).
@@ -199,8 +250,9 @@ impl Rnn {
         &self,
         ctx: &GpuContext,
         cell: crate::gpu::cell::CellVariant,
+        precision: Precision,
     ) -> Result<GpuRnn> {
-        GpuRnn::upload(ctx, &self.config, &self.layers, Some(cell))
+        GpuRnn::upload(ctx, &self.config, &self.layers, Some(cell), precision)
     }
 }
 

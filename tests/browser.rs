@@ -4,13 +4,16 @@
 //! bidirectional, multi-layer, lengths, initial states, unbatched) runs through the async API
 //! and is compared with PyTorch's outputs (1e-4 absolute, as in tests/pytorch_parity.rs) and
 //! with the CPU reference; a stream fed in chunks must equal one call; ONNX graphs (PyTorch
-//! exports and the general cell) match onnxruntime. Without a WebGPU
+//! exports and the general cell) match onnxruntime; f16 weights match the CPU with the same
+//! rounding. Without a WebGPU
 //! adapter the tests fail: they never pass vacuously.
 #![cfg(target_arch = "wasm32")]
 
 use wasm_bindgen_test::{console_log, wasm_bindgen_test, wasm_bindgen_test_configure};
 use wgpu_rnn::weights::SavedInput;
-use wgpu_rnn::{AdapterChoice, GpuContext, Input, Kind, LoadOptions, Rnn, Tensor, TensorFile};
+use wgpu_rnn::{
+    AdapterChoice, GpuContext, Input, Kind, LoadOptions, Precision, Rnn, Tensor, TensorFile,
+};
 
 wasm_bindgen_test_configure!(run_in_browser);
 
@@ -106,6 +109,29 @@ async fn every_fixture_matches_pytorch_and_the_cpu_on_webgpu() {
             }
         }
     }
+}
+
+/// f16 weights (`Precision::F16`) on Chromium's WebGPU adapter, which has no `shader-f16`:
+/// every fixture matches the CPU with the same rounding of weights.
+#[wasm_bindgen_test]
+async fn f16_weights_match_the_cpu_with_the_same_rounding_on_webgpu() {
+    let ctx = context().await;
+    for (name, weights, io) in FIXTURES {
+        let rnn = load(weights);
+        let io = TensorFile::from_bytes(io.to_vec()).unwrap();
+        let saved = SavedInput::from_file(&io).unwrap();
+        let input = saved.input();
+        let gpu = rnn.to_gpu_with(&ctx, Precision::F16).unwrap();
+        let got = gpu.forward_async(&input).await.unwrap();
+        let cpu = rnn
+            .with_precision(Precision::F16)
+            .unwrap()
+            .forward(&input)
+            .unwrap();
+        assert_close(&format!("{name} output, f16"), &got.output, &cpu.output);
+        assert_close(&format!("{name} h_n, f16"), &got.h_n, &cpu.h_n);
+    }
+    console_log!("f16 weights: {} fixtures match the CPU", FIXTURES.len());
 }
 
 #[wasm_bindgen_test]

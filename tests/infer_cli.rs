@@ -454,3 +454,67 @@ fn flag_given_twice() {
     // clap's wording.
     assert_mentions(&message, &["--weights", "multiple times"]);
 }
+
+/// `--precision f16`: the GPU and the CPU (weights rounded the same way) agree to float
+/// rounding, both stay within tests/half_precision.rs's f16 bound of PyTorch's f32 results,
+/// and the rounding shows (else f16 was silently ignored). The output file records it.
+#[test]
+fn f16_weights_on_the_gpu_and_cpu_agree_and_stay_near_pytorch() {
+    let on_gpu = common::gpu().is_some();
+    for name in ["gru_lengths", "lstm_proj_bi"] {
+        let run = |device: &str| {
+            let out = TempFile::new(&format!("{name}_{device}_f16.out.safetensors"));
+            let (weights, io) = (fixture(name, "weights"), fixture(name, "io"));
+            let mut args = vec!["--weights", &weights, "--input", &io, "--output", out.arg()];
+            args.extend(["--device", device, "--precision", "f16"]);
+            if name == "lstm_proj_bi" {
+                args.push("--batch-first");
+            }
+            let run = infer(&args);
+            assert!(
+                run.status.success(),
+                "{name} {device}: {}",
+                String::from_utf8_lossy(&run.stderr)
+            );
+            let file = TensorFile::open(&out.0).unwrap();
+            assert_eq!(file.metadata()["precision"], "f16");
+            file.f32("output").unwrap().unwrap()
+        };
+        let want = TensorFile::open(fixture(name, "io")).unwrap();
+        let want = want.f32("output").unwrap().unwrap();
+        let cpu = run("cpu");
+        common::assert_close(name, cpu.data(), want.data(), 2e-3, 2e-3);
+        assert!(
+            common::max_abs_diff(cpu.data(), want.data()) > 1e-6,
+            "{name}: no rounding"
+        );
+        if on_gpu {
+            let gpu = run("gpu");
+            common::assert_close(name, gpu.data(), cpu.data(), TOLERANCE, 0.0);
+        }
+    }
+}
+
+#[test]
+fn unknown_precision_and_f16_onnx_on_the_cpu_say_what_to_use() {
+    let base = ["--weights", "w", "--input", "x", "--output", "y"];
+    let message = expect_error(&[&base[..], &["--precision", "bf16"]].concat());
+    assert_mentions(&message, &["bf16", "f32", "f16"]);
+    let model =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/onnx/lstm_acts_fwd.onnx");
+    let io = model.with_extension("io.safetensors");
+    let out = TempFile::new("onnx_cpu_f16.out.safetensors");
+    let message = expect_error(&[
+        "--onnx",
+        &model.to_string_lossy(),
+        "--input",
+        &io.to_string_lossy(),
+        "--output",
+        out.arg(),
+        "--device",
+        "cpu",
+        "--precision",
+        "f16",
+    ]);
+    assert_mentions(&message, &["--precision f16", "--device gpu"]);
+}

@@ -63,6 +63,12 @@ fn case(path: &Path) -> Case {
 }
 
 fn compare(case: &Case, got: &Values, path: &str) {
+    compare_within(case, got, path, TOLERANCE, 0.0);
+}
+
+/// Every expected output within `abs + rel * |want|`; returns the largest absolute difference.
+fn compare_within(case: &Case, got: &Values, path: &str, abs: f32, rel: f32) -> f32 {
+    let mut worst = 0.0f32;
     for (name, want) in &case.expected {
         let value = got
             .get(name)
@@ -78,10 +84,41 @@ fn compare(case: &Case, got: &Values, path: &str) {
             &format!("{} `{name}` on the {path}", case.name),
             t.data(),
             want.data(),
-            TOLERANCE,
-            0.0,
+            abs,
+            rel,
         );
+        worst = worst.max(common::max_abs_diff(t.data(), want.data()));
     }
+    worst
+}
+
+/// With the recurrent weights stored as f16 (`OnnxModel::to_gpu_with`), every fixture the
+/// GPU runs stays within the f16 bound of tests/half_precision.rs of the f32 reference.
+#[test]
+fn every_fixture_on_the_gpu_with_f16_weights_stays_close_to_the_reference() {
+    let Some(ctx) = common::gpu() else { return };
+    let (mut ran, mut worst) = (0, (0.0f32, String::new()));
+    for path in fixtures() {
+        let c = case(&path);
+        let gpu = match c.model.to_gpu_with(ctx, wgpu_rnn::Precision::F16) {
+            Ok(gpu) => gpu,
+            Err(Error::Unsupported { .. }) => continue, // as in f32, above
+            Err(e) => panic!("{}: {e}", c.name),
+        };
+        let got = gpu
+            .forward(&c.inputs)
+            .unwrap_or_else(|e| panic!("{}: {e}", c.name));
+        let err = compare_within(&c, &got, "GPU with f16 weights", 2e-3, 2e-3);
+        if err > worst.0 {
+            worst = (err, c.name.clone());
+        }
+        ran += 1;
+    }
+    eprintln!(
+        "f16: {ran} ONNX fixtures within 2e-3 + 2e-3 |want|; worst {:.1e} ({})",
+        worst.0, worst.1
+    );
+    assert_eq!(ran, 96);
 }
 
 #[test]

@@ -23,6 +23,8 @@ const FIXTURES: &[&str] = &[
     "rnn_relu_lengths",
     "gru_unbatched_long",
     "gru_input_ne_hidden",
+    "gru_long_4000",
+    "lstm_long_4000",
 ];
 
 const TOLERANCE: f32 = 1e-4;

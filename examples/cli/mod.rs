@@ -4,7 +4,7 @@
 //! Each example is a crate of its own and uses part of this module, hence the `allow`.
 #![allow(dead_code)]
 
-use wgpu_rnn::Strategy;
+use wgpu_rnn::{Precision, Strategy};
 
 /// Where a forward pass runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -52,4 +52,9 @@ pub fn at_least(min: usize) -> impl Fn(&str) -> Result<usize, String> + Clone + 
         Ok(_) => Err(format!("must be at least {min}")),
         Err(e) => Err(e.to_string()),
     }
+}
+
+/// `--precision f32|f16`: how the weight matrices are stored on the GPU.
+pub fn precision(s: &str) -> Result<Precision, String> {
+    s.parse()
 }

@@ -11,6 +11,7 @@ use crate::error::{Error, Result};
 use crate::gpu::kernels::{DENSE_ROWS, DENSE_WORKGROUP};
 use crate::gpu::{read_back, GpuContext, Scopes, Wait, MAX_KEPT_BYTES};
 use crate::shape::{Input, Tensor, TensorView};
+use crate::Precision;
 
 /// A [`SequentialModel`] whose weights live on a GPU. Create it with
 /// [`SequentialModel::to_gpu`].
@@ -23,6 +24,8 @@ use crate::shape::{Input, Tensor, TensorView};
 /// the recurrent stages' zero state; concurrent calls each use their own.
 pub struct GpuSequential {
     ctx: GpuContext,
+    /// How every weight matrix is stored.
+    precision: Precision,
     layout: Layout,
     layers: Vec<GpuLayer>,
     /// Bound where a kernel reads nothing (bind groups need every entry of the layout).
@@ -41,11 +44,20 @@ impl std::fmt::Debug for GpuSequential {
 }
 
 impl GpuSequential {
-    pub(crate) fn upload(ctx: &GpuContext, model: &SequentialModel) -> Result<Self> {
+    pub(crate) fn upload(
+        ctx: &GpuContext,
+        model: &SequentialModel,
+        precision: Precision,
+    ) -> Result<Self> {
         ctx.inner.health.check()?;
+        // Every weight is checked against `precision` before anything is uploaded.
+        let model = &model.with_precision(precision)?;
         for (layer, label) in model.layers.iter().zip(&model.layout.labels) {
             if let Layer::Linear(l) = layer {
-                let bytes = (l.in_features() * l.out_features().div_ceil(4) * 16) as u64;
+                let bytes = (l.in_features()
+                    * l.out_features().div_ceil(4)
+                    * 4
+                    * precision.bytes_per_weight()) as u64;
                 ctx.check_buffer(
                     format!("the weight of {label}"),
                     bytes,
@@ -59,7 +71,7 @@ impl GpuSequential {
                 )?;
             }
         }
-        DenseKernels::of(ctx)?;
+        DenseKernels::of(ctx, precision)?;
         let scopes = Scopes::push(&ctx.inner.device);
         let mut layers = Vec::with_capacity(model.layers.len());
         for layer in &model.layers {
@@ -74,13 +86,17 @@ impl GpuSequential {
                 Layer::Linear(l) => {
                     let packed = l.packed_weight();
                     GpuLayer::Linear {
-                        weight: ctx.storage("linear weight (transposed)", &packed),
+                        weight: ctx.buffer_with(
+                            "linear weight (transposed)",
+                            &precision.encode(&packed),
+                            wgpu::BufferUsages::STORAGE,
+                        ),
                         bias: ctx.storage("linear bias (padded)", &l.packed_bias()),
                         out_features: l.out_features(),
                         activation: Activation::Identity,
                     }
                 }
-                Layer::Recurrent(rnn) => GpuLayer::Recurrent(rnn.to_gpu(ctx)?),
+                Layer::Recurrent(rnn) => GpuLayer::Recurrent(rnn.to_gpu_with(ctx, precision)?),
                 Layer::LastStep { bidirectional } => GpuLayer::LastStep {
                     bidirectional: *bidirectional,
                 },
@@ -98,6 +114,7 @@ impl GpuSequential {
         scopes.settle("uploading the dense weights")?;
         Ok(GpuSequential {
             ctx: ctx.clone(),
+            precision,
             layout: model.layout.clone(),
             layers,
             unused,
@@ -147,7 +164,7 @@ impl GpuSequential {
     async fn run(&self, input: TensorView<'_>, flow: &Flow, wait: Wait) -> Result<Tensor> {
         let ctx = &self.ctx;
         let (device, queue) = (&ctx.inner.device, &ctx.inner.queue);
-        let kernels = DenseKernels::of(ctx)?;
+        let kernels = DenseKernels::of(ctx, self.precision)?;
         // Every size is checked before the first buffer is created.
         let hint = "shorten the sequences or split the batch into calls";
         let mut groups = Vec::with_capacity(self.layers.len());

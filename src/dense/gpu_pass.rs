@@ -19,10 +19,11 @@ pub(crate) struct DenseKernels {
 }
 
 impl DenseKernels {
-    /// The context's dense kernels.
-    pub(crate) fn of(ctx: &GpuContext) -> Result<DenseKernels> {
+    /// The context's dense kernels for weights stored as `weights`.
+    pub(crate) fn of(ctx: &GpuContext, weights: crate::Precision) -> Result<DenseKernels> {
         let (device, kernels) = (&ctx.inner.device, &ctx.inner.kernels);
-        let pipeline = |kernel| kernels.pipeline(device, Variant::dense(kernel));
+        let pipeline =
+            |kernel| kernels.pipeline(device, Variant::dense(kernel).with_weights(weights));
         Ok(DenseKernels {
             layout: kernels.layout(device, ShaderFile::Dense, false),
             linear: pipeline(Kernel::Linear)?,

@@ -7,6 +7,7 @@ use crate::error::{Error, Result};
 use crate::error_hints::Shape;
 use crate::shape::Tensor;
 use crate::weights::TensorFile;
+use crate::Precision;
 
 /// `nn.Linear(in_features, out_features)`: `y = x W^T + b` over the last dimension.
 ///
@@ -226,6 +227,16 @@ impl Linear {
             self.out_features,
             activation,
         )
+    }
+
+    /// The layer with its weight rounded as `precision` stores it on the GPU (the bias stays
+    /// f32); `label` names it in the error for a weight beyond `precision`'s range.
+    pub(crate) fn with_precision(&self, precision: Precision, label: &str) -> Result<Linear> {
+        precision.check(label, &self.weight)?;
+        Ok(Linear {
+            weight: self.weight.iter().map(|&x| precision.round(x)).collect(),
+            ..self.clone()
+        })
     }
 
     /// The weight transposed to `(in_features, out4 * 4)`, zero-padded: the layout of

@@ -8,6 +8,7 @@ use crate::error::Result;
 use crate::gpu::GpuContext;
 use crate::model::Rnn;
 use crate::shape::{swap_batch_time, Input, InputShapes, Tensor};
+use crate::Precision;
 
 /// A [`Sequential`](super::Sequential) description with its weights loaded: run it on the CPU with
 /// [`SequentialModel::forward`], or upload it with [`SequentialModel::to_gpu`].
@@ -115,7 +116,42 @@ impl SequentialModel {
     /// features (llvmpipe ends longer loops); [`Error::Gpu`](crate::Error::Gpu) when the upload
     /// or the kernels fail.
     pub fn to_gpu(&self, ctx: &GpuContext) -> Result<GpuSequential> {
-        GpuSequential::upload(ctx, self)
+        GpuSequential::upload(ctx, self, Precision::F32)
+    }
+
+    /// As [`SequentialModel::to_gpu`], with every weight matrix (the `Linear` layers' and the
+    /// recurrent stacks') stored as `precision` ([`Rnn::to_gpu_with`]).
+    ///
+    /// # Errors
+    /// As [`SequentialModel::to_gpu`], and [`Error::WeightRange`](crate::Error::WeightRange)
+    /// for a weight beyond `precision`'s range.
+    pub fn to_gpu_with(&self, ctx: &GpuContext, precision: Precision) -> Result<GpuSequential> {
+        GpuSequential::upload(ctx, self, precision)
+    }
+
+    /// The model with every weight matrix rounded as `precision` stores it on the GPU
+    /// ([`Rnn::with_precision`]): the CPU reference for [`SequentialModel::to_gpu_with`].
+    ///
+    /// # Errors
+    /// [`Error::WeightRange`](crate::Error::WeightRange) for a weight beyond `precision`'s
+    /// range.
+    pub fn with_precision(&self, precision: Precision) -> Result<SequentialModel> {
+        let layers = self
+            .layers
+            .iter()
+            .zip(&self.layout.labels)
+            .map(|(layer, label)| {
+                Ok(match layer {
+                    Layer::Linear(l) => Layer::Linear(l.with_precision(precision, label)?),
+                    Layer::Recurrent(rnn) => Layer::Recurrent(rnn.with_precision(precision)?),
+                    other => other.clone(),
+                })
+            })
+            .collect::<Result<_>>()?;
+        Ok(SequentialModel {
+            layout: self.layout.clone(),
+            layers,
+        })
     }
 }
 

@@ -8,16 +8,19 @@ use super::plan::{
 };
 use super::sequence::{SequenceCut, SequenceLayer};
 use crate::config::RnnConfig;
+use crate::Precision;
 
 /// How the sequence kernel cuts a pass over `batch` sequences of `config` on `profile`'s
 /// device ([`SequenceCut::new`]), or `None` where the layer does not fit it. h stays in
 /// registers only where the register kernel can run: it needs subgroups exactly as wide as
 /// the SIMD vectors the cut sizes its workgroup to, which only a software adapter that
-/// reports one subgroup size promises.
+/// reports one subgroup size promises. W_hh comes from uniform buffers only in f32
+/// (`weights`): the f16 modules read storage (shaders/half.wesl).
 pub(crate) fn sequence_cut(
     config: &RnnConfig,
     batch: usize,
     profile: DeviceProfile,
+    weights: Precision,
 ) -> Option<SequenceCut> {
     let layer = SequenceLayer::of(config);
     let mut cut = SequenceCut::new(layer, batch, profile.adapter)?;
@@ -30,7 +33,8 @@ pub(crate) fn sequence_cut(
     // The software profile reads W_hh from uniform buffers where it fits them: lavapipe
     // gathers a uniform load across its lanes at once but loads storage one lane at a time
     // (LSTM B=8 H=128 T=64: about 2 ms of 10).
-    cut.shape.uniform_weights = profile.is_software() && uniform_weights_fit(config);
+    cut.shape.uniform_weights =
+        profile.is_software() && weights == Precision::F32 && uniform_weights_fit(config);
     Some(cut)
 }
 
@@ -66,7 +70,7 @@ pub(crate) fn resolve(
     } else {
         Strategy::PerStep
     };
-    if sequence_cut(config, batch, profile).is_none() {
+    if sequence_cut(config, batch, profile, Precision::F32).is_none() {
         return per_step;
     }
     // The sequence kernel saves a dispatch per step while one workgroup (one compute unit)
@@ -94,19 +98,23 @@ pub(crate) fn resolve(
 /// `workgroups_per_step=` and `weight_bytes_per_step=` (what that direction's recurrence
 /// reads of its weights per step, counting a matrix once per workgroup that streams it).
 /// A strategy the model cannot take gives one line, `plan_kernel=unsupported reason=...`.
+/// `weights`: how the model's weight matrices are stored ([`Rnn::to_gpu_with`](crate::Rnn::to_gpu_with)).
 pub fn plan_lines(
     config: &RnnConfig,
     batch: usize,
     seq_len: usize,
     strategy: Strategy,
     profile: DeviceProfile,
+    weights: Precision,
 ) -> Vec<String> {
     let strategy = resolve(config, batch, strategy, profile);
     let d = config.num_directions();
     let (h, k4) = (config.hidden_size, config.state_width().div_ceil(4));
+    // Bytes of one vec4 of weights as stored.
+    let vec4 = 4 * weights.bytes_per_weight();
     let t = seq_len.max(1);
     let per_direction: Result<Vec<String>, String> = match strategy {
-        Strategy::Sequence => match sequence_cut(config, batch, profile) {
+        Strategy::Sequence => match sequence_cut(config, batch, profile, weights) {
             None => Err("the layer does not fit the sequence kernel's workgroup memory".into()),
             Some(cut) => {
                 let blocks = batch.div_ceil(cut.shape.rows as usize).max(1);
@@ -116,7 +124,7 @@ pub fn plan_lines(
                     "plan_kernel=sequence dispatches_per_step={:.4} workgroups_per_step={blocks} \
                      weight_bytes_per_step={} rows={} workgroup={} registers={} uniform_weights={} steps_per_dispatch={steps}",
                     1.0 / steps as f64,
-                    blocks * h * k4 * 16 * config.kind.gate_count(),
+                    blocks * h * k4 * vec4 * config.kind.gate_count(),
                     cut.shape.rows,
                     cut.shape.workgroup,
                     cut.shape.registers,
@@ -135,7 +143,7 @@ pub fn plan_lines(
                      weight_bytes_per_step={} rows={rows}",
                     (t + layers - 1) as f64 / (t * layers) as f64,
                     h.div_ceil(64) * blocks,
-                    blocks * h * k4 * 16 * config.kind.gate_count(),
+                    blocks * h * k4 * vec4 * config.kind.gate_count(),
                 )])
             }
         },
@@ -150,7 +158,7 @@ pub fn plan_lines(
             Ok(vec![format!(
                 "plan_kernel=per-step dispatches_per_step={dispatches} workgroups_per_step={workgroups} \
                  weight_bytes_per_step={} units={} rows={} workgroup={} reduce={}",
-                step_weight_bytes(config) / d as u64,
+                step_weight_bytes(config, weights) / d as u64,
                 shape.units,
                 shape.rows,
                 shape.workgroup,
@@ -176,7 +184,7 @@ pub fn plan_lines(
             .flat_map(|l| (0..d).map(move |dir| (l, dir)))
             .map(|(l, dir)| {
                 format!(
-                    "layer={l} direction={dir} adapter={adapter} strategy={strategy:?} batch={batch} {} projection={projection}",
+                    "layer={l} direction={dir} adapter={adapter} strategy={strategy:?} batch={batch} {} projection={projection} weights={weights}",
                     line[0]
                 )
             })
@@ -198,7 +206,14 @@ mod tests {
     #[test]
     fn a_wide_gru_at_batch_one_plans_the_split_k_step_kernel() {
         let config = RnnConfig::new(Kind::Gru, 64, 1024);
-        let lines = plan_lines(&config, 1, 64, Strategy::Auto, DeviceProfile::GENERIC_GPU);
+        let lines = plan_lines(
+            &config,
+            1,
+            64,
+            Strategy::Auto,
+            DeviceProfile::GENERIC_GPU,
+            Precision::F32,
+        );
         assert_eq!(lines.len(), 1);
         let line = &lines[0];
         assert_eq!(value(line, "plan_kernel"), "per-step", "{line}");
@@ -214,11 +229,25 @@ mod tests {
     #[test]
     fn narrow_layers_plan_the_sequence_kernel_with_blocks_of_up_to_eight() {
         let config = RnnConfig::new(Kind::Lstm, 64, 128);
-        let lines = plan_lines(&config, 8, 64, Strategy::Auto, DeviceProfile::GENERIC_GPU);
+        let lines = plan_lines(
+            &config,
+            8,
+            64,
+            Strategy::Auto,
+            DeviceProfile::GENERIC_GPU,
+            Precision::F32,
+        );
         let line = &lines[0];
         assert_eq!(value(line, "plan_kernel"), "sequence", "{line}");
         assert_eq!(value(line, "rows"), "8");
-        let software = plan_lines(&config, 8, 64, Strategy::Auto, DeviceProfile::SOFTWARE);
+        let software = plan_lines(
+            &config,
+            8,
+            64,
+            Strategy::Auto,
+            DeviceProfile::SOFTWARE,
+            Precision::F32,
+        );
         assert_eq!(value(&software[0], "projection"), "registers");
         assert_eq!(value(line, "workgroups_per_step"), "1");
         // One block streams W_hh once a step: 16 H^2 bytes for an LSTM, 12 H^2 for a GRU.
@@ -227,10 +256,60 @@ mod tests {
             (16 * 128 * 128).to_string()
         );
         let gru = RnnConfig::new(Kind::Gru, 64, 128);
-        let lines = plan_lines(&gru, 8, 64, Strategy::Auto, DeviceProfile::GENERIC_GPU);
+        let lines = plan_lines(
+            &gru,
+            8,
+            64,
+            Strategy::Auto,
+            DeviceProfile::GENERIC_GPU,
+            Precision::F32,
+        );
         assert_eq!(
             value(&lines[0], "weight_bytes_per_step"),
             (12 * 128 * 128).to_string()
+        );
+    }
+
+    #[test]
+    fn f16_weights_halve_the_bytes_of_every_strategy_and_never_use_uniform_buffers() {
+        let gru = RnnConfig::new(Kind::Gru, 64, 1024);
+        let stack = RnnConfig::new(Kind::Gru, 64, 256).num_layers(2);
+        let narrow = RnnConfig::new(Kind::Lstm, 8, 64);
+        for (config, strategy, profile) in [
+            (&gru, Strategy::PerStep, DeviceProfile::GENERIC_GPU),
+            (&stack, Strategy::Wavefront, DeviceProfile::GENERIC_GPU),
+            (&narrow, Strategy::Sequence, DeviceProfile::GENERIC_GPU),
+            (&narrow, Strategy::Sequence, DeviceProfile::SOFTWARE),
+        ] {
+            let bytes = |weights| {
+                let lines = plan_lines(config, 1, 64, strategy, profile, weights);
+                let line = &lines[0];
+                assert_eq!(value(line, "weights"), weights.to_string(), "{line}");
+                if let Some(uniform) = line
+                    .split(' ')
+                    .find_map(|kv| kv.strip_prefix("uniform_weights="))
+                {
+                    assert!(weights == Precision::F32 || uniform == "false", "{line}");
+                }
+                value(line, "weight_bytes_per_step").parse::<u64>().unwrap()
+            };
+            assert_eq!(
+                bytes(Precision::F16) * 2,
+                bytes(Precision::F32),
+                "{strategy:?}"
+            );
+        }
+        let line = &plan_lines(
+            &gru,
+            1,
+            64,
+            Strategy::PerStep,
+            DeviceProfile::GENERIC_GPU,
+            Precision::F16,
+        )[0];
+        assert_eq!(
+            value(line, "weight_bytes_per_step"),
+            (6 * 1024 * 1024).to_string()
         );
     }
 
@@ -239,7 +318,14 @@ mod tests {
         let config = RnnConfig::new(Kind::Lstm, 64, 256)
             .num_layers(2)
             .bidirectional(true);
-        let lines = plan_lines(&config, 4, 64, Strategy::Auto, DeviceProfile::GENERIC_GPU);
+        let lines = plan_lines(
+            &config,
+            4,
+            64,
+            Strategy::Auto,
+            DeviceProfile::GENERIC_GPU,
+            Precision::F32,
+        );
         assert_eq!(lines.len(), 4);
         let wave = plan_lines(
             &config,
@@ -247,6 +333,7 @@ mod tests {
             64,
             Strategy::Wavefront,
             DeviceProfile::GENERIC_GPU,
+            Precision::F32,
         );
         assert_eq!(wave.len(), 1);
         assert_eq!(value(&wave[0], "plan_kernel"), "unsupported");

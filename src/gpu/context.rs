@@ -151,7 +151,11 @@ impl GpuContext {
             })?;
         let health = Arc::new(Health::default());
         health.watch(&device);
-        Self::build(device, queue, adapter.get_info(), health).await
+        let half_builtin = adapter
+            .get_downlevel_capabilities()
+            .flags
+            .contains(wgpu::DownlevelFlags::SHADER_F16_IN_F32);
+        Self::build(device, queue, adapter.get_info(), half_builtin, health).await
     }
 
     /// A context on a device and queue your application already owns (for example the one it
@@ -175,14 +179,17 @@ impl GpuContext {
     pub async fn from_device_async(device: wgpu::Device, queue: wgpu::Queue) -> Result<Self> {
         // The device knows its adapter: without its info a software adapter would count as a
         // GPU, skip the software loop-limit guard and return silently wrong results.
+        // Nor does it say whether the adapter converts halves natively: f16 weights are then
+        // widened with integer operations, which every device runs (shaders/half.wesl).
         let info = device.adapter_info();
-        Self::build(device, queue, info, Arc::default()).await
+        Self::build(device, queue, info, false, Arc::default()).await
     }
 
     async fn build(
         device: wgpu::Device,
         queue: wgpu::Queue,
         info: wgpu::AdapterInfo,
+        half_builtin: bool,
         health: Arc<Health>,
     ) -> Result<Self> {
         let limits = device.limits();
@@ -225,7 +232,7 @@ impl GpuContext {
         }
         let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
         let dot = DotLoop::for_device(device.features(), &info);
-        let kernels = Kernels::new(&device, dot, |file| kernel_source(file, dot));
+        let kernels = Kernels::new(&device, dot, half_builtin, |file| kernel_source(file, dot));
         if let Some(e) = scope.pop().await {
             return Err(Error::Gpu {
                 operation: "compiling the kernels",
@@ -321,9 +328,13 @@ thread_local! {
 fn kernel_source(file: super::kernels::ShaderFile, dot: DotLoop) -> String {
     #[cfg(test)]
     if BREAK_SHADERS.with(std::cell::Cell::get) {
-        return format!("{}\nfn broken( {{", file.source(dot, false));
+        return format!(
+            "{}\nfn broken( {{",
+            file.source(dot, false, crate::Precision::F32, false)
+        );
     }
-    file.source(dot, false).to_string()
+    file.source(dot, false, crate::Precision::F32, false)
+        .to_string()
 }
 
 #[cfg(test)]

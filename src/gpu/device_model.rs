@@ -17,6 +17,7 @@ use super::wavefront::{wavefront_unsupported, WaveWeights};
 use crate::config::RnnConfig;
 use crate::error::Result;
 use crate::resolve::Resolved;
+use crate::Precision;
 
 pub(crate) struct DeviceModel {
     pub ctx: GpuContext,
@@ -25,6 +26,8 @@ pub(crate) struct DeviceModel {
     pub steps: StepTable,
     /// Another cell than PyTorch's (ONNX), for every layer.
     pub cell: Option<CellVariant>,
+    /// How the weight matrices are stored (every kernel's module follows it).
+    pub weights: Precision,
     /// Behind a lock: streams share the model and plan with its strategy of the moment.
     strategy: Mutex<Strategy>,
     /// Every layer's recurrent weights in one buffer, for [`Strategy::Wavefront`]; gathered
@@ -38,6 +41,7 @@ impl DeviceModel {
         config: &RnnConfig,
         layers: Vec<LayerBuffers>,
         cell: Option<CellVariant>,
+        weights: Precision,
     ) -> Self {
         DeviceModel {
             ctx: ctx.clone(),
@@ -45,6 +49,7 @@ impl DeviceModel {
             layers,
             steps: StepTable::default(),
             cell,
+            weights,
             strategy: Mutex::new(Strategy::Auto),
             wave: Mutex::new(None),
         }
@@ -59,7 +64,7 @@ impl DeviceModel {
             });
         }
         if strategy == Strategy::Sequence
-            && choice::sequence_cut(&self.config, 1, self.ctx.profile()).is_none()
+            && choice::sequence_cut(&self.config, 1, self.ctx.profile(), self.weights).is_none()
         {
             return Err(sequence_unsupported(&self.config));
         }
@@ -96,6 +101,7 @@ impl DeviceModel {
             &self.config,
             resolved,
             self.strategy_for(resolved.b),
+            self.weights,
         )
     }
 
@@ -105,7 +111,12 @@ impl DeviceModel {
         if let Some(weights) = wave.as_ref() {
             return Ok(weights.clone());
         }
-        let weights = Arc::new(WaveWeights::gather(&self.ctx, &self.config, &self.layers)?);
+        let weights = Arc::new(WaveWeights::gather(
+            &self.ctx,
+            &self.config,
+            &self.layers,
+            self.weights,
+        )?);
         *wave = Some(weights.clone());
         Ok(weights)
     }

@@ -15,6 +15,7 @@ use super::scopes::Scopes;
 pub(crate) use super::shaders::*;
 use crate::config::RnnConfig;
 use crate::error::Result;
+use crate::Precision;
 
 /// The group 0 bindings of a kernel family as `(binding, kind)`, in binding order; with
 /// `uniform_weights`, the sequence kernel's W_hh in four uniform buffers (2, 9, 10, 11).
@@ -88,9 +89,17 @@ pub(crate) struct Variant {
     pub overrides: Option<Overrides>,
     /// The sequence kernel's W_hh in uniform buffers (`SequenceShape::uniform_weights`).
     pub uniform_weights: bool,
+    /// How the weight matrices it reads are stored (shaders/half.wesl).
+    pub weights: Precision,
 }
 
 impl Variant {
+    /// The same kernel for weight matrices stored as `weights`.
+    pub(crate) fn with_weights(mut self, weights: Precision) -> Self {
+        self.weights = weights;
+        self
+    }
+
     /// The input projection for layers of `config`'s kind: with tiles of x in workgroup
     /// memory where `tiled` ([`DeviceProfile::tiles_projection`]).
     pub(crate) fn input_projection(config: &RnnConfig, tiled: bool) -> Self {
@@ -101,6 +110,7 @@ impl Variant {
                 Kernel::InputProjection
             },
             uniform_weights: false,
+            weights: Precision::F32,
             overrides: Some(Overrides::Gemm {
                 columns: match config.kind.gate_count() {
                     1 => 4,
@@ -123,6 +133,7 @@ impl Variant {
         Variant {
             kernel,
             uniform_weights: false,
+            weights: Precision::F32,
             overrides: Some(Overrides::Step {
                 shape,
                 gates: config.kind.gate_count() as u32,
@@ -140,6 +151,7 @@ impl Variant {
                 Kernel::Sequence
             },
             uniform_weights: shape.uniform_weights,
+            weights: Precision::F32,
             overrides: Some(Overrides::Sequence {
                 rows: shape.rows,
                 workgroup: shape.workgroup,
@@ -154,6 +166,7 @@ impl Variant {
         Variant {
             kernel: Kernel::WaveStep,
             uniform_weights: false,
+            weights: Precision::F32,
             overrides: Some(Overrides::Wave {
                 rows,
                 gates: config.kind.gate_count() as u32,
@@ -166,6 +179,7 @@ impl Variant {
         Variant {
             kernel,
             uniform_weights: false,
+            weights: Precision::F32,
             overrides: Some(Overrides::Dense),
         }
     }
@@ -175,6 +189,7 @@ impl Variant {
         Variant {
             kernel: Kernel::SwapBatchTime,
             uniform_weights: false,
+            weights: Precision::F32,
             overrides: Some(Overrides::Swap),
         }
     }
@@ -183,11 +198,14 @@ impl Variant {
 /// Layouts, modules and pipelines of one device, each created once.
 pub(crate) struct Kernels {
     dot: DotLoop,
+    /// Whether f16 weights are widened with `unpack2x16float` (shaders/half.wesl).
+    half_builtin: bool,
     /// Group 1 of the kernels that index timesteps ([`ShaderFile::indexes_steps`]): the `Step` slot, chosen with a dynamic
     /// offset.
     pub step_layout: BindGroupLayout,
     layouts: Mutex<HashMap<(ShaderFile, bool), BindGroupLayout>>,
-    modules: Mutex<HashMap<(ShaderFile, bool), wgpu::ShaderModule>>,
+    /// Keyed by family, uniform W_hh, and how weight matrices are stored.
+    modules: Mutex<HashMap<(ShaderFile, bool, Precision), wgpu::ShaderModule>>,
     pipelines: Mutex<HashMap<Variant, ComputePipeline>>,
 }
 
@@ -196,9 +214,11 @@ impl Kernels {
     /// `source` gives (normally [`ShaderFile::source`]; a unit test breaks them on purpose).
     /// The other modules come from [`ShaderFile::source`] on first use.
     /// Run inside an error scope: a module that does not compile is reported there.
+    /// `half_builtin`: the device converts halves natively (`ShaderFile::source`).
     pub(crate) fn new(
         device: &wgpu::Device,
         dot: DotLoop,
+        half_builtin: bool,
         source: impl Fn(ShaderFile) -> String,
     ) -> Kernels {
         let step_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
@@ -207,10 +227,16 @@ impl Kernels {
         });
         let modules = [ShaderFile::Gemm, ShaderFile::Recurrent]
             .into_iter()
-            .map(|file| ((file, false), module(device, file, &source(file))))
+            .map(|file| {
+                (
+                    (file, false, Precision::F32),
+                    module(device, file, &source(file)),
+                )
+            })
             .collect();
         Kernels {
             dot,
+            half_builtin,
             step_layout,
             layouts: Mutex::default(),
             modules: Mutex::new(modules),
@@ -254,13 +280,24 @@ impl Kernels {
         }
         let file = v.kernel.file();
         let uniform_weights = v.uniform_weights && file.has_uniform_weights();
+        let weights = if file.has_f16_weights() {
+            v.weights
+        } else {
+            Precision::F32
+        };
         let scopes = Scopes::push(device);
         let module = self
             .modules
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .entry((file, uniform_weights))
-            .or_insert_with(|| module(device, file, file.source(self.dot, uniform_weights)))
+            .entry((file, uniform_weights, weights))
+            .or_insert_with(|| {
+                module(
+                    device,
+                    file,
+                    file.source(self.dot, uniform_weights, weights, self.half_builtin),
+                )
+            })
             .clone();
         let group0 = self.layout(device, file, uniform_weights);
         let groups = if file.indexes_steps() {

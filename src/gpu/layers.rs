@@ -10,6 +10,7 @@ use super::scopes::Scopes;
 use crate::config::RnnConfig;
 use crate::error::Result;
 use crate::weights::DirectionWeights;
+use crate::Precision;
 
 /// Device-side recurrent state in PyTorch's layout: `h (D*L, B, H_out)` and, for LSTM,
 /// `c (D*L, B, H)`. Read as `h0`/`c0` when a pass starts, holding `h_n`/`c_n` when it ends.
@@ -44,11 +45,32 @@ pub(crate) struct LayerBuffers {
     pub w_hr: wgpu::Buffer,
 }
 
-/// Uploads every layer of `config` (`layers[l]`: its directions' weights in PyTorch's layout).
+impl LayerBuffers {
+    /// Bytes of device memory the layer's buffers take.
+    pub(crate) fn bytes(&self) -> u64 {
+        let parts = self.w_hh_parts.iter().flatten();
+        [
+            &self.w_ih,
+            &self.b_ih,
+            &self.w_hh,
+            &self.w_hh_rows,
+            &self.b_hh,
+            &self.w_hr,
+        ]
+        .into_iter()
+        .chain(parts)
+        .map(wgpu::Buffer::size)
+        .sum()
+    }
+}
+
+/// Uploads every layer of `config` (`layers[l]`: its directions' weights in PyTorch's layout),
+/// the matrices stored as `weights` (biases are always f32).
 /// LSTM `peepholes` (`[D][3][H]`, ONNX's `i, o, f`; one layer only) follow every
 /// direction's `b_hh`, where cells.wesl reads them.
 ///
 /// # Errors
+/// [`crate::Error::WeightRange`] when a matrix holds a value `weights` cannot store;
 /// [`crate::Error::DeviceLimit`] when a matrix exceeds a binding or (on software adapters) the
 /// input projection's loop exceeds the loop limit; [`crate::Error::Gpu`] when an upload fails.
 pub(crate) fn upload(
@@ -56,7 +78,11 @@ pub(crate) fn upload(
     config: &RnnConfig,
     layers: &[Vec<DirectionWeights>],
     peepholes: Option<&[f32]>,
+    weights: Precision,
 ) -> Result<Vec<LayerBuffers>> {
+    check_range(layers, weights)?;
+    // Bytes of one vec4 of weights as stored.
+    let vec4 = 4 * weights.bytes_per_weight();
     let hint = "reduce hidden_size or input_size";
     let (d, h, h_out) = (
         config.num_directions(),
@@ -65,15 +91,15 @@ pub(crate) fn upload(
     );
     let both = if d == 2 { " (both directions)" } else { "" };
     for l in 0..config.num_layers {
-        let w_ih =
-            (d * gate_stride(config) * config.layer_input_size(l).next_multiple_of(4) * 4) as u64;
+        let w_ih = (d * gate_stride(config) * config.layer_input_size(l).next_multiple_of(4) / 4
+            * vec4) as u64;
         ctx.check_buffer(format!("weight_ih_l{l}{both}"), w_ih, hint)?;
         ctx.check_buffer(
             format!(
                 "weight_hh_l{l} (packed{})",
                 if d == 2 { ", both directions" } else { "" }
             ),
-            (d * h_out.next_multiple_of(4) * h * 16) as u64,
+            (d * h_out.next_multiple_of(4) * h * vec4) as u64,
             hint,
         )?;
         // The inner loop (dot.wesl) runs a quarter of the width, plus a quarter of that
@@ -89,35 +115,56 @@ pub(crate) fn upload(
     let buffers = layers
         .iter()
         .enumerate()
-        .map(|(l, dirs)| layer_buffers(ctx, config, l, dirs, peepholes))
+        .map(|(l, dirs)| layer_buffers(ctx, config, l, dirs, peepholes, weights))
         .collect();
     scopes.settle("uploading the weights")?;
     Ok(buffers)
 }
 
-/// Layer `l`'s buffers from its directions' weights.
+/// `Ok` when every matrix of `layers` fits `weights` ([`Precision`]), else the first value
+/// that does not, by its `state_dict` name.
+pub(crate) fn check_range(layers: &[Vec<DirectionWeights>], weights: Precision) -> Result<()> {
+    for (l, dirs) in layers.iter().enumerate() {
+        for (d, w) in dirs.iter().enumerate() {
+            let suffix = if d == 1 { "_reverse" } else { "" };
+            for (name, values) in [("ih", &w.w_ih), ("hh", &w.w_hh), ("hr", &w.w_hr)] {
+                weights.check(&format!("weight_{name}_l{l}{suffix}"), values)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Layer `l`'s buffers from its directions' weights, the matrices stored as `weights`.
 fn layer_buffers(
     ctx: &GpuContext,
     config: &RnnConfig,
     l: usize,
     dirs: &[DirectionWeights],
     peepholes: Option<&[f32]>,
+    weights: Precision,
 ) -> LayerBuffers {
+    let matrix = |label: String, values: &[f32]| {
+        ctx.buffer_with(
+            &label,
+            &weights.encode(values),
+            wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
+        )
+    };
     // Packed once for both of its copies (storage, and the software profile's uniform parts).
     let w_hh = pack_recurrent(config, dirs);
     let cat = |f: &dyn Fn(&DirectionWeights) -> &[f32]| -> Vec<f32> {
         dirs.iter().flat_map(|w| f(w).iter().copied()).collect()
     };
     LayerBuffers {
-        w_ih: ctx.storage(&format!("weight_ih_l{l} packed"), &pack_input(config, dirs)),
+        w_ih: matrix(format!("weight_ih_l{l} packed"), &pack_input(config, dirs)),
         b_ih: ctx.storage(
             &format!("bias_ih_l{l} packed"),
             &pack_input_bias(config, dirs),
         ),
-        w_hh: ctx.storage(&format!("weight_hh_l{l} packed"), &w_hh),
-        w_hh_parts: ctx
-            .profile()
-            .is_software()
+        w_hh: matrix(format!("weight_hh_l{l} packed"), &w_hh),
+        // Only f32 models read them (`choice::sequence_cut`).
+        w_hh_parts: (ctx.profile().is_software() && weights == Precision::F32)
             .then(|| uniform_columns(&w_hh))
             .flatten()
             .map(|parts| {
@@ -130,8 +177,8 @@ fn layer_buffers(
                     )
                 })
             }),
-        w_hh_rows: ctx.storage(
-            &format!("weight_hh_l{l} rows"),
+        w_hh_rows: matrix(
+            format!("weight_hh_l{l} rows"),
             &pack_recurrent_rows(config, dirs),
         ),
         b_hh: ctx.storage(&format!("bias_hh_l{l}"), &{
@@ -139,8 +186,8 @@ fn layer_buffers(
             b_hh.extend_from_slice(peepholes.unwrap_or_default());
             b_hh
         }),
-        w_hr: ctx.storage(
-            &format!("weight_hr_l{l} transposed"),
+        w_hr: matrix(
+            format!("weight_hr_l{l} transposed"),
             &pack_projection(config, dirs),
         ),
     }

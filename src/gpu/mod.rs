@@ -52,6 +52,7 @@ pub(crate) use buffers::{read_back, Wait};
 pub use choice::plan_lines;
 pub use context::{AdapterChoice, GpuContext};
 pub(crate) use host_pass::MAX_KEPT_BYTES;
+pub(crate) use layers::check_range;
 pub use model::{GpuRnn, Strategy};
 pub use plan::DeviceProfile;
 pub use resident::{GpuInput, GpuOutput, GpuState};

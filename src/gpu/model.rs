@@ -48,11 +48,12 @@ impl GpuRnn {
         config: &RnnConfig,
         weights: &[Vec<DirectionWeights>],
         cell: Option<CellVariant>,
+        precision: crate::Precision,
     ) -> Result<Self> {
         let peepholes = cell.as_ref().and_then(|c| c.peepholes.as_deref());
-        let buffers = layers::upload(ctx, config, weights, peepholes)?;
+        let buffers = layers::upload(ctx, config, weights, peepholes, precision)?;
         Ok(GpuRnn {
-            model: Arc::new(DeviceModel::new(ctx, config, buffers, cell)),
+            model: Arc::new(DeviceModel::new(ctx, config, buffers, cell, precision)),
             host_pass: Mutex::new(None),
         })
     }
@@ -60,6 +61,18 @@ impl GpuRnn {
     /// The configuration of the uploaded model.
     pub fn config(&self) -> &RnnConfig {
         &self.model.config
+    }
+
+    /// How the weight matrices are stored on the device ([`Rnn::to_gpu_with`](crate::Rnn::to_gpu_with)).
+    pub fn precision(&self) -> crate::Precision {
+        self.model.weights
+    }
+
+    /// Bytes of device memory the weights take (every matrix and bias, as stored; a
+    /// wavefront's gathered copy, made on its first forward, is not counted). With
+    /// [`Precision::F16`](crate::Precision::F16) the matrices take half.
+    pub fn weight_bytes(&self) -> u64 {
+        self.model.layers.iter().map(|l| l.bytes()).sum()
     }
 
     /// The context the weights live on.

@@ -71,11 +71,13 @@ impl Plan {
         )
     }
 
+    /// `weights`: how the model's weight matrices are stored.
     pub(crate) fn new(
         ctx: &GpuContext,
         config: &RnnConfig,
         r: &Resolved,
         strategy: Strategy,
+        weights: crate::Precision,
     ) -> Result<Plan> {
         let limits = ctx.inner.device.limits();
         let (d, gh, b, t) = (config.num_directions(), config.gate_rows(), r.b, r.t);
@@ -109,7 +111,7 @@ impl Plan {
         // Per step, a chunk is also the unit of submission: keep command buffers bounded.
         let sequence = match strategy {
             Strategy::Sequence => Some(
-                super::choice::sequence_cut(config, b, ctx.profile())
+                super::choice::sequence_cut(config, b, ctx.profile(), weights)
                     .ok_or_else(|| sequence_unsupported(config))?,
             ),
             _ => None,

@@ -26,8 +26,10 @@ impl PerStepRun {
         shape: StepShape,
         batch: usize,
         reset_first: bool,
+        weights: crate::Precision,
     ) -> Result<Self> {
-        let variant = |kernel| Variant::step(kernel, config, shape, reset_first);
+        let variant =
+            |kernel| Variant::step(kernel, config, shape, reset_first).with_weights(weights);
         let grid = shape.grid(config, batch);
         let project_grid = [
             (config.state_width() as u32).div_ceil(STEP_WORKGROUP),

@@ -229,11 +229,13 @@ impl SequenceShape {
 }
 
 /// Bytes of `W_hh` (and `W_hr`) a step of every direction of one layer reads, as the
-/// per-step kernel lays them out: G rows of ceil(H_out / 4) vec4s per unit, no padding gate.
-pub(crate) fn step_weight_bytes(config: &RnnConfig) -> u64 {
+/// per-step kernel lays them out: G rows of ceil(H_out / 4) vec4s per unit, no padding gate,
+/// each weight stored as `weights`.
+pub(crate) fn step_weight_bytes(config: &RnnConfig, weights: crate::Precision) -> u64 {
     let d = config.num_directions();
-    let rows = config.gate_rows() * config.state_width().div_ceil(4) * 16;
-    let projection = config.hidden_size * config.proj_size * 4;
+    let bytes = weights.bytes_per_weight();
+    let rows = config.gate_rows() * config.state_width().div_ceil(4) * 4 * bytes;
+    let projection = config.hidden_size * config.proj_size * bytes;
     (d * (rows + projection)) as u64
 }
 
@@ -279,11 +281,20 @@ mod tests {
         let h = 1024u64;
         let gru = RnnConfig::new(Kind::Gru, 64, 1024);
         let lstm = RnnConfig::new(Kind::Lstm, 64, 1024);
-        assert_eq!(step_weight_bytes(&gru), 12 * h * h);
-        assert_eq!(step_weight_bytes(&lstm), 16 * h * h);
-        // K rounds up to whole vec4s: H = 20 reads 5 vec4s per row.
+        use crate::Precision::{F16, F32};
+        assert_eq!(step_weight_bytes(&gru, F32), 12 * h * h);
+        assert_eq!(step_weight_bytes(&lstm, F32), 16 * h * h);
+        assert_eq!(step_weight_bytes(&gru, F16), 6 * h * h, "halves");
+        assert_eq!(step_weight_bytes(&lstm, F16), 8 * h * h);
+        // K rounds up to whole vec4s: H = 21 reads 6 vec4s per row.
         let odd = RnnConfig::new(Kind::Gru, 3, 21);
-        assert_eq!(step_weight_bytes(&odd), 3 * 21 * 6 * 16);
+        assert_eq!(step_weight_bytes(&odd, F32), 3 * 21 * 6 * 16);
+        let projected = RnnConfig::new(Kind::Lstm, 3, 8).proj_size(4);
+        assert_eq!(
+            step_weight_bytes(&projected, F16),
+            (4 * 8 * 4 + 8 * 4) * 2,
+            "W_hh rows over H_out = 4, then W_hr"
+        );
     }
 
     #[test]

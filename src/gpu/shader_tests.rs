@@ -10,24 +10,61 @@ use naga::{AddressSpace, Module, ShaderStage, StorageAccess};
 use super::kernels::*;
 use super::plan::{MAX_PAIRS, MAX_ROWS, MAX_STEP_WORKGROUP};
 use crate::config::{Kind, RnnConfig};
+use crate::Precision;
+
+/// Every way a module reads weight matrices, as `(uniform_weights, weights, half_builtin)`:
+/// f32 from storage or (the sequence kernels) uniform buffers, and f16 from storage widened
+/// with `unpack2x16float` or with integer operations.
+pub(crate) const WEIGHT_FORMS: [(bool, Precision, bool); 4] = [
+    (false, Precision::F32, false),
+    (true, Precision::F32, false),
+    (false, Precision::F16, true),
+    (false, Precision::F16, false),
+];
+
+/// Whether the type `ty` is an array of u32 or of vectors of u32 (paired halves, half.wesl).
+fn element_is_u32(module: &Module, ty: naga::Handle<naga::Type>) -> bool {
+    let naga::TypeInner::Array { base, .. } = module.types[ty].inner else {
+        return false;
+    };
+    matches!(
+        module.types[base].inner,
+        naga::TypeInner::Scalar(naga::Scalar::U32)
+            | naga::TypeInner::Vector {
+                scalar: naga::Scalar::U32,
+                ..
+            }
+    )
+}
 
 /// The module build.rs wrote for a device with or without subgroups, with the sequence
-/// kernels' W_hh in uniform buffers where `uniform_weights`, validated as such a device would.
-fn parse_variant(file: ShaderFile, dot: DotLoop, uniform_weights: bool) -> Module {
-    let source = file.source(dot, uniform_weights);
+/// kernels' W_hh in uniform buffers where `uniform_weights`, and weight matrices stored as
+/// `weights`, validated as such a device would.
+fn parse_variant(
+    file: ShaderFile,
+    dot: DotLoop,
+    uniform_weights: bool,
+    weights: Precision,
+    half_builtin: bool,
+) -> Module {
+    let source = file.source(dot, uniform_weights, weights, half_builtin);
     let module = naga::front::wgsl::parse_str(source)
         .unwrap_or_else(|e| panic!("{file:?}: {}", e.emit_to_string(source)));
-    let capabilities = match dot {
+    let mut capabilities = match dot {
         DotLoop::Plain => Capabilities::default(),
         DotLoop::Subgroup => Capabilities::default() | Capabilities::SUBGROUP,
     };
+    // Only the modules for devices that convert halves natively may need it.
+    if half_builtin {
+        capabilities |= Capabilities::SHADER_FLOAT16_IN_FLOAT32;
+    }
     Validator::new(ValidationFlags::all(), capabilities)
         .subgroup_stages(ShaderStages::COMPUTE)
         .subgroup_operations(SubgroupOperationSet::all())
         .validate(&module)
         .unwrap_or_else(|e| {
             panic!(
-                "{file:?} {dot:?} uniform weights {uniform_weights}: {}",
+                "{file:?} {dot:?} uniform weights {uniform_weights} {weights:?}: {}",
                 e.emit_to_string(source)
             )
         });
@@ -41,7 +78,7 @@ fn parse(file: ShaderFile) -> Module {
     } else {
         DotLoop::Subgroup
     };
-    parse_variant(file, dot, false)
+    parse_variant(file, dot, false, Precision::F32, false)
 }
 
 /// The item of `items` whose name is `name` (`what` for the message).
@@ -105,14 +142,15 @@ fn value_u32(module: &Module, name: &str) -> u32 {
     }
 }
 
-/// Every module build.rs writes: each family with either set of inner loops, and the
-/// sequence kernels with either W_hh layout.
+/// Every module build.rs writes: each family with either set of inner loops, the sequence
+/// kernels with either W_hh layout, and each with f32 and f16 weight matrices (f16 only
+/// from storage).
 #[test]
 fn every_module_parses_and_validates() {
     for file in ShaderFile::ALL {
         for dot in DotLoop::ALL.into_iter().filter(|&d| file.builds(d)) {
-            for uniform_weights in [false, true] {
-                let module = parse_variant(file, dot, uniform_weights);
+            for (uniform_weights, weights, half_builtin) in WEIGHT_FORMS {
+                let module = parse_variant(file, dot, uniform_weights, weights, half_builtin);
                 let uniform_parts = module
                     .global_variables
                     .iter()
@@ -127,6 +165,28 @@ fn every_module_parses_and_validates() {
                 assert_eq!(
                     uniform_parts, expected,
                     "{file:?} {dot:?} {uniform_weights}"
+                );
+                // With f16 weights every weight matrix is read as words of paired halves.
+                let halves = module
+                    .global_variables
+                    .iter()
+                    .filter(|(_, v)| {
+                        v.space
+                            == (AddressSpace::Storage {
+                                access: StorageAccess::LOAD,
+                            })
+                    })
+                    .filter(|(_, v)| {
+                        let name = v.name.as_deref().unwrap_or("");
+                        ["weights", "w_hh", "w_hr", "arena", "weight"].contains(&name)
+                    })
+                    .map(|(_, v)| element_is_u32(&module, v.ty))
+                    .collect::<Vec<_>>();
+                assert!(
+                    halves
+                        .iter()
+                        .all(|&h| h == (weights == Precision::F16 && file.has_f16_weights())),
+                    "{file:?} {dot:?} {weights:?}: {halves:?}"
                 );
             }
         }
@@ -167,7 +227,7 @@ fn every_kernel_entry_point_exists_as_a_compute_shader() {
             .into_iter()
             .filter(|&d| kernel.file().builds(d))
         {
-            let module = parse_variant(kernel.file(), dot, false);
+            let module = parse_variant(kernel.file(), dot, false, Precision::F32, false);
             let entry = module
                 .entry_points
                 .iter()
@@ -189,16 +249,16 @@ fn every_kernel_entry_point_exists_as_a_compute_shader() {
 
 #[test]
 fn bindings_match_the_bind_group_layouts() {
-    for (file, uniform_weights) in ShaderFile::ALL
+    for (file, (uniform_weights, weights, half_builtin)) in ShaderFile::ALL
         .into_iter()
-        .flat_map(|f| [(f, false), (f, true)])
+        .flat_map(|f| WEIGHT_FORMS.map(|form| (f, form)))
     {
         let dot = if file.builds(DotLoop::Plain) {
             DotLoop::Plain
         } else {
             DotLoop::Subgroup
         };
-        let module = parse_variant(file, dot, uniform_weights);
+        let module = parse_variant(file, dot, uniform_weights, weights, half_builtin);
         let expected = bindings(file, uniform_weights);
         let mut group0 = 0;
         let mut step_uniform = false;

@@ -3,6 +3,8 @@
 //! crate dispatches, and the sizes the Rust side shares with them (a test checks every one
 //! against the WGSL: `gpu::shader_tests`).
 
+use crate::Precision;
+
 /// The WGSL that build.rs wrote for module `name` (`$OUT_DIR/<name>.wgsl`).
 macro_rules! module {
     ($name:literal) => {
@@ -104,10 +106,32 @@ impl ShaderFile {
         self != ShaderFile::SequenceRegisters || dot == DotLoop::Subgroup
     }
 
+    /// Whether build.rs builds the family again with `f16_weights` (shaders/half.wesl):
+    /// every family that reads weight matrices.
+    pub(crate) fn has_f16_weights(self) -> bool {
+        self != ShaderFile::Swap
+    }
+
     /// The module for a device that runs `dot`, with W_hh in uniform buffers where
-    /// `uniform_weights` and the family has them ([`ShaderFile::has_uniform_weights`]).
-    /// Row counts, widths and the layer's kind are override constants of the pipeline.
-    pub(crate) fn source(self, dot: DotLoop, uniform_weights: bool) -> &'static str {
+    /// `uniform_weights` and the family has them ([`ShaderFile::has_uniform_weights`]), and
+    /// weight matrices stored as `weights`, halves widened by `unpack2x16float` where
+    /// `half_builtin` (the device has `DownlevelFlags::SHADER_F16_IN_F32`), by integer
+    /// operations otherwise (shaders/half.wesl). Uniform weights are f32 only: an f16 model
+    /// never plans them (`gpu::choice::sequence_cut`). Row counts, widths and the layer's
+    /// kind are override constants of the pipeline.
+    pub(crate) fn source(
+        self,
+        dot: DotLoop,
+        uniform_weights: bool,
+        weights: Precision,
+        half_builtin: bool,
+    ) -> &'static str {
+        if weights == Precision::F16 && self.has_f16_weights() {
+            return match half_builtin {
+                true => self.source_f16(dot),
+                false => self.source_f16_bits(dot),
+            };
+        }
         let uniform = uniform_weights && self.has_uniform_weights();
         match (self, dot, uniform) {
             (ShaderFile::Gemm, DotLoop::Plain, _) => module!("gemm_plain"),
@@ -129,6 +153,46 @@ impl ShaderFile {
             (ShaderFile::Wavefront, DotLoop::Subgroup, _) => module!("wavefront_subgroups"),
             (ShaderFile::Dense, _, _) => module!("dense"),
             (ShaderFile::Swap, _, _) => module!("swap"),
+        }
+    }
+
+    /// The `f16_weights` module of the family for `dot` that widens halves with integer
+    /// operations.
+    fn source_f16_bits(self, dot: DotLoop) -> &'static str {
+        match (self, dot) {
+            (ShaderFile::Gemm, DotLoop::Plain) => module!("gemm_plain_f16_bits"),
+            (ShaderFile::Gemm, DotLoop::Subgroup) => module!("gemm_subgroups_f16_bits"),
+            (ShaderFile::Recurrent, DotLoop::Plain) => module!("recurrent_plain_f16_bits"),
+            (ShaderFile::Recurrent, DotLoop::Subgroup) => {
+                module!("recurrent_subgroups_f16_bits")
+            }
+            (ShaderFile::Sequence, DotLoop::Plain) => module!("sequence_plain_f16_bits"),
+            (ShaderFile::Sequence, DotLoop::Subgroup) => module!("sequence_subgroups_f16_bits"),
+            (ShaderFile::SequenceRegisters, _) => {
+                module!("sequence_registers_subgroups_f16_bits")
+            }
+            (ShaderFile::Wavefront, DotLoop::Plain) => module!("wavefront_plain_f16_bits"),
+            (ShaderFile::Wavefront, DotLoop::Subgroup) => module!("wavefront_subgroups_f16_bits"),
+            (ShaderFile::Dense, _) => module!("dense_f16_bits"),
+            (ShaderFile::Swap, _) => module!("swap"),
+        }
+    }
+
+    /// The `f16_weights` module of the family for `dot` that widens halves with
+    /// `unpack2x16float`.
+    fn source_f16(self, dot: DotLoop) -> &'static str {
+        match (self, dot) {
+            (ShaderFile::Gemm, DotLoop::Plain) => module!("gemm_plain_f16"),
+            (ShaderFile::Gemm, DotLoop::Subgroup) => module!("gemm_subgroups_f16"),
+            (ShaderFile::Recurrent, DotLoop::Plain) => module!("recurrent_plain_f16"),
+            (ShaderFile::Recurrent, DotLoop::Subgroup) => module!("recurrent_subgroups_f16"),
+            (ShaderFile::Sequence, DotLoop::Plain) => module!("sequence_plain_f16"),
+            (ShaderFile::Sequence, DotLoop::Subgroup) => module!("sequence_subgroups_f16"),
+            (ShaderFile::SequenceRegisters, _) => module!("sequence_registers_subgroups_f16"),
+            (ShaderFile::Wavefront, DotLoop::Plain) => module!("wavefront_plain_f16"),
+            (ShaderFile::Wavefront, DotLoop::Subgroup) => module!("wavefront_subgroups_f16"),
+            (ShaderFile::Dense, _) => module!("dense_f16"),
+            (ShaderFile::Swap, _) => module!("swap"),
         }
     }
 }

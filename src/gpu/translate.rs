@@ -9,6 +9,7 @@ use naga::ShaderStage;
 
 use super::kernels::{DotLoop, Kernel, ShaderFile, Variant};
 use super::plan::{DeviceProfile, StepShape};
+use super::shader_tests::WEIGHT_FORMS;
 use crate::config::{Kind, RnnConfig};
 
 /// `source` with `constants` applied, translated for entry point `entry` by every backend.
@@ -18,7 +19,7 @@ fn translate(source: &str, dot: DotLoop, constants: &[(&str, f64)], entry: &str)
     let capabilities = match dot {
         DotLoop::Plain => Capabilities::default(),
         DotLoop::Subgroup => Capabilities::default() | Capabilities::SUBGROUP,
-    };
+    } | Capabilities::SHADER_FLOAT16_IN_FLOAT32; // f16 weights widened by unpack2x16float
     let info = Validator::new(ValidationFlags::all(), capabilities)
         .subgroup_stages(ShaderStages::COMPUTE)
         .subgroup_operations(SubgroupOperationSet::all())
@@ -114,8 +115,12 @@ fn every_step_variant_translates_to_every_backend() {
     }
     shapes.sort_by_key(|s| (s.units, s.rows, s.workgroup));
     shapes.dedup();
-    for dot in DotLoop::ALL {
-        let source = ShaderFile::Recurrent.source(dot, false);
+    for (dot, (_, weights, half_builtin)) in DotLoop::ALL
+        .into_iter()
+        .flat_map(|dot| WEIGHT_FORMS.map(|form| (dot, form)))
+        .filter(|(_, (uniform, _, _))| !uniform)
+    {
+        let source = ShaderFile::Recurrent.source(dot, false, weights, half_builtin);
         for shape in &shapes {
             for gates in [1.0, 3.0, 4.0] {
                 let constants = [
@@ -172,7 +177,10 @@ fn every_other_kernel_translates_to_every_backend() {
                 _ => &[0],
             };
             for &rows in blocks {
-                for uniform_weights in [false, file.has_uniform_weights()] {
+                for (uniform_weights, weights, half_builtin) in WEIGHT_FORMS {
+                    if uniform_weights && !file.has_uniform_weights() {
+                        continue;
+                    }
                     let variant = match kernel {
                         Kernel::InputProjection => Variant::input_projection(&config, false),
                         Kernel::InputProjectionTiled => Variant::input_projection(&config, true),
@@ -189,7 +197,7 @@ fn every_other_kernel_translates_to_every_backend() {
                         Kernel::SwapBatchTime => Variant::swap(),
                         _ => Variant::dense(kernel),
                     };
-                    let source = file.source(dot, uniform_weights);
+                    let source = file.source(dot, uniform_weights, weights, half_builtin);
                     let constants = variant.overrides.map_or_else(Vec::new, |o| o.constants());
                     translate(source, dot, &constants, kernel.entry_point());
                 }

@@ -11,6 +11,7 @@ use super::scopes::Scopes;
 use super::slots::StepSlots;
 use crate::config::RnnConfig;
 use crate::error::{Error, Result};
+use crate::Precision;
 
 /// The error for asking `config` to run as a wavefront, or `None` where it can.
 pub(crate) fn wavefront_unsupported(config: &RnnConfig) -> Option<Error> {
@@ -45,11 +46,13 @@ pub(crate) struct WaveWeights {
 }
 
 impl WaveWeights {
-    /// Gathers `layers`' recurrent weights on the device (a copy per matrix and bias).
+    /// Gathers `layers`' recurrent weights on the device (a copy per matrix and bias), their
+    /// matrices stored as `weights`.
     pub(crate) fn gather(
         ctx: &GpuContext,
         config: &RnnConfig,
         layers: &[LayerBuffers],
+        weights: Precision,
     ) -> Result<Self> {
         let (first, above) = match layers {
             [first, second, ..] => (first, second),
@@ -61,9 +64,11 @@ impl WaveWeights {
             }
         };
         let count = layers.len() as u64;
-        let (hh_block, ih_block) = (first.w_hh.size() / 16, above.w_ih.size() / 16);
+        // Offsets count vec4s of weights, 16 bytes in f32 and 8 in f16 (shaders/half.wesl).
+        let vec4 = 4 * weights.bytes_per_weight() as u64;
+        let (hh_block, ih_block) = (first.w_hh.size() / vec4, above.w_ih.size() / vec4);
         let ih_first = count * hh_block;
-        let arena_bytes = (ih_first + (count - 1) * ih_block) * 16;
+        let arena_bytes = (ih_first + (count - 1) * ih_block) * vec4;
         let hint = "use Strategy::PerStep, or reduce hidden_size or num_layers";
         ctx.check_buffer(
             "every layer's recurrent weights (Strategy::Wavefront)",
@@ -89,7 +94,7 @@ impl WaveWeights {
         for (l, layer) in layers.iter().enumerate() {
             let l = l as u64;
             let copy = |encoder: &mut wgpu::CommandEncoder, matrix: &wgpu::Buffer, at: u64| {
-                encoder.copy_buffer_to_buffer(matrix, 0, &arena, at * 16, matrix.size());
+                encoder.copy_buffer_to_buffer(matrix, 0, &arena, at * vec4, matrix.size());
             };
             copy(&mut encoder, &layer.w_hh, l * hh_block);
             if l > 0 {
@@ -133,12 +138,14 @@ impl WaveWeights {
 pub(crate) struct WaveRun(Dispatch);
 
 impl WaveRun {
-    /// For blocks of `rows` sequences (the per-step kernel's, `StepShape::rows`).
+    /// For blocks of `rows` sequences (the per-step kernel's, `StepShape::rows`) and weight
+    /// matrices stored as `weights`.
     pub(crate) fn new(
         ctx: &GpuContext,
         config: &RnnConfig,
         rows: u32,
         batch: usize,
+        weights: Precision,
     ) -> Result<Self> {
         let groups = (config.hidden_size as u32).div_ceil(STEP_WORKGROUP);
         let grid = [
@@ -146,7 +153,8 @@ impl WaveRun {
             (batch as u32).div_ceil(rows),
             config.num_layers as u32,
         ];
-        ctx.dispatch(Variant::wave(config, rows), grid).map(WaveRun)
+        ctx.dispatch(Variant::wave(config, rows).with_weights(weights), grid)
+            .map(WaveRun)
     }
 
     /// Dispatches wavefront steps `dispatches` (dispatch w runs step w - l of layer l) into

@@ -114,7 +114,11 @@ impl Workspace {
             _ => Some(model.wave_weights()?),
         };
         let tiled = ctx.profile().tiles_projection();
-        let gemm = kernels.pipeline(device, Variant::input_projection(config, tiled))?;
+        let precision = model.weights;
+        let gemm = kernels.pipeline(
+            device,
+            Variant::input_projection(config, tiled).with_weights(precision),
+        )?;
         let (recurrence_file, uniform_weights) = match (&wave, &plan.sequence) {
             (Some(_), _) => (ShaderFile::Wavefront, false),
             (None, Some(cut)) => (ShaderFile::Sequence, cut.shape.uniform_weights),
@@ -183,7 +187,7 @@ impl Workspace {
                     resources[2].1 = whole(&wave.arena);
                     resources[3].1 = whole(&wave.biases);
                     resources.push((9, whole(&wave.params)));
-                    Recurrence::Wave(WaveRun::new(ctx, config, plan.step.rows, b)?)
+                    Recurrence::Wave(WaveRun::new(ctx, config, plan.step.rows, b, precision)?)
                 }
                 (None, Some(cut)) if cut.shape.uniform_weights => {
                     let parts = weights.w_hh_parts.as_ref().ok_or(Error::Gpu {
@@ -198,20 +202,25 @@ impl Workspace {
                             .map(|(b, p)| (b, whole(p))),
                     );
                     Recurrence::Sequence(ctx.dispatch(
-                        Variant::sequence(cut.shape, config),
+                        Variant::sequence(cut.shape, config).with_weights(precision),
                         cut.shape.grid(config, b),
                     )?)
                 }
                 (None, Some(cut)) => {
                     resources[2].1 = whole(&weights.w_hh);
                     Recurrence::Sequence(ctx.dispatch(
-                        Variant::sequence(cut.shape, config),
+                        Variant::sequence(cut.shape, config).with_weights(precision),
                         cut.shape.grid(config, b),
                     )?)
                 }
-                (None, None) => {
-                    Recurrence::PerStep(PerStepRun::new(ctx, config, plan.step, b, reset_first)?)
-                }
+                (None, None) => Recurrence::PerStep(PerStepRun::new(
+                    ctx,
+                    config,
+                    plan.step,
+                    b,
+                    reset_first,
+                    precision,
+                )?),
             };
             layers.push(LayerPass {
                 gemm: gemm.clone(),

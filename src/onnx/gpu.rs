@@ -13,6 +13,7 @@ use crate::onnx::model::{collect, OnnxModel};
 use crate::onnx::ops::Op;
 use crate::onnx::ops::Recurrent;
 use crate::onnx::value::Values;
+use crate::Precision;
 
 /// An [`OnnxModel`] with the weights of its recurrent nodes on the GPU.
 ///
@@ -30,6 +31,8 @@ pub struct GpuOnnxModel {
     uploaded: HashMap<usize, (Lowered, GpuRnn)>,
     /// Device tensors read back so far.
     pub(crate) downloads: AtomicUsize,
+    /// How the recurrent nodes' weight matrices are stored.
+    precision: Precision,
 }
 
 fn unsupported(label: &str, reason: String) -> Error {
@@ -48,12 +51,23 @@ impl OnnxModel {
     /// [`crate::Error::Unsupported`] for a recurrent node whose stored weights hold NaN or
     /// infinities (naming the node and the tensor), before any GPU work; GPU errors.
     pub fn to_gpu(&self, ctx: &GpuContext) -> Result<GpuOnnxModel> {
-        GpuOnnxModel::new(self.clone(), ctx)
+        GpuOnnxModel::new(self.clone(), ctx, Precision::F32)
+    }
+
+    /// As [`OnnxModel::to_gpu`], with the recurrent nodes' weight matrices stored as
+    /// `precision` ([`Rnn::to_gpu_with`](crate::Rnn::to_gpu_with)); the dense operators run on
+    /// the host in f32.
+    ///
+    /// # Errors
+    /// As [`OnnxModel::to_gpu`], and [`crate::Error::WeightRange`] for a weight beyond
+    /// `precision`'s range.
+    pub fn to_gpu_with(&self, ctx: &GpuContext, precision: Precision) -> Result<GpuOnnxModel> {
+        GpuOnnxModel::new(self.clone(), ctx, precision)
     }
 }
 
 impl GpuOnnxModel {
-    fn new(model: OnnxModel, ctx: &GpuContext) -> Result<Self> {
+    fn new(model: OnnxModel, ctx: &GpuContext, precision: Precision) -> Result<Self> {
         // Every node is lowered before anything is uploaded: one that cannot be fails first.
         let mut lowered = Vec::new();
         for (index, node) in model.graph.nodes.iter().enumerate() {
@@ -68,7 +82,7 @@ impl GpuOnnxModel {
         }
         let mut uploaded = HashMap::new();
         for (index, l) in lowered {
-            let gpu = l.upload(ctx)?;
+            let gpu = l.upload(ctx, precision)?;
             uploaded.insert(index, (l, gpu));
         }
         Ok(GpuOnnxModel {
@@ -76,6 +90,7 @@ impl GpuOnnxModel {
             ctx: ctx.clone(),
             uploaded,
             downloads: AtomicUsize::new(0),
+            precision,
         })
     }
 
@@ -192,7 +207,7 @@ impl GpuOnnxModel {
                 let inputs = host_inputs(node, slots, graph);
                 let l = lower(rec, &node.label, &inputs)
                     .map_err(|reason| unsupported(&node.label, reason))?;
-                let gpu = l.upload(&self.ctx)?;
+                let gpu = l.upload(&self.ctx, self.precision)?;
                 per_call = (l, gpu);
                 (&per_call.0, &per_call.1)
             }

@@ -52,7 +52,7 @@ fn every_single_node_fixture_matches_on_each_kernel_family() {
             .map(|n| if n.is_empty() { None } else { lookup(n) })
             .collect();
         let lowered = lower(rec, &node.label, &inputs).unwrap();
-        let mut gpu = lowered.upload(&ctx).unwrap();
+        let mut gpu = lowered.upload(&ctx, crate::Precision::F32).unwrap();
         for strategy in [Strategy::PerStep, Strategy::Sequence] {
             if gpu.set_strategy(strategy).is_err() {
                 continue;

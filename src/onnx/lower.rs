@@ -240,11 +240,15 @@ impl Prepared {
 }
 
 impl Lowered {
-    /// Uploads the stack, with its cell.
-    pub fn upload(&self, ctx: &crate::GpuContext) -> crate::Result<crate::GpuRnn> {
+    /// Uploads the stack, with its cell, the weight matrices stored as `precision`.
+    pub fn upload(
+        &self,
+        ctx: &crate::GpuContext,
+        precision: crate::Precision,
+    ) -> crate::Result<crate::GpuRnn> {
         match &self.general {
-            None => self.rnn.to_gpu(ctx),
-            Some(cell) => self.rnn.to_gpu_with_cell(ctx, cell.clone()),
+            None => self.rnn.to_gpu_with(ctx, precision),
+            Some(cell) => self.rnn.to_gpu_with_cell(ctx, cell.clone(), precision),
         }
     }
 

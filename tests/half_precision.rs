@@ -1,0 +1,287 @@
+//! f16 weights (`Precision::F16`): on the GPU against the CPU reference with the same rounding
+//! of weights (tight: they differ only in summation order), and against PyTorch's f32 outputs
+//! on every committed fixture, T = 4000 included (loose: the weights themselves differ by up
+//! to 2^-11 relative). `cargo test --test half_precision -- --nocapture` prints the accuracy
+//! table in BENCHMARKS.md.
+
+mod common;
+
+use std::path::PathBuf;
+
+use wgpu_rnn::weights::SavedInput;
+use wgpu_rnn::{
+    Error, Input, Kind, LoadOptions, Output, Precision, Rnn, RnnConfig, Strategy, Tensor,
+    TensorFile,
+};
+
+/// Every fixture of tests/fixtures/make_fixtures.py.
+const FIXTURES: &[&str] = &[
+    "gru_basic",
+    "gru_bi2_batchfirst_h0",
+    "gru_lengths",
+    "lstm_basic",
+    "lstm_2layer_h0c0",
+    "lstm_proj_bi",
+    "lstm_lengths_bi",
+    "lstm_unbatched",
+    "lstm_nobias",
+    "rnn_tanh",
+    "rnn_relu_lengths",
+    "gru_unbatched_long",
+    "gru_input_ne_hidden",
+    "gru_long_4000",
+    "lstm_long_4000",
+];
+
+/// GPU f16 against CPU f16, absolute: the same bound as the f32 paths against each other
+/// (summation order and WGSL's `exp` only).
+const SAME_WEIGHTS: f32 = 1e-4;
+
+/// f16 weights against PyTorch's f32 outputs, absolute plus relative to the value. Rounding
+/// each weight to 11 significant bits moves a pre-activation of K terms by about
+/// 2^-12 sqrt(K) |w| |x|; the fixtures' worst, over 4000 steps, is in BENCHMARKS.md. The bound
+/// leaves a margin of about 3x over it and is still 50x below a wrong gate or a lost state
+/// (differences of order 0.1).
+const AGAINST_F32: (f32, f32) = (2e-3, 2e-3);
+
+fn path(name: &str, part: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(format!("{name}.{part}.safetensors"))
+}
+
+fn fixture(name: &str) -> (Rnn, TensorFile) {
+    let weights = TensorFile::open(path(name, "weights")).unwrap();
+    let meta = weights.metadata();
+    let options = LoadOptions::default()
+        .kind(meta["kind"].parse::<Kind>().unwrap())
+        .batch_first(meta["batch_first"] == "true");
+    let rnn = Rnn::from_file(&weights, &options).unwrap();
+    (rnn, TensorFile::open(path(name, "io")).unwrap())
+}
+
+/// The results as `(name, values)`: output, h_n and, for LSTM, c_n.
+fn parts(out: &Output) -> Vec<(&'static str, &[f32])> {
+    let mut parts = vec![("output", out.output.data()), ("h_n", out.h_n.data())];
+    if let Some(c_n) = &out.c_n {
+        parts.push(("c_n", c_n.data()));
+    }
+    parts
+}
+
+/// Largest absolute and relative (to max(|want|, 1e-3)) differences.
+fn errors(got: &[f32], want: &[f32]) -> (f32, f32) {
+    got.iter()
+        .zip(want)
+        .fold((0.0f32, 0.0f32), |(a, r), (&g, &w)| {
+            let d = (g - w).abs();
+            (a.max(d), r.max(d / w.abs().max(1e-3)))
+        })
+}
+
+/// The strategies a model of `config` can run as (Auto first).
+fn strategies(config: &RnnConfig) -> Vec<Strategy> {
+    let mut all = vec![Strategy::Auto, Strategy::PerStep];
+    if config.hidden_size <= 1024 {
+        all.push(Strategy::Sequence);
+    }
+    if config.num_layers > 1 && !config.bidirectional && config.proj_size == 0 {
+        all.push(Strategy::Wavefront);
+    }
+    all
+}
+
+/// Both ways the kernels widen halves: `unpack2x16float` on a context from
+/// `GpuContext::new` (lavapipe has wgpu's SHADER_F16_IN_F32), integer operations on one from
+/// `GpuContext::from_device` (which cannot tell, and also runs without subgroups).
+#[test]
+fn f16_weights_on_the_gpu_match_the_cpu_with_the_same_rounding_on_every_fixture() {
+    let Some(ctx) = common::gpu() else { return };
+    let contexts = [Some(ctx), common::gpu_without_subgroups()];
+    for name in FIXTURES {
+        let (rnn, io) = fixture(name);
+        let saved = SavedInput::from_file(&io).unwrap();
+        let input = saved.input();
+        let reference = rnn
+            .with_precision(Precision::F16)
+            .unwrap()
+            .forward(&input)
+            .unwrap();
+        let unrounded = rnn.forward(&input).unwrap();
+        for (widening, ctx) in ["unpack2x16float", "integer ops"]
+            .iter()
+            .zip(contexts.iter().flatten())
+        {
+            let mut gpu = rnn.to_gpu_with(ctx, Precision::F16).unwrap();
+            assert_eq!(gpu.precision(), Precision::F16);
+            // The long fixtures run once, as Auto chooses; the short ones in every strategy.
+            let all = strategies(rnn.config());
+            let chosen = if name.contains("4000") {
+                &all[..1]
+            } else {
+                &all[..]
+            };
+            for &strategy in chosen {
+                gpu.set_strategy(strategy).unwrap();
+                let out = gpu.forward(&input).unwrap();
+                let what = format!("{name} {strategy:?} ({widening})");
+                let (mut to_f16, mut to_f32) = (0.0f32, 0.0f32);
+                for (((key, got), (_, want)), (_, full)) in parts(&out)
+                    .into_iter()
+                    .zip(parts(&reference))
+                    .zip(parts(&unrounded))
+                {
+                    common::assert_close(
+                        &format!("{what} {key}: GPU f16 vs CPU f16"),
+                        got,
+                        want,
+                        SAME_WEIGHTS,
+                        0.0,
+                    );
+                    to_f16 = to_f16.max(common::max_abs_diff(got, want));
+                    to_f32 = to_f32.max(common::max_abs_diff(got, full));
+                }
+                // The GPU really used the rounded weights: it is nearer the CPU with them.
+                assert!(
+                    to_f16 < to_f32,
+                    "{what}: {to_f16:e} to f16, {to_f32:e} to f32"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn f16_weights_stay_close_to_pytorch_f32_on_every_fixture_including_4000_steps() {
+    println!("| fixture | f32 max abs | f16 max abs | f16 max rel |");
+    println!("|---|---|---|---|");
+    for name in FIXTURES {
+        let (rnn, io) = fixture(name);
+        let saved = SavedInput::from_file(&io).unwrap();
+        let input = saved.input();
+        let f32_out = rnn.forward(&input).unwrap();
+        let f16_out = rnn
+            .with_precision(Precision::F16)
+            .unwrap()
+            .forward(&input)
+            .unwrap();
+        let (mut f32_abs, mut f16_abs, mut f16_rel) = (0.0f32, 0.0f32, 0.0f32);
+        for ((key, got32), (_, got16)) in parts(&f32_out).into_iter().zip(parts(&f16_out)) {
+            let want = io.f32(key).unwrap().unwrap();
+            let (a, r) = errors(got16, want.data());
+            f16_abs = f16_abs.max(a);
+            f16_rel = f16_rel.max(r);
+            f32_abs = f32_abs.max(errors(got32, want.data()).0);
+            common::assert_close(
+                &format!("{name} {key}: f16 weights vs PyTorch f32"),
+                got16,
+                want.data(),
+                AGAINST_F32.0,
+                AGAINST_F32.1,
+            );
+        }
+        // Rounding must show (else the f16 path silently ran in f32) and stay the larger.
+        assert!(
+            f16_abs > f32_abs,
+            "{name}: f16 {f16_abs:e} vs f32 {f32_abs:e}"
+        );
+        println!("| {name} | {f32_abs:.1e} | {f16_abs:.1e} | {f16_rel:.1e} |");
+    }
+}
+
+/// Random weights at PyTorch's initialisation, U(-1/sqrt(H), 1/sqrt(H)), deterministic.
+fn random_model(kind: Kind, input: usize, hidden: usize) -> Rnn {
+    let k = 1.0 / (hidden as f32).sqrt();
+    Rnn::from_fn(RnnConfig::new(kind, input, hidden), |name, shape| {
+        let salt = name.bytes().map(f32::from).sum::<f32>();
+        (0..shape.iter().product::<usize>())
+            .map(|i| ((i as f32 * 0.618_034 + salt).sin() * 43_758.547).fract() * k)
+            .collect()
+    })
+    .unwrap()
+}
+
+#[test]
+fn f16_error_against_f32_stays_bounded_as_layers_widen() {
+    // The CPU f32 path matches PyTorch to ~1e-6 (tests/pytorch_parity.rs), so it stands in
+    // for PyTorch at sizes too large to commit as fixtures.
+    println!("| kind | H | T | f16 vs f32 max abs | max rel |");
+    println!("|---|---|---|---|---|");
+    for kind in [Kind::Gru, Kind::Lstm, Kind::RnnTanh] {
+        for hidden in [64, 256, 1024] {
+            let t = 32;
+            let rnn = random_model(kind, 64, hidden);
+            let x = Tensor::new(
+                [t, 1, 64],
+                (0..t * 64).map(|n| (n as f32 * 0.37).sin()).collect(),
+            )
+            .unwrap();
+            let want = rnn.forward(&Input::new(&x)).unwrap();
+            let got = rnn
+                .with_precision(Precision::F16)
+                .unwrap()
+                .forward(&Input::new(&x))
+                .unwrap();
+            let (abs, rel) = errors(got.output.data(), want.output.data());
+            println!("| {kind} | {hidden} | {t} | {abs:.1e} | {rel:.1e} |");
+            common::assert_close(
+                &format!("{kind} H={hidden}"),
+                got.output.data(),
+                want.output.data(),
+                AGAINST_F32.0,
+                AGAINST_F32.1,
+            );
+        }
+    }
+}
+
+#[test]
+fn a_weight_beyond_f16_range_is_refused_before_any_upload_and_f32_keeps_it() {
+    let mut rnn = random_model(Kind::Gru, 3, 4);
+    let config = rnn.config().clone();
+    rnn = Rnn::from_fn(config, |name, shape| {
+        let n = shape.iter().product::<usize>();
+        let mut values = vec![0.1; n];
+        if name == "weight_hh_l0" {
+            values[5] = 7.0e4;
+        }
+        values
+    })
+    .unwrap();
+    let check = |err: Error| match err {
+        Error::WeightRange {
+            name,
+            index,
+            value,
+            precision,
+            ..
+        } => {
+            assert_eq!(
+                (name.as_str(), index, value, precision),
+                ("weight_hh_l0", 5, 7.0e4, Precision::F16)
+            );
+        }
+        other => panic!("expected WeightRange, got {other:?}"),
+    };
+    check(rnn.with_precision(Precision::F16).unwrap_err());
+    assert!(rnn.with_precision(Precision::F32).is_ok());
+    let Some(ctx) = common::gpu() else { return };
+    check(rnn.to_gpu_with(ctx, Precision::F16).unwrap_err());
+    assert_eq!(rnn.to_gpu(ctx).unwrap().precision(), Precision::F32);
+}
+
+#[test]
+fn f16_halves_the_weight_matrices_on_the_device() {
+    let Some(ctx) = common::gpu() else { return };
+    let rnn = random_model(Kind::Lstm, 64, 256);
+    let full = rnn.to_gpu(ctx).unwrap().weight_bytes();
+    let half = rnn.to_gpu_with(ctx, Precision::F16).unwrap().weight_bytes();
+    // Matrices halve; the biases (b_ih and b_hh, 4H f32 each) and the empty W_hr's
+    // one-vec4 placeholder stay.
+    let kept = 2 * 4 * 256 * 4 + 16;
+    assert_eq!(
+        (half - kept) * 2,
+        full - kept,
+        "f32 {full} bytes, f16 {half} bytes"
+    );
+}
