@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Issue 4's checks on a real GPU in one run: wgpu-rnn (Vulkan, Metal or DX12) against PyTorch
-# (cuDNN) on the same shapes, each row against the weight-streaming bandwidth floor, and the
-# strategies in turns for stacks (the wavefront's rule for GPUs). Prints markdown tables for
+# (cuDNN) on the same shapes, each row against the weight-streaming bandwidth floor, the
+# strategies in turns for stacks (the wavefront's rule for GPUs), and f16 weights against f32
+# in turns (issue 22). Prints markdown tables for
 # BENCHMARKS.md on stdout; every program's own output goes to stderr.
 #
 #   bash compare/gpu_check.sh > gpu_rows.md 2> gpu_raw.log
 #
 # Environment:
-#   BIN_DIR      where the `bench` and `strategies` examples are (default
+#   BIN_DIR      where the `bench`, `strategies` and `precision` examples are (default
 #                target/release/examples; built there with cargo when missing). The binaries
 #                can be built on another x86-64 Linux machine and copied.
 #   TORCH_DEVICE cuda (default) or cpu; PYTHON (default python3) must import torch. Set
@@ -17,7 +18,7 @@
 #   ALLOW_CPU_ADAPTER=1  run on a software adapter too (lavapipe, llvmpipe, WARP): for trying
 #                the script out; by default it stops there, so that a machine whose GPU driver
 #                was not found cannot pass lavapipe numbers off as a GPU's.
-#   POINTS, RUNS and STACKS as below (STACKS=none leaves the stacks out).
+#   POINTS, RUNS, STACKS and HALVES as below (STACKS=none or HALVES=none leaves that part out).
 #
 # Per-step times are marginal: (forward at T=2N - forward at T=N) / N, so that the fixed cost
 # of a call (submit, upload, read back) is left out on both sides: ours from whole calls (which
@@ -44,9 +45,11 @@ gru:64:64:512:512 lstm:64:64:512:512
 }"
 # KIND:B:H:T:I:ROUNDS:LAYERS for the strategies example.
 stacks="${STACKS:-gru:1:1024:64:1024:6:4 gru:1:256:64:256:6:4 lstm:8:512:64:512:6:2 gru:8:128:64:128:6:3}"
+# KIND:B:H for the precision example (f32 and f16 weights in turns, T = 256).
+halves="${HALVES:-gru:1:1024 lstm:1:1024 gru:1:256 lstm:8:128 lstm:64:512}"
 
-if [ ! -x "$bin_dir/bench" ] || [ ! -x "$bin_dir/strategies" ]; then
-    cargo build --release --example bench --example strategies >&2
+if [ ! -x "$bin_dir/bench" ] || [ ! -x "$bin_dir/strategies" ] || [ ! -x "$bin_dir/precision" ]; then
+    cargo build --release --example bench --example strategies --example precision >&2
 fi
 
 # A failed run leaves its field empty and its row reads "failed": one shape that does not fit
@@ -123,6 +126,19 @@ for p in $points; do
     fi
     echo "| $kind | $b | $i | $h | $step | $t_step | $vs_torch | $bw | $vs_bw | $short | $torch_call |"
 done
+
+if [ "$halves" != none ]; then
+    echo
+    echo "f16 weights against f32, in turns in one process (\`precision --kind KIND --batch B --hidden H --seq 256\`):"
+    echo
+    echo '```'
+    for s in $halves; do
+        IFS=: read -r kind b h <<<"$s"
+        "$bin_dir/precision" --kind "$kind" --batch "$b" --hidden "$h" --seq 256 2>&1 |
+            grep -v XDG_RUNTIME_DIR | tee /dev/stderr || true
+    done
+    echo '```'
+fi
 
 [ "$stacks" = none ] && exit 0
 echo

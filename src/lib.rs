@@ -49,6 +49,10 @@
 //!   [`GpuRnn::forward_async`] awaits the GPU: the task sleeps until the results are mapped
 //!   (natively a helper thread waits in `device.poll`; in a browser the page runs the
 //!   callback). On `wasm32` (WebGPU) only the async forms exist.
+//! - [`Rnn::to_gpu_with`] with [`Precision::F16`] stores every weight matrix as f16 (state and
+//!   arithmetic stay f32): half the device memory and half the bytes a step reads, on every
+//!   adapter (no `shader-f16` needed). [`Rnn::with_precision`] gives the CPU reference the
+//!   same rounding.
 //! - [`GpuRnn::stream`] opens a [`GpuStream`]: feed timesteps as they arrive, the state stays
 //!   on the GPU, and the outputs equal one call over the whole sequence. A stream shares the
 //!   model's weights and borrows nothing, so an application keeps both in one struct.

@@ -108,9 +108,13 @@ fn f16_weights_on_the_gpu_match_the_cpu_with_the_same_rounding_on_every_fixture(
             .forward(&input)
             .unwrap();
         let unrounded = rnn.forward(&input).unwrap();
-        for (widening, ctx) in ["unpack2x16float", "integer ops"]
+        // The long fixtures run on one context (each is 4000 dependent dispatches or more).
+        let long = name.contains("4000");
+        let widenings = ["unpack2x16float", "integer ops"];
+        for (widening, ctx) in widenings
             .iter()
             .zip(contexts.iter().flatten())
+            .take(if long { 1 } else { 2 })
         {
             let mut gpu = rnn.to_gpu_with(ctx, Precision::F16).unwrap();
             assert_eq!(gpu.precision(), Precision::F16);
@@ -284,4 +288,95 @@ fn f16_halves_the_weight_matrices_on_the_device() {
         full - kept,
         "f32 {full} bytes, f16 {half} bytes"
     );
+}
+
+/// Every way the kernels widen halves gives each stored weight exactly: an Elman RNN (relu)
+/// with W_hh = 0 and no bias, fed the unit vector e_t at step t, outputs column t of W_ih, so
+/// the output is the stored matrix itself. The values cover subnormal halves, ties (rounded
+/// to even), the largest half and ordinary weights. The integer widening must be exact;
+/// `unpack2x16float` may flush a subnormal half to zero on some devices (WGSL leaves it to
+/// them), and nothing else.
+#[test]
+fn every_widening_of_halves_returns_the_stored_weight_exactly() {
+    let Some(ctx) = common::gpu() else { return };
+    let n = 8;
+    let specials = [
+        5.960_464_5e-8, // the smallest subnormal half
+        3.0e-6,
+        6.0e-5,                     // subnormal, just below the smallest normal half
+        6.103_515_6e-5,             // the smallest normal half
+        1.0 + 2f32.powi(-11),       // a tie: rounds to 1.0 (even)
+        1.0 + 3.0 * 2f32.powi(-11), // a tie: rounds up to 1 + 2^-9
+        0.1,
+        1.0 / 3.0,
+        2049.0, // a tie between 2048 and 2050: rounds to 2048
+        60_000.0,
+        65_504.0, // the largest half
+    ];
+    let w_ih: Vec<f32> = (0..n * n)
+        .map(|i| {
+            specials
+                .get(i)
+                .copied()
+                .unwrap_or(((i as f32) * 0.731).sin().abs() * 3.0)
+        })
+        .collect();
+    let config = RnnConfig::new(Kind::RnnRelu, n, n).bias(false);
+    let rnn = Rnn::from_fn(config, |name, shape| match name {
+        "weight_ih_l0" => w_ih.clone(),
+        _ => vec![0.0; shape.iter().product()],
+    })
+    .unwrap();
+    let x = Tensor::new(
+        [n, 1, n],
+        (0..n * n)
+            .map(|i| f32::from(u8::from(i / n == i % n)))
+            .collect(),
+    )
+    .unwrap();
+    let want = rnn
+        .with_precision(Precision::F16)
+        .unwrap()
+        .forward(&Input::new(&x))
+        .unwrap();
+    // output[t][j] = W_ih[j][t], rounded to a half; exactly, on the CPU.
+    for t in 0..n {
+        for j in 0..n {
+            let stored = half_round(w_ih[j * n + t]);
+            assert_eq!(want.output.data()[t * n + j], stored, "CPU, W_ih[{j}][{t}]");
+        }
+    }
+    for (widening, ctx) in [
+        ("unpack2x16float", Some(ctx)),
+        ("integer ops", common::gpu_without_subgroups()),
+    ] {
+        let Some(ctx) = ctx else { continue };
+        let got = rnn
+            .to_gpu_with(ctx, Precision::F16)
+            .unwrap()
+            .forward(&Input::new(&x))
+            .unwrap();
+        for (i, (&g, &w)) in got.output.data().iter().zip(want.output.data()).enumerate() {
+            let flushed = widening == "unpack2x16float" && w < 6.103_515_6e-5 && g == 0.0;
+            assert!(
+                g == w || flushed,
+                "{widening}: element {i}: got {g:e}, stored {w:e}"
+            );
+        }
+    }
+}
+
+/// `x` rounded to the nearest half (ties to even), by hand: the reference for the test above.
+fn half_round(x: f32) -> f32 {
+    let exponent = x.abs().log2().floor().max(-14.0);
+    let step = 2f32.powf(exponent - 10.0);
+    let q = x / step;
+    let r = q.round();
+    // Ties to even.
+    let r = if (q - q.trunc() - 0.5).abs() == 0.0 && r % 2.0 != 0.0 {
+        r - 1.0
+    } else {
+        r
+    };
+    r * step
 }

@@ -13,6 +13,9 @@ pub(crate) struct CellActivation {
     pub beta: f32,
 }
 
+// The codes are named for the ONNX lowering (src/onnx/lower.rs); without it only the kernels'
+// numbering remains.
+#[cfg_attr(not(feature = "onnx"), allow(dead_code))]
 impl CellActivation {
     pub const SIGMOID: u32 = 0;
     pub const TANH: u32 = 1;

@@ -197,6 +197,20 @@ mod tests {
     use super::*;
     use crate::config::Kind;
 
+    const GPU: DeviceProfile = DeviceProfile::GENERIC_GPU;
+    const SOFT: DeviceProfile = DeviceProfile::SOFTWARE;
+
+    /// The plan over T = 64.
+    fn plan(
+        config: &RnnConfig,
+        batch: usize,
+        strategy: Strategy,
+        profile: DeviceProfile,
+        weights: Precision,
+    ) -> Vec<String> {
+        plan_lines(config, batch, 64, strategy, profile, weights)
+    }
+
     fn value<'a>(line: &'a str, key: &str) -> &'a str {
         line.split(' ')
             .find_map(|kv| kv.strip_prefix(&format!("{key}=")))
@@ -206,14 +220,7 @@ mod tests {
     #[test]
     fn a_wide_gru_at_batch_one_plans_the_split_k_step_kernel() {
         let config = RnnConfig::new(Kind::Gru, 64, 1024);
-        let lines = plan_lines(
-            &config,
-            1,
-            64,
-            Strategy::Auto,
-            DeviceProfile::GENERIC_GPU,
-            Precision::F32,
-        );
+        let lines = plan(&config, 1, Strategy::Auto, GPU, Precision::F32);
         assert_eq!(lines.len(), 1);
         let line = &lines[0];
         assert_eq!(value(line, "plan_kernel"), "per-step", "{line}");
@@ -229,25 +236,11 @@ mod tests {
     #[test]
     fn narrow_layers_plan_the_sequence_kernel_with_blocks_of_up_to_eight() {
         let config = RnnConfig::new(Kind::Lstm, 64, 128);
-        let lines = plan_lines(
-            &config,
-            8,
-            64,
-            Strategy::Auto,
-            DeviceProfile::GENERIC_GPU,
-            Precision::F32,
-        );
+        let lines = plan(&config, 8, Strategy::Auto, GPU, Precision::F32);
         let line = &lines[0];
         assert_eq!(value(line, "plan_kernel"), "sequence", "{line}");
         assert_eq!(value(line, "rows"), "8");
-        let software = plan_lines(
-            &config,
-            8,
-            64,
-            Strategy::Auto,
-            DeviceProfile::SOFTWARE,
-            Precision::F32,
-        );
+        let software = plan(&config, 8, Strategy::Auto, SOFT, Precision::F32);
         assert_eq!(value(&software[0], "projection"), "registers");
         assert_eq!(value(line, "workgroups_per_step"), "1");
         // One block streams W_hh once a step: 16 H^2 bytes for an LSTM, 12 H^2 for a GRU.
@@ -256,14 +249,7 @@ mod tests {
             (16 * 128 * 128).to_string()
         );
         let gru = RnnConfig::new(Kind::Gru, 64, 128);
-        let lines = plan_lines(
-            &gru,
-            8,
-            64,
-            Strategy::Auto,
-            DeviceProfile::GENERIC_GPU,
-            Precision::F32,
-        );
+        let lines = plan(&gru, 8, Strategy::Auto, GPU, Precision::F32);
         assert_eq!(
             value(&lines[0], "weight_bytes_per_step"),
             (12 * 128 * 128).to_string()
@@ -282,7 +268,7 @@ mod tests {
             (&narrow, Strategy::Sequence, DeviceProfile::SOFTWARE),
         ] {
             let bytes = |weights| {
-                let lines = plan_lines(config, 1, 64, strategy, profile, weights);
+                let lines = plan(config, 1, strategy, profile, weights);
                 let line = &lines[0];
                 assert_eq!(value(line, "weights"), weights.to_string(), "{line}");
                 if let Some(uniform) = line
@@ -299,14 +285,7 @@ mod tests {
                 "{strategy:?}"
             );
         }
-        let line = &plan_lines(
-            &gru,
-            1,
-            64,
-            Strategy::PerStep,
-            DeviceProfile::GENERIC_GPU,
-            Precision::F16,
-        )[0];
+        let line = &plan(&gru, 1, Strategy::PerStep, GPU, Precision::F16)[0];
         assert_eq!(
             value(line, "weight_bytes_per_step"),
             (6 * 1024 * 1024).to_string()
@@ -318,23 +297,9 @@ mod tests {
         let config = RnnConfig::new(Kind::Lstm, 64, 256)
             .num_layers(2)
             .bidirectional(true);
-        let lines = plan_lines(
-            &config,
-            4,
-            64,
-            Strategy::Auto,
-            DeviceProfile::GENERIC_GPU,
-            Precision::F32,
-        );
+        let lines = plan(&config, 4, Strategy::Auto, GPU, Precision::F32);
         assert_eq!(lines.len(), 4);
-        let wave = plan_lines(
-            &config,
-            4,
-            64,
-            Strategy::Wavefront,
-            DeviceProfile::GENERIC_GPU,
-            Precision::F32,
-        );
+        let wave = plan(&config, 4, Strategy::Wavefront, GPU, Precision::F32);
         assert_eq!(wave.len(), 1);
         assert_eq!(value(&wave[0], "plan_kernel"), "unsupported");
     }
