@@ -8,11 +8,13 @@ use crate::error::{Error, Result};
 ///
 /// [`Precision::F16`] halves the bytes a step streams and the model's device memory, and
 /// works on every adapter: halves are stored two to a `u32` and widened with WGSL's core
-/// `unpack2x16float`, so no `shader-f16` feature is needed. Each weight is rounded to the
+/// `unpack2x16float` (or, where wgpu does not grant it, with integer operations), so no
+/// `shader-f16` feature is needed. Each weight is rounded to the
 /// nearest f16 (ties to even) once, at upload; [`Rnn::with_precision`](crate::Rnn::with_precision)
 /// gives the CPU reference the same rounding. A weight beyond f16's range (|w| > 65504) is
 /// refused with [`Error::WeightRange`] rather than stored as infinity.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Precision {
     /// 32-bit floats: the weights exactly as given.
     #[default]

@@ -194,3 +194,52 @@ fn example_prints_and_writes_the_pytorch_logits() {
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown device `tpu`"));
 }
+
+/// Whole models with f16 weights (every `Linear` and the recurrent stack): the GPU matches the
+/// CPU with the same rounding, and both stay near PyTorch's f32 logits (the f16 bound of
+/// tests/half_precision.rs).
+#[test]
+fn whole_models_with_f16_weights_match_the_cpu_with_the_same_rounding() {
+    let Some(ctx) = common::gpu() else { return };
+    let (x, lengths, _, logits_lengths) = classify_case();
+    let io = open("tests/fixtures/sequential_bigru.io.safetensors");
+    let bi_x = tensor(&io, "input");
+    let bi_lengths = io.lengths("lengths").unwrap().unwrap();
+    for (name, model, x, lengths, want) in [
+        ("classifier", classifier(), &x, &lengths, logits_lengths),
+        (
+            "bi_classifier",
+            bi_classifier(),
+            &bi_x,
+            &bi_lengths,
+            tensor(&io, "logits"),
+        ),
+    ] {
+        let input = Input::new(x).lengths(lengths);
+        let cpu = model
+            .with_precision(wgpu_rnn::Precision::F16)
+            .unwrap()
+            .forward(&input)
+            .unwrap();
+        let gpu = model.to_gpu_with(ctx, wgpu_rnn::Precision::F16).unwrap();
+        let got = gpu.forward(&input).unwrap();
+        common::assert_close(
+            &format!("{name}: GPU f16 vs CPU f16"),
+            got.data(),
+            cpu.data(),
+            TOLERANCE,
+            0.0,
+        );
+        common::assert_close(
+            &format!("{name}: f16 vs PyTorch"),
+            cpu.data(),
+            want.data(),
+            2e-3,
+            2e-3,
+        );
+        assert!(
+            common::max_abs_diff(cpu.data(), want.data()) > 0.0,
+            "{name}: no rounding"
+        );
+    }
+}

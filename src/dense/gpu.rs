@@ -50,8 +50,16 @@ impl GpuSequential {
         precision: Precision,
     ) -> Result<Self> {
         ctx.inner.health.check()?;
-        // Every weight is checked against `precision` before anything is uploaded.
-        let model = &model.with_precision(precision)?;
+        // Every weight is checked against `precision` before anything is uploaded (an f32
+        // model is used as it is, not copied).
+        let rounded;
+        let model = match precision {
+            Precision::F32 => model,
+            _ => {
+                rounded = model.with_precision(precision)?;
+                &rounded
+            }
+        };
         for (layer, label) in model.layers.iter().zip(&model.layout.labels) {
             if let Layer::Linear(l) = layer {
                 let bytes = (l.in_features()
