@@ -13,6 +13,11 @@ use crate::error::{Error, Result};
 /// nearest f16 (ties to even) once, at upload; [`Rnn::with_precision`](crate::Rnn::with_precision)
 /// gives the CPU reference the same rounding. A weight beyond f16's range (|w| > 65504) is
 /// refused with [`Error::WeightRange`] rather than stored as infinity.
+///
+/// A BF16 checkpoint (widened to f32 on load) is stored as f16 when every value is in f16's
+/// range, else refused as above. Its values in f16's normal range (magnitudes from 6.1e-5 to
+/// 65504) are stored exactly, since bf16's 8 significant bits fit in f16's 11; smaller ones
+/// lose bits as f16 subnormals, and below 3e-8 become 0.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Precision {

@@ -380,3 +380,69 @@ fn half_round(x: f32) -> f32 {
     };
     r * step
 }
+
+/// A BF16 checkpoint (widened to f32 on load) stores as f16 exactly while every value lies in
+/// f16's normal range: bf16's 8 significant bits fit in f16's 11, so rounding changes nothing
+/// and the f16 model computes what the f32 one does, bit for bit on the CPU. A value beyond
+/// f16's range is refused with its tensor's name.
+#[test]
+fn a_bf16_checkpoint_stores_as_f16_exactly_and_a_value_beyond_its_range_is_refused() {
+    let config = RnnConfig::new(Kind::Gru, 3, 4);
+    let file = |big: Option<f32>| {
+        let tensors: Vec<(String, Vec<usize>, Vec<u8>)> =
+            wgpu_rnn::weights::expected_tensors(&config)
+                .unwrap()
+                .into_iter()
+                .map(|spec| {
+                    let (name, shape) = (spec.name, spec.shape);
+                    let n: usize = shape.iter().product();
+                    let bytes = (0..n)
+                        .map(|i| match (name.as_str(), big) {
+                            ("weight_hh_l0", Some(big)) if i == 7 => big,
+                            _ => ((i as f32 * 0.377 + name.len() as f32).sin()) * 0.8,
+                        })
+                        .flat_map(|x| half::bf16::from_f32(x).to_le_bytes())
+                        .collect();
+                    (name, shape, bytes)
+                })
+                .collect();
+        let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = tensors
+            .iter()
+            .map(|(name, shape, bytes)| {
+                let view = safetensors::tensor::TensorView::new(
+                    safetensors::Dtype::BF16,
+                    shape.clone(),
+                    bytes,
+                );
+                (name.clone(), view.unwrap())
+            })
+            .collect();
+        let bytes = safetensors::serialize(views, None).unwrap();
+        TensorFile::from_bytes(bytes).unwrap()
+    };
+    let options = LoadOptions::default().kind(Kind::Gru);
+    let rnn = Rnn::from_file(&file(None), &options).unwrap();
+    let x = Tensor::new(
+        [5, 2, 3],
+        (0..30).map(|i| (i as f32 * 0.21).cos()).collect(),
+    )
+    .unwrap();
+    let full = rnn.forward(&Input::new(&x)).unwrap();
+    let half = rnn
+        .with_precision(Precision::F16)
+        .unwrap()
+        .forward(&Input::new(&x))
+        .unwrap();
+    assert_eq!(
+        full.output.data(),
+        half.output.data(),
+        "bf16 weights are halves already"
+    );
+    let big = Rnn::from_file(&file(Some(1.0e5)), &options).unwrap();
+    match big.with_precision(Precision::F16) {
+        Err(Error::WeightRange { name, index, .. }) => {
+            assert_eq!((name.as_str(), index), ("weight_hh_l0", 7))
+        }
+        other => panic!("expected WeightRange, got {other:?}"),
+    }
+}
