@@ -16,31 +16,16 @@ mod cli;
 use std::time::Instant;
 
 use clap::Parser;
+use cli::median;
 use wgpu_rnn::gpu::plan_lines;
-use wgpu_rnn::{GpuContext, GpuRnn, Input, Kind, Precision, Rnn, RnnConfig, Strategy, Tensor};
+use wgpu_rnn::{GpuContext, GpuRnn, Input, Precision, RnnConfig, Strategy};
 
 /// Times f32 and f16 weights for one shape in turns within one process.
 #[derive(Parser)]
 #[command(name = "precision")]
 struct Args {
-    /// The cell: lstm, gru, rnn-tanh or rnn-relu
-    #[arg(long, value_name = "KIND")]
-    kind: Kind,
-    /// Sequences per forward (B)
-    #[arg(long, value_name = "B")]
-    batch: usize,
-    /// Hidden units (hidden_size)
-    #[arg(long, value_name = "H")]
-    hidden: usize,
-    /// Timesteps per sequence (T)
-    #[arg(long, value_name = "T", default_value_t = 64)]
-    seq: usize,
-    /// Input features (input_size)
-    #[arg(long, value_name = "I", default_value_t = 64)]
-    input: usize,
-    /// Rounds, each timing both precisions once
-    #[arg(long, value_name = "R", value_parser = cli::at_least(1), default_value = "6")]
-    rounds: usize,
+    #[command(flatten)]
+    shape: cli::Shape,
     /// The GPU strategy: auto, per-step, sequence or wavefront
     #[arg(long, value_name = "S", value_parser = cli::strategy, default_value = "auto")]
     strategy: Strategy,
@@ -53,24 +38,10 @@ fn main() {
     }
 }
 
-fn run(a: Args) -> Result<(), Box<dyn std::error::Error>> {
-    // Deterministic weights and input in PyTorch's init range.
-    let k = 1.0 / (a.hidden as f32).sqrt();
-    let mut state = 1u32;
-    let mut next = move || {
-        state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-        (state >> 8) as f32 / (1u32 << 24) as f32 * 2.0 - 1.0
-    };
+fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
+    let a = &args.shape;
     let config = RnnConfig::new(a.kind, a.input, a.hidden);
-    let rnn = Rnn::from_fn(config.clone(), |_, shape| {
-        (0..shape.iter().product::<usize>())
-            .map(|_| k * next())
-            .collect()
-    })?;
-    let x = Tensor::new(
-        [a.seq, a.batch, a.input],
-        (0..a.seq * a.batch * a.input).map(|_| next()).collect(),
-    )?;
+    let (rnn, x) = a.model_and_input(config.clone())?;
     let input = Input::new(&x);
 
     let ctx = GpuContext::new()?;
@@ -79,12 +50,12 @@ fn run(a: Args) -> Result<(), Box<dyn std::error::Error>> {
     let mut models = Vec::new();
     for precision in precisions {
         let mut gpu = rnn.to_gpu_with(&ctx, precision)?;
-        gpu.set_strategy(a.strategy)?;
+        gpu.set_strategy(args.strategy)?;
         let plan = plan_lines(
             &config,
             a.batch,
             a.seq,
-            a.strategy,
+            args.strategy,
             ctx.profile(),
             precision,
         );
@@ -136,10 +107,4 @@ fn time(gpu: &GpuRnn, input: &Input<'_>, runs: usize) -> wgpu_rnn::Result<f64> {
         gpu.forward(input)?;
     }
     Ok(t.elapsed().as_secs_f64() * 1e3 / runs as f64)
-}
-
-fn median(values: &mut [f64]) -> f64 {
-    values.sort_by(f64::total_cmp);
-    let n = values.len();
-    (values[(n - 1) / 2] + values[n / 2]) / 2.0
 }

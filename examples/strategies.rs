@@ -17,31 +17,16 @@ mod cli;
 use std::time::Instant;
 
 use clap::Parser;
-use wgpu_rnn::{GpuContext, GpuRnn, Input, Kind, Rnn, RnnConfig, Strategy, Tensor};
+use cli::median;
+use wgpu_rnn::{GpuContext, GpuRnn, Input, RnnConfig, Strategy};
 
 /// Times every strategy that can run one shape, in turns within one process, and prints what
 /// `Strategy::Auto` picks.
 #[derive(Parser)]
 #[command(name = "strategies")]
 struct Args {
-    /// The cell: lstm, gru, rnn-tanh or rnn-relu
-    #[arg(long, value_name = "KIND")]
-    kind: Kind,
-    /// Sequences per forward (B)
-    #[arg(long, value_name = "B")]
-    batch: usize,
-    /// Hidden units (hidden_size)
-    #[arg(long, value_name = "H")]
-    hidden: usize,
-    /// Timesteps per sequence (T)
-    #[arg(long, value_name = "T", default_value_t = 64)]
-    seq: usize,
-    /// Input features (input_size)
-    #[arg(long, value_name = "I", default_value_t = 64)]
-    input: usize,
-    /// Rounds, each running every strategy once
-    #[arg(long, value_name = "R", value_parser = cli::at_least(1), default_value = "6")]
-    rounds: usize,
+    #[command(flatten)]
+    shape: cli::Shape,
     /// Stacked layers (num_layers); from 2 the wavefront runs too
     #[arg(long, value_name = "L", value_parser = cli::at_least(1), default_value = "1")]
     layers: usize,
@@ -55,33 +40,16 @@ fn main() {
 }
 
 fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
-    let Args {
-        kind,
-        batch,
-        hidden,
-        seq,
-        input,
-        rounds,
-        layers,
-    } = args;
-
-    // Deterministic weights and input in PyTorch's init range; their values do not matter here.
-    let k = 1.0 / (hidden as f32).sqrt();
-    let mut state = 1u32;
-    let mut next = move || {
-        state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-        (state >> 8) as f32 / (1u32 << 24) as f32 * 2.0 - 1.0
-    };
-    let config = RnnConfig::new(kind, input, hidden).num_layers(layers);
-    let rnn = Rnn::from_fn(config, |_, shape| {
-        (0..shape.iter().product::<usize>())
-            .map(|_| k * next())
-            .collect()
-    })?;
-    let x = Tensor::new(
-        [seq, batch, input],
-        (0..seq * batch * input).map(|_| next()).collect(),
-    )?;
+    let Args { shape, layers } = args;
+    let (kind, batch, hidden, seq, rounds) = (
+        shape.kind,
+        shape.batch,
+        shape.hidden,
+        shape.seq,
+        shape.rounds,
+    );
+    let config = RnnConfig::new(kind, shape.input, hidden).num_layers(layers);
+    let (rnn, x) = shape.model_and_input(config)?;
     let input = Input::new(&x);
 
     let ctx = GpuContext::new()?;
@@ -153,10 +121,4 @@ fn time(
         gpu.forward(input)?;
     }
     Ok(t.elapsed().as_secs_f64() * 1e3 / runs as f64)
-}
-
-fn median(values: &mut [f64]) -> f64 {
-    values.sort_by(f64::total_cmp);
-    let n = values.len();
-    (values[(n - 1) / 2] + values[n / 2]) / 2.0
 }

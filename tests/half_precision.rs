@@ -14,24 +14,7 @@ use wgpu_rnn::{
     TensorFile,
 };
 
-/// Every fixture of tests/fixtures/make_fixtures.py.
-const FIXTURES: &[&str] = &[
-    "gru_basic",
-    "gru_bi2_batchfirst_h0",
-    "gru_lengths",
-    "lstm_basic",
-    "lstm_2layer_h0c0",
-    "lstm_proj_bi",
-    "lstm_lengths_bi",
-    "lstm_unbatched",
-    "lstm_nobias",
-    "rnn_tanh",
-    "rnn_relu_lengths",
-    "gru_unbatched_long",
-    "gru_input_ne_hidden",
-    "gru_long_4000",
-    "lstm_long_4000",
-];
+const FIXTURES: &[&str] = common::PYTORCH_FIXTURES;
 
 /// GPU f16 against CPU f16, absolute: the same bound as the f32 paths against each other
 /// (summation order and WGSL's `exp` only).

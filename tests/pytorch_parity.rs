@@ -9,23 +9,7 @@ use std::path::PathBuf;
 use wgpu_rnn::weights::SavedInput;
 use wgpu_rnn::{Input, Kind, LoadOptions, Rnn, TensorFile};
 
-const FIXTURES: &[&str] = &[
-    "gru_basic",
-    "gru_bi2_batchfirst_h0",
-    "gru_lengths",
-    "lstm_basic",
-    "lstm_2layer_h0c0",
-    "lstm_proj_bi",
-    "lstm_lengths_bi",
-    "lstm_unbatched",
-    "lstm_nobias",
-    "rnn_tanh",
-    "rnn_relu_lengths",
-    "gru_unbatched_long",
-    "gru_input_ne_hidden",
-    "gru_long_4000",
-    "lstm_long_4000",
-];
+const FIXTURES: &[&str] = common::PYTORCH_FIXTURES;
 
 const TOLERANCE: f32 = 1e-4;
 

@@ -5,6 +5,25 @@ use std::sync::OnceLock;
 
 use wgpu_rnn::GpuContext;
 
+/// Every fixture tests/fixtures/make_fixtures.py writes (PyTorch's outputs for one module).
+pub const PYTORCH_FIXTURES: &[&str] = &[
+    "gru_basic",
+    "gru_bi2_batchfirst_h0",
+    "gru_lengths",
+    "lstm_basic",
+    "lstm_2layer_h0c0",
+    "lstm_proj_bi",
+    "lstm_lengths_bi",
+    "lstm_unbatched",
+    "lstm_nobias",
+    "rnn_tanh",
+    "rnn_relu_lengths",
+    "gru_unbatched_long",
+    "gru_input_ne_hidden",
+    "gru_long_4000",
+    "lstm_long_4000",
+];
+
 /// The test GPU context, created once per test binary.
 ///
 /// Without an adapter: when `CI` is set this fails the test (a GPU test that silently skips on
