@@ -66,6 +66,13 @@ fn load(weights: &[u8]) -> Rnn {
     Rnn::from_file(&file, &options).unwrap()
 }
 
+/// A fixture's model, and its file of inputs and PyTorch's outputs.
+fn fixture(weights: &[u8], io: &[u8]) -> (Rnn, TensorFile, SavedInput) {
+    let io = TensorFile::from_bytes(io.to_vec()).unwrap();
+    let saved = SavedInput::from_file(&io).unwrap();
+    (load(weights), io, saved)
+}
+
 #[track_caller]
 fn assert_close(what: &str, got: &Tensor, want: &Tensor) {
     assert_eq!(got.shape(), want.shape(), "{what}: shape");
@@ -85,9 +92,7 @@ fn assert_close(what: &str, got: &Tensor, want: &Tensor) {
 async fn every_fixture_matches_pytorch_and_the_cpu_on_webgpu() {
     let ctx = context().await;
     for (name, weights, io) in FIXTURES {
-        let rnn = load(weights);
-        let io = TensorFile::from_bytes(io.to_vec()).unwrap();
-        let saved = SavedInput::from_file(&io).unwrap();
+        let (rnn, io, saved) = fixture(weights, io);
         let input = saved.input();
         let got = rnn
             .to_gpu(&ctx)
@@ -117,9 +122,7 @@ async fn every_fixture_matches_pytorch_and_the_cpu_on_webgpu() {
 async fn f16_weights_match_the_cpu_with_the_same_rounding_on_webgpu() {
     let ctx = context().await;
     for (name, weights, io) in FIXTURES {
-        let rnn = load(weights);
-        let io = TensorFile::from_bytes(io.to_vec()).unwrap();
-        let saved = SavedInput::from_file(&io).unwrap();
+        let (rnn, _, saved) = fixture(weights, io);
         let input = saved.input();
         let gpu = rnn.to_gpu_with(&ctx, Precision::F16).unwrap();
         let got = gpu.forward_async(&input).await.unwrap();

@@ -189,25 +189,18 @@ impl Workspace {
                     resources.push((9, whole(&wave.params)));
                     Recurrence::Wave(WaveRun::new(ctx, config, plan.step.rows, b, precision)?)
                 }
-                (None, Some(cut)) if cut.shape.uniform_weights => {
-                    let parts = weights.w_hh_parts.as_ref().ok_or(Error::Gpu {
-                        operation: "binding the sequence kernel",
-                        message: "W_hh has no uniform parts on this device".into(),
-                    })?;
-                    resources[2].1 = whole(&parts[0]);
-                    resources.extend(
-                        [9, 10, 11]
-                            .into_iter()
-                            .zip(&parts[1..])
-                            .map(|(b, p)| (b, whole(p))),
-                    );
-                    Recurrence::Sequence(ctx.dispatch(
-                        Variant::sequence(cut.shape, config).with_weights(precision),
-                        cut.shape.grid(config, b),
-                    )?)
-                }
                 (None, Some(cut)) => {
-                    resources[2].1 = whole(&weights.w_hh);
+                    if cut.shape.uniform_weights {
+                        let parts = weights.w_hh_parts.as_ref().ok_or(Error::Gpu {
+                            operation: "binding the sequence kernel",
+                            message: "W_hh has no uniform parts on this device".into(),
+                        })?;
+                        resources[2].1 = whole(&parts[0]);
+                        let rest = [9, 10, 11].into_iter().zip(&parts[1..]);
+                        resources.extend(rest.map(|(b, p)| (b, whole(p))));
+                    } else {
+                        resources[2].1 = whole(&weights.w_hh);
+                    }
                     Recurrence::Sequence(ctx.dispatch(
                         Variant::sequence(cut.shape, config).with_weights(precision),
                         cut.shape.grid(config, b),
