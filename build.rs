@@ -45,6 +45,7 @@ const MODULES: &[(&str, &str, &[&str])] = &[
     ),
     ("dense", "dense", &[]),
     ("swap", "swap", &[]),
+    ("pack", "pack", &[]),
 ];
 
 /// The modules built again with `f16_weights` (half.wesl: weight matrices stored as halves):

@@ -1,6 +1,7 @@
 //! What a [`GpuRnn`](super::GpuRnn) holds on the device, and how it plans a pass: the
-//! context, the configuration, the weights, the timestep table, the strategy and, once the
-//! wavefront ran, every layer's weights gathered for it. Host passes, resident passes and
+//! context, the configuration, the weights, the timestep table, the strategy and the copies
+//! of the weights made on first use: W_hh packed by unit once the sequence kernel ran, every
+//! layer's weights gathered once the wavefront ran. Host passes, resident passes and
 //! streams all build their work from it.
 
 use std::sync::{Arc, Mutex};
@@ -11,6 +12,8 @@ use super::context::GpuContext;
 use super::layers::LayerBuffers;
 use super::pass::Plan;
 use super::plan::Strategy;
+use super::repack;
+use super::scopes::Scopes;
 use super::sequence::sequence_unsupported;
 use super::slots::StepTable;
 use super::wavefront::{wavefront_unsupported, WaveWeights};
@@ -33,6 +36,8 @@ pub(crate) struct DeviceModel {
     /// Every layer's recurrent weights in one buffer, for [`Strategy::Wavefront`]; gathered
     /// on its first use.
     wave: Mutex<Option<Arc<WaveWeights>>>,
+    /// Each layer's W_hh packed by unit, for [`Strategy::Sequence`]; packed on its first use.
+    by_unit: Mutex<Option<Arc<Vec<wgpu::Buffer>>>>,
 }
 
 impl DeviceModel {
@@ -52,6 +57,7 @@ impl DeviceModel {
             weights,
             strategy: Mutex::new(Strategy::Auto),
             wave: Mutex::new(None),
+            by_unit: Mutex::new(None),
         }
     }
 
@@ -119,5 +125,65 @@ impl DeviceModel {
         )?);
         *wave = Some(weights.clone());
         Ok(weights)
+    }
+
+    /// Each layer's W_hh packed by unit (`repack`), made from its rows on first use and kept.
+    pub(crate) fn by_unit_weights(&self) -> Result<Arc<Vec<wgpu::Buffer>>> {
+        let mut by_unit = self.by_unit.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(packed) = by_unit.as_ref() {
+            return Ok(packed.clone());
+        }
+        let (ctx, config) = (&self.ctx, &self.config);
+        let d = config.num_directions();
+        let vec4s = repack::by_unit_vec4s(config, d);
+        let floats = (vec4s * 4 * self.weights.bytes_per_weight() as u64 / 4) as usize;
+        ctx.check_buffer(
+            format!(
+                "weight_hh (packed by unit for Strategy::Sequence{})",
+                if d == 2 { ", both directions" } else { "" }
+            ),
+            floats as u64 * 4,
+            "use Strategy::PerStep, or reduce hidden_size",
+        )?;
+        let device = &ctx.inner.device;
+        let scopes = Scopes::push(device);
+        let mut encoder = device.create_command_encoder(&Default::default());
+        let mut packed = Vec::with_capacity(self.layers.len());
+        for (l, layer) in self.layers.iter().enumerate() {
+            let dst = ctx.scratch(&format!("weight_hh_l{l} packed by unit"), floats);
+            repack::encode_pack(
+                ctx,
+                config,
+                self.weights,
+                d,
+                &layer.w_hh_rows,
+                (&dst, 0),
+                &mut encoder,
+            )?;
+            packed.push(dst);
+        }
+        ctx.inner.queue.submit([encoder.finish()]);
+        scopes.settle("packing W_hh by unit")?;
+        let packed = Arc::new(packed);
+        *by_unit = Some(packed.clone());
+        Ok(packed)
+    }
+
+    /// Bytes of device memory the weights take now: as uploaded, and the copies made so far
+    /// for the sequence kernel and the wavefront.
+    pub(crate) fn weight_bytes(&self) -> u64 {
+        let uploaded: u64 = self.layers.iter().map(|l| l.bytes()).sum();
+        let by_unit: u64 = (self
+            .by_unit
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter())
+        .flat_map(|p| p.iter())
+        .map(wgpu::Buffer::size)
+        .sum();
+        let wave = (self.wave.lock().unwrap_or_else(|e| e.into_inner()).iter())
+            .map(|w| w.arena.size() + w.biases.size())
+            .sum::<u64>();
+        uploaded + by_unit + wave
     }
 }

@@ -38,6 +38,8 @@ pub(crate) fn bindings(file: ShaderFile, uniform_weights: bool) -> Vec<(u32, Bin
         ShaderFile::Dense => &[Uniform, ReadOnly, ReadOnly, ReadOnly, ReadOnly, ReadWrite],
         // params, src, dst
         ShaderFile::Swap => &[Uniform, ReadOnly, ReadWrite],
+        // params, W_hh in rows, dst
+        ShaderFile::Pack => &[Uniform, ReadOnly, ReadWrite],
     };
     let mut out: Vec<_> = kinds
         .iter()
@@ -191,6 +193,16 @@ impl Variant {
             uniform_weights: false,
             weights: Precision::F32,
             overrides: Some(Overrides::Swap),
+        }
+    }
+
+    /// The pack kernel (shaders/pack.wesl).
+    pub(crate) fn pack() -> Self {
+        Variant {
+            kernel: Kernel::PackByUnit,
+            uniform_weights: false,
+            weights: Precision::F32,
+            overrides: Some(Overrides::Pack),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! A model's weights on the device: each layer's matrices packed for the kernels that read
 //! them, uploaded once, after every size was checked against the device.
 
+use super::choice::uniform_weights_fit;
 use super::context::GpuContext;
 use super::pack::{
     gate_stride, pack_input, pack_input_bias, pack_projection, pack_recurrent, pack_recurrent_rows,
@@ -34,12 +35,13 @@ pub(crate) struct LayerBuffers {
     /// W_ih packed k-major in gate-column order (`pack::pack_input`).
     pub w_ih: wgpu::Buffer,
     pub b_ih: wgpu::Buffer,
-    /// W_hh packed k-major by unit (columns.wesl), for the sequence kernel and the wavefront.
-    pub w_hh: wgpu::Buffer,
-    /// W_hh in rows for the per-step kernel (`pack::pack_recurrent_rows`).
+    /// W_hh in rows for the per-step kernel (`pack::pack_recurrent_rows`). The sequence
+    /// kernel and the wavefront read it packed by unit, made from it on their first pass
+    /// (`DeviceModel::by_unit_weights`, `WaveWeights::gather`).
     pub w_hh_rows: wgpu::Buffer,
-    /// The software profile's copy of `w_hh` in four uniform parts, for its sequence kernel
-    /// (`pack::uniform_columns`, `choice::uniform_weights_fit`).
+    /// The software profile's copy of W_hh packed by unit in four uniform parts, for its
+    /// sequence kernel (`pack::uniform_columns`, `choice::uniform_weights_fit`): at most
+    /// 256 KiB, uploaded with the rest.
     pub w_hh_parts: Option<[wgpu::Buffer; 4]>,
     pub b_hh: wgpu::Buffer,
     pub w_hr: wgpu::Buffer,
@@ -52,7 +54,6 @@ impl LayerBuffers {
         [
             &self.w_ih,
             &self.b_ih,
-            &self.w_hh,
             &self.w_hh_rows,
             &self.b_hh,
             &self.w_hr,
@@ -84,8 +85,9 @@ pub(crate) fn upload(
     // Bytes of one vec4 of weights as stored.
     let vec4 = 4 * weights.bytes_per_weight();
     let hint = "reduce hidden_size or input_size";
-    let (d, h, h_out) = (
+    let (d, g, h, h_out) = (
         config.num_directions(),
+        config.kind.gate_count(),
         config.hidden_size,
         config.state_width(),
     );
@@ -95,11 +97,8 @@ pub(crate) fn upload(
             * vec4) as u64;
         ctx.check_buffer(format!("weight_ih_l{l}{both}"), w_ih, hint)?;
         ctx.check_buffer(
-            format!(
-                "weight_hh_l{l} (packed{})",
-                if d == 2 { ", both directions" } else { "" }
-            ),
-            (d * h_out.next_multiple_of(4) * h * vec4) as u64,
+            format!("weight_hh_l{l}{both}"),
+            (d * g * h * h_out.div_ceil(4) * vec4) as u64,
             hint,
         )?;
         // The inner loop (dot.wesl) runs a quarter of the width, plus a quarter of that
@@ -151,8 +150,6 @@ fn layer_buffers(
             wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
         )
     };
-    // Packed once for both of its copies (storage, and the software profile's uniform parts).
-    let w_hh = pack_recurrent(config, dirs);
     let cat = |f: &dyn Fn(&DirectionWeights) -> &[f32]| -> Vec<f32> {
         dirs.iter().flat_map(|w| f(w).iter().copied()).collect()
     };
@@ -162,21 +159,22 @@ fn layer_buffers(
             &format!("bias_ih_l{l} packed"),
             &pack_input_bias(config, dirs),
         ),
-        w_hh: matrix(format!("weight_hh_l{l} packed"), &w_hh),
         // Only f32 models read them (`choice::sequence_cut`).
-        w_hh_parts: (ctx.profile().is_software() && weights == Precision::F32)
-            .then(|| uniform_columns(&w_hh))
-            .flatten()
-            .map(|parts| {
-                parts.map(|part| {
-                    let usage = wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST;
-                    ctx.buffer_with(
-                        &format!("weight_hh_l{l} uniform part"),
-                        bytemuck::cast_slice(&part),
-                        usage,
-                    )
-                })
-            }),
+        w_hh_parts: (ctx.profile().is_software()
+            && weights == Precision::F32
+            && uniform_weights_fit(config))
+        .then(|| uniform_columns(&pack_recurrent(config, dirs)))
+        .flatten()
+        .map(|parts| {
+            parts.map(|part| {
+                let usage = wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST;
+                ctx.buffer_with(
+                    &format!("weight_hh_l{l} uniform part"),
+                    bytemuck::cast_slice(&part),
+                    usage,
+                )
+            })
+        }),
         w_hh_rows: matrix(
             format!("weight_hh_l{l} rows"),
             &pack_recurrent_rows(config, dirs),

@@ -31,6 +31,7 @@ mod pack;
 mod pass;
 mod per_step;
 mod plan;
+mod repack;
 mod resident;
 mod resident_pass;
 #[cfg(test)]

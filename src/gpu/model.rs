@@ -68,11 +68,13 @@ impl GpuRnn {
         self.model.weights
     }
 
-    /// Bytes of device memory the weights take (every matrix and bias, as stored; a
-    /// wavefront's gathered copy, made on its first forward, is not counted). With
+    /// Bytes of device memory the weights take now: every matrix and bias as stored, and the
+    /// copies made on first use. An upload holds W_hh once, in the per-step kernel's rows;
+    /// the first [`Strategy::Sequence`] pass adds it packed by unit, the first
+    /// [`Strategy::Wavefront`] pass every layer's recurrent weights in one buffer. With
     /// [`Precision::F16`](crate::Precision::F16) the matrices take half.
     pub fn weight_bytes(&self) -> u64 {
-        self.model.layers.iter().map(|l| l.bytes()).sum()
+        self.model.weight_bytes()
     }
 
     /// The context the weights live on.

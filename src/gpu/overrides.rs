@@ -3,7 +3,8 @@
 
 use super::plan::StepShape;
 use super::shaders::{
-    DENSE_ROWS, DENSE_WORKGROUP, GEMM_ROWS, GEMM_WORKGROUP, STEP_WORKGROUP, SWAP_WORKGROUP,
+    DENSE_ROWS, DENSE_WORKGROUP, GEMM_ROWS, GEMM_WORKGROUP, PACK_WORKGROUP, STEP_WORKGROUP,
+    SWAP_WORKGROUP,
 };
 
 /// A family's pipeline-overridable constants.
@@ -28,6 +29,8 @@ pub(crate) enum Overrides {
     Dense,
     /// The swap kernel's width (`SWAP_WORKGROUP`).
     Swap,
+    /// The pack kernel's width (`PACK_WORKGROUP`).
+    Pack,
     /// The per-step kernel's cut and the layer's gate count (`UNITS`, `ROWS`, `WORKGROUP`,
     /// `GATES` in recurrent.wesl; `lstm_project` reads `ROWS`), and `RESET_FIRST` for a GRU
     /// whose reset gate comes before the recurrent product.
@@ -75,6 +78,7 @@ impl Overrides {
                 ("DENSE_ROWS", f64::from(DENSE_ROWS)),
             ],
             Overrides::Swap => vec![("SWAP_WORKGROUP", f64::from(SWAP_WORKGROUP))],
+            Overrides::Pack => vec![("PACK_WORKGROUP", f64::from(PACK_WORKGROUP))],
             Overrides::Step {
                 shape,
                 gates,

@@ -296,7 +296,7 @@ fn bindings_match_the_bind_group_layouts() {
             expected.len(),
             "{file:?}: group 0 binding count"
         );
-        // The dense and swap kernels index no timestep: they have no group 1.
+        // The dense, swap and pack kernels index no timestep: they have no group 1.
         assert_eq!(step_uniform, file.indexes_steps(), "{file:?}: group 1");
     }
 }
@@ -351,6 +351,10 @@ fn wgsl_constants_match_rust() {
         value_u32(&parse(ShaderFile::Swap), "SWAP_WORKGROUP"),
         SWAP_WORKGROUP
     );
+    assert_eq!(
+        value_u32(&parse(ShaderFile::Pack), "PACK_WORKGROUP"),
+        PACK_WORKGROUP
+    );
 }
 
 #[test]
@@ -377,6 +381,11 @@ fn host_structs_match_wgsl_layouts() {
         std::mem::size_of::<SwapParams>() as u32,
         struct_size(&parse(ShaderFile::Swap), "Swap"),
         "SwapParams vs struct Swap"
+    );
+    assert_eq!(
+        std::mem::size_of::<PackParams>() as u32,
+        struct_size(&parse(ShaderFile::Pack), "Pack"),
+        "PackParams vs struct Pack"
     );
     assert_eq!(
         std::mem::size_of::<super::wavefront::WaveParams>() as u32,

@@ -60,11 +60,14 @@ pub(crate) enum ShaderFile {
     /// `shaders/swap.wesl`: batch and time axes swapped, for a `batch_first` model's
     /// GPU-resident input and output.
     Swap,
+    /// `shaders/pack.wesl`: W_hh's rows packed by unit on the device, for the sequence kernel
+    /// and the wavefront.
+    Pack,
 }
 
 impl ShaderFile {
     #[cfg(test)]
-    pub(crate) const ALL: [ShaderFile; 7] = [
+    pub(crate) const ALL: [ShaderFile; 8] = [
         ShaderFile::Gemm,
         ShaderFile::Recurrent,
         ShaderFile::Sequence,
@@ -72,6 +75,7 @@ impl ShaderFile {
         ShaderFile::Wavefront,
         ShaderFile::Dense,
         ShaderFile::Swap,
+        ShaderFile::Pack,
     ];
 
     /// The root file's name under `shaders/`.
@@ -84,13 +88,17 @@ impl ShaderFile {
             ShaderFile::Wavefront => "wavefront.wesl",
             ShaderFile::Dense => "dense.wesl",
             ShaderFile::Swap => "swap.wesl",
+            ShaderFile::Pack => "pack.wesl",
         }
     }
 
     /// Whether the family's kernels read a timestep index (group 1, the `Step` slot): all but
-    /// the dense and swap kernels, which work on whole arrays.
+    /// the dense, swap and pack kernels, which work on whole arrays.
     pub(crate) fn indexes_steps(self) -> bool {
-        !matches!(self, ShaderFile::Dense | ShaderFile::Swap)
+        !matches!(
+            self,
+            ShaderFile::Dense | ShaderFile::Swap | ShaderFile::Pack
+        )
     }
 
     /// Whether the family reads W_hh through columns.wesl, which takes it from four uniform
@@ -107,9 +115,9 @@ impl ShaderFile {
     }
 
     /// Whether build.rs builds the family again with `f16_weights` (shaders/half.wesl):
-    /// every family that reads weight matrices.
+    /// every family that reads weight matrices as numbers (the pack kernel moves their bits).
     pub(crate) fn has_f16_weights(self) -> bool {
-        self != ShaderFile::Swap
+        !matches!(self, ShaderFile::Swap | ShaderFile::Pack)
     }
 
     /// The module for a device that runs `dot`, with W_hh in uniform buffers where
@@ -153,6 +161,7 @@ impl ShaderFile {
             (ShaderFile::Wavefront, DotLoop::Subgroup, _) => module!("wavefront_subgroups"),
             (ShaderFile::Dense, _, _) => module!("dense"),
             (ShaderFile::Swap, _, _) => module!("swap"),
+            (ShaderFile::Pack, _, _) => module!("pack"),
         }
     }
 
@@ -175,6 +184,7 @@ impl ShaderFile {
             (ShaderFile::Wavefront, DotLoop::Subgroup) => module!("wavefront_subgroups_f16_bits"),
             (ShaderFile::Dense, _) => module!("dense_f16_bits"),
             (ShaderFile::Swap, _) => module!("swap"),
+            (ShaderFile::Pack, _) => module!("pack"),
         }
     }
 
@@ -193,6 +203,7 @@ impl ShaderFile {
             (ShaderFile::Wavefront, DotLoop::Subgroup) => module!("wavefront_subgroups_f16"),
             (ShaderFile::Dense, _) => module!("dense_f16"),
             (ShaderFile::Swap, _) => module!("swap"),
+            (ShaderFile::Pack, _) => module!("pack"),
         }
     }
 }
@@ -221,11 +232,13 @@ pub(crate) enum Kernel {
     Activate,
     /// The first two axes of an array swapped (shaders/swap.wesl).
     SwapBatchTime,
+    /// W_hh's rows packed by unit (shaders/pack.wesl).
+    PackByUnit,
 }
 
 impl Kernel {
     #[cfg(test)]
-    pub(crate) const ALL: [Kernel; 12] = [
+    pub(crate) const ALL: [Kernel; 13] = [
         Kernel::InputProjection,
         Kernel::InputProjectionTiled,
         Kernel::Step,
@@ -238,6 +251,7 @@ impl Kernel {
         Kernel::LastStep,
         Kernel::Activate,
         Kernel::SwapBatchTime,
+        Kernel::PackByUnit,
     ];
 
     pub(crate) fn file(self) -> ShaderFile {
@@ -249,6 +263,7 @@ impl Kernel {
             Kernel::WaveStep => ShaderFile::Wavefront,
             Kernel::Linear | Kernel::LastStep | Kernel::Activate => ShaderFile::Dense,
             Kernel::SwapBatchTime => ShaderFile::Swap,
+            Kernel::PackByUnit => ShaderFile::Pack,
         }
     }
 
@@ -266,6 +281,7 @@ impl Kernel {
             Kernel::LastStep => "last_step",
             Kernel::Activate => "activate",
             Kernel::SwapBatchTime => "swap_batch_time",
+            Kernel::PackByUnit => "pack_by_unit",
         }
     }
 }
@@ -294,6 +310,8 @@ pub(crate) const DENSE_ROWS: u32 = 8;
 
 /// Invocations per workgroup of the swap kernel (the `SWAP_WORKGROUP` override).
 pub(crate) const SWAP_WORKGROUP: u32 = 64;
+/// Invocations per workgroup of the pack kernel (the `PACK_WORKGROUP` override).
+pub(crate) const PACK_WORKGROUP: u32 = 64;
 
 /// Floats of workgroup memory that hold a sequence-kernel block's h (`H_VEC4S` x 4 in
 /// sequence.wesl): h_{t-1} and h_t of every sequence of the block.
@@ -351,4 +369,18 @@ pub(crate) struct SwapParams {
     pub d1: u32,
     pub width: u32,
     pub _pad: u32,
+}
+
+/// Mirrors `struct Pack` in shaders/pack.wesl: `src` is W_hh in rows of `k4` vec4s of
+/// `words` u32s each.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, bytemuck::Pod, bytemuck::Zeroable)]
+pub(crate) struct PackParams {
+    pub hidden: u32,
+    pub gates: u32,
+    pub k4: u32,
+    pub words: u32,
+    pub directions: u32,
+    pub dst_offset: u32,
+    pub _pad: [u32; 2],
 }

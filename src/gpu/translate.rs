@@ -195,6 +195,7 @@ fn every_other_kernel_translates_to_every_backend() {
                             Variant::sequence(shape, &config)
                         }
                         Kernel::SwapBatchTime => Variant::swap(),
+                        Kernel::PackByUnit => Variant::pack(),
                         _ => Variant::dense(kernel),
                     };
                     let source = file.source(dot, uniform_weights, weights, half_builtin);

@@ -1,12 +1,13 @@
 //! [`Strategy::Wavefront`](super::Strategy::Wavefront): every layer of a unidirectional stack
 //! steps in the same dispatch (shaders/wavefront.wesl). One dispatch must reach every layer's
-//! weights, so the first wavefront forward of a model copies them, on the device, into one
-//! buffer.
+//! weights, so the first wavefront forward of a model gathers them, on the device, into one
+//! buffer: W_hh packed by unit from its rows (shaders/pack.wesl), W_ih and the biases copied.
 
 use super::context::GpuContext;
 use super::kernels::{Dispatch, Variant, STEP_WORKGROUP};
 use super::layers::LayerBuffers;
 pub(crate) use super::plan::wavefront_reason;
+use super::repack::{by_unit_vec4s, encode_pack};
 use super::scopes::Scopes;
 use super::slots::StepSlots;
 use crate::config::RnnConfig;
@@ -54,8 +55,8 @@ impl WaveWeights {
         layers: &[LayerBuffers],
         weights: Precision,
     ) -> Result<Self> {
-        let (first, above) = match layers {
-            [first, second, ..] => (first, second),
+        let above = match layers {
+            [_, second, ..] => second,
             _ => {
                 return Err(wavefront_unsupported(config).unwrap_or(Error::Gpu {
                     operation: "gathering the wavefront's weights",
@@ -66,7 +67,8 @@ impl WaveWeights {
         let count = layers.len() as u64;
         // Offsets count vec4s of weights, 16 bytes in f32 and 8 in f16 (shaders/half.wesl).
         let vec4 = 4 * weights.bytes_per_weight() as u64;
-        let (hh_block, ih_block) = (first.w_hh.size() / vec4, above.w_ih.size() / vec4);
+        // W_hh packed by unit from each layer's rows (the wavefront is unidirectional).
+        let (hh_block, ih_block) = (by_unit_vec4s(config, 1), above.w_ih.size() / vec4);
         let ih_first = count * hh_block;
         let arena_bytes = (ih_first + (count - 1) * ih_block) * vec4;
         let hint = "use Strategy::PerStep, or reduce hidden_size or num_layers";
@@ -96,7 +98,16 @@ impl WaveWeights {
             let copy = |encoder: &mut wgpu::CommandEncoder, matrix: &wgpu::Buffer, at: u64| {
                 encoder.copy_buffer_to_buffer(matrix, 0, &arena, at * vec4, matrix.size());
             };
-            copy(&mut encoder, &layer.w_hh, l * hh_block);
+            let rows = &layer.w_hh_rows;
+            encode_pack(
+                ctx,
+                config,
+                weights,
+                1,
+                rows,
+                (&arena, l * hh_block),
+                &mut encoder,
+            )?;
             if l > 0 {
                 copy(&mut encoder, &layer.w_ih, ih_first + (l - 1) * ih_block);
             }

@@ -113,6 +113,11 @@ impl Workspace {
             0 => None,
             _ => Some(model.wave_weights()?),
         };
+        // The sequence kernel reads W_hh packed by unit from storage, made on its first pass.
+        let by_unit = match &plan.sequence {
+            Some(cut) if wave.is_none() && !cut.shape.uniform_weights => model.by_unit_weights()?,
+            _ => Default::default(),
+        };
         let tiled = ctx.profile().tiles_projection();
         let precision = model.weights;
         let gemm = kernels.pipeline(
@@ -199,7 +204,10 @@ impl Workspace {
                         let rest = [9, 10, 11].into_iter().zip(&parts[1..]);
                         resources.extend(rest.map(|(b, p)| (b, whole(p))));
                     } else {
-                        resources[2].1 = whole(&weights.w_hh);
+                        resources[2].1 = whole(by_unit.get(l).ok_or(Error::Gpu {
+                            operation: "binding the sequence kernel",
+                            message: format!("layer {l} has no W_hh packed by unit"),
+                        })?);
                     }
                     Recurrence::Sequence(ctx.dispatch(
                         Variant::sequence(cut.shape, config).with_weights(precision),
