@@ -24,7 +24,10 @@ fn input(t: usize, b: usize, i: usize) -> Tensor {
 }
 
 fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
 }
 
 #[test]
@@ -61,7 +64,10 @@ fn w_hh_is_held_once_until_a_sequence_pass_packs_it_by_unit() {
             assert_eq!(gpu.weight_bytes(), uploaded + by_unit, "{label}: kept");
             // The kernels sum in different orders: f32 rounding apart, on both precisions.
             let diff = max_abs_diff(per_step.output.data(), sequence.output.data());
-            assert!(diff < 1e-5, "{label}: per-step vs sequence differ by {diff}");
+            assert!(
+                diff < 1e-5,
+                "{label}: per-step vs sequence differ by {diff}"
+            );
             assert_eq!(sequence.output.data(), again.output.data(), "{label}");
         }
     }
@@ -83,11 +89,17 @@ fn a_wavefront_pass_packs_every_layer_from_its_rows() {
         let (h, layers) = (h as u64, layers as u64);
         // At least each layer's W_hh packed by unit, 4H x H.
         let gathered = gpu.weight_bytes() - uploaded;
-        assert!(gathered >= layers * 4 * h * h * w, "{precision}: {gathered} bytes");
+        assert!(
+            gathered >= layers * 4 * h * h * w,
+            "{precision}: {gathered} bytes"
+        );
         let reference = rnn.with_precision(precision).unwrap();
         let want = reference.forward(&Input::new(&x)).unwrap();
         let diff = max_abs_diff(wave.output.data(), want.output.data());
-        assert!(diff < 1e-4, "{precision}: wavefront vs CPU differ by {diff}");
+        assert!(
+            diff < 1e-4,
+            "{precision}: wavefront vs CPU differ by {diff}"
+        );
         // Against the unrounded model f16 must differ: the rows it packed were halves.
         if precision == Precision::F16 {
             let unrounded = max_abs_diff(wave.output.data(), cpu.output.data());

@@ -127,8 +127,26 @@ impl DeviceModel {
         Ok(weights)
     }
 
+    /// Layer `l`'s W_hh for the sequence kernel: the four uniform parts where `uniform`
+    /// (the software profile's, uploaded with the model), else packed by unit in storage.
+    pub(crate) fn sequence_weights(&self, l: usize, uniform: bool) -> Result<Vec<wgpu::Buffer>> {
+        let missing = |what: &str| crate::Error::Gpu {
+            operation: "binding the sequence kernel",
+            message: format!("layer {l} has no W_hh {what}"),
+        };
+        if uniform {
+            let parts = self.layers.get(l).and_then(|w| w.w_hh_parts.as_ref());
+            return Ok(parts.ok_or_else(|| missing("in uniform parts"))?.to_vec());
+        }
+        let packed = self.by_unit_weights()?;
+        Ok(vec![packed
+            .get(l)
+            .ok_or_else(|| missing("packed by unit"))?
+            .clone()])
+    }
+
     /// Each layer's W_hh packed by unit (`repack`), made from its rows on first use and kept.
-    pub(crate) fn by_unit_weights(&self) -> Result<Arc<Vec<wgpu::Buffer>>> {
+    fn by_unit_weights(&self) -> Result<Arc<Vec<wgpu::Buffer>>> {
         let mut by_unit = self.by_unit.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(packed) = by_unit.as_ref() {
             return Ok(packed.clone());

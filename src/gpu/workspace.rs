@@ -113,11 +113,6 @@ impl Workspace {
             0 => None,
             _ => Some(model.wave_weights()?),
         };
-        // The sequence kernel reads W_hh packed by unit from storage, made on its first pass.
-        let by_unit = match &plan.sequence {
-            Some(cut) if wave.is_none() && !cut.shape.uniform_weights => model.by_unit_weights()?,
-            _ => Default::default(),
-        };
         let tiled = ctx.profile().tiles_projection();
         let precision = model.weights;
         let gemm = kernels.pipeline(
@@ -176,6 +171,7 @@ impl Workspace {
             );
             // Group 0 of the recurrence: the per-step kernel reads W_hh in rows, the sequence
             // kernel packed by unit, the wavefront every layer's weights from its arena.
+            let w_hh: Vec<wgpu::Buffer>;
             let mut resources = vec![
                 (0, whole(&params)),
                 (1, whole(&gates)),
@@ -195,20 +191,11 @@ impl Workspace {
                     Recurrence::Wave(WaveRun::new(ctx, config, plan.step.rows, b, precision)?)
                 }
                 (None, Some(cut)) => {
-                    if cut.shape.uniform_weights {
-                        let parts = weights.w_hh_parts.as_ref().ok_or(Error::Gpu {
-                            operation: "binding the sequence kernel",
-                            message: "W_hh has no uniform parts on this device".into(),
-                        })?;
-                        resources[2].1 = whole(&parts[0]);
-                        let rest = [9, 10, 11].into_iter().zip(&parts[1..]);
-                        resources.extend(rest.map(|(b, p)| (b, whole(p))));
-                    } else {
-                        resources[2].1 = whole(by_unit.get(l).ok_or(Error::Gpu {
-                            operation: "binding the sequence kernel",
-                            message: format!("layer {l} has no W_hh packed by unit"),
-                        })?);
-                    }
+                    // W_hh packed by unit: one storage buffer, or four uniform parts.
+                    w_hh = model.sequence_weights(l, cut.shape.uniform_weights)?;
+                    resources[2].1 = whole(&w_hh[0]);
+                    let rest = [9, 10, 11].into_iter().zip(&w_hh[1..]);
+                    resources.extend(rest.map(|(b, p)| (b, whole(p))));
                     Recurrence::Sequence(ctx.dispatch(
                         Variant::sequence(cut.shape, config).with_weights(precision),
                         cut.shape.grid(config, b),
