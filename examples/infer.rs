@@ -27,8 +27,8 @@
 //!   as I64).
 //!
 //! `--precision f16` stores the weight matrices as f16 on the GPU (arithmetic stays f32); on
-//! the CPU a state_dict's weights are rounded the same way, so both devices give the numbers
-//! the f16 GPU path computes. (An ONNX model's f16 runs on the GPU only.)
+//! the CPU they are rounded the same way (an ONNX model's recurrent `W` and `R`), so both
+//! devices give the numbers the f16 GPU path computes.
 //!
 //! `--help` describes every option. The summary goes to stderr. Any error, a bad argument
 //! included, prints one `error: ...` line and exits with status 2.
@@ -242,18 +242,10 @@ fn run_onnx(args: &Args) -> Result<(), BoxError> {
     };
     eprintln!("input:   {}", list(&inputs));
     let outputs = match args.device {
-        Device::Cpu if args.precision != Precision::F32 => {
-            return Err(format!(
-                "--precision {} runs an ONNX model on the GPU only; use --device gpu, or \
-                 --precision f32 on the CPU",
-                args.precision
-            )
-            .into());
-        }
         Device::Cpu => {
             eprintln!("device:  cpu");
             let start = Instant::now();
-            let out = model.forward(&inputs)?;
+            let out = model.with_precision(args.precision)?.forward(&inputs)?;
             eprintln!("forward: {:.2} ms", ms(start));
             out
         }

@@ -48,8 +48,11 @@ fn last_error_line(out: &Output) -> String {
     line
 }
 
-fn run_fixture(name: &str, device: &str) {
-    let out = out_path(&format!("{name}_{device}"));
+/// Runs fixture `name` on `device` with the weight matrices as `precision`, checks every
+/// expected output (within [`TOLERANCE`] in f32, tests/half_precision.rs's bound in f16) and
+/// returns them by name.
+fn run_fixture(name: &str, device: &str, precision: &str) -> Vec<(String, wgpu_rnn::Tensor)> {
+    let out = out_path(&format!("{name}_{device}_{precision}"));
     let result = infer(&[
         "--onnx",
         &fixture(name, "onnx"),
@@ -59,6 +62,8 @@ fn run_fixture(name: &str, device: &str) {
         out.to_str().unwrap(),
         "--device",
         device,
+        "--precision",
+        precision,
     ]);
     assert!(
         result.status.success(),
@@ -73,6 +78,11 @@ fn run_fixture(name: &str, device: &str) {
         .filter_map(|n| n.strip_prefix("expected/").map(str::to_string))
         .collect();
     assert!(!expected.is_empty());
+    let (abs, rel) = match precision {
+        "f16" => (2e-3, 2e-3),
+        _ => (TOLERANCE, 0.0),
+    };
+    let mut outputs = Vec::new();
     for n in &expected {
         let want = io.f32(&format!("expected/{n}")).unwrap().unwrap();
         let got = written
@@ -81,14 +91,16 @@ fn run_fixture(name: &str, device: &str) {
             .unwrap_or_else(|| panic!("{name}: `{n}` not written"));
         assert_eq!(got.shape(), want.shape(), "{name}: `{n}`");
         common::assert_close(
-            &format!("{name} `{n}` ({device})"),
+            &format!("{name} `{n}` ({device}, {precision})"),
             got.data(),
             want.data(),
-            TOLERANCE,
-            0.0,
+            abs,
+            rel,
         );
+        outputs.push((n.clone(), got));
     }
     let _ = std::fs::remove_file(out);
+    outputs
 }
 
 #[test]
@@ -99,7 +111,7 @@ fn infer_onnx_writes_every_output_by_its_graph_name_on_the_cpu() {
         "gru_layout1_bidi_lens",
         "keras_like_gru_lbr0",
     ] {
-        run_fixture(name, "cpu");
+        run_fixture(name, "cpu", "f32");
     }
 }
 
@@ -114,7 +126,37 @@ fn infer_onnx_runs_exporter_graphs_on_the_gpu() {
         "lstm_lens_bidi_h0c0",
         "lstm_clip",
     ] {
-        run_fixture(name, "gpu");
+        run_fixture(name, "gpu", "f32");
+    }
+}
+
+/// `--precision f16`: the CPU rounds the recurrent weights as the GPU stores them, so both
+/// agree to f32 rounding, both stay near onnxruntime's f32 results, and the rounding shows.
+#[test]
+fn infer_onnx_with_f16_weights_agrees_on_the_gpu_and_the_cpu() {
+    for name in [
+        "torch_script_classifier",
+        "keras_like_gru_lbr0",
+        "lstm_peepholes_bidi_lens",
+        "backend_test_lstm_with_peepholes",
+    ] {
+        let cpu = run_fixture(name, "cpu", "f16");
+        let exact = run_fixture(name, "cpu", "f32");
+        let moved = cpu
+            .iter()
+            .zip(&exact)
+            .map(|((_, a), (_, b))| common::max_abs_diff(a.data(), b.data()));
+        assert!(
+            moved.fold(0.0, f32::max) > 1e-6,
+            "{name}: f16 rounded nothing"
+        );
+        if common::gpu().is_none() {
+            continue;
+        }
+        for ((n, gpu), (_, cpu)) in run_fixture(name, "gpu", "f16").iter().zip(&cpu) {
+            let label = format!("{name} `{n}`: GPU f16 vs CPU f16");
+            common::assert_close(&label, gpu.data(), cpu.data(), TOLERANCE, 0.0);
+        }
     }
 }
 

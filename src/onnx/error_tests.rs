@@ -119,6 +119,11 @@ fn bytes(
 
 /// X [T=3, batch, 2] -> LSTM (hidden 4) -> Y.
 fn lstm(extra: Vec<AttributeProto>) -> Vec<u8> {
+    lstm_with(extra, vec![0.1; 64])
+}
+
+/// [`lstm`] with `r` as R.
+fn lstm_with(extra: Vec<AttributeProto>, r: Vec<f32>) -> Vec<u8> {
     let mut attrs = vec![int_attr("hidden_size", 4)];
     attrs.extend(extra);
     bytes(
@@ -136,7 +141,7 @@ fn lstm(extra: Vec<AttributeProto>) -> Vec<u8> {
         &["Y"],
         vec![
             tensor("W", &[1, 16, 2], vec![0.1; 32]),
-            tensor("R", &[1, 16, 4], vec![0.1; 64]),
+            tensor("R", &[1, 16, 4], r),
         ],
     )
 }
@@ -335,4 +340,23 @@ fn a_shape_computed_from_input_data_is_refused() {
             && message.contains("depends on the data of a graph input"),
         "{message}"
     );
+}
+
+#[test]
+fn a_weight_beyond_f16_names_the_initializer_before_any_forward() {
+    let mut r = vec![0.1; 64];
+    r[5] = 70000.0;
+    let model = OnnxModel::from_bytes(&lstm_with(vec![], r)).unwrap();
+    let err = model.with_precision(crate::Precision::F16).unwrap_err();
+    match &err {
+        Error::WeightRange { name, index, .. } => assert_eq!((name.as_str(), *index), ("R", 5)),
+        other => panic!("expected WeightRange, got {other:?}"),
+    }
+    let rounded = model.with_precision(crate::Precision::F32).unwrap();
+    assert_eq!(rounded.precision(), crate::Precision::F32);
+    let f16 = OnnxModel::from_bytes(&lstm(vec![]))
+        .unwrap()
+        .with_precision(crate::Precision::F16)
+        .unwrap();
+    assert_eq!(f16.precision(), crate::Precision::F16);
 }

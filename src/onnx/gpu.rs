@@ -45,13 +45,15 @@ fn unsupported(label: &str, reason: String) -> Error {
 impl OnnxModel {
     /// Uploads the weights of every recurrent node to the GPU. Recurrent nodes then run on
     /// the GPU with the crate's fused kernels, their outputs kept on the GPU for the next
-    /// recurrent node where only layout changes lie between (see [`GpuOnnxModel`]).
+    /// recurrent node where only layout changes lie between (see [`GpuOnnxModel`]). The
+    /// weight matrices are stored as [`OnnxModel::precision`]: f32 unless the model came from
+    /// [`OnnxModel::with_precision`].
     ///
     /// # Errors
     /// [`crate::Error::Unsupported`] for a recurrent node whose stored weights hold NaN or
     /// infinities (naming the node and the tensor), before any GPU work; GPU errors.
     pub fn to_gpu(&self, ctx: &GpuContext) -> Result<GpuOnnxModel> {
-        GpuOnnxModel::new(self.clone(), ctx, Precision::F32)
+        GpuOnnxModel::new(self.clone(), ctx, self.precision)
     }
 
     /// As [`OnnxModel::to_gpu`], with the recurrent nodes' weight matrices stored as

@@ -30,7 +30,9 @@
 //! only). Weights holding NaN or infinities are refused, naming the node. A recurrent
 //! node's output stays on the GPU through the layout changes exporters put between stacked
 //! nodes (`Transpose`, `Reshape`, `Squeeze`, `Unsqueeze`, `Shape`) into the next recurrent
-//! node; other operators run on the host.
+//! node; other operators run on the host. [`OnnxModel::to_gpu_with`] stores the recurrent
+//! weight matrices as f16 ([`crate::Precision`]); [`OnnxModel::with_precision`] rounds them
+//! the same way on the CPU.
 //!
 //! ## Other operators
 //! Transpose, Squeeze, Unsqueeze, Reshape, Concat, Slice, Gather, Shape, Expand,
@@ -50,6 +52,7 @@ mod model;
 pub(crate) mod ops;
 #[allow(missing_docs, clippy::all, rustdoc::all)]
 mod proto;
+mod rounding;
 mod run;
 mod value;
 

@@ -6,8 +6,9 @@ use std::sync::Arc;
 use crate::error::Result;
 use crate::onnx::array::{Elem, Val};
 use crate::onnx::decode::{decode, type_name, Declared, Dim, Graph};
-use crate::onnx::run;
 use crate::onnx::value::{Value, Values};
+use crate::onnx::{rounding, run};
+use crate::Precision;
 
 /// An ONNX model: its graph checked at load (every operator supported, every attribute
 /// valid, every value defined before use), run on the CPU with [`OnnxModel::forward`] or
@@ -28,6 +29,8 @@ use crate::onnx::value::{Value, Values};
 pub struct OnnxModel {
     /// Shared: a clone (and the GPU model made from it) does not copy the initializers.
     pub(crate) graph: Arc<Graph>,
+    /// How the recurrent weight matrices are stored ([`OnnxModel::with_precision`]).
+    pub(crate) precision: Precision,
 }
 
 /// A graph input or output: its name, element type and declared dimensions.
@@ -72,6 +75,7 @@ impl OnnxModel {
         // from a copy.
         Ok(OnnxModel {
             graph: Arc::new(decode(bytes.into())?),
+            precision: Precision::F32,
         })
     }
 
@@ -82,7 +86,30 @@ impl OnnxModel {
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
         Ok(OnnxModel {
             graph: Arc::new(decode(bytes::Bytes::copy_from_slice(bytes))?),
+            precision: Precision::F32,
         })
+    }
+
+    /// The model with the weight matrices of its recurrent nodes (`W` and `R`) rounded as
+    /// `precision` stores them on the GPU; biases, peepholes and every other operator stay
+    /// f32. Its CPU forward is the reference for [`OnnxModel::to_gpu_with`] with the same
+    /// precision (weights the graph takes as inputs are rounded at each forward), and its
+    /// [`OnnxModel::to_gpu`] stores them so. F32 returns a copy.
+    ///
+    /// # Errors
+    /// [`crate::Error::WeightRange`] for a weight beyond `precision`'s range, naming the
+    /// initializer.
+    pub fn with_precision(&self, precision: Precision) -> Result<Self> {
+        Ok(OnnxModel {
+            graph: Arc::new(rounding::round_initializers(&self.graph, precision)?),
+            precision,
+        })
+    }
+
+    /// How the recurrent nodes' weight matrices are rounded: f32 unless made by
+    /// [`OnnxModel::with_precision`].
+    pub fn precision(&self) -> Precision {
+        self.precision
     }
 
     /// The inputs the graph needs at run time (initializers excluded), in the graph's order.
@@ -125,10 +152,11 @@ impl OnnxModel {
     /// # Errors
     /// Everything [`OnnxModel::check`] reports, found before any computation, and
     /// data-dependent errors (a `sequence_lens` value past the sequence length, an index out
-    /// of range).
+    /// of range); [`crate::Error::WeightRange`] for weights given as inputs beyond
+    /// [`OnnxModel::precision`]'s range.
     pub fn forward(&self, inputs: &Values) -> Result<Values> {
         let given = self.prepare(inputs)?;
-        let outputs = run::run_cpu(&self.graph, given)?;
+        let outputs = run::run_cpu(&self.graph, given, self.precision)?;
         Ok(collect(outputs))
     }
 

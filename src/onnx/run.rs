@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use crate::onnx::array::{Elem, Val};
 use crate::onnx::decode::{Dim, Graph, Node};
 use crate::onnx::ops::Meta;
+use crate::onnx::rounding;
 use crate::onnx::OnnxError;
 
 /// Float initializers up to this many elements take part in constant folding during the dry
@@ -122,9 +123,12 @@ pub(crate) fn infer(
 }
 
 /// Runs the graph on the CPU. (`GpuOnnxModel` walks it its own way, src/onnx/device.rs.)
+/// Recurrent nodes' weight matrices given at run time are rounded as `precision` stores them
+/// (`rounding`; the initializers were rounded with the model).
 pub(crate) fn run_cpu(
     graph: &Graph,
     given: Vec<(String, Val)>,
+    precision: crate::Precision,
 ) -> crate::Result<Vec<(String, Val)>> {
     let mut values: HashMap<&str, Val> = HashMap::new();
     let given: HashMap<String, Val> = given.into_iter().collect();
@@ -143,6 +147,10 @@ pub(crate) fn run_cpu(
                             .or_else(|| graph.initializers.get(n))
                     }
                 })
+                .collect();
+            let rounded = rounding::round_given(node, &inputs, graph, precision)?;
+            let inputs: Vec<Option<&Val>> = (inputs.iter().enumerate())
+                .map(|(i, v)| rounded.get(i).and_then(Option::as_ref).or(*v))
                 .collect();
             node.op.run(&inputs, &node.label)?
         };
