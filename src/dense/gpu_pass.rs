@@ -104,7 +104,6 @@ impl SequentialPass {
         flow: &Flow,
         grids: &[(u32, u32)],
     ) -> Result<SequentialPass> {
-        let device = &ctx.inner.device;
         let x_buffer = ctx.storage("sequential input (time-major)", x);
         let lengths = ctx.lengths(&flow.lengths_or_full());
         let mut bytes = x_buffer.size() + lengths.size();
@@ -168,18 +167,11 @@ impl SequentialPass {
                 bytemuck::bytes_of(&params),
                 BufferUsages::UNIFORM,
             );
-            let group = device.create_bind_group(&wgpu::BindGroupDescriptor {
-                label: Some(kernel.entry_point()),
-                layout: &kernels.layout,
-                entries: &[&params, &src, weight, bias, &lengths, &dst]
-                    .iter()
-                    .enumerate()
-                    .map(|(i, buffer)| wgpu::BindGroupEntry {
-                        binding: i as u32,
-                        resource: buffer.as_entire_binding(),
-                    })
-                    .collect::<Vec<_>>(),
-            });
+            let group = ctx.bind_in_order(
+                kernel.entry_point(),
+                &kernels.layout,
+                &[&params, &src, weight, bias, &lengths, &dst],
+            );
             if kernel != Kernel::Activate {
                 bytes += dst.size();
             }

@@ -159,6 +159,29 @@ impl GpuContext {
             mapped_at_creation: false,
         })
     }
+
+    /// A bind group of `layout` with `buffers[i]` bound whole at binding `i`: the kernels
+    /// that bind every buffer in order (dense, swap, pack).
+    pub(crate) fn bind_in_order(
+        &self,
+        label: &str,
+        layout: &wgpu::BindGroupLayout,
+        buffers: &[&wgpu::Buffer],
+    ) -> wgpu::BindGroup {
+        let entries: Vec<_> = (buffers.iter().enumerate())
+            .map(|(i, buffer)| wgpu::BindGroupEntry {
+                binding: i as u32,
+                resource: buffer.as_entire_binding(),
+            })
+            .collect();
+        self.inner
+            .device
+            .create_bind_group(&wgpu::BindGroupDescriptor {
+                label: Some(label),
+                layout,
+                entries: &entries,
+            })
+    }
 }
 
 fn device_limit(

@@ -47,19 +47,7 @@ pub(crate) fn encode_pack(
         BufferUsages::UNIFORM,
     );
     let layout = kernels.layout(device, ShaderFile::Pack, false);
-    let entries: Vec<_> = [&params, rows, dst]
-        .into_iter()
-        .enumerate()
-        .map(|(i, buffer)| wgpu::BindGroupEntry {
-            binding: i as u32,
-            resource: buffer.as_entire_binding(),
-        })
-        .collect();
-    let group = device.create_bind_group(&wgpu::BindGroupDescriptor {
-        label: Some("pack_by_unit"),
-        layout: &layout,
-        entries: &entries,
-    });
+    let group = ctx.bind_in_order("pack_by_unit", &layout, &[&params, rows, dst]);
     let invocations = by_unit_vec4s(config, directions) * u64::from(words);
     let (x, y) = ctx.flat_grid("packing W_hh by unit", invocations as usize, PACK_WORKGROUP)?;
     let dispatch = ctx.dispatch(Variant::pack(), [x, y, 1])?;

@@ -39,19 +39,7 @@ impl SwapRun {
             BufferUsages::UNIFORM,
         );
         let layout = kernels.layout(device, ShaderFile::Swap, false);
-        let entries: Vec<_> = [&params, src, dst]
-            .into_iter()
-            .enumerate()
-            .map(|(i, buffer)| wgpu::BindGroupEntry {
-                binding: i as u32,
-                resource: buffer.as_entire_binding(),
-            })
-            .collect();
-        let group = device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: Some("swap_batch_time"),
-            layout: &layout,
-            entries: &entries,
-        });
+        let group = ctx.bind_in_order("swap_batch_time", &layout, &[&params, src, dst]);
         let (x, y) = ctx.flat_grid(
             "swapping the batch and time axes",
             d0 * d1 * width,

@@ -101,17 +101,7 @@ pub(crate) fn infer(
         metas.insert(name, meta);
     }
     for node in &graph.nodes {
-        let inputs: Vec<Option<&Meta>> = node
-            .inputs
-            .iter()
-            .map(|n| {
-                if n.is_empty() {
-                    None
-                } else {
-                    metas.get(n.as_str())
-                }
-            })
-            .collect();
+        let inputs = node_inputs(node, |n| metas.get(n));
         let outputs = node.op.infer(&inputs, &node.label)?;
         bind(node, outputs, &mut metas)?;
     }
@@ -120,6 +110,12 @@ pub(crate) fn infer(
         .iter()
         .map(|o| (o.name.clone(), metas[o.name.as_str()].clone()))
         .collect())
+}
+
+/// `node`'s inputs as `find` finds them by name; `None` for an omitted optional input ("").
+fn node_inputs<'v, T>(node: &Node, find: impl Fn(&str) -> Option<&'v T>) -> Vec<Option<&'v T>> {
+    let find = |n: &String| if n.is_empty() { None } else { find(n) };
+    node.inputs.iter().map(find).collect()
 }
 
 /// Runs the graph on the CPU. (`GpuOnnxModel` walks it its own way, src/onnx/device.rs.)
@@ -134,20 +130,11 @@ pub(crate) fn run_cpu(
     let given: HashMap<String, Val> = given.into_iter().collect();
     for node in &graph.nodes {
         let outputs = {
-            let inputs: Vec<Option<&Val>> = node
-                .inputs
-                .iter()
-                .map(|n| {
-                    if n.is_empty() {
-                        None
-                    } else {
-                        values
-                            .get(n.as_str())
-                            .or_else(|| given.get(n))
-                            .or_else(|| graph.initializers.get(n))
-                    }
-                })
-                .collect();
+            let inputs = node_inputs(node, |n| {
+                (values.get(n))
+                    .or_else(|| given.get(n))
+                    .or_else(|| graph.initializers.get(n))
+            });
             let rounded = rounding::round_given(node, &inputs, graph, precision)?;
             let inputs: Vec<Option<&Val>> = (inputs.iter().enumerate())
                 .map(|(i, v)| rounded.get(i).and_then(Option::as_ref).or(*v))
