@@ -94,16 +94,17 @@ impl OnnxModel {
     /// `precision` stores them on the GPU; biases, peepholes and every other operator stay
     /// f32. Its CPU forward is the reference for [`OnnxModel::to_gpu_with`] with the same
     /// precision (weights the graph takes as inputs are rounded at each forward), and its
-    /// [`OnnxModel::to_gpu`] stores them so. F32 returns a copy.
+    /// [`OnnxModel::to_gpu`] stores them so. F32 shares this model's graph; F16 copies it.
     ///
     /// # Errors
     /// [`crate::Error::WeightRange`] for a weight beyond `precision`'s range, naming the
     /// initializer.
     pub fn with_precision(&self, precision: Precision) -> Result<Self> {
-        Ok(OnnxModel {
-            graph: Arc::new(rounding::round_initializers(&self.graph, precision)?),
-            precision,
-        })
+        let graph = match precision {
+            Precision::F32 => self.graph.clone(),
+            _ => Arc::new(rounding::round_initializers(&self.graph, precision)?),
+        };
+        Ok(OnnxModel { graph, precision })
     }
 
     /// How the recurrent nodes' weight matrices are rounded: f32 unless made by

@@ -30,9 +30,6 @@ fn round(name: &str, value: &Val, precision: Precision) -> Result<Val> {
 /// `graph` with the weight matrices of its recurrent nodes that are initializers rounded.
 pub(crate) fn round_initializers(graph: &Graph, precision: Precision) -> Result<Graph> {
     let mut rounded = graph.clone();
-    if precision == Precision::F32 {
-        return Ok(rounded);
-    }
     for node in graph
         .nodes
         .iter()
