@@ -252,8 +252,17 @@ pub(crate) async fn read_back_with<R>(
             #[cfg(not(target_arch = "wasm32"))]
             {
                 // A device lost meanwhile drops the callback, which the await below reports.
-                let device = device.clone();
-                std::thread::spawn(move || device.poll(PollType::wait_indefinitely()));
+                // Where the system has no thread to spare, wait here instead: a blocked
+                // caller, not a panic.
+                let poller = device.clone();
+                let spawned = std::thread::Builder::new()
+                    .name("wgpu-rnn poll".into())
+                    .spawn(move || poller.poll(PollType::wait_indefinitely()));
+                if spawned.is_err() {
+                    device
+                        .poll(PollType::wait_indefinitely())
+                        .map_err(|e| lost(&e))?;
+                }
             }
             rx.await
         }
