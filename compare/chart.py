@@ -11,10 +11,10 @@
 #   - wgpu-rnn-gpu (lavapipe), wgpu-rnn-cpu, burn-wgpu (built without fusion and autotune),
 #     candle-cpu: ms per forward / T * 1000, T=64 I=64, from the compare/ run of "Current
 #     numbers" (H <= 128) and, for B=1 H >= 256 and B=64 H=512, from the run of "Wide layers"
-#     (no burn); both stop 17, on the Intel Xeon of "Machine".
-#   - pytorch-cpu: compare/gpu_check.sh, whole call at T=512 / 512, on the previous machine
-#     (AMD EPYC, stop 16). Points whose source starts with "previous machine" are drawn hollow.
+#     (no burn); both on the Intel Xeon of "Machine".
+#   - pytorch-cpu: compare/gpu_check.sh, whole call at T=256 / 256 ("PyTorch on the same CPU").
 #   - dispatch-floor: criterion's dispatch_floor/empty_dependent_dispatch.
+# Points whose source starts with "previous machine" (another CPU) are drawn hollow.
 # After a new run, edit the CSV rows it replaces (keep `source` true) and rerun this script.
 import csv
 import os
@@ -34,7 +34,7 @@ STYLE = {  # implementation: (label, colour, marker)
     "wgpu-rnn-cpu": ("wgpu-rnn CPU reference", "tab:orange", "s"),
     "candle-cpu": ("candle CPU", "tab:blue", "^"),
     "burn-wgpu": ("burn wgpu, no fusion (lavapipe)", "tab:purple", "v"),
-    "pytorch-cpu": ("PyTorch CPU (T=512; previous machine)", "tab:green", "D"),
+    "pytorch-cpu": ("PyTorch CPU (T=256)", "tab:green", "D"),
 }
 
 
@@ -99,8 +99,8 @@ def main():
                 labels.append(l)
     fig.legend(handles, labels, loc="lower center", ncol=3, frameon=False)
     fig.suptitle(
-        "Time per step, lavapipe on 2 cores of an Intel Xeon (KVM, AVX-512); T=64 I=64; stop 17\n"
-        "hollow: PyTorch, measured on the previous machine (AMD EPYC, stop 16)"
+        "Time per step on 2 cores of an Intel Xeon (KVM, AVX-512), lavapipe for the GPU paths;\n"
+        "T=64 I=64 (PyTorch: T=256); 2026-12-04"
     )
     fig.tight_layout(rect=(0, 0.06, 1, 0.96))
     fig.savefig(PNG, dpi=80)
