@@ -12,8 +12,6 @@
 //! to `target/fuzz_onnx_failure.onnx`.
 #![cfg(feature = "onnx")]
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 
@@ -22,51 +20,18 @@ use rand::{Rng, SeedableRng};
 use wgpu_rnn::onnx::{OnnxModel, Values};
 use wgpu_rnn::TensorFile;
 
-struct Counting;
-
-thread_local! {
-    static LIVE: Cell<i64> = const { Cell::new(0) };
-    static PEAK: Cell<i64> = const { Cell::new(0) };
-}
-
-fn account(delta: i64) {
-    let _ = LIVE.try_with(|live| {
-        let now = live.get() + delta;
-        live.set(now);
-        let _ = PEAK.try_with(|peak| peak.set(peak.get().max(now)));
-    });
-}
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        account(layout.size() as i64);
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        account(-(layout.size() as i64));
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        account(new_size as i64 - layout.size() as i64);
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
+#[path = "common/peak_alloc.rs"]
+mod peak_alloc;
+use peak_alloc::peak_during;
 
 #[global_allocator]
-static ALLOCATOR: Counting = Counting;
+static ALLOCATOR: peak_alloc::Counting = peak_alloc::Counting;
 
 /// Bytes loading may allocate per byte of file: protobuf copies every byte once, and a
 /// 1-byte bool or uint8 element becomes an 8-byte `i64` (a 2-byte f16 a 4-byte `f32`).
 const ALLOCATION_FACTOR: u64 = 24;
 /// Names, node lists and error messages.
 const ALLOCATION_SLACK: u64 = 1 << 20;
-
-fn peak_during<R>(f: impl FnOnce() -> R) -> (R, u64) {
-    let base = LIVE.with(Cell::get);
-    PEAK.with(|p| p.set(base));
-    let r = f();
-    (r, (PEAK.with(Cell::get) - base).max(0) as u64)
-}
 
 fn fixtures() -> Vec<(PathBuf, Vec<u8>, Values)> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/onnx");
